@@ -1,0 +1,77 @@
+package handlers
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/pitcher/connector/internal/apperr"
+)
+
+// statusFor is the one table mapping application error kinds to HTTP status
+// codes, for forwarded HTTP requests and for invocations alike (any non-2xx
+// fails an invocation; Service Bus then abandons the message).
+var statusFor = map[apperr.Kind]int{
+	apperr.Invalid:        http.StatusBadRequest,
+	apperr.Unauthorized:   http.StatusUnauthorized,
+	apperr.Forbidden:      http.StatusForbidden,
+	apperr.NotFound:       http.StatusNotFound,
+	apperr.Conflict:       http.StatusConflict,
+	apperr.Throttled:      http.StatusTooManyRequests,
+	apperr.Transient:      http.StatusServiceUnavailable,
+	apperr.Permanent:      http.StatusUnprocessableEntity,
+	apperr.NotImplemented: http.StatusNotImplemented,
+	apperr.Internal:       http.StatusInternalServerError,
+}
+
+// levelFor says how loudly a failure is logged: the caller's mistakes are
+// warnings, ours are errors.
+func levelFor(err error) slog.Level {
+	switch apperr.KindOf(err) {
+	case apperr.Invalid, apperr.Unauthorized, apperr.Forbidden, apperr.NotFound, apperr.Conflict:
+		return slog.LevelWarn
+	}
+	return slog.LevelError
+}
+
+// ErrorBody is the JSON body of every error response.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail says what went wrong in words safe to show the caller.
+type ErrorDetail struct {
+	Code         apperr.Kind      `json:"code"`
+	Message      string           `json:"message"`
+	Problems     []apperr.Problem `json:"problems,omitempty"`
+	Function     string           `json:"function,omitempty"`
+	InvocationID string           `json:"invocationId,omitempty"`
+}
+
+// writeError answers with err's status and a safe description of it.
+// Internal errors are described generically; their cause is only logged.
+func writeError(w http.ResponseWriter, err error, function, invocationID string) {
+	kind := apperr.KindOf(err)
+	d := ErrorDetail{Code: kind, Message: "internal error; the details are in the function's logs", Function: function, InvocationID: invocationID}
+	if e, ok := apperr.As(err); ok && kind != apperr.Internal {
+		d.Message, d.Problems = e.Message, e.Problems
+	}
+	status, ok := statusFor[kind]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	if kind == apperr.Throttled {
+		if e, _ := apperr.As(err); e != nil && e.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(e.RetryAfter.Seconds()+0.999)))
+		}
+	}
+	writeJSON(w, status, ErrorBody{Error: d})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
