@@ -1,0 +1,32 @@
+// Package testenv gives tests the local services that `make test` starts.
+//
+// A test that needs a service asks for it here. When the service is absent
+// the test is skipped on a developer's `go test`, but fails when
+// CONNECTOR_TEST_REQUIRE_SERVICES or CI is set, so CI never passes by
+// silently skipping.
+package testenv
+
+import (
+	"os"
+	"testing"
+)
+
+// Storage returns the connection string of the Azurite instance for tests
+// (CONNECTOR_TEST_STORAGE).
+func Storage(tb testing.TB) string {
+	tb.Helper()
+	return need(tb, "CONNECTOR_TEST_STORAGE", "Azurite")
+}
+
+func need(tb testing.TB, name, service string) string {
+	tb.Helper()
+	v := os.Getenv(name)
+	if v != "" {
+		return v
+	}
+	if os.Getenv("CONNECTOR_TEST_REQUIRE_SERVICES") != "" || os.Getenv("CI") != "" {
+		tb.Fatalf("%s is not set: this test needs %s, which `make test` starts", name, service)
+	}
+	tb.Skipf("%s is not set; run `make test` to start %s", name, service)
+	return ""
+}

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Starts the local world: Azurite (persisted in .azurite/) and funchost, which
+# runs the handler. Ctrl-C stops everything this script started.
+source "$(dirname "$0")/lib.sh"
+trap stop_started EXIT
+trap 'exit 0' INT TERM
+
+ensure_node_tools
+cd "$ROOT"
+say "Building the handler and funchost..."
+go build -o bin/local/handler ./cmd/handler
+go build -o bin/funchost ./cmd/funchost
+
+start_azurite 10000 10001 10002 "$ROOT/.azurite"
+azurite_pid=$LAST_PID
+port=${FUNCHOST_PORT:-7071}
+port_busy "$port" && die "port $port is in use; set FUNCHOST_PORT to another port"
+start funchost "$RUN_DIR/funchost.log" bin/funchost -root . -addr "127.0.0.1:$port"
+funchost_pid=$LAST_PID
+wait_port "$port" funchost "$funchost_pid"
+settings=local.settings.json
+[ -f "$settings" ] || settings="local.settings.json.example (copy it to local.settings.json to change settings)"
+
+cat >&2 <<TXT
+
+The local world is running:
+  Functions (funchost, pid $funchost_pid)  http://127.0.0.1:$port/api/...   log: .run/funchost.log
+  Azurite (pid $azurite_pid)               blob 127.0.0.1:10000  queue :10001  table :10002   data: .azurite/
+  Settings                             $settings
+
+Try:  curl -i http://127.0.0.1:$port/api/diagnostics
+      curl -X POST http://127.0.0.1:$port/admin/functions/SyncScheduler -d '{}'
+Ctrl-C stops everything. Following the funchost log:
+
+TXT
+tail -n +1 -f "$RUN_DIR/funchost.log" &
+tail_pid=$!
+STARTED_PIDS+=("$tail_pid")
+wait "$funchost_pid" || die "funchost stopped (exit $?); see .run/funchost.log"

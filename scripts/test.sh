@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs the whole test suite with the race detector. Starts the services the
+# tests need (Azurite, in memory, on free ports) unless CONNECTOR_TEST_STORAGE
+# already names one, and stops what it started. Extra arguments go to go test.
+source "$(dirname "$0")/lib.sh"
+trap stop_started EXIT
+trap 'exit 130' INT TERM
+
+ensure_node_tools
+if [ -z "${CONNECTOR_TEST_STORAGE:-}" ]; then
+  blob=$(free_port) queue=$(free_port) table=$(free_port)
+  start_azurite "$blob" "$queue" "$table" memory
+  export CONNECTOR_TEST_STORAGE
+  CONNECTOR_TEST_STORAGE=$(azurite_connection_string "$blob" "$queue" "$table")
+  say "Azurite (pid $LAST_PID) on 127.0.0.1:$blob/$queue/$table"
+fi
+export CONNECTOR_TEST_REQUIRE_SERVICES=1
+cd "$ROOT"
+go test -race "$@" ./...
