@@ -72,11 +72,11 @@ func invoke(logger *slog.Logger, name string, fn invocationFunc) http.Handler {
 				slog.String("outcome", string(apperr.KindOf(err))),
 				slog.String("error", err.Error()),
 				slog.Any("logs", inv.logs),
-				slog.Duration("duration", elapsed))
+				durationMs(elapsed))
 			writeError(w, err, name, inv.ID)
 			return
 		}
-		log.LogAttrs(r.Context(), slog.LevelDebug, "invocation succeeded", slog.Duration("duration", elapsed))
+		log.LogAttrs(r.Context(), slog.LevelDebug, "invocation succeeded", durationMs(elapsed))
 		logs := inv.logs
 		if logs == nil {
 			logs = []string{}

@@ -52,13 +52,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("listen on %s=%d: %w", config.SettingPort, cfg.Port, err)
 	}
 	logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	logger.Info("handler listening", "addr", ln.Addr().String(), "storage", cfg.Storage.String(), "serviceBus", cfg.ServiceBus.String())
+	if err := serve(ctx, ln, handlers.NewServer(logger), cfg.ShutdownTimeout, logger); err != nil {
+		return err
+	}
+	logger.Info("handler stopped")
+	return nil
+}
+
+// serve serves h on ln until ctx is done, then stops accepting requests and
+// waits up to drain for in-flight ones to finish.
+func serve(ctx context.Context, ln net.Listener, h http.Handler, drain time.Duration, logger *slog.Logger) error {
 	srv := &http.Server{
-		Handler:           handlers.NewServer(logger),
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	logger.Info("handler listening", "addr", ln.Addr().String(), "storage", cfg.Storage.String(), "serviceBus", cfg.ServiceBus.String())
-
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	select {
@@ -66,16 +75,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	logger.Info("draining in-flight invocations", "timeout", cfg.ShutdownTimeout.String())
-	drainCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	logger.Info("draining in-flight invocations", "timeout", drain.String())
+	drainCtx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
 	if err := srv.Shutdown(drainCtx); err != nil {
 		_ = srv.Close()
-		return fmt.Errorf("drain did not finish within %s: %w", cfg.ShutdownTimeout, err)
+		return fmt.Errorf("drain did not finish within %s: %w", drain, err)
 	}
 	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)
 	}
-	logger.Info("handler stopped")
 	return nil
 }

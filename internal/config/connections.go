@@ -68,6 +68,7 @@ func (r *reader) storage(name string) Storage {
 		r.problem(name, "missing; set it to a storage connection string (UseDevelopmentStorage=true for Azurite) or set %s__accountName for a managed identity", name)
 		return Storage{}
 	}
+	before := len(r.problems)
 	s := Storage{ClientID: r.identity(name)}
 	if account != "" && !validAccountName(account) {
 		r.problem(name+"__accountName", "%q is not a storage account name (3 to 24 lowercase letters and digits)", account)
@@ -92,7 +93,7 @@ func (r *reader) storage(name string) Storage {
 		}
 		*u.dst = strings.TrimRight(u.value, "/")
 	}
-	if s.TableServiceURL == "" || s.BlobServiceURL == "" {
+	if len(r.problems) == before && (s.TableServiceURL == "" || s.BlobServiceURL == "") {
 		r.problem(name, "identity-based storage needs %[1]s__accountName, or both %[1]s__tableServiceUri and %[1]s__blobServiceUri", name)
 	}
 	return s

@@ -27,11 +27,13 @@ type segment struct {
 var paramRE = regexp.MustCompile(`^\{(\*?)([A-Za-z_][A-Za-z0-9_]*)(?::([a-z]+))?(\?)?\}$`)
 
 var constraints = map[string]func(string) bool{
-	"int":   func(s string) bool { _, err := strconv.ParseInt(s, 10, 32); return err == nil },
-	"long":  func(s string) bool { _, err := strconv.ParseInt(s, 10, 64); return err == nil },
-	"bool":  func(s string) bool { _, err := strconv.ParseBool(s); return err == nil },
-	"guid":  func(s string) bool { _, err := uuid.Parse(s); return err == nil },
-	"alpha": func(s string) bool { return s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") == "" },
+	"int":  func(s string) bool { _, err := strconv.ParseInt(s, 10, 32); return err == nil },
+	"long": func(s string) bool { _, err := strconv.ParseInt(s, 10, 64); return err == nil },
+	"bool": func(s string) bool { _, err := strconv.ParseBool(s); return err == nil },
+	"guid": func(s string) bool { _, err := uuid.Parse(s); return err == nil },
+	"alpha": func(s string) bool {
+		return s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") == ""
+	},
 }
 
 // ParseRoute parses a route template.

@@ -1,0 +1,164 @@
+package funchost
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// binaries built once for the package's tests.
+var testHandlerBin, realHandlerBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "funchost-test")
+	if err != nil {
+		panic(err)
+	}
+	testHandlerBin = filepath.Join(dir, "testhandler")
+	realHandlerBin = filepath.Join(dir, "handler")
+	for bin, pkg := range map[string]string{testHandlerBin: "./testdata/testhandler", realHandlerBin: "../../cmd/handler"} {
+		if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", pkg, err, out)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// output collects the host's lines and lets a test wait for one.
+type output struct {
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	changed chan struct{}
+}
+
+func newOutput() *output { return &output{changed: make(chan struct{})} }
+
+func (o *output) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	close(o.changed)
+	o.changed = make(chan struct{})
+	return o.buf.Write(p)
+}
+
+func (o *output) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.buf.String()
+}
+
+// waitFor waits until the output contains every one of subs, n times for
+// the first.
+func (o *output) waitFor(t *testing.T, n int, subs ...string) {
+	t.Helper()
+	deadline := time.After(15 * time.Second)
+	for {
+		o.mu.Lock()
+		s, changed := o.buf.String(), o.changed
+		o.mu.Unlock()
+		ok := strings.Count(s, subs[0]) >= n
+		for _, sub := range subs[1:] {
+			ok = ok && strings.Contains(s, sub)
+		}
+		if ok {
+			return
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatalf("output never contained %q (x%d); it was:\n%s", subs, n, s)
+		}
+	}
+}
+
+// testApp writes an app folder using the test handler: host.json with the
+// given customHandler extras, local.settings.json with values, and the
+// functions (name -> function.json).
+type testApp struct {
+	hostExtra map[string]any
+	values    map[string]string
+	functions map[string]string
+}
+
+func (a testApp) write(t *testing.T) string {
+	t.Helper()
+	root := t.TempDir()
+	desc := map[string]any{"defaultExecutablePath": testHandlerBin}
+	ch := map[string]any{"description": desc, "enableForwardingHttpRequest": true}
+	for k, v := range a.hostExtra {
+		ch[k] = v
+	}
+	host := map[string]any{"version": "2.0", "functionTimeout": "00:01:00", "customHandler": ch}
+	writeJSONFile(t, filepath.Join(root, "host.json"), host)
+	values := map[string]string{"FUNCTIONS_WORKER_RUNTIME": "custom", "SB": "Endpoint=sb://localhost;SharedAccessKeyName=k;SharedAccessKey=v;UseDevelopmentEmulator=true", "Q": "work", "TEST_SETTING": "from-file"}
+	for k, v := range a.values {
+		values[k] = v
+	}
+	writeJSONFile(t, filepath.Join(root, "local.settings.json"), map[string]any{"IsEncrypted": false, "Values": values})
+	for name, fj := range a.functions {
+		if err := os.MkdirAll(filepath.Join(root, name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, name, "function.json"), []byte(fj), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
+
+func writeJSONFile(t *testing.T, path string, v any) {
+	t.Helper()
+	b, _ := json.MarshalIndent(v, "", "  ")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+const (
+	echoFn     = `{"bindings":[{"type":"httpTrigger","direction":"in","name":"req","authLevel":"anonymous","methods":["get","post"],"route":"echo/{id:int}"},{"type":"http","direction":"out","name":"res"}]}`
+	redirectFn = `{"bindings":[{"type":"httpTrigger","direction":"in","name":"req","methods":["get"],"route":"redirect"},{"type":"http","direction":"out","name":"res"}]}`
+	crashFn    = `{"bindings":[{"type":"httpTrigger","direction":"in","name":"req","methods":["get"],"route":"crash"},{"type":"http","direction":"out","name":"res"}]}`
+	yearlyTick = `{"bindings":[{"type":"timerTrigger","direction":"in","name":"tick","schedule":"0 0 0 1 1 *"}]}`
+	queueFn    = `{"bindings":[{"type":"serviceBusTrigger","direction":"in","name":"msg","queueName":"%Q%","connection":"SB"}]}`
+	failFn     = `{"bindings":[{"type":"timerTrigger","direction":"in","name":"tick","schedule":"0 0 0 1 1 *"}]}`
+)
+
+// hostRun is a Host running in the background; done is closed when Run has
+// returned err.
+type hostRun struct {
+	done chan struct{}
+	err  error
+}
+
+// startHost runs a Host for root until the test ends.
+func startHost(t *testing.T, root string, environ ...string) (*Host, *output, *hostRun) {
+	t.Helper()
+	out := newOutput()
+	h, err := New(Options{Root: root, Addr: "127.0.0.1:0", StateDir: filepath.Join(root, ".state"), Environ: environ, Out: out})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &hostRun{done: make(chan struct{})}
+	go func() { r.err = h.Run(ctx); close(r.done) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-r.done:
+		case <-time.After(40 * time.Second):
+			t.Error("host did not stop")
+		}
+	})
+	return h, out, r
+}

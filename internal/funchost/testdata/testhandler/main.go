@@ -1,0 +1,82 @@
+// Command testhandler is a custom handler for funchost's own tests: it echoes
+// forwarded requests, answers invocations with what it decoded, and crashes
+// or starts slowly on request.
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/pitcher/connector/handlers"
+)
+
+func main() {
+	if d, err := time.ParseDuration(os.Getenv("TEST_HANDLER_START_DELAY")); err == nil {
+		time.Sleep(d)
+	}
+	if os.Getenv("TEST_HANDLER_NEVER_LISTEN") != "" {
+		select {}
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {})
+	mux.HandleFunc("/api/echo/", func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		writeJSON(w, http.StatusOK, map[string]any{
+			"method": r.Method, "path": r.URL.Path, "query": r.URL.RawQuery, "body": string(body), "host": r.Host,
+			"invocationId": r.Header.Get("X-Azure-Functions-InvocationId"), "contentType": r.Header.Get("Content-Type"),
+			"setting": os.Getenv("TEST_SETTING"),
+		})
+	})
+	mux.HandleFunc("GET /api/redirect", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/elsewhere", http.StatusFound)
+	})
+	mux.HandleFunc("GET /api/crash", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(os.Stderr, "crashing on purpose")
+		os.Exit(3)
+	})
+	mux.HandleFunc("POST /Tick", func(w http.ResponseWriter, r *http.Request) {
+		req := decode(w, r)
+		t, err := handlers.DecodeTimer(req, "tick")
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		line := fmt.Sprintf("IsPastDue=%v", t.IsPastDue)
+		if t.ScheduleStatus != nil {
+			line += " Last=" + t.ScheduleStatus.Last.Format(time.RFC3339)
+		}
+		writeJSON(w, http.StatusOK, handlers.InvokeResponse{Logs: []string{line}})
+	})
+	mux.HandleFunc("POST /Queue", func(w http.ResponseWriter, r *http.Request) {
+		req := decode(w, r)
+		m, err := handlers.DecodeServiceBus(req, "msg")
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		writeJSON(w, http.StatusOK, handlers.InvokeResponse{Logs: []string{
+			fmt.Sprintf("body=%s messageId=%t deliveryCount=%d contentType=%s", m.Body, m.MessageID != "" && !strings.Contains(m.MessageID, `"`), m.DeliveryCount, m.ContentType),
+		}})
+	})
+	mux.HandleFunc("POST /Fail", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusInternalServerError, handlers.InvokeResponse{Logs: []string{"this log line is dropped by the host"}})
+	})
+	_ = http.ListenAndServe("127.0.0.1:"+os.Getenv("FUNCTIONS_CUSTOMHANDLER_PORT"), mux)
+}
+
+func decode(w http.ResponseWriter, r *http.Request) handlers.InvokeRequest {
+	var req handlers.InvokeRequest
+	_ = json.NewDecoder(r.Body).Decode(&req)
+	return req
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
