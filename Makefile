@@ -1,5 +1,5 @@
 # The two commands of the README are `make dev` and `make test`.
-.PHONY: dev test build check clean bench-startup
+.PHONY: dev test build check clean bench-startup package deploy
 
 dev:            ## start Azurite + funchost + the handler (Ctrl-C stops them)
 	@scripts/dev.sh
@@ -14,6 +14,12 @@ build:          ## build the handler (native) and the local tools into bin/
 check:          ## formatting and vet, as CI runs them
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
 	go vet ./...
+
+package:        ## build the deployable app: build/app/ and build/connector.zip (static linux/amd64, reproducible)
+	@scripts/package.sh build
+
+deploy: package ## provision infra/ and upload the package with the Azure CLI (docs/deploy.md); not run in CI
+	@scripts/deploy.sh
 
 bench-startup:  ## measure how soon the handler answers GET / after it starts
 	go test -run '^$$' -bench HandlerStartup -benchtime 50x ./cmd/handler

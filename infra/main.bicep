@@ -1,0 +1,145 @@
+// The Pitcher ↔ Dynamics 365 connector: a Flex Consumption Function App (Go
+// custom handler) with Storage, Service Bus, Key Vault and Application
+// Insights, reached only through a user-assigned managed identity.
+// Deploy: see docs/deploy.md (azd up, or make deploy).
+targetScope = 'resourceGroup'
+
+@minLength(1)
+@maxLength(20)
+@description('Short environment name (e.g. prod, test); part of every resource name.')
+param environmentName string
+
+@description('Region for every resource.')
+param location string = resourceGroup().location
+
+@description('Application (client) ID of the multi-tenant Entra app registration of the connector.')
+param entraClientId string
+
+@secure()
+@description('A client secret of that app registration. Stored in Key Vault; the app reads it through a Key Vault reference.')
+param entraClientSecret string
+
+@secure()
+@description('The token-encryption key ring (see docs/deploy.md). Stored in Key Vault; the app reads it through a Key Vault reference.')
+param tokenEncryptionKeys string
+
+@description('NCRONTAB schedule (UTC) on which SyncScheduler looks for users due a sync.')
+param syncSchedule string = '0 */5 * * * *'
+
+@description('Minimum level of the handler\'s logs: debug, info, warn or error.')
+@allowed(['debug', 'info', 'warn', 'error'])
+param logLevel string = 'info'
+
+@description('Upper bound of Flex Consumption instances.')
+@minValue(40)
+@maxValue(1000)
+param maximumInstanceCount int = 100
+
+@description('Memory of one instance, in MB.')
+@allowed([512, 2048, 4096])
+param instanceMemoryMB int = 2048
+
+var resourceToken = toLower(uniqueString(subscription().id, resourceGroup().id, environmentName))
+var tags = { 'azd-env-name': environmentName, application: 'pitcher-dynamics-connector' }
+var appName = 'func-pitcher-${environmentName}-${resourceToken}'
+var syncQueueName = 'sync-jobs'
+var uploadQueueName = 'uploads'
+
+module identity 'modules/identity.bicep' = {
+  name: 'identity'
+  params: {
+    name: 'id-pitcher-${environmentName}-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  params: {
+    workspaceName: 'log-pitcher-${environmentName}-${resourceToken}'
+    appInsightsName: 'appi-pitcher-${environmentName}-${resourceToken}'
+    location: location
+    tags: tags
+    principalId: identity.outputs.principalId
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+  params: {
+    name: take('stpitcher${resourceToken}', 24)
+    location: location
+    tags: tags
+    deploymentContainerName: 'app-package-${take(resourceToken, 12)}'
+    documentsContainerName: 'documents'
+    principalId: identity.outputs.principalId
+  }
+}
+
+module serviceBus 'modules/servicebus.bicep' = {
+  name: 'servicebus'
+  params: {
+    name: 'sb-pitcher-${environmentName}-${resourceToken}'
+    location: location
+    tags: tags
+    principalId: identity.outputs.principalId
+  }
+}
+
+module keyVault 'modules/keyvault.bicep' = {
+  name: 'keyvault'
+  params: {
+    name: take('kv-pitcher-${resourceToken}', 24)
+    location: location
+    tags: tags
+    principalId: identity.outputs.principalId
+    entraClientSecret: entraClientSecret
+    tokenEncryptionKeys: tokenEncryptionKeys
+  }
+}
+
+module functionApp 'modules/functionapp.bicep' = {
+  name: 'functionapp'
+  params: {
+    name: appName
+    planName: 'plan-pitcher-${environmentName}-${resourceToken}'
+    location: location
+    tags: tags
+    identityId: identity.outputs.id
+    deploymentContainerUrl: '${storage.outputs.blobEndpoint}${storage.outputs.deploymentContainerName}'
+    maximumInstanceCount: maximumInstanceCount
+    instanceMemoryMB: instanceMemoryMB
+    appSettings: {
+      AzureWebJobsStorage__blobServiceUri: storage.outputs.blobEndpoint
+      AzureWebJobsStorage__queueServiceUri: storage.outputs.queueEndpoint
+      AzureWebJobsStorage__tableServiceUri: storage.outputs.tableEndpoint
+      AzureWebJobsStorage__credential: 'managedidentity'
+      AzureWebJobsStorage__clientId: identity.outputs.clientId
+      ServiceBusConnection__fullyQualifiedNamespace: serviceBus.outputs.fullyQualifiedNamespace
+      ServiceBusConnection__credential: 'managedidentity'
+      ServiceBusConnection__clientId: identity.outputs.clientId
+      APPLICATIONINSIGHTS_CONNECTION_STRING: monitoring.outputs.connectionString
+      APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identity.outputs.clientId};Authorization=AAD'
+      SYNC_SCHEDULE: syncSchedule
+      SYNC_QUEUE: syncQueueName
+      UPLOAD_QUEUE: uploadQueueName
+      LOG_LEVEL: logLevel
+      ENTRA_CLIENT_ID: entraClientId
+      ENTRA_CLIENT_SECRET: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.entraClientSecretUri})'
+      TOKEN_ENCRYPTION_KEYS: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.tokenEncryptionKeysUri})'
+    }
+  }
+}
+
+@description('The Function App\'s name.')
+output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
+
+@description('The Function App\'s base URL; the app-facing API is under /api/.')
+output AZURE_FUNCTION_APP_URL string = functionApp.outputs.url
+
+@description('Redirect URIs to register (platform: Web) on the Entra app registration.')
+output ENTRA_REDIRECT_URIS array = [
+  '${functionApp.outputs.url}/api/auth/callback'
+  '${functionApp.outputs.url}/api/consent/callback'
+]
