@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pitcher/connector/internal/apperr"
+	"github.com/pitcher/connector/internal/syncconfig"
 )
 
 // Config is the handler's validated configuration.
@@ -30,6 +31,8 @@ type Config struct {
 	LogLevel slog.Level
 	// ShutdownTimeout bounds how long in-flight invocations may drain on SIGTERM.
 	ShutdownTimeout time.Duration
+	// Sync says what the downstream sync copies (SYNC_CONFIG, or the defaults).
+	Sync syncconfig.Config
 }
 
 // Setting names read by Load.
@@ -41,6 +44,7 @@ const (
 	SettingUploadQueue     = "UPLOAD_QUEUE"
 	SettingLogLevel        = "LOG_LEVEL"
 	SettingShutdownTimeout = "SHUTDOWN_TIMEOUT"
+	SettingSyncConfig      = "SYNC_CONFIG"
 )
 
 // Error lists every problem found in the settings.
@@ -70,6 +74,7 @@ func Load(getenv func(string) string) (Config, error) {
 		UploadQueue:     r.queueName(SettingUploadQueue, "uploads"),
 		LogLevel:        r.logLevel(SettingLogLevel),
 		ShutdownTimeout: r.duration(SettingShutdownTimeout, 30*time.Second, time.Second, 10*time.Minute),
+		Sync:            r.syncConfig(SettingSyncConfig),
 	}
 	if c.SyncQueue != "" && c.SyncQueue == c.UploadQueue {
 		r.problem(SettingUploadQueue, "must differ from %s (%q); sync jobs and uploads need their own queues", SettingSyncQueue, c.SyncQueue)
@@ -165,4 +170,14 @@ func (r *reader) duration(name string, def, lo, hi time.Duration) time.Duration 
 		return def
 	}
 	return d
+}
+
+func (r *reader) syncConfig(name string) syncconfig.Config {
+	c, err := syncconfig.Parse(r.get(name))
+	if e, ok := apperr.As(err); ok {
+		for _, p := range e.Problems {
+			r.problem(name+"."+p.Field, "%s", p.Message)
+		}
+	}
+	return c
 }

@@ -1,0 +1,189 @@
+// Package syncconfig holds what the downstream sync copies from Dynamics:
+// which entity sets, which columns, an optional filter for the first load,
+// and the page size. It is a JSON document (the SYNC_CONFIG setting), read
+// and validated once at start; without it the defaults apply.
+package syncconfig
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+
+	"github.com/pitcher/connector/internal/apperr"
+)
+
+// Config is the validated sync configuration.
+type Config struct {
+	// EntitySets are synced in this order.
+	EntitySets []EntitySet `json:"entitySets"`
+}
+
+// EntitySet is one Dataverse entity set to mirror for every connected user.
+type EntitySet struct {
+	// Name is the entity set name as the Web API spells it (accounts).
+	Name string `json:"name"`
+	// Select lists the columns to copy ($select). Lookups are spelled as the
+	// Web API returns them (_parentcustomerid_value).
+	Select []string `json:"select"`
+	// Filter, if set, narrows the first load ($filter); change tracking then
+	// follows the same rows.
+	Filter string `json:"filter,omitempty"`
+	// PageSize is the odata.maxpagesize preference (1–5000).
+	PageSize int `json:"pageSize,omitempty"`
+}
+
+// DefaultPageSize is used when an entity set names none. Dataverse pages
+// hold at most 5,000 rows; 1,000 keeps a page's memory small while a sync of
+// 100,000 rows still takes only 100 requests.
+const DefaultPageSize = 1000
+
+// MaxPageSize is Dataverse's largest page.
+const MaxPageSize = 5000
+
+// Default is the configuration used when SYNC_CONFIG is empty: the records
+// a field rep needs offline.
+func Default() Config {
+	return Config{EntitySets: []EntitySet{
+		{Name: "accounts", PageSize: DefaultPageSize, Select: []string{
+			"accountid", "name", "accountnumber", "telephone1", "emailaddress1", "websiteurl",
+			"address1_line1", "address1_city", "address1_postalcode", "address1_country", "modifiedon"}},
+		{Name: "contacts", PageSize: DefaultPageSize, Select: []string{
+			"contactid", "fullname", "firstname", "lastname", "jobtitle", "emailaddress1", "telephone1",
+			"mobilephone", "_parentcustomerid_value", "modifiedon"}},
+		{Name: "appointments", PageSize: DefaultPageSize, Select: []string{
+			"activityid", "subject", "scheduledstart", "scheduledend", "location", "description",
+			"_regardingobjectid_value", "statecode", "modifiedon"}},
+	}}
+}
+
+var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
+
+// Parse decodes and validates a SYNC_CONFIG document; "" means Default().
+// The error is an apperr Invalid error listing every problem, each naming
+// its place in the document (entitySets[1].select[0]).
+func Parse(doc string) (Config, error) {
+	if strings.TrimSpace(doc) == "" {
+		return Default(), nil
+	}
+	var c Config
+	dec := json.NewDecoder(strings.NewReader(doc))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return Config{}, apperr.InvalidProblems("sync configuration is not valid", []apperr.Problem{{Field: "(document)", Message: describe(err)}})
+	}
+	if dec.More() {
+		return Config{}, apperr.InvalidProblems("sync configuration is not valid", []apperr.Problem{{Field: "(document)", Message: "has text after the JSON object"}})
+	}
+	var problems []apperr.Problem
+	add := func(field, format string, args ...any) {
+		problems = append(problems, apperr.Problem{Field: field, Message: fmt.Sprintf(format, args...)})
+	}
+	if len(c.EntitySets) == 0 {
+		add("entitySets", "is empty; list at least one entity set, or leave the setting empty for the defaults")
+	}
+	seen := map[string]bool{}
+	for i := range c.EntitySets {
+		es := &c.EntitySets[i]
+		at := fmt.Sprintf("entitySets[%d]", i)
+		switch {
+		case !identifier.MatchString(es.Name):
+			add(at+".name", "%q is not an entity set name (letters, digits and _, e.g. accounts)", es.Name)
+		case seen[strings.ToLower(es.Name)]:
+			add(at+".name", "%q is listed twice", es.Name)
+		}
+		seen[strings.ToLower(es.Name)] = true
+		if len(es.Select) == 0 {
+			add(at+".select", "is empty; list the columns to copy (syncing every column is slow and unbounded)")
+		}
+		cols := map[string]bool{}
+		for j, col := range es.Select {
+			switch {
+			case !identifier.MatchString(col):
+				add(fmt.Sprintf("%s.select[%d]", at, j), "%q is not a column name", col)
+			case cols[strings.ToLower(col)]:
+				add(fmt.Sprintf("%s.select[%d]", at, j), "%q is listed twice", col)
+			}
+			cols[strings.ToLower(col)] = true
+		}
+		if msg := checkFilter(es.Filter); msg != "" {
+			add(at+".filter", "%s", msg)
+		}
+		switch {
+		case es.PageSize == 0:
+			es.PageSize = DefaultPageSize
+		case es.PageSize < 1 || es.PageSize > MaxPageSize:
+			add(at+".pageSize", "%d is not from 1 to %d", es.PageSize, MaxPageSize)
+		}
+	}
+	if len(problems) > 0 {
+		return Config{}, apperr.InvalidProblems("sync configuration is not valid", problems)
+	}
+	return c, nil
+}
+
+// checkFilter rejects filters that cannot be a single $filter expression:
+// unbalanced quotes or parentheses, or text that would end the option.
+func checkFilter(f string) string {
+	if f == "" {
+		return ""
+	}
+	if len(f) > 2000 {
+		return "is longer than 2000 characters"
+	}
+	if strings.ContainsAny(f, "&#\n\r") {
+		return "may not contain &, #, or line breaks: it is one OData $filter expression"
+	}
+	depth, inString := 0, false
+	for i := 0; i < len(f); i++ {
+		switch c := f[i]; {
+		case c == '\'':
+			if inString && i+1 < len(f) && f[i+1] == '\'' {
+				i++ // '' is an escaped quote inside a string
+				continue
+			}
+			inString = !inString
+		case inString:
+		case c == '(':
+			depth++
+		case c == ')':
+			depth--
+			if depth < 0 {
+				return "has a ')' without its '('"
+			}
+		}
+	}
+	switch {
+	case inString:
+		return "has an unterminated string literal (quote ' as '')"
+	case depth != 0:
+		return "has a '(' without its ')'"
+	}
+	return ""
+}
+
+func describe(err error) string {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.As(err, &typeErr):
+		return fmt.Sprintf("%s is a JSON %s, want %s", typeErr.Field, typeErr.Value, typeErr.Type)
+	case errors.As(err, &syntaxErr):
+		return fmt.Sprintf("malformed JSON at byte %d", syntaxErr.Offset)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "malformed JSON: the document ends early"
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return "unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ") + "; the fields are entitySets[].name, select, filter, pageSize"
+	}
+	return err.Error()
+}
+
+// String renders the configuration as compact JSON (for logs and diagnostics).
+func (c Config) String() string {
+	var b bytes.Buffer
+	_ = json.NewEncoder(&b).Encode(c)
+	return strings.TrimSpace(b.String())
+}

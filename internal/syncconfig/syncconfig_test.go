@@ -1,0 +1,93 @@
+package syncconfig
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/pitcher/connector/internal/apperr"
+)
+
+func TestDefaultIsValid(t *testing.T) {
+	c, err := Parse("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.EntitySets) != 3 || c.EntitySets[0].Name != "accounts" || c.EntitySets[2].Name != "appointments" {
+		t.Errorf("Parse(\"\") = %v, want accounts, contacts, appointments", c)
+	}
+	again, err := Parse(c.String())
+	if err != nil || again.String() != c.String() {
+		t.Errorf("the defaults do not round-trip: %v, %v", again, err)
+	}
+}
+
+func TestParse(t *testing.T) {
+	c, err := Parse(`{"entitySets":[{"name":"accounts","select":["accountid","name"],"filter":"statecode eq 0 and name ne 'O''Brien (old)'"},{"name":"new_visits","select":["new_visitid"],"pageSize":250}]}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.EntitySets[0].PageSize != DefaultPageSize || c.EntitySets[1].PageSize != 250 {
+		t.Errorf("page sizes = %d, %d", c.EntitySets[0].PageSize, c.EntitySets[1].PageSize)
+	}
+}
+
+func TestParseProblems(t *testing.T) {
+	tests := []struct {
+		doc  string
+		want []string // "field: message part"
+	}{
+		{`{"entitySets":[]}`, []string{"entitySets: is empty"}},
+		{`{"entitySets":[{"name":"accounts","select":["name"],"page_size":5}]}`, []string{"(document): unknown field \"page_size\""}},
+		{`{"entitySets":[{"name":"accounts","select":"name"}]}`, []string{"(document): entitySets.select is a JSON string"}},
+		{`{"entitySets":[{"name":"accounts"`, []string{"(document): malformed JSON"}},
+		{`{"entitySets":[{"name":"acc ounts","select":[]},{"name":"contacts","select":["a","A","b;c"],"pageSize":9000},{"name":"Contacts","select":["x"],"filter":"name eq 'x"}]}`, []string{
+			`entitySets[0].name: "acc ounts" is not an entity set name`,
+			"entitySets[0].select: is empty",
+			`entitySets[1].select[1]: "A" is listed twice`,
+			`entitySets[1].select[2]: "b;c" is not a column name`,
+			"entitySets[1].pageSize: 9000 is not from 1 to 5000",
+			`entitySets[2].name: "Contacts" is listed twice`,
+			"entitySets[2].filter: has an unterminated string literal",
+		}},
+		{`{"entitySets":[{"name":"a","select":["x"],"filter":"(x eq 1"},{"name":"b","select":["x"],"filter":"x eq 1)"},{"name":"c","select":["x"],"filter":"x eq 1&$top=5"}]}`, []string{
+			"entitySets[0].filter: has a '(' without its ')'",
+			"entitySets[1].filter: has a ')' without its '('",
+			"entitySets[2].filter: may not contain &",
+		}},
+	}
+	for _, tc := range tests {
+		_, err := Parse(tc.doc)
+		e, ok := apperr.As(err)
+		if !ok || e.Kind != apperr.Invalid {
+			t.Errorf("Parse(%s) = %v, want an invalid error", tc.doc, err)
+			continue
+		}
+		if len(e.Problems) != len(tc.want) {
+			t.Errorf("Parse(%s) problems = %q, want %d: %q", tc.doc, e.Problems, len(tc.want), tc.want)
+			continue
+		}
+		for i, w := range tc.want {
+			if got := e.Problems[i].String(); !strings.Contains(got, w) {
+				t.Errorf("Parse(%s) problem %d = %q, want it to contain %q", tc.doc, i, got, w)
+			}
+		}
+	}
+}
+
+// FuzzParse: any document is either accepted with every page size in range
+// and every name valid, or rejected; never a panic.
+func FuzzParse(f *testing.F) {
+	f.Add(Default().String())
+	f.Add(`{"entitySets":[{"name":"a","select":["x"],"filter":"(x eq 'a''b')"}]}`)
+	f.Fuzz(func(t *testing.T, doc string) {
+		c, err := Parse(doc)
+		if err != nil {
+			return
+		}
+		for _, es := range c.EntitySets {
+			if es.PageSize < 1 || es.PageSize > MaxPageSize || !identifier.MatchString(es.Name) || len(es.Select) == 0 {
+				t.Fatalf("Parse(%q) accepted %+v", doc, es)
+			}
+		}
+	})
+}
