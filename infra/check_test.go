@@ -53,6 +53,7 @@ var notSetInAzure = map[string]string{
 	"AzureWebJobsStorage__accountName": "the service URIs are set instead (they work in sovereign clouds)",
 	"ServiceBusConnection":             "identity-based: __fullyQualifiedNamespace is used",
 	"SHUTDOWN_TIMEOUT":                 "optional; the default suits Flex Consumption",
+	"SYNC_CONFIG":                      "optional; the defaults sync accounts, contacts and appointments",
 }
 
 // setAheadOfCode lists settings infra sets before the code that reads them
