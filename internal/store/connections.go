@@ -16,6 +16,9 @@ const ConnectionsTable = "connections"
 const (
 	// StatusActive: the user's tokens work; syncs and uploads run.
 	StatusActive = "active"
+	// StatusPending: signed in, but the Dynamics environment is not
+	// confirmed yet (the sign-in has not finished).
+	StatusPending = "pending"
 	// StatusReauthRequired: Entra said the grant is gone; nothing runs for
 	// the user until they sign in again. StatusReason says why.
 	StatusReauthRequired = "reauth_required"
