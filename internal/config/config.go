@@ -30,6 +30,8 @@ type Config struct {
 	LogLevel slog.Level
 	// ShutdownTimeout bounds how long in-flight invocations may drain on SIGTERM.
 	ShutdownTimeout time.Duration
+	// Entra holds sign-in, consent, token-vault and API-authentication settings.
+	Entra Entra
 }
 
 // Setting names read by Load.
@@ -70,6 +72,7 @@ func Load(getenv func(string) string) (Config, error) {
 		UploadQueue:     r.queueName(SettingUploadQueue, "uploads"),
 		LogLevel:        r.logLevel(SettingLogLevel),
 		ShutdownTimeout: r.duration(SettingShutdownTimeout, 30*time.Second, time.Second, 10*time.Minute),
+		Entra:           r.entra(),
 	}
 	if c.SyncQueue != "" && c.SyncQueue == c.UploadQueue {
 		r.problem(SettingUploadQueue, "must differ from %s (%q); sync jobs and uploads need their own queues", SettingSyncQueue, c.SyncQueue)

@@ -40,10 +40,12 @@ func mapErr(err error, what string) error {
 	}
 	var re *azcore.ResponseError
 	if errors.As(err, &re) {
-		switch re.StatusCode {
-		case http.StatusNotFound:
+		switch {
+		case re.ErrorCode == string(aztables.TableNotFound):
+			return fmt.Errorf("store: %s: table missing (it is created at start-up): %w", what, err)
+		case re.StatusCode == http.StatusNotFound:
 			return fmt.Errorf("%s: %w", what, ErrNotFound)
-		case http.StatusConflict, http.StatusPreconditionFailed:
+		case re.StatusCode == http.StatusConflict, re.StatusCode == http.StatusPreconditionFailed:
 			return fmt.Errorf("%s: %w", what, ErrConflict)
 		}
 	}
