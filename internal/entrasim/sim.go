@@ -172,4 +172,6 @@ func (s *Sim) resolveTenant(seg string) (t *Tenant, ok bool) {
 }
 
 // consented reports whether user may use client: tenant-wide or own consent.
-func (u *User) consented(client string) bool { return u.tenant.consented[client] || u.userConsent[client] }
+func (u *User) consented(client string) bool {
+	return u.tenant.consented[client] || u.userConsent[client]
+}

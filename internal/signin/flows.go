@@ -23,7 +23,9 @@ type flowSecret struct {
 	Nonce    string `json:"n"`
 }
 
-func flowAAD(state string) []byte { return []byte("pitcher-connector/authflow/v1|" + store.StateKey(state)) }
+func flowAAD(state string) []byte {
+	return []byte("pitcher-connector/authflow/v1|" + store.StateKey(state))
+}
 
 // newFlow stores a flow and returns its state.
 func (s *Service) newFlow(ctx context.Context, f store.AuthFlow, secret flowSecret) (string, error) {
