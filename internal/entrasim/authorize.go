@@ -59,6 +59,7 @@ func (s *Sim) authorize(w http.ResponseWriter, r *http.Request) {
 		fail("access_denied", 50020, "User account '"+user.UPN+"' from identity provider does not exist in tenant '"+tenant.Name+"' and cannot access the application '"+client.ClientID+"' in that tenant.")
 		return
 	}
+	setSession(w, user) // signed in, whatever the consent check says next
 	if resourceOf(scopes) != "" && !user.consented(client.ClientID) {
 		switch {
 		case q.Get("prompt") == "none":
@@ -77,7 +78,6 @@ func (s *Sim) authorize(w http.ResponseWriter, r *http.Request) {
 	s.codes[code] = &authCode{client: client.ClientID, redirectURI: redirect, tenantPath: strings.ToLower(seg), user: user,
 		scopes: scopes, challenge: q.Get("code_challenge"), method: method, nonce: q.Get("nonce"),
 		expires: s.now().Add(10 * 60e9)}
-	setSession(w, user)
 	http.Redirect(w, r, appendQuery(redirect, url.Values{"code": {code}, "state": {state}}), http.StatusFound)
 }
 
