@@ -179,13 +179,13 @@ func (q *recordingQueue) EnqueueFirstSync(_ context.Context, t, u string) error 
 }
 
 type harness struct {
-	svc    *Service
-	sim    *entrasim.Sim
-	simURL string
-	store  *memStore
-	dyn    *fakeDynamics
-	queue  *recordingQueue
-	logs   *bytes.Buffer
+	svc        *Service
+	sim        *entrasim.Sim
+	simURL     string
+	store      *memStore
+	dyn        *fakeDynamics
+	queue      *recordingQueue
+	logs       *bytes.Buffer
 	noRedirect *http.Client
 	// exchange, if set, replaces the ID token Entra returns (hostile tests).
 	entra *swappingEntra
