@@ -21,7 +21,7 @@ const (
 	aliceOID = "aaaaaaaa-0000-4000-8000-000000000002"
 )
 
-func newVerifier(t *testing.T) (*Verifier, *entrasim.Sim, string) {
+func newVerifier(t testing.TB) (*Verifier, *entrasim.Sim, string) {
 	t.Helper()
 	sim, srv := entrasim.Start(t, entrasim.DefaultSeed())
 	a, err := NewAuthority(srv.URL)

@@ -118,7 +118,7 @@ type fixture struct {
 	logs  *bytes.Buffer
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	f := &fixture{conns: newMemConns(), entra: &fakeEntra{}, now: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC), logs: &bytes.Buffer{}}
 	f.ring, _ = NewKeyRing("k1", []Key{key("k1", 1)})
