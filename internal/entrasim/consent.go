@@ -15,12 +15,7 @@ func (s *Sim) adminConsent(w http.ResponseWriter, r *http.Request) {
 	defer s.mu.Unlock()
 	q := r.URL.Query()
 	seg := r.PathValue("tenant")
-	tenant, ok := s.resolveTenant(seg)
-	if !ok {
-		errorPage(w, 90002, "Tenant '"+seg+"' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.")
-		return
-	}
-	client, ok := s.checkClient(w, q)
+	tenant, client, ok := s.checkRequest(w, seg, q)
 	if !ok {
 		return
 	}

@@ -82,6 +82,19 @@ func (s *Sim) picker(w http.ResponseWriter, r *http.Request, tenant *Tenant) {
 		"Cancel": r.URL.Path + "?" + cq.Encode()})
 }
 
+// checkRequest resolves the tenant of the path and checks the client and
+// its redirect URI, answering with Entra's own page when they are wrong.
+// The caller holds s.mu.
+func (s *Sim) checkRequest(w http.ResponseWriter, seg string, q url.Values) (*Tenant, *Client, bool) {
+	tenant, ok := s.resolveTenant(seg)
+	if !ok {
+		errorPage(w, 90002, "Tenant '"+seg+"' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.")
+		return nil, nil, false
+	}
+	client, ok := s.checkClient(w, q)
+	return tenant, client, ok
+}
+
 // checkClient validates client_id and redirect_uri; errors that must not be
 // redirected get Entra's own error page. The caller holds s.mu.
 func (s *Sim) checkClient(w http.ResponseWriter, q url.Values) (*Client, bool) {
