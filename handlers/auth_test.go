@@ -143,4 +143,12 @@ func TestConsentCallbackRedirectsToApproverSignIn(t *testing.T) {
 	if rec.Code != http.StatusFound || rec.Header().Get("Location") != s.consent.Next {
 		t.Errorf("callback = %d to %q, want 302 to the approver sign-in", rec.Code, rec.Header().Get("Location"))
 	}
+	// A connected user goes back to the (already allow-listed) return_to.
+	s = fakeSignIn{login: signin.LoginResult{Outcome: signin.Connected, ReturnTo: "pitcher://auth/done"}}
+	h = NewServer(slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil)), Deps{SignIn: s})
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/api/auth/callback?state=s&code=c", nil))
+	if rec.Code != http.StatusFound || rec.Header().Get("Location") != "pitcher://auth/done" || rec.Header().Get("Referrer-Policy") != "no-referrer" {
+		t.Errorf("login callback = %d to %q, want 302 to return_to without a Referer", rec.Code, rec.Header().Get("Location"))
+	}
 }
