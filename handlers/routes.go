@@ -11,17 +11,30 @@ import (
 // addRoutes is the whole surface of the app: one line per function of
 // functions/. HTTP functions are forwarded by the host to /api/<route> with
 // their original method; the others are invoked at POST /<FunctionName>.
-func addRoutes(mux *http.ServeMux, logger *slog.Logger) {
+func addRoutes(mux *http.ServeMux, logger *slog.Logger, d Deps) {
 	mux.HandleFunc("GET /{$}", ready)
 
-	mux.Handle("GET /api/consent/start", httpFunction(logger, "AdminConsentStart", notImplemented("AdminConsentStart")))
-	mux.Handle("GET /api/consent/callback", httpFunction(logger, "AdminConsentCallback", notImplemented("AdminConsentCallback")))
-	mux.Handle("GET /api/login", httpFunction(logger, "LoginStart", notImplemented("LoginStart")))
-	mux.Handle("GET /api/auth/callback", httpFunction(logger, "LoginCallback", notImplemented("LoginCallback")))
-	mux.Handle("POST /api/uploads", httpFunction(logger, "UploadIntake", notImplemented("UploadIntake")))
-	mux.Handle("GET /api/uploads/{id}", httpFunction(logger, "UploadStatus", notImplemented("UploadStatus")))
-	mux.Handle("GET /api/changes", httpFunction(logger, "Changes", notImplemented("Changes")))
-	mux.Handle("GET /api/diagnostics", httpFunction(logger, "Diagnostics", notImplemented("Diagnostics")))
+	l := links{base: d.PublicBaseURL}
+	browser := func(name string, h func(*slog.Logger, SignIn, links) http.HandlerFunc) http.Handler {
+		if d.SignIn == nil {
+			return httpFunction(logger, name, notImplemented(name))
+		}
+		return httpFunction(logger, name, h(logger, d.SignIn, l))
+	}
+	api := func(name string, h authedFunc) http.Handler {
+		if d.Auth == nil {
+			return httpFunction(logger, name, notImplemented(name))
+		}
+		return httpFunction(logger, name, authenticated(d.Auth, name, h))
+	}
+	mux.Handle("GET /api/consent/start", browser("AdminConsentStart", adminConsentStart))
+	mux.Handle("GET /api/consent/callback", browser("AdminConsentCallback", adminConsentCallback))
+	mux.Handle("GET /api/login", browser("LoginStart", loginStart))
+	mux.Handle("GET /api/auth/callback", browser("LoginCallback", loginCallback))
+	mux.Handle("POST /api/uploads", api("UploadIntake", notImplementedAuthed("UploadIntake")))
+	mux.Handle("GET /api/uploads/{id}", api("UploadStatus", notImplementedAuthed("UploadStatus")))
+	mux.Handle("GET /api/changes", api("Changes", notImplementedAuthed("Changes")))
+	mux.Handle("GET /api/diagnostics", api("Diagnostics", notImplementedAuthed("Diagnostics")))
 
 	mux.Handle("POST /SyncScheduler", invoke(logger, "SyncScheduler", notImplementedInvocation))
 	mux.Handle("POST /SyncWorker", invoke(logger, "SyncWorker", notImplementedInvocation))

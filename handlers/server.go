@@ -14,10 +14,11 @@ import (
 	"github.com/pitcher/connector/internal/apperr"
 )
 
-// NewServer returns the handler for every function of the app.
-func NewServer(logger *slog.Logger) http.Handler {
+// NewServer returns the handler for every function of the app, using the
+// engines in d (nil members leave their functions answering 501).
+func NewServer(logger *slog.Logger, d Deps) http.Handler {
 	mux := http.NewServeMux()
-	addRoutes(mux, logger)
+	addRoutes(mux, logger, d)
 	return mux
 }
 

@@ -18,7 +18,7 @@ import (
 func newTestServer(t *testing.T) (*httptest.Server, *bytes.Buffer) {
 	t.Helper()
 	var logs bytes.Buffer
-	srv := httptest.NewServer(NewServer(slog.New(slog.NewJSONHandler(&logs, nil))))
+	srv := httptest.NewServer(NewServer(slog.New(slog.NewJSONHandler(&logs, nil)), Deps{}))
 	t.Cleanup(srv.Close)
 	return srv, &logs
 }

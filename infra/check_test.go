@@ -53,16 +53,13 @@ var notSetInAzure = map[string]string{
 	"AzureWebJobsStorage__accountName": "the service URIs are set instead (they work in sovereign clouds)",
 	"ServiceBusConnection":             "identity-based: __fullyQualifiedNamespace is used",
 	"SHUTDOWN_TIMEOUT":                 "optional; the default suits Flex Consumption",
+	"DYNAMICS_DISCOVERY_URL":           "optional; defaults to the commercial Global Discovery service (set it in sovereign clouds)",
 	"SYNC_CONFIG":                      "optional; the defaults sync accounts, contacts and appointments",
 }
 
 // setAheadOfCode lists settings infra sets before the code that reads them
 // has landed, with the issue that will read them.
-var setAheadOfCode = map[string]string{
-	"ENTRA_CLIENT_ID":       "sign-in (issue 4)",
-	"ENTRA_CLIENT_SECRET":   "sign-in (issue 4)",
-	"TOKEN_ENCRYPTION_KEYS": "token vault (issue 4)",
-}
+var setAheadOfCode = map[string]string{}
 
 // hostSettings are read by the Functions host itself.
 var hostSettings = map[string]bool{
@@ -70,7 +67,17 @@ var hostSettings = map[string]bool{
 	"APPLICATIONINSIGHTS_AUTHENTICATION_STRING": true,
 }
 
-var secretName = regexp.MustCompile(`(?i)(secret|password|keys?$|connectionstring)`)
+var secretNamePattern = regexp.MustCompile(`(?i)(secret|password|keys?$|connectionstring)`)
+
+// notSecrets are names the pattern above matches that hold no secret.
+var notSecrets = map[string]string{
+	"tokenEncryptionActiveKey":    "the id of the active key, not key material",
+	"TOKEN_ENCRYPTION_ACTIVE_KEY": "the id of the active key, not key material",
+}
+
+func secretName(name string) bool {
+	return secretNamePattern.MatchString(name) && notSecrets[name] == ""
+}
 
 type templates struct {
 	files map[string]*bicep.File // by path relative to infra/
@@ -132,7 +139,7 @@ func check(infraDir, repoRoot string) []string {
 	// Secrets: secure, no default, and only ever written to Key Vault.
 	for _, f := range t.all() {
 		for _, p := range f.Params {
-			if secretName.MatchString(p.Name) && !p.Secure() {
+			if secretName(p.Name) && !p.Secure() {
 				add("%s:%d: param %s looks like a secret but is not @secure()", f.Path, p.Line, p.Name)
 			}
 			if p.Secure() && p.Default != nil {
@@ -167,6 +174,11 @@ func check(infraDir, repoRoot string) []string {
 		add("main.bicep: the functionapp module must receive appSettings as an object literal")
 	} else {
 		for _, p := range appModule.Body.Get("params", "appSettings").Props {
+			settings[p.Key] = p.Value
+		}
+	}
+	if fa := t.file("modules/functionapp.bicep"); fa != nil && fa.Var("derivedSettings") != nil {
+		for _, p := range fa.Var("derivedSettings").Value.Props {
 			settings[p.Key] = p.Value
 		}
 	}
@@ -205,7 +217,7 @@ func check(infraDir, repoRoot string) []string {
 		if !byApp && !byFn && !hostSettings[name] && setAheadOfCode[name] == "" && !strings.HasPrefix(name, "AzureWebJobsStorage__") && !strings.HasPrefix(name, "ServiceBusConnection__") {
 			add("setting %s is set in main.bicep but nothing reads it", name)
 		}
-		if secretName.MatchString(name) && !strings.HasPrefix(strings.TrimPrefix(v.Expr, "'"), "@Microsoft.KeyVault(") {
+		if secretName(name) && !strings.HasPrefix(strings.TrimPrefix(v.Expr, "'"), "@Microsoft.KeyVault(") {
 			add("setting %s holds a secret; set it as a Key Vault reference '@Microsoft.KeyVault(SecretUri=...)'", name)
 		}
 		if name == "ServiceBusConnection" || name == "AzureWebJobsStorage" {

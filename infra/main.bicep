@@ -20,8 +20,20 @@ param entraClientId string
 param entraClientSecret string
 
 @secure()
-@description('The token-encryption key ring (see docs/deploy.md). Stored in Key Vault; the app reads it through a Key Vault reference.')
+@description('The token-encryption key ring, "id:base64key[,id2:base64key]" with 32-byte keys (see docs/deploy.md). Stored in Key Vault; the app reads it through a Key Vault reference.')
 param tokenEncryptionKeys string
+
+@description('The id of the key in tokenEncryptionKeys that encrypts new tokens; required when the ring has several keys.')
+param tokenEncryptionActiveKey string = ''
+
+@description('Entra authority host; the default is this Azure cloud\'s (login.microsoftonline.com in the public cloud).')
+param entraAuthorityHost string = environment().authentication.loginEndpoint
+
+@description('The delegated scope the Pitcher app requests for its API tokens (Expose an API).')
+param entraApiScope string = 'access_as_user'
+
+@description('Where sign-in may send the browser afterwards: comma-separated absolute URLs (e.g. pitcher://auth). Empty: only the connector\'s own pages.')
+param returnToAllowlist string = ''
 
 @description('NCRONTAB schedule (UTC) on which SyncScheduler looks for users due a sync.')
 param syncSchedule string = '0 */5 * * * *'
@@ -127,7 +139,12 @@ module functionApp 'modules/functionapp.bicep' = {
       LOG_LEVEL: logLevel
       ENTRA_CLIENT_ID: entraClientId
       ENTRA_CLIENT_SECRET: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.entraClientSecretUri})'
+      ENTRA_AUTHORITY_HOST: entraAuthorityHost
+      ENTRA_APP_ID_URI: 'api://${entraClientId}'
+      ENTRA_API_SCOPE: entraApiScope
+      RETURN_TO_ALLOWLIST: returnToAllowlist
       TOKEN_ENCRYPTION_KEYS: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.tokenEncryptionKeysUri})'
+      TOKEN_ENCRYPTION_ACTIVE_KEY: tokenEncryptionActiveKey
     }
   }
 }

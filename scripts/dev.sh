@@ -10,9 +10,14 @@ cd "$ROOT"
 say "Building the handler and funchost..."
 go build -o bin/local/handler ./cmd/handler
 go build -o bin/funchost ./cmd/funchost
+go build -o bin/entra-sim ./cmd/entra-sim
 
 start_azurite 10000 10001 10002 "$ROOT/.azurite"
 azurite_pid=$LAST_PID
+port_busy 7072 && die "port 7072 is in use; is another entra-sim running? Stop it first (by its PID)"
+start entra-sim "$RUN_DIR/entra-sim.log" bin/entra-sim --addr 127.0.0.1:7072
+entra_pid=$LAST_PID
+wait_port 7072 entra-sim "$entra_pid"
 port=${FUNCHOST_PORT:-7071}
 port_busy "$port" && die "port $port is in use; set FUNCHOST_PORT to another port"
 start funchost "$RUN_DIR/funchost.log" bin/funchost -root . -addr "127.0.0.1:$port"
@@ -26,9 +31,12 @@ cat >&2 <<TXT
 The local world is running:
   Functions (funchost, pid $funchost_pid)  http://127.0.0.1:$port/api/...   log: .run/funchost.log
   Azurite (pid $azurite_pid)               blob 127.0.0.1:10000  queue :10001  table :10002   data: .azurite/
+  entra-sim (pid $entra_pid)              http://127.0.0.1:7072   log: .run/entra-sim.log
   Settings                             $settings
 
 Try:  curl -i http://127.0.0.1:$port/api/diagnostics
+      open http://127.0.0.1:$port/api/consent/start?tenant=organizations   (approve a seeded tenant)
+      open http://127.0.0.1:$port/api/login                                (sign in as a seeded user)
       curl -X POST http://127.0.0.1:$port/admin/functions/SyncScheduler -d '{}'
 Ctrl-C stops everything. Following the funchost log:
 

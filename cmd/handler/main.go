@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/pitcher/connector/handlers"
+	"github.com/pitcher/connector/internal/app"
 	"github.com/pitcher/connector/internal/config"
 )
 
@@ -52,8 +53,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("listen on %s=%d: %w", config.SettingPort, cfg.Port, err)
 	}
 	logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	logger.Info("handler listening", "addr", ln.Addr().String(), "storage", cfg.Storage.String(), "serviceBus", cfg.ServiceBus.String())
-	if err := serve(ctx, ln, handlers.NewServer(logger), cfg.ShutdownTimeout, logger); err != nil {
+	logger.Info("handler listening", "addr", ln.Addr().String(), "storage", cfg.Storage.String(), "serviceBus", cfg.ServiceBus.String(), "entra", cfg.Entra.String())
+	a, err := app.New(cfg, logger, app.Options{})
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	go func() { _ = a.EnsureTables(ctx, logger) }()
+	if err := serve(ctx, ln, handlers.NewServer(logger, a.Deps), cfg.ShutdownTimeout, logger); err != nil {
 		return err
 	}
 	logger.Info("handler stopped")

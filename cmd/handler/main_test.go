@@ -25,6 +25,10 @@ func testEnv(port int) map[string]string {
 		"ServiceBusConnection":         "Endpoint=sb://localhost:5672;SharedAccessKeyName=k;SharedAccessKey=v;UseDevelopmentEmulator=true",
 		"SYNC_QUEUE":                   "sync-jobs",
 		"UPLOAD_QUEUE":                 "uploads",
+		"ENTRA_CLIENT_ID":              "5a1c0f3e-7b2d-4c8e-9f10-2b3c4d5e6f70",
+		"ENTRA_CLIENT_SECRET":          "CLIENT_SECRET_VALUE",
+		"PUBLIC_BASE_URL":              "http://127.0.0.1:7071",
+		"TOKEN_ENCRYPTION_KEYS":        "k1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
 	}
 }
 
@@ -70,8 +74,8 @@ func TestRunServesUntilCancelled(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusNotImplemented {
-		t.Errorf("GET /api/diagnostics = %d, want 501 until its issue lands", resp.StatusCode)
+	if resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
+		t.Errorf("GET /api/diagnostics without a token = %d (WWW-Authenticate %q), want 401 with a Bearer challenge", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
 	}
 	cancel()
 	if err := <-done; err != nil {
@@ -82,8 +86,8 @@ func TestRunServesUntilCancelled(t *testing.T) {
 func TestRunRejectsBadSettings(t *testing.T) {
 	err := run(context.Background(), nil, func(string) string { return "" }, io.Discard, io.Discard)
 	var ce *config.Error
-	if !errors.As(err, &ce) || len(ce.Problems) != 5 {
-		t.Fatalf("run with no settings = %v, want a config error listing 5 problems", err)
+	if !errors.As(err, &ce) || len(ce.Problems) != 9 {
+		t.Fatalf("run with no settings = %v, want a config error listing 9 problems", err)
 	}
 	if err := run(context.Background(), []string{"--db", "x"}, func(string) string { return "" }, io.Discard, io.Discard); err == nil {
 		t.Error("run with unknown arguments succeeded")

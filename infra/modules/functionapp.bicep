@@ -14,6 +14,12 @@ param instanceMemoryMB int
 @description('App settings: identity-based connections and the app\'s own settings. No secret values: secrets are Key Vault references.')
 param appSettings object
 
+// Settings only this module can know: the app's own public URL, from which
+// the app derives the redirect URIs it sends to Entra.
+var derivedSettings = {
+  PUBLIC_BASE_URL: 'https://${app.properties.defaultHostName}'
+}
+
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: planName
   location: location
@@ -61,7 +67,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
 
   resource settings 'config' = {
     name: 'appsettings'
-    properties: appSettings
+    properties: union(appSettings, derivedSettings)
   }
 }
 

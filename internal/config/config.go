@@ -33,6 +33,8 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// Sync says what the downstream sync copies (SYNC_CONFIG, or the defaults).
 	Sync syncconfig.Config
+	// Entra holds sign-in, consent, token-vault and API-authentication settings.
+	Entra Entra
 }
 
 // Setting names read by Load.
@@ -75,6 +77,7 @@ func Load(getenv func(string) string) (Config, error) {
 		LogLevel:        r.logLevel(SettingLogLevel),
 		ShutdownTimeout: r.duration(SettingShutdownTimeout, 30*time.Second, time.Second, 10*time.Minute),
 		Sync:            r.syncConfig(SettingSyncConfig),
+		Entra:           r.entra(),
 	}
 	if c.SyncQueue != "" && c.SyncQueue == c.UploadQueue {
 		r.problem(SettingUploadQueue, "must differ from %s (%q); sync jobs and uploads need their own queues", SettingSyncQueue, c.SyncQueue)

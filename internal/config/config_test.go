@@ -12,11 +12,15 @@ func env(kv map[string]string) func(string) string { return func(k string) strin
 
 func valid() map[string]string {
 	return map[string]string{
-		SettingPort:        "7100",
-		SettingStorage:     "UseDevelopmentStorage=true",
-		SettingServiceBus:  "Endpoint=sb://localhost:5672;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=SAS_KEY_VALUE;UseDevelopmentEmulator=true;",
-		SettingSyncQueue:   "sync-jobs",
-		SettingUploadQueue: "uploads",
+		SettingPort:          "7100",
+		SettingStorage:       "UseDevelopmentStorage=true",
+		SettingServiceBus:    "Endpoint=sb://localhost:5672;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=SAS_KEY_VALUE;UseDevelopmentEmulator=true;",
+		SettingSyncQueue:     "sync-jobs",
+		SettingUploadQueue:   "uploads",
+		SettingClientID:      "5a1c0f3e-7b2d-4c8e-9f10-2b3c4d5e6f70",
+		SettingClientSecret:  "CLIENT_SECRET_VALUE",
+		SettingPublicBaseURL: "https://pitcher-connector.example.com",
+		SettingTokenKeys:     "k1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
 	}
 }
 

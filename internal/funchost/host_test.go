@@ -257,8 +257,9 @@ func TestRealHandlerThroughFunchost(t *testing.T) {
 		}
 		_ = json.NewDecoder(resp.Body).Decode(&body)
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusNotImplemented || body.Error.Function != tc.function || body.Error.Code != "not_implemented" {
-			t.Errorf("GET %s = %d %+v, want 501 naming %s", tc.path, resp.StatusCode, body, tc.function)
+		// The app-facing functions authenticate first: no token, 401.
+		if resp.StatusCode != http.StatusUnauthorized || body.Error.Function != tc.function || body.Error.Code != "unauthorized" {
+			t.Errorf("GET %s = %d %+v, want 401 naming %s", tc.path, resp.StatusCode, body, tc.function)
 		}
 	}
 	if strings.Count(out.String(), "    ") < 11 {

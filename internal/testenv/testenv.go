@@ -18,6 +18,14 @@ func Storage(tb testing.TB) string {
 	return need(tb, "CONNECTOR_TEST_STORAGE", "Azurite")
 }
 
+// OIDCProvider returns the base URL of the oidc-provider instance (npm,
+// tools/oidc-provider) that `make test` starts for the second-opinion
+// tests of the generic OAuth code (CONNECTOR_TEST_OIDC_PROVIDER).
+func OIDCProvider(tb testing.TB) string {
+	tb.Helper()
+	return need(tb, "CONNECTOR_TEST_OIDC_PROVIDER", "oidc-provider")
+}
+
 func need(tb testing.TB, name, service string) string {
 	tb.Helper()
 	v := os.Getenv(name)

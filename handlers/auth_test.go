@@ -1,0 +1,154 @@
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/pitcher/connector/internal/apiauth"
+	"github.com/pitcher/connector/internal/apperr"
+	"github.com/pitcher/connector/internal/entra"
+	"github.com/pitcher/connector/internal/signin"
+)
+
+// fakeAuth accepts "Bearer ok" and refuses everything else as apiauth would.
+type fakeAuth struct{}
+
+func (fakeAuth) Authenticate(_ context.Context, h string) (apiauth.Caller, error) {
+	switch h {
+	case "Bearer ok":
+		return apiauth.Caller{TenantID: "t", UserID: "u", ConnectionStatus: "active"}, nil
+	case "":
+		return apiauth.Caller{}, &apiauth.Error{Err: apperr.E(apperr.Unauthorized, "send a token")}
+	case "Bearer unapproved":
+		return apiauth.Caller{}, &apiauth.Error{Err: apperr.E(apperr.Forbidden, `tenant "x" has not approved`), Challenge: "insufficient_scope"}
+	}
+	return apiauth.Caller{}, &apiauth.Error{Err: apperr.E(apperr.Unauthorized, "bad token"), Challenge: "invalid_token"}
+}
+
+func TestAPIFunctionsAuthenticate(t *testing.T) {
+	srv := httptest.NewServer(NewServer(slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil)), Deps{Auth: fakeAuth{}}))
+	defer srv.Close()
+	for _, fn := range []struct{ name, method, path string }{
+		{"UploadIntake", "POST", "/api/uploads"}, {"UploadStatus", "GET", "/api/uploads/u-1"},
+		{"Changes", "GET", "/api/changes"}, {"Diagnostics", "GET", "/api/diagnostics"},
+	} {
+		for _, tc := range []struct {
+			auth, challenge string
+			status          int
+		}{
+			{"", `Bearer realm="pitcher-connector"`, 401},
+			{"Bearer forged", `Bearer realm="pitcher-connector", error="invalid_token", error_description="bad token"`, 401},
+			{"Bearer unapproved", `Bearer realm="pitcher-connector", error="insufficient_scope", error_description="tenant 'x' has not approved"`, 403},
+			{"Bearer ok", "", 501},
+		} {
+			req, _ := http.NewRequest(fn.method, srv.URL+fn.path, strings.NewReader("{}"))
+			if tc.auth != "" {
+				req.Header.Set("Authorization", tc.auth)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var eb ErrorBody
+			_ = json.NewDecoder(resp.Body).Decode(&eb)
+			resp.Body.Close()
+			if resp.StatusCode != tc.status || resp.Header.Get("WWW-Authenticate") != tc.challenge || eb.Error.Function != fn.name ||
+				!strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+				t.Errorf("%s %s with %q = %d %q %+v; want %d %q and a JSON error naming %s", fn.method, fn.path, tc.auth,
+					resp.StatusCode, resp.Header.Get("WWW-Authenticate"), eb.Error, tc.status, tc.challenge, fn.name)
+			}
+		}
+	}
+}
+
+// fakeSignIn returns canned results, echoing hostile values into them.
+type fakeSignIn struct {
+	consent signin.ConsentResult
+	login   signin.LoginResult
+	err     error
+}
+
+func (f fakeSignIn) StartConsent(context.Context, string) (string, error) {
+	return "https://login.example/x", f.err
+}
+func (f fakeSignIn) FinishConsent(context.Context, url.Values) (signin.ConsentResult, error) {
+	return f.consent, f.err
+}
+func (f fakeSignIn) StartLogin(context.Context, signin.LoginRequest) (string, error) {
+	return "https://login.example/y", f.err
+}
+func (f fakeSignIn) FinishLogin(context.Context, url.Values) (signin.LoginResult, error) {
+	return f.login, f.err
+}
+
+// TestPagesEscapeEchoedValues: Entra's description, names and URLs reach
+// pages only escaped; pages are not cached, framed or referred.
+func TestPagesEscapeEchoedValues(t *testing.T) {
+	const evil = `<script>alert("x")</script>`
+	for name, tc := range map[string]struct {
+		s      fakeSignIn
+		path   string
+		status int
+		want   string
+	}{
+		"refusal": {fakeSignIn{consent: signin.ConsentResult{TenantID: "t", Refusal: &entra.Error{Code: "access_denied", Description: "AADSTS90094: " + evil, ErrorCodes: []int{90094}}}},
+			"/api/consent/callback", 200, "Global Administrator"},
+		"needs consent": {fakeSignIn{login: signin.LoginResult{Outcome: signin.NeedsConsent, TenantID: "t", UserName: evil}},
+			"/api/auth/callback", 403, "/api/consent/start?tenant=t"},
+		"connected": {fakeSignIn{login: signin.LoginResult{Outcome: signin.Connected, UserName: evil, OrgURL: "https://x.crm.dynamics.com"}},
+			"/api/auth/callback", 200, "is connected"},
+		"choose": {fakeSignIn{login: signin.LoginResult{Outcome: signin.ChooseEnvironment, Instances: []signin.Instance{{FriendlyName: evil, URL: "javascript:alert(1)"}}}},
+			"/api/auth/callback", 200, "Choose"},
+		"error": {fakeSignIn{err: apperr.InvalidProblems("bad "+evil, []apperr.Problem{{Field: "return_to", Message: evil}})},
+			"/api/auth/callback", 400, "return_to"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv := httptest.NewServer(NewServer(slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil)), Deps{SignIn: tc.s, PublicBaseURL: "https://conn.example"}))
+			defer srv.Close()
+			resp, err := http.Get(srv.URL + tc.path + "?state=s")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var b bytes.Buffer
+			_, _ = b.ReadFrom(resp.Body)
+			resp.Body.Close()
+			page := b.String()
+			if resp.StatusCode != tc.status || !strings.Contains(page, tc.want) {
+				t.Errorf("GET %s = %d, want %d and %q:\n%s", tc.path, resp.StatusCode, tc.status, tc.want, page)
+			}
+			if strings.Contains(page, "<script>") || strings.Contains(page, `href="javascript:`) {
+				t.Errorf("the page echoes markup unescaped:\n%s", page)
+			}
+			for k, v := range map[string]string{"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"} {
+				if resp.Header.Get(k) != v {
+					t.Errorf("%s = %q, want %q", k, resp.Header.Get(k), v)
+				}
+			}
+		})
+	}
+}
+
+func TestConsentCallbackRedirectsToApproverSignIn(t *testing.T) {
+	s := fakeSignIn{consent: signin.ConsentResult{Approved: true, TenantID: "t", Next: "https://login.example/t/oauth2/v2.0/authorize?x=1"}}
+	h := NewServer(slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil)), Deps{SignIn: s})
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/api/consent/callback?state=s", nil))
+	if rec.Code != http.StatusFound || rec.Header().Get("Location") != s.consent.Next {
+		t.Errorf("callback = %d to %q, want 302 to the approver sign-in", rec.Code, rec.Header().Get("Location"))
+	}
+	// A connected user goes back to the (already allow-listed) return_to.
+	s = fakeSignIn{login: signin.LoginResult{Outcome: signin.Connected, ReturnTo: "pitcher://auth/done"}}
+	h = NewServer(slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil)), Deps{SignIn: s})
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/api/auth/callback?state=s&code=c", nil))
+	if rec.Code != http.StatusFound || rec.Header().Get("Location") != "pitcher://auth/done" || rec.Header().Get("Referrer-Policy") != "no-referrer" {
+		t.Errorf("login callback = %d to %q, want 302 to return_to without a Referer", rec.Code, rec.Header().Get("Location"))
+	}
+}

@@ -1,0 +1,99 @@
+// Package app builds the handler's object graph from its configuration:
+// the Table Storage tables, the Entra client and verifier, the token vault,
+// the sign-in flows and the API authenticator.
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+
+	"github.com/pitcher/connector/handlers"
+	"github.com/pitcher/connector/internal/apiauth"
+	"github.com/pitcher/connector/internal/config"
+	"github.com/pitcher/connector/internal/entra"
+	"github.com/pitcher/connector/internal/signin"
+	"github.com/pitcher/connector/internal/store"
+	"github.com/pitcher/connector/internal/tokens"
+)
+
+// Options are the parts a caller may supply; nil means the default.
+type Options struct {
+	// Queue queues first syncs; nil leaves them to the scheduler.
+	Queue signin.FirstSyncQueue
+	// Dynamics reaches Global Discovery and WhoAmI; nil means over HTTP.
+	Dynamics signin.Dynamics
+}
+
+// App is the built object graph.
+type App struct {
+	Deps   handlers.Deps
+	Vault  *tokens.Vault
+	tables *aztables.ServiceClient
+}
+
+// Tables are the tables this package's parts use.
+var Tables = []string{store.TenantsTable, store.ConnectionsTable, store.AuthFlowsTable}
+
+// New builds the app. It contacts nothing; EnsureTables does.
+func New(cfg config.Config, logger *slog.Logger, opts Options) (*App, error) {
+	svc, err := store.NewServiceClient(cfg.Storage)
+	if err != nil {
+		return nil, err
+	}
+	e := cfg.Entra
+	authority, err := entra.NewAuthority(e.AuthorityHost)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", config.SettingAuthorityHost, err)
+	}
+	hc := &http.Client{Timeout: 30 * time.Second}
+	client := entra.NewClient(authority, e.ClientID, e.ClientSecret, hc)
+	verifier := entra.NewVerifier(authority, entra.NewKeySet(authority.JWKSURL(), hc), e.ClientID, e.AppIDURI)
+	keys := make([]tokens.Key, len(e.TokenKeys))
+	for i, k := range e.TokenKeys {
+		keys[i] = tokens.Key{ID: k.ID, Secret: k.Secret}
+	}
+	ring, err := tokens.NewKeyRing(e.ActiveTokenKey, keys)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", config.SettingTokenKeys, err)
+	}
+	returnTo, err := signin.NewReturnToPolicy(e.ReturnToAllowlist)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", config.SettingReturnToAllowlist, err)
+	}
+	tenants, conns, flows := store.NewTenants(svc), store.NewConnections(svc), store.NewAuthFlows(svc)
+	vault := tokens.NewVault(conns, client, ring, logger)
+	dyn := opts.Dynamics
+	if dyn == nil {
+		dyn = signin.HTTPDynamics{Client: hc}
+	}
+	flowsSvc := signin.New(signin.Config{ConsentRedirectURI: e.ConsentRedirectURI, LoginRedirectURI: e.LoginRedirectURI,
+		DiscoveryURL: e.DiscoveryURL, ReturnTo: returnTo},
+		signin.Deps{Entra: client, IDs: verifier, Flows: flows, Tenants: tenants, Conns: conns, Vault: vault, Keys: ring,
+			Dynamics: dyn, Queue: opts.Queue, Logger: logger})
+	auth := &apiauth.Authenticator{Verifier: verifier, Tenants: tenants, Connections: conns, Scope: e.APIScope}
+	return &App{Deps: handlers.Deps{SignIn: flowsSvc, Auth: auth, PublicBaseURL: e.PublicBaseURL}, Vault: vault, tables: svc}, nil
+}
+
+// EnsureTables creates the app's tables, retrying until it succeeds or ctx
+// ends, so a handler that starts before Storage is reachable recovers.
+func (a *App) EnsureTables(ctx context.Context, logger *slog.Logger) error {
+	wait := time.Second
+	for {
+		err := store.CreateTables(ctx, a.tables, Tables...)
+		if err == nil {
+			return nil
+		}
+		logger.Warn("could not create the tables; retrying", "error", err.Error(), "retryIn", wait.String())
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 30*time.Second)
+	}
+}

@@ -1,0 +1,202 @@
+package entra
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// Error is an error answered by Entra: a token-endpoint error body
+// (reference §2.4) or an error redirect from /authorize or /adminconsent.
+// Branch on Code and ErrorCodes, never on Description. Description may be
+// shown to a person; it never contains a token or a code.
+type Error struct {
+	// Status is the HTTP status of a token-endpoint answer; 0 for a redirect.
+	Status int
+	// Code is the OAuth error ("invalid_grant", "access_denied", ...).
+	Code string
+	// Description is Entra's error_description ("AADSTS700082: ...").
+	Description string
+	// ErrorCodes are the AADSTS numbers: error_codes of the body, or the
+	// AADSTS number at the start of Description.
+	ErrorCodes []int
+	// SubError, Claims, TraceID and CorrelationID are copied from the body.
+	SubError      string
+	Claims        string
+	TraceID       string
+	CorrelationID string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("entra: ")
+	b.WriteString(e.Code)
+	if len(e.ErrorCodes) > 0 {
+		fmt.Fprintf(&b, " (AADSTS%d)", e.ErrorCodes[0])
+	}
+	if e.Status != 0 {
+		fmt.Fprintf(&b, " HTTP %d", e.Status)
+	}
+	if d := firstLine(e.Description); d != "" {
+		b.WriteString(": ")
+		b.WriteString(d)
+	}
+	return b.String()
+}
+
+// Has reports whether Entra answered with AADSTS code n.
+func (e *Error) Has(n int) bool {
+	for _, c := range e.ErrorCodes {
+		if c == n {
+			return true
+		}
+	}
+	return false
+}
+
+// Reason is a short, stable description for logs and stored status:
+// the OAuth error and the AADSTS code, e.g. "invalid_grant AADSTS700082".
+func (e *Error) Reason() string {
+	if len(e.ErrorCodes) > 0 {
+		return e.Code + " AADSTS" + strconv.Itoa(e.ErrorCodes[0])
+	}
+	return e.Code
+}
+
+// Class is what a caller should do about an Entra error.
+type Class int
+
+const (
+	// Other: not one of the classes below (a bug, a bad request); retrying
+	// the same request will not help.
+	Other Class = iota
+	// ReauthRequired: the user's grant is gone (expired, revoked, MFA or a
+	// Conditional Access check needed); only an interactive sign-in helps.
+	ReauthRequired
+	// ConsentRequired: the tenant (or user) has not approved the app.
+	ConsentRequired
+	// ClientMisconfigured: the app's own credentials or registration are
+	// wrong (invalid_client, expired secret); an operator must act.
+	ClientMisconfigured
+	// Blocked: a policy blocks the sign-in (Conditional Access); retrying
+	// or signing in again will not help until an administrator acts.
+	Blocked
+	// Transient: Entra failed (5xx, temporarily_unavailable); retry later.
+	Transient
+)
+
+// consentCodes are the AADSTS codes of reference §1.3 that mean "not approved".
+var consentCodes = []int{65001, 65004, 90094, 90095, 90093, 90008, 650052, 500011, 700016, 900941, 900981}
+
+// reauthCodes are the codes of reference §2.6 that end a grant.
+var reauthCodes = []int{700082, 70008, 50173, 70043, 50076, 50079, 50072, 50074, 50089, 700084, 50158}
+
+// Classify says what to do about err. It looks at the OAuth error and the
+// AADSTS codes, never the description text.
+func Classify(err error) Class {
+	var e *Error
+	if !errors.As(err, &e) {
+		return Other
+	}
+	switch {
+	case e.Has(53003):
+		return Blocked
+	case anyOf(e, consentCodes) || e.Code == "consent_required":
+		return ConsentRequired
+	case e.Code == "invalid_client" || e.Has(7000215) || e.Has(7000222) || e.Has(700027):
+		return ClientMisconfigured
+	case anyOf(e, reauthCodes) || e.Code == "invalid_grant" || e.Code == "interaction_required" || e.Code == "login_required":
+		return ReauthRequired
+	case e.Code == "temporarily_unavailable" || e.Code == "server_error" || e.Status >= 500:
+		return Transient
+	}
+	return Other
+}
+
+func anyOf(e *Error, codes []int) bool {
+	for _, c := range codes {
+		if e.Has(c) {
+			return true
+		}
+	}
+	return false
+}
+
+// tokenErrorBody is Entra's token-endpoint error shape (reference §2.4).
+type tokenErrorBody struct {
+	Error            string `json:"error"`
+	ErrorDescription string `json:"error_description"`
+	ErrorCodes       []int  `json:"error_codes"`
+	SubError         string `json:"suberror"`
+	Claims           string `json:"claims"`
+	TraceID          string `json:"trace_id"`
+	CorrelationID    string `json:"correlation_id"`
+}
+
+// parseTokenError builds an *Error from a token-endpoint answer. A body that
+// is not Entra's JSON still yields an error naming the status.
+func parseTokenError(status int, body []byte) *Error {
+	var b tokenErrorBody
+	if json.Unmarshal(body, &b) != nil || b.Error == "" {
+		code := "server_error"
+		if status < 500 {
+			code = "invalid_response"
+		}
+		return &Error{Status: status, Code: code, Description: fmt.Sprintf("the token endpoint answered HTTP %d without an OAuth error body", status)}
+	}
+	e := &Error{Status: status, Code: b.Error, Description: b.ErrorDescription, ErrorCodes: b.ErrorCodes,
+		SubError: b.SubError, Claims: b.Claims, TraceID: b.TraceID, CorrelationID: b.CorrelationID}
+	if len(e.ErrorCodes) == 0 {
+		e.ErrorCodes = codesFromDescription(b.ErrorDescription)
+	}
+	return e
+}
+
+// ParseRedirectError returns the error an /authorize or /adminconsent
+// redirect carries in its query, or nil when it carries none. Values are
+// bounded and stripped of control characters, since anyone can craft them.
+func ParseRedirectError(q url.Values) *Error {
+	code := q.Get("error")
+	if code == "" {
+		return nil
+	}
+	e := &Error{Code: clean(code, 64), Description: clean(q.Get("error_description"), 1024)}
+	e.ErrorCodes = codesFromDescription(q.Get("error_description"))
+	return e
+}
+
+var aadsts = regexp.MustCompile(`AADSTS(\d{4,7})`)
+
+func codesFromDescription(d string) []int {
+	m := aadsts.FindStringSubmatch(d)
+	if m == nil {
+		return nil
+	}
+	n, _ := strconv.Atoi(m[1])
+	return []int{n}
+}
+
+// clean bounds s to max bytes and replaces control characters (CR, LF,
+// escapes) with spaces, so an echoed value cannot forge log lines.
+func clean(s string, max int) string {
+	if len(s) > max {
+		s = s[:max]
+	}
+	s = strings.ToValidUTF8(s, "?")
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\r")
+	s, _, _ = strings.Cut(s, "\n")
+	return s
+}

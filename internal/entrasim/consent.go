@@ -1,0 +1,62 @@
+package entrasim
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// adminConsent is /{tenant}/v2.0/adminconsent and the older
+// /{tenant}/adminconsent (reference §1.1, §1.2): an administrator approves
+// the app for the whole tenant. Error redirects carry admin_consent=True and
+// no tenant, as Entra's do.
+func (s *Sim) adminConsent(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q := r.URL.Query()
+	seg := r.PathValue("tenant")
+	tenant, client, ok := s.checkRequest(w, seg, q)
+	if !ok {
+		return
+	}
+	redirect, state := q.Get("redirect_uri"), q.Get("state")
+	v2 := strings.HasSuffix(r.URL.Path, "/v2.0/adminconsent")
+	fail := func(code string, aadsts int, msg string) {
+		s.redirectError(w, r, redirect, state, code, aadsts, msg, url.Values{"admin_consent": {"True"}})
+	}
+	scope := q.Get("scope")
+	if v2 && scope == "" {
+		fail("invalid_request", 900144, "The request body must contain the following parameter: 'scope'.")
+		return
+	}
+	if strings.EqualFold(seg, "common") && v2 {
+		fail("invalid_request", 90130, "Application is not supported for this API version: use a tenant or 'organizations', not 'common', for admin consent.")
+		return
+	}
+	user, ok := s.pickUser(w, r, tenant, func() {
+		fail("access_denied", 65004, "User declined to consent to access the app.")
+	})
+	if !ok {
+		return
+	}
+	if user == nil {
+		fail("login_required", 50058, "A silent sign-in request was sent but no user is signed in.")
+		return
+	}
+	if tenant != nil && user.tenant != tenant {
+		fail("access_denied", 50020, "User account '"+user.UPN+"' from identity provider does not exist in tenant '"+tenant.Name+"'.")
+		return
+	}
+	setSession(w, user)
+	if !user.Admin {
+		fail("access_denied", 90094, "Administrator consent is required. '"+client.Name+"' needs permission to access resources in your organization that only an admin can grant.")
+		return
+	}
+	user.tenant.consented[client.ClientID] = true
+	s.stats.AdminConsents++
+	out := url.Values{"admin_consent": {"True"}, "tenant": {user.tenant.ID}, "state": {state}}
+	if scope != "" {
+		out.Set("scope", scope)
+	}
+	http.Redirect(w, r, appendQuery(redirect, out), http.StatusFound)
+}

@@ -1,0 +1,112 @@
+package signin
+
+import (
+	"context"
+	"errors"
+
+	"github.com/pitcher/connector/internal/apperr"
+	"github.com/pitcher/connector/internal/entra"
+	"github.com/pitcher/connector/internal/store"
+	"github.com/pitcher/connector/internal/tokens"
+)
+
+// connect finishes a user's sign-in: approved tenant, refresh token stored
+// (sealed), environment found, WhoAmI answered, connection active, first
+// sync queued. Users are keyed by tenant id + object id (reference §3.2).
+func (s *Service) connect(ctx context.Context, f store.AuthFlow, c entra.IDClaims, tok entra.Token) (LoginResult, error) {
+	tid, oid := c.TenantID, c.ObjectID
+	log := s.Logger.With("tenant", tid, "user", oid)
+	tenant, err := s.Tenants.Get(ctx, tid)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return LoginResult{}, apperr.Wrap(apperr.Transient, err, "could not read your organisation's approval; try again")
+	}
+	if !tenant.Consented() {
+		log.Info("sign-in from a tenant that has not approved the app")
+		return LoginResult{Outcome: NeedsConsent, TenantID: tid, UserName: c.Name}, nil
+	}
+	if tok.RefreshToken == "" {
+		return LoginResult{}, apperr.E(apperr.Permanent, "Entra issued no refresh token (offline_access was not granted); the app cannot sync without one")
+	}
+	sealed, keyID := s.Vault.SealRefreshToken(tid, oid, tok.RefreshToken)
+	now := s.now()
+	conn := store.Connection{TenantID: tid, UserID: oid, Status: store.StatusPending, StatusChangedAt: now,
+		RefreshToken: sealed, KeyID: keyID, UserName: c.Name, ConnectedAt: now}
+	if _, err := s.Conns.Put(ctx, conn); err != nil {
+		return LoginResult{}, apperr.Wrap(apperr.Transient, err, "could not store the connection; sign in again")
+	}
+	first := s.cfg.DiscoveryURL
+	if f.Org != "" {
+		first = f.Org
+	}
+	s.Vault.Remember(tid, oid, first, tokens.AccessToken{Token: tok.AccessToken, ExpiresAt: tok.ExpiresAt})
+
+	org := f.Org
+	if org == "" {
+		org = tenant.DynamicsURL
+	}
+	if org == "" {
+		at, err := s.Vault.TokenFor(ctx, tid, oid, s.cfg.DiscoveryURL)
+		if err != nil {
+			return LoginResult{}, err
+		}
+		list, err := s.Dynamics.Instances(ctx, s.cfg.DiscoveryURL, at.Token)
+		if err != nil {
+			return LoginResult{}, apperr.Wrap(apperr.KindOf(err), err, "Global Discovery did not list your Dynamics environments; try again")
+		}
+		usable := list[:0]
+		for _, in := range list {
+			if in.OrgURL() != "" {
+				usable = append(usable, in)
+			}
+		}
+		switch len(usable) {
+		case 0:
+			log.Info("user can reach no Dynamics environment")
+			return LoginResult{Outcome: NoEnvironment, TenantID: tid, UserName: c.Name}, nil
+		case 1:
+			org = usable[0].OrgURL()
+		default:
+			return LoginResult{Outcome: ChooseEnvironment, TenantID: tid, UserName: c.Name, ReturnTo: f.ReturnTo, Instances: usable}, nil
+		}
+	}
+	at, err := s.Vault.TokenFor(ctx, tid, oid, org) // a refresh for the environment's resource
+	if err != nil {
+		return LoginResult{}, err
+	}
+	who, err := s.Dynamics.WhoAmI(ctx, org, at.Token)
+	if err != nil {
+		return LoginResult{}, apperr.Wrap(apperr.KindOf(err), err, "Dynamics did not recognise you at "+org+" (WhoAmI failed)")
+	}
+	if err := s.activate(ctx, tid, oid, org, who.UserID); err != nil {
+		return LoginResult{}, err
+	}
+	if s.Queue == nil {
+		log.Info("connection active; the scheduler will run its first sync")
+	} else if err := s.Queue.EnqueueFirstSync(ctx, tid, oid); err != nil {
+		log.Warn("could not queue the first sync; the scheduler will run it", "error", err.Error())
+	}
+	log.Info("connection active", "org", org)
+	return LoginResult{Outcome: Connected, TenantID: tid, UserName: c.Name, OrgURL: org, ReturnTo: f.ReturnTo}, nil
+}
+
+// activate marks the connection active with its environment, due for sync
+// now. The refresh above may have rotated the token (a new ETag), so it
+// re-reads and retries when the row changed under it.
+func (s *Service) activate(ctx context.Context, tid, oid, org, dataverseUser string) error {
+	for attempt := 0; attempt < 3; attempt++ {
+		conn, err := s.Conns.Get(ctx, tid, oid)
+		if err != nil {
+			return apperr.Wrap(apperr.Transient, err, "could not read the connection; sign in again")
+		}
+		now := s.now()
+		conn.Status, conn.StatusReason, conn.StatusChangedAt = store.StatusActive, "", now
+		conn.OrgURL, conn.DataverseUserID, conn.NextSyncAt = org, dataverseUser, now
+		if _, err := s.Conns.Update(ctx, conn); !errors.Is(err, store.ErrConflict) {
+			if err != nil {
+				return apperr.Wrap(apperr.Transient, err, "could not store the connection; sign in again")
+			}
+			return nil
+		}
+	}
+	return apperr.E(apperr.Transient, "the connection kept changing while it was stored; sign in again")
+}

@@ -1,0 +1,271 @@
+package signin
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+
+	"github.com/pitcher/connector/internal/entra"
+	"github.com/pitcher/connector/internal/entrasim"
+	"github.com/pitcher/connector/internal/store"
+	"github.com/pitcher/connector/internal/tokens"
+)
+
+const (
+	base      = "http://127.0.0.1:7071"
+	contoso   = "11111111-1111-4111-8111-111111111111"
+	fabrikam  = "22222222-2222-4222-8222-222222222222"
+	aliceOID  = "aaaaaaaa-0000-4000-8000-000000000002"
+	clientID  = "5a1c0f3e-7b2d-4c8e-9f10-2b3c4d5e6f70"
+	secret    = "local-entra-sim-secret"
+	discovery = "https://globaldisco.crm.dynamics.com"
+	orgURL    = "https://contoso.crm.dynamics.com"
+)
+
+// memStore holds flows, tenants and connections in memory with the
+// tables' rules (single-use flows, ETags).
+type memStore struct {
+	mu      sync.Mutex
+	flows   map[string]store.AuthFlow
+	tenants map[string]store.Tenant
+	conns   map[string]store.Connection
+	version int
+}
+
+func (m *memStore) Create(_ context.Context, state string, f store.AuthFlow) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.flows[store.StateKey(state)] = f
+	return nil
+}
+
+func (m *memStore) Take(_ context.Context, state string, now time.Time) (store.AuthFlow, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f, ok := m.flows[store.StateKey(state)]
+	if !ok {
+		return f, store.ErrNotFound
+	}
+	delete(m.flows, store.StateKey(state))
+	if !now.Before(f.ExpiresAt) {
+		return store.AuthFlow{}, store.ErrExpired
+	}
+	return f, nil
+}
+
+func (m *memStore) tenant(id string, f func(*store.Tenant)) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t := m.tenants[id]
+	t.ID = id
+	f(&t)
+	m.tenants[id] = t
+	return nil
+}
+
+func (m *memStore) Get(_ context.Context, id string) (store.Tenant, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t, ok := m.tenants[id]
+	if !ok {
+		return t, store.ErrNotFound
+	}
+	return t, nil
+}
+
+func (m *memStore) RecordConsent(_ context.Context, id, scopes string, at time.Time) error {
+	return m.tenant(id, func(t *store.Tenant) { t.ConsentedAt, t.ConsentScopes = at, scopes })
+}
+
+func (m *memStore) RecordConsentedBy(_ context.Context, id, name, oid string) error {
+	return m.tenant(id, func(t *store.Tenant) { t.ConsentedByName, t.ConsentedByOID = name, oid })
+}
+
+func (m *memStore) RecordRefusal(_ context.Context, id, code, desc string, at time.Time) error {
+	return m.tenant(id, func(t *store.Tenant) { t.LastRefusalAt, t.LastRefusalError, t.LastRefusalDescription = at, code, desc })
+}
+
+// memConns is the connections side of memStore (a separate type, since
+// Get has another signature).
+type memConns struct{ *memStore }
+
+func (m memConns) Get(_ context.Context, tenant, user string) (store.Connection, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, ok := m.conns[tenant+"/"+user]
+	if !ok {
+		return c, store.ErrNotFound
+	}
+	return c, nil
+}
+
+func (m memConns) Put(_ context.Context, c store.Connection) (azcore.ETag, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.version++
+	c.ETag = azcore.ETag(strconv.Itoa(m.version))
+	m.conns[c.TenantID+"/"+c.UserID] = c
+	return c.ETag, nil
+}
+
+func (m memConns) change(tenant, user string, etag azcore.ETag, f func(*store.Connection)) (azcore.ETag, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, ok := m.conns[tenant+"/"+user]
+	if !ok {
+		return "", store.ErrNotFound
+	}
+	if c.ETag != etag {
+		return "", store.ErrConflict
+	}
+	f(&c)
+	m.version++
+	c.ETag = azcore.ETag(strconv.Itoa(m.version))
+	m.conns[tenant+"/"+user] = c
+	return c.ETag, nil
+}
+
+func (m memConns) Update(_ context.Context, c store.Connection) (azcore.ETag, error) {
+	return m.change(c.TenantID, c.UserID, c.ETag, func(d *store.Connection) {
+		d.Status, d.StatusReason, d.StatusChangedAt, d.OrgURL, d.DataverseUserID, d.NextSyncAt = c.Status, c.StatusReason, c.StatusChangedAt, c.OrgURL, c.DataverseUserID, c.NextSyncAt
+	})
+}
+
+func (m memConns) UpdateRefreshToken(_ context.Context, tenant, user string, sealed []byte, kid string, etag azcore.ETag) (azcore.ETag, error) {
+	return m.change(tenant, user, etag, func(d *store.Connection) { d.RefreshToken, d.KeyID = sealed, kid })
+}
+
+func (m memConns) MarkReauthRequired(_ context.Context, tenant, user, reason string, at time.Time, etag azcore.ETag) (azcore.ETag, error) {
+	return m.change(tenant, user, etag, func(d *store.Connection) { d.Status, d.StatusReason = store.StatusReauthRequired, reason })
+}
+
+// fakeDynamics lists instances and answers WhoAmI, recording the tokens' use.
+type fakeDynamics struct {
+	mu        sync.Mutex
+	instances []Instance
+	whoami    int
+}
+
+func (f *fakeDynamics) Instances(_ context.Context, u, token string) ([]Instance, error) {
+	return f.instances, nil
+}
+
+func (f *fakeDynamics) WhoAmI(_ context.Context, org, token string) (WhoAmI, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.whoami++
+	return WhoAmI{UserID: "d96e9f55-f06d-e511-80d0-00155db07cb1"}, nil
+}
+
+type recordingQueue struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (q *recordingQueue) EnqueueFirstSync(_ context.Context, t, u string) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.got = append(q.got, t+"/"+u)
+	return nil
+}
+
+type harness struct {
+	svc        *Service
+	sim        *entrasim.Sim
+	simURL     string
+	store      *memStore
+	dyn        *fakeDynamics
+	queue      *recordingQueue
+	logs       *bytes.Buffer
+	noRedirect *http.Client
+	// exchange, if set, replaces the ID token Entra returns (hostile tests).
+	entra *swappingEntra
+}
+
+// swappingEntra is the real client, except that a test may replace the ID
+// token of an exchange's answer.
+type swappingEntra struct {
+	*entra.Client
+	idToken func() string
+}
+
+func (s *swappingEntra) Exchange(ctx context.Context, tenant, redirect, code, verifier string, scopes []string) (entra.Token, error) {
+	tok, err := s.Client.Exchange(ctx, tenant, redirect, code, verifier, scopes)
+	if err == nil && s.idToken != nil {
+		tok.IDToken = s.idToken()
+	}
+	return tok, err
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	sim, srv := entrasim.Start(t, entrasim.DefaultSeed())
+	a, _ := entra.NewAuthority(srv.URL)
+	client := &swappingEntra{Client: entra.NewClient(a, clientID, secret, srv.Client())}
+	verifier := entra.NewVerifier(a, entra.NewKeySet(a.JWKSURL(), srv.Client()), clientID, "")
+	ring, _ := tokens.NewKeyRing("k1", []tokens.Key{{ID: "k1", Secret: bytes.Repeat([]byte{3}, 32)}})
+	ms := &memStore{flows: map[string]store.AuthFlow{}, tenants: map[string]store.Tenant{}, conns: map[string]store.Connection{}}
+	logs := &bytes.Buffer{}
+	logger := slog.New(slog.NewJSONHandler(&syncWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	vault := tokens.NewVault(memConns{ms}, client, ring, logger)
+	policy, _ := NewReturnToPolicy([]string{"https://app.pitcher.com/done", "pitcher://auth"})
+	dyn := &fakeDynamics{instances: []Instance{{UniqueName: "contoso", FriendlyName: "Contoso", URL: orgURL, APIURL: orgURL}}}
+	q := &recordingQueue{}
+	svc := New(Config{ConsentRedirectURI: base + "/api/consent/callback", LoginRedirectURI: base + "/api/auth/callback",
+		DiscoveryURL: discovery, ReturnTo: policy},
+		Deps{Entra: client, IDs: verifier, Flows: ms, Tenants: ms, Conns: memConns{ms}, Vault: vault, Keys: ring,
+			Dynamics: dyn, Queue: q, Logger: logger})
+	return &harness{svc: svc, sim: sim, simURL: srv.URL, store: ms, dyn: dyn, queue: q, logs: logs, entra: client,
+		noRedirect: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+// visit follows u at the simulator and returns the query of its redirect
+// back to the app.
+func (h *harness) visit(t *testing.T, u string) url.Values {
+	t.Helper()
+	resp, err := h.noRedirect.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusFound || !strings.HasPrefix(loc, base+"/api/") {
+		t.Fatalf("GET %s = %d to %q, want a redirect back to the app", u, resp.StatusCode, loc)
+	}
+	l, _ := url.Parse(loc)
+	return l.Query()
+}
+
+func (h *harness) approve(tenant string) {
+	_ = h.store.RecordConsent(context.Background(), tenant, discovery+"/.default", time.Now())
+}
+
+// noSecretsLogged fails if any of values appears in the log.
+func (h *harness) noSecretsLogged(t *testing.T, values ...string) {
+	t.Helper()
+	for _, v := range append(values, secret, "eyJ") {
+		if v != "" && strings.Contains(h.logs.String(), v) {
+			t.Errorf("the log contains a secret value %.10q…:\n%s", v, h.logs)
+		}
+	}
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}

@@ -1,0 +1,125 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+
+	"github.com/pitcher/connector/internal/store"
+	"github.com/pitcher/connector/internal/testenv"
+)
+
+func tables(t *testing.T) *aztables.ServiceClient {
+	t.Helper()
+	svc, err := aztables.NewServiceClientFromConnectionString(testenv.Storage(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.CreateTables(context.Background(), svc, store.TenantsTable, store.ConnectionsTable, store.AuthFlowsTable); err != nil {
+		t.Fatal(err)
+	}
+	return svc
+}
+
+func uniq(prefix string) string { return fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano()) }
+
+// TestAuthFlowIsSingleUse: of many concurrent takes of one state exactly
+// one wins; a taken or expired flow is gone.
+func TestAuthFlowIsSingleUse(t *testing.T) {
+	flows := store.NewAuthFlows(tables(t))
+	ctx := context.Background()
+	now := time.Now().UTC()
+	state := uniq("state")
+	if err := flows.Create(ctx, state, store.AuthFlow{Kind: "login", Secret: []byte{1, 2, 3}, KeyID: "k", Tenant: "organizations",
+		ReturnTo: "https://app/done", CreatedAt: now, ExpiresAt: now.Add(10 * time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := flows.Create(ctx, state, store.AuthFlow{Kind: "login", ExpiresAt: now.Add(time.Minute)}); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("creating a flow with a used state = %v, want ErrConflict", err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	wins, losses := 0, 0
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f, err := flows.Take(ctx, state, now)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil && f.Kind == "login" && string(f.Secret) == "\x01\x02\x03" && f.ReturnTo == "https://app/done":
+				wins++
+			case errors.Is(err, store.ErrNotFound):
+				losses++
+			default:
+				t.Errorf("Take = %+v, %v", f, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if wins != 1 || losses != 7 {
+		t.Errorf("8 concurrent takes: %d won, %d found nothing; want exactly 1 winner", wins, losses)
+	}
+	expired := uniq("expired")
+	_ = flows.Create(ctx, expired, store.AuthFlow{Kind: "consent", CreatedAt: now, ExpiresAt: now.Add(time.Minute)})
+	if _, err := flows.Take(ctx, expired, now.Add(2*time.Minute)); !errors.Is(err, store.ErrExpired) {
+		t.Errorf("Take after expiry = %v, want ErrExpired", err)
+	}
+	if _, err := flows.Take(ctx, expired, now); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("an expired flow was not deleted: %v", err)
+	}
+}
+
+// TestTenantRefusalKeepsApproval: a later refusal never withdraws an approval.
+func TestTenantRefusalKeepsApproval(t *testing.T) {
+	tenants := store.NewTenants(tables(t))
+	ctx := context.Background()
+	id := uniq("tenant")
+	if _, err := tenants.Get(ctx, id); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Get(unknown) = %v, want ErrNotFound", err)
+	}
+	at := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	_ = tenants.SetDynamicsURL(ctx, id, "https://contoso.crm.dynamics.com")
+	if err := tenants.RecordConsent(ctx, id, "https://globaldisco.crm.dynamics.com/.default", at); err != nil {
+		t.Fatal(err)
+	}
+	if err := tenants.RecordRefusal(ctx, id, "access_denied", "AADSTS65004: declined", at.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	_ = tenants.RecordConsentedBy(ctx, id, "Admin", "oid-1")
+	got, err := tenants.Get(ctx, id)
+	if err != nil || !got.Consented() || !got.ConsentedAt.Equal(at) || got.LastRefusalError != "access_denied" ||
+		got.DynamicsURL != "https://contoso.crm.dynamics.com" || got.ConsentedByOID != "oid-1" {
+		t.Errorf("tenant = %+v, %v; want approved, refusal noted, URL and approver kept", got, err)
+	}
+}
+
+// TestConnectionETags: updates from a stale read are refused.
+func TestConnectionETags(t *testing.T) {
+	conns := store.NewConnections(tables(t))
+	ctx := context.Background()
+	tid, oid := uniq("t"), "u1"
+	etag, err := conns.Put(ctx, store.Connection{TenantID: tid, UserID: oid, Status: store.StatusActive, RefreshToken: []byte("sealed-1"), KeyID: "k1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conns.UpdateRefreshToken(ctx, tid, oid, []byte("sealed-2"), "k2", etag); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conns.UpdateRefreshToken(ctx, tid, oid, []byte("sealed-old"), "k1", etag); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("update from a stale read = %v, want ErrConflict", err)
+	}
+	if _, err := conns.MarkReauthRequired(ctx, tid, oid, "invalid_grant AADSTS50173", time.Now(), etag); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("mark from a stale read = %v, want ErrConflict", err)
+	}
+	c, _ := conns.Get(ctx, tid, oid)
+	if string(c.RefreshToken) != "sealed-2" || c.KeyID != "k2" || c.Status != store.StatusActive {
+		t.Errorf("connection = %+v, want the newer token, still active", c)
+	}
+}

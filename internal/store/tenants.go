@@ -1,0 +1,94 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+)
+
+// TenantsTable holds one row per customer tenant (ARCHITECTURE §5):
+// PartitionKey = tenant id, RowKey = "tenant".
+const TenantsTable = "tenants"
+
+const tenantRow = "tenant"
+
+// Tenant is what the connector knows about a customer's Entra tenant.
+type Tenant struct {
+	ID string
+	// ConsentedAt is when an administrator approved the app for the tenant
+	// (zero: never); ConsentScopes is what Entra reported as approved.
+	ConsentedAt   time.Time
+	ConsentScopes string
+	// ConsentedByName and ConsentedByOID identify the administrator, once
+	// known (Entra's consent redirect does not say; a sign-in does).
+	ConsentedByName string
+	ConsentedByOID  string
+	// LastRefusal* record the latest refused or failed approval. A refusal
+	// never withdraws an earlier approval.
+	LastRefusalAt          time.Time
+	LastRefusalError       string
+	LastRefusalDescription string
+	// DynamicsURL, if set, is the tenant's Dynamics environment, used
+	// instead of Global Discovery.
+	DynamicsURL string
+}
+
+// Consented reports whether an administrator approved the app.
+func (t Tenant) Consented() bool { return !t.ConsentedAt.IsZero() }
+
+// Tenants is the tenants table.
+type Tenants struct{ table *aztables.Client }
+
+// NewTenants returns the tenants table of svc.
+func NewTenants(svc *aztables.ServiceClient) *Tenants {
+	return &Tenants{table: svc.NewClient(TenantsTable)}
+}
+
+// Get returns tenant id, or an error wrapping ErrNotFound.
+func (t *Tenants) Get(ctx context.Context, id string) (Tenant, error) {
+	resp, err := t.table.GetEntity(ctx, id, tenantRow, nil)
+	if err != nil {
+		return Tenant{}, mapErr(err, "get tenant "+id)
+	}
+	e, err := decode(resp.Value)
+	if err != nil {
+		return Tenant{}, mapErr(err, "decode tenant "+id)
+	}
+	p := props(e.Properties)
+	return Tenant{ID: id, ConsentedAt: p.time("ConsentedAt"), ConsentScopes: p.str("ConsentScopes"),
+		ConsentedByName: p.str("ConsentedByName"), ConsentedByOID: p.str("ConsentedByOID"),
+		LastRefusalAt: p.time("LastRefusalAt"), LastRefusalError: p.str("LastRefusalError"),
+		LastRefusalDescription: p.str("LastRefusalDescription"), DynamicsURL: p.str("DynamicsURL")}, nil
+}
+
+// RecordConsent records an approval. It merges into the row, so fields it
+// does not set (the Dynamics URL) are kept, and concurrent approvals of one
+// tenant cannot conflict.
+func (t *Tenants) RecordConsent(ctx context.Context, id, scopes string, at time.Time) error {
+	p := map[string]any{"ConsentScopes": scopes}
+	edmTime(p, "ConsentedAt", at)
+	return t.merge(ctx, id, p, "record consent of tenant "+id)
+}
+
+// RecordConsentedBy records which administrator approved the tenant.
+func (t *Tenants) RecordConsentedBy(ctx context.Context, id, name, oid string) error {
+	return t.merge(ctx, id, map[string]any{"ConsentedByName": name, "ConsentedByOID": oid}, "record who approved tenant "+id)
+}
+
+// RecordRefusal records a refused or failed approval with Entra's error.
+func (t *Tenants) RecordRefusal(ctx context.Context, id, code, description string, at time.Time) error {
+	p := map[string]any{"LastRefusalError": code, "LastRefusalDescription": description}
+	edmTime(p, "LastRefusalAt", at)
+	return t.merge(ctx, id, p, "record refusal of tenant "+id)
+}
+
+// SetDynamicsURL sets (or, with "", clears) the tenant's Dynamics URL.
+func (t *Tenants) SetDynamicsURL(ctx context.Context, id, url string) error {
+	return t.merge(ctx, id, map[string]any{"DynamicsURL": url}, "set the Dynamics URL of tenant "+id)
+}
+
+func (t *Tenants) merge(ctx context.Context, id string, p map[string]any, what string) error {
+	_, err := t.table.UpsertEntity(ctx, encode(id, tenantRow, p), &aztables.UpsertEntityOptions{UpdateMode: aztables.UpdateModeMerge})
+	return mapErr(err, what)
+}
