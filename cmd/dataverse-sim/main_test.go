@@ -19,8 +19,12 @@ type syncBuffer struct {
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func freeAddr(t *testing.T) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -36,7 +40,9 @@ func TestRunServesSeededRowsAndStops(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errOut syncBuffer
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"--addr", addr, "--seed", "7", "--insecure-any-token"}, &out, &errOut) }()
+	go func() {
+		done <- run(ctx, []string{"--addr", addr, "--seed", "7", "--insecure-any-token"}, &out, &errOut)
+	}()
 	base := "http://" + addr
 	deadline := time.Now().Add(10 * time.Second)
 	var resp *http.Response

@@ -17,7 +17,9 @@ type result struct {
 
 // errorCode returns the code and message of an error body.
 func (r result) errorCode() (string, string) {
-	var e struct{ Error struct{ Code, Message string } }
+	var e struct {
+		Error struct{ Code, Message string }
+	}
 	_ = json.Unmarshal([]byte(r.body), &e)
 	return e.Error.Code, e.Error.Message
 }
