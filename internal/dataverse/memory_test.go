@@ -12,22 +12,29 @@ import (
 
 var benchColumns = []string{"name", "accountnumber", "telephone1", "emailaddress1", "address1_city", "revenue", "modifiedon"}
 
-// peakLiveHeap reads every account of a simulator seeded with n of them,
-// in pages of pageSize rows with change tracking, and returns the largest
-// live heap above the starting point seen after any page: what the reader
-// keeps, since a GC runs before each measurement.
-func peakLiveHeap(tb testing.TB, n, pageSize int) (peak uint64, rows int) {
+// seededClient is a client of an in-process simulator holding n accounts.
+func seededClient(tb testing.TB, n int) *dataverse.Client {
 	tb.Helper()
 	sim := dataversesim.New(dataversesim.Options{Auth: dataversesim.AuthOptions{InsecureAnyToken: true}})
 	if err := sim.Seed(n, "accounts"); err != nil {
 		tb.Fatal(err)
 	}
 	srv := httptest.NewServer(sim)
-	defer srv.Close()
+	tb.Cleanup(srv.Close)
 	c, err := dataverse.New(srv.URL, dataverse.StaticToken("bench"), &dataverse.Options{HTTPClient: srv.Client()})
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return c
+}
+
+// peakLiveHeap reads every account of a simulator seeded with n of them,
+// in pages of pageSize rows with change tracking, and returns the largest
+// live heap above the starting point seen after any page: what the reader
+// keeps, since a GC runs before each measurement.
+func peakLiveHeap(tb testing.TB, n, pageSize int) (peak uint64, rows int) {
+	tb.Helper()
+	c := seededClient(tb, n)
 	var ms runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&ms)
@@ -85,16 +92,7 @@ func BenchmarkPeakHeap(b *testing.B) {
 // the simulator rendering and the client parsing.
 func BenchmarkReadRows(b *testing.B) {
 	const n = 100_000
-	sim := dataversesim.New(dataversesim.Options{Auth: dataversesim.AuthOptions{InsecureAnyToken: true}})
-	if err := sim.Seed(n, "accounts"); err != nil {
-		b.Fatal(err)
-	}
-	srv := httptest.NewServer(sim)
-	defer srv.Close()
-	c, err := dataverse.New(srv.URL, dataverse.StaticToken("bench"), &dataverse.Options{HTTPClient: srv.Client()})
-	if err != nil {
-		b.Fatal(err)
-	}
+	c := seededClient(b, n)
 	b.ReportAllocs()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)

@@ -11,15 +11,7 @@ import (
 // OData-EntityId, or 201 with the row under Prefer: return=representation.
 // A primary key in the body is used as the new row's id.
 func (s *Sim) create(c *call, t *table) *response {
-	prefs, err := parsePrefer(c.header)
-	if err != nil {
-		return errorResponse(err)
-	}
-	body, err := decodeObject(t, c.body)
-	if err != nil {
-		return errorResponse(err)
-	}
-	ch, err := s.parseChanges(c, t, body)
+	prefs, ch, err := s.parseWrite(c, t)
 	if err != nil {
 		return errorResponse(err)
 	}
@@ -35,6 +27,20 @@ func (s *Sim) create(c *call, t *table) *response {
 		return errorResponse(err)
 	}
 	return s.written(c, t, r, t.set+"("+id+")", true, prefs)
+}
+
+// parseWrite reads the preferences and the body of a create or update.
+func (s *Sim) parseWrite(c *call, t *table) (preferences, changeSet, *apiError) {
+	prefs, err := parsePrefer(c.header)
+	if err != nil {
+		return prefs, nil, err
+	}
+	body, err := decodeObject(t, c.body)
+	if err != nil {
+		return prefs, nil, err
+	}
+	ch, err := s.parseChanges(c, t, body)
+	return prefs, ch, err
 }
 
 // insertRow adds a row with id and the changes, enforcing alternate keys.
@@ -82,15 +88,7 @@ func (s *Sim) written(c *call, t *table, r *row, keySegment string, created bool
 // patch answers PATCH <set>(<key>): an upsert unless If-Match or
 // If-None-Match says otherwise (§4.3, §4.5).
 func (s *Sim) patch(c *call, t *table, keySeg string, k rowKey) *response {
-	prefs, err := parsePrefer(c.header)
-	if err != nil {
-		return errorResponse(err)
-	}
-	body, err := decodeObject(t, c.body)
-	if err != nil {
-		return errorResponse(err)
-	}
-	ch, err := s.parseChanges(c, t, body)
+	prefs, ch, err := s.parseWrite(c, t)
 	if err != nil {
 		return errorResponse(err)
 	}
