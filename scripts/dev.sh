@@ -10,9 +10,15 @@ cd "$ROOT"
 say "Building the handler and funchost..."
 go build -o bin/local/handler ./cmd/handler
 go build -o bin/funchost ./cmd/funchost
+go build -o bin/dataverse-sim ./cmd/dataverse-sim
 
 start_azurite 10000 10001 10002 "$ROOT/.azurite"
 azurite_pid=$LAST_PID
+# Any token until the Entra simulator's JWKS is wired in (then: --jwks-url).
+port_busy 7073 && die "port 7073 is in use; is another dataverse-sim running? Stop it first (by its PID)"
+start dataverse-sim "$RUN_DIR/dataverse-sim.log" bin/dataverse-sim --addr 127.0.0.1:7073 --seed 100 --insecure-any-token
+dataverse_pid=$LAST_PID
+wait_port 7073 dataverse-sim "$dataverse_pid"
 port=${FUNCHOST_PORT:-7071}
 port_busy "$port" && die "port $port is in use; set FUNCHOST_PORT to another port"
 start funchost "$RUN_DIR/funchost.log" bin/funchost -root . -addr "127.0.0.1:$port"
@@ -26,6 +32,7 @@ cat >&2 <<TXT
 The local world is running:
   Functions (funchost, pid $funchost_pid)  http://127.0.0.1:$port/api/...   log: .run/funchost.log
   Azurite (pid $azurite_pid)               blob 127.0.0.1:10000  queue :10001  table :10002   data: .azurite/
+  Dataverse simulator (pid $dataverse_pid)  http://127.0.0.1:7073/api/data/v9.2/   log: .run/dataverse-sim.log
   Settings                             $settings
 
 Try:  curl -i http://127.0.0.1:$port/api/diagnostics

@@ -42,7 +42,9 @@ func parseQuery(q url.Values, t *table, tables map[string]*table) (*queryOptions
 	o := &queryOptions{}
 	for name := range q {
 		switch name {
-		case "$select", "$filter", "$orderby", "$top", "$expand", "$count", "$skiptoken", "$deltatoken", "$apply":
+		case "$select", "$filter", "$orderby", "$top", "$expand", "$count", "$skiptoken", "$deltatoken":
+		case "$apply":
+			return nil, errf(http.StatusNotImplemented, codeQuery, "The simulator does not implement $apply.")
 		case "$skip", "$search", "$format":
 			return nil, errf(http.StatusBadRequest, codeQuery, "The query parameter %s is not supported", name)
 		default:
