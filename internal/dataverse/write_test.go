@@ -131,8 +131,8 @@ func TestValidationErrors(t *testing.T) {
 	e := newEnv(t, dataversesim.Options{})
 	ctx := context.Background()
 	_, err := e.c.Create(ctx, "accounts", map[string]any{"name": strings.Repeat("x", 161)}, nil)
-	if de, ok := err.(*dataverse.Error); !ok || de.StatusCode != 400 || de.Code != dataverse.CodeValidation {
-		t.Errorf("too long: err = %v", err)
+	if de, ok := err.(*dataverse.Error); !ok || de.StatusCode != 400 || de.Code != dataverse.CodeValidation || de.RequestID == "" {
+		t.Errorf("too long: err = %v, want a validation error with a request id", err)
 	}
 	_, err = e.c.Create(ctx, "accounts", map[string]any{"Name": "x"}, nil)
 	if de, ok := err.(*dataverse.Error); !ok || !strings.Contains(de.Message, "Invalid property 'Name'") {

@@ -3,6 +3,8 @@ package dataversesim
 import (
 	"net/http"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // front is the front door every API request passes, in the order a real
@@ -37,5 +39,6 @@ func (s *Sim) front(w http.ResponseWriter, r *http.Request, handle func(*http.Re
 	resp := handle(r, u, body)
 	release(time.Since(start))
 	s.throttle.annotate(u.key(), resp.header)
+	resp.header.Set("x-ms-service-request-id", uuid.NewString())
 	writeResponse(w, resp)
 }
