@@ -136,3 +136,29 @@ func TestDeltaCountAndUntouchedDelta(t *testing.T) {
 		t.Errorf("an 8-day-old token: code %q, want ExpiredVersionStamp", code)
 	}
 }
+
+func TestAppointmentActivityParties(t *testing.T) {
+	_, srv := newTestServer(t, Options{Seed: 2})
+	body := `{"subject":"Review","regardingobjectid_account_appointment@odata.bind":"/accounts(` + SeedID("accounts", 0) + `)",
+		"appointment_activity_parties":[{"partyid_contact@odata.bind":"/contacts(` + SeedID("contacts", 1) + `)","participationtypemask":5},
+		{"partyid_account@odata.bind":"/accounts(` + SeedID("accounts", 1) + `)","participationtypemask":6}]}`
+	r := send(t, srv, "POST", "/api/data/v9.2/appointments", body, "Prefer", "return=representation")
+	if r.status != 201 || strings.Contains(r.body, "appointment_activity_parties") {
+		t.Fatalf("create with parties: %d %s", r.status, r.body)
+	}
+	id := r.body[strings.Index(r.body, `"activityid":"`)+14:][:36]
+	r = send(t, srv, "GET", "/api/data/v9.2/appointments("+id+")?$select=subject&$expand=appointment_activity_parties", "")
+	if !strings.Contains(r.body, `"_partyid_value":"`+SeedID("contacts", 1)+`","participationtypemask":5`) || strings.Count(r.body, `"activitypartyid":`) != 2 {
+		t.Errorf("expanded parties: %s", r.body)
+	}
+	if r := send(t, srv, "GET", "/api/data/v9.2/appointments("+id+")/appointment_activity_parties", ""); r.status != 200 || strings.Count(r.body, `"activitypartyid":`) != 2 {
+		t.Errorf("parties collection: %d %s", r.status, r.body)
+	}
+	bad := strings.Replace(body, `"participationtypemask":6`, `"participationtypemask":1`, 1)
+	if r := send(t, srv, "POST", "/api/data/v9.2/appointments", bad); r.status != 400 {
+		t.Errorf("sender mask on an appointment: %d %s", r.status, r.body)
+	}
+	if r := send(t, srv, "GET", "/api/data/v9.2/appointments?$select=appointment_activity_parties", ""); r.status != 400 {
+		t.Errorf("$select of a collection: %d", r.status)
+	}
+}

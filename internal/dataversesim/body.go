@@ -61,6 +61,14 @@ func (s *Sim) parseChanges(c *call, t *table, body map[string]any) (changeSet, *
 			continue
 		}
 		i, ok := t.attr(k)
+		if ok && t.attrs[i].typ == typeParties {
+			parties, err := s.parseParties(c, t, t.attrs[i], v)
+			if err != nil {
+				return nil, err
+			}
+			ch[i] = parties
+			continue
+		}
 		if !ok || t.attrs[i].typ == typeLookup {
 			return nil, errf(http.StatusBadRequest, codeQuery,
 				"An error occurred while validating input parameters: Microsoft.Crm.CrmException: Invalid property '%s' was found in entity 'Microsoft.Dynamics.CRM.%s'.", k, t.logical)

@@ -215,7 +215,7 @@ func (p *filterParser) column(path string) (operand, *apiError) {
 	nav, name, through := strings.Cut(path, "/")
 	if !through {
 		i, ok := p.t.attr(path)
-		if !ok {
+		if !ok || !p.t.attrs[i].isColumn() {
 			return operand{}, errNoProperty(p.t, path)
 		}
 		a := p.t.attrs[i]

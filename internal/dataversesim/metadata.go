@@ -42,6 +42,9 @@ func entityDefinition(t *table, withAttrs bool, tables map[string]*table) map[st
 	if withAttrs {
 		var attrs []map[string]any
 		for _, a := range t.attrs {
+			if !a.isColumn() {
+				continue
+			}
 			attrs = append(attrs, map[string]any{"LogicalName": a.logical, "AttributeType": a.typ.metadataName(), "MaxLength": a.maxLen, "Targets": targetsLogical(a, tables)})
 		}
 		d["Attributes"] = attrs

@@ -29,6 +29,8 @@ type orderKey struct {
 
 // expandOption is one single-valued navigation to expand, with its $select.
 type expandOption struct {
+	name     string
+	parties  int // index of the activity-parties collection, or -1
 	nav      *navigation
 	sel      []int
 	selNames []string
@@ -102,7 +104,7 @@ func parseSelect(v string, t *table) ([]int, []string, *apiError) {
 	for _, n := range strings.Split(v, ",") {
 		n = strings.TrimSpace(n)
 		i, ok := t.attr(n)
-		if !ok {
+		if !ok || !t.attrs[i].isColumn() {
 			return nil, nil, errNoProperty(t, n)
 		}
 		idx = append(idx, i)
@@ -119,7 +121,7 @@ func parseOrderBy(v string, t *table) ([]orderKey, *apiError) {
 			return nil, errf(http.StatusBadRequest, codeQuery, "Syntax error in $orderby '%s'.", v)
 		}
 		i, ok := t.attr(f[0])
-		if !ok {
+		if !ok || !t.attrs[i].isColumn() {
 			return nil, errNoProperty(t, f[0])
 		}
 		keys = append(keys, orderKey{attr: i, desc: len(f) == 2 && f[1] == "desc"})
@@ -150,11 +152,15 @@ func parseExpand(v string, t *table, tables map[string]*table) ([]expandOption, 
 	}
 	for _, item := range items {
 		name, inner, _ := strings.Cut(item, "(")
+		if i, ok := t.attr(name); ok && t.attrs[i].typ == typeParties {
+			out = append(out, expandOption{name: name, parties: i, selNames: []string{"activitypartyid", "_partyid_value", "participationtypemask"}})
+			continue
+		}
 		nav, ok := t.navs[name]
 		if !ok {
 			return nil, errNoProperty(t, name)
 		}
-		e := expandOption{nav: nav}
+		e := expandOption{name: name, nav: nav, parties: -1}
 		if inner != "" {
 			inner = strings.TrimSuffix(inner, ")")
 			sel, found := strings.CutPrefix(inner, "$select=")

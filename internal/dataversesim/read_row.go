@@ -44,6 +44,16 @@ func (s *Sim) readProperty(c *call, t *table, r *row, name string, raw bool) *re
 		return errorResponse(errNoSegment(name))
 	}
 	v := r.vals[i]
+	if t.attrs[i].typ == typeParties {
+		if raw {
+			return errorResponse(errNoSegment("$value"))
+		}
+		b := []byte(`{"@odata.context":`)
+		b = appendJSONString(b, c.base+"$metadata#activityparties")
+		b = append(b, `,"value":`...)
+		b = appendParties(b, v)
+		return jsonResponse(http.StatusOK, append(b, '}'))
+	}
 	if raw {
 		if v == nil {
 			return newResponse(http.StatusNoContent)

@@ -17,8 +17,10 @@ func (rd *renderer) appendRow(b []byte, r *row) []byte {
 	b = append(b, `{"@odata.etag":`...)
 	b = appendJSONString(b, etag(r.version))
 	if rd.sel == nil {
-		for i := range rd.t.attrs {
-			b = rd.appendColumn(b, r, i)
+		for i, a := range rd.t.attrs {
+			if a.isColumn() {
+				b = rd.appendColumn(b, r, i)
+			}
 		}
 	} else {
 		pkDone := false
@@ -32,6 +34,11 @@ func (rd *renderer) appendRow(b []byte, r *row) []byte {
 	}
 	for _, e := range rd.expand {
 		b = append(b, ',')
+		if e.parties >= 0 {
+			b = appendJSONString(b, rd.t.attrs[e.parties].jsonName())
+			b = appendParties(append(b, ':'), r.vals[e.parties])
+			continue
+		}
 		b = appendJSONString(b, e.nav.name)
 		b = append(b, ':')
 		lv, ok := r.vals[e.nav.attr].(lookupValue)
@@ -80,7 +87,7 @@ func contextURL(base string, t *table, selNames []string, expand []expandOption)
 	var parts []string
 	parts = append(parts, selNames...)
 	for _, e := range expand {
-		parts = append(parts, e.nav.name+"("+strings.Join(e.selNames, ",")+")")
+		parts = append(parts, e.name+"("+strings.Join(e.selNames, ",")+")")
 	}
 	s := base + "$metadata#" + t.set
 	if len(parts) > 0 {

@@ -17,11 +17,12 @@ const (
 	typeDateTime
 	typeLookup // also Customer and Owner lookups
 	typePicklist
+	typeParties // the activity parties of an activity: a collection, not a column
 )
 
 // metadataName is the AttributeType name EntityDefinitions reports.
 func (t attrType) metadataName() string {
-	return [...]string{"String", "Memo", "Uniqueidentifier", "Integer", "BigInt", "Money", "Double", "Boolean", "DateTime", "Lookup", "Picklist"}[t]
+	return [...]string{"String", "Memo", "Uniqueidentifier", "Integer", "BigInt", "Money", "Double", "Boolean", "DateTime", "Lookup", "Picklist", "Virtual"}[t]
 }
 
 // attribute is one column. Lookups are exposed in JSON as _<logical>_value.
@@ -32,6 +33,10 @@ type attribute struct {
 	targets  []string // lookups: the entity sets it may point to
 	readOnly bool     // set by the system (createdon, modifiedon, fullname, ...)
 }
+
+// isColumn reports whether a is a column, which $select, $filter and
+// $orderby can name, rather than the activity-parties collection.
+func (a *attribute) isColumn() bool { return a.typ != typeParties }
 
 // jsonName is the property name in the Web API's JSON.
 func (a *attribute) jsonName() string {

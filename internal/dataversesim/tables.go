@@ -47,6 +47,7 @@ func newSchema() map[string]*table {
 				col("activityid", typeGUID), str("subject", 200), col("description", typeMemo), str("location", 200),
 				col("scheduledstart", typeDateTime), col("scheduledend", typeDateTime), col("isalldayevent", typeBool),
 				col("statecode", typePicklist), lookup("regardingobjectid", "accounts", "contacts"),
+				{logical: "appointment_activity_parties", typ: typeParties, targets: []string{"contacts", "accounts"}},
 			}, auditColumns()...),
 		},
 		{
