@@ -11,6 +11,7 @@ build:          ## build the handler (native) and the local tools into bin/
 	go build -o bin/local/handler ./cmd/handler
 	go build -o bin/funchost ./cmd/funchost
 	go build -o bin/entra-sim ./cmd/entra-sim
+	go build -o bin/dataverse-sim ./cmd/dataverse-sim
 
 check:          ## formatting and vet, as CI runs them
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }

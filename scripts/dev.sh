@@ -11,6 +11,7 @@ say "Building the handler and funchost..."
 go build -o bin/local/handler ./cmd/handler
 go build -o bin/funchost ./cmd/funchost
 go build -o bin/entra-sim ./cmd/entra-sim
+go build -o bin/dataverse-sim ./cmd/dataverse-sim
 
 start_azurite 10000 10001 10002 "$ROOT/.azurite"
 azurite_pid=$LAST_PID
@@ -18,6 +19,12 @@ port_busy 7072 && die "port 7072 is in use; is another entra-sim running? Stop i
 start entra-sim "$RUN_DIR/entra-sim.log" bin/entra-sim --addr 127.0.0.1:7072
 entra_pid=$LAST_PID
 wait_port 7072 entra-sim "$entra_pid"
+# The Dataverse simulator checks the tokens entra-sim issues, as Dataverse checks Entra's.
+port_busy 7073 && die "port 7073 is in use; is another dataverse-sim running? Stop it first (by its PID)"
+start dataverse-sim "$RUN_DIR/dataverse-sim.log" bin/dataverse-sim --addr 127.0.0.1:7073 --seed 100 \
+  --jwks-url http://127.0.0.1:7072/common/discovery/v2.0/keys
+dataverse_pid=$LAST_PID
+wait_port 7073 dataverse-sim "$dataverse_pid"
 port=${FUNCHOST_PORT:-7071}
 port_busy "$port" && die "port $port is in use; set FUNCHOST_PORT to another port"
 start funchost "$RUN_DIR/funchost.log" bin/funchost -root . -addr "127.0.0.1:$port"
@@ -32,6 +39,7 @@ The local world is running:
   Functions (funchost, pid $funchost_pid)  http://127.0.0.1:$port/api/...   log: .run/funchost.log
   Azurite (pid $azurite_pid)               blob 127.0.0.1:10000  queue :10001  table :10002   data: .azurite/
   entra-sim (pid $entra_pid)              http://127.0.0.1:7072   log: .run/entra-sim.log
+  Dataverse simulator (pid $dataverse_pid)  http://127.0.0.1:7073/api/data/v9.2/   log: .run/dataverse-sim.log
   Settings                             $settings
 
 Try:  curl -i http://127.0.0.1:$port/api/diagnostics

@@ -1,0 +1,210 @@
+package dataverse_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pitcher/connector/internal/dataverse"
+	"github.com/pitcher/connector/internal/dataversesim"
+)
+
+func Test429StormHonoursRetryAfter(t *testing.T) {
+	e := newEnv(t, dataversesim.Options{Seed: 12, Throttle: dataversesim.Throttle{Requests: 3, Window: 10 * time.Second}})
+	rows, pages := readAll(t, e.c.NewListPager("accounts", nil, &dataverse.ListOptions{MaxPageSize: 1}))
+	if len(rows) != 12 || pages != 12 {
+		t.Fatalf("read %d rows in %d pages, want 12 in 12", len(rows), pages)
+	}
+	waits := e.waits()
+	if len(waits) == 0 {
+		t.Fatal("the client never waited, so the simulator never throttled")
+	}
+	for _, w := range waits {
+		if w < time.Second || w%time.Second != 0 || w > 10*time.Second {
+			t.Errorf("waited %s, want whole seconds from Retry-After within the 10 s window", w)
+		}
+	}
+	// 12 pages at 3 per 10 s need at least 30 s of simulated waiting.
+	var total time.Duration
+	for _, w := range waits {
+		total += w
+	}
+	if total < 30*time.Second {
+		t.Errorf("waited %s in total, want at least 30s", total)
+	}
+}
+
+func TestLongRetryAfterIsReturnedToTheCaller(t *testing.T) {
+	e := newEnv(t, dataversesim.Options{Seed: 1})
+	e.sim.FailNext(dataversesim.Fault{Status: 429, RetryAfter: 120})
+	_, err := e.c.WhoAmI(context.Background())
+	de, ok := err.(*dataverse.Error)
+	if !dataverse.IsThrottled(err) || !ok || de.RetryAfter != 120*time.Second || de.Code != dataverse.CodeThrottleRequests {
+		t.Fatalf("err = %v, want throttled with Retry-After 120s", err)
+	}
+	if len(e.waits()) != 0 {
+		t.Errorf("the client waited %v; a wait beyond MaxRetryAfter belongs to the caller", e.waits())
+	}
+}
+
+func TestGatewayErrorsAndResetsRetriedOnlyWhenSafe(t *testing.T) {
+	tests := []struct {
+		name      string
+		status    int
+		method    string
+		call      func(c *dataverse.Client) error
+		wantErr   bool
+		wantCalls int64
+	}{
+		{"GET after two 503s", 503, "GET", whoAmI, false, 3},
+		{"GET after a 502 and a 504", 502, "GET", whoAmI, false, 3},
+		{"GET after connection resets", 0, "GET", whoAmI, false, 3},
+		{"PATCH upsert after 503s", 503, "PATCH", upsertAccount, false, 3},
+		{"POST create after a 503 is not repeated", 503, "POST", createAccount, true, 1},
+		{"POST create after a reset is not repeated", 0, "POST", createAccount, true, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, dataversesim.Options{Seed: 1})
+			e.sim.FailNext(dataversesim.Fault{Status: tt.status, Count: 2, Method: tt.method})
+			err := tt.call(e.c)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, want error %v", err, tt.wantErr)
+			}
+			if tt.wantErr && !dataverse.IsTransient(err) {
+				t.Errorf("err = %v, want transient", err)
+			}
+			if got := e.sim.Requests(); got != tt.wantCalls {
+				t.Errorf("simulator saw %d requests, want %d", got, tt.wantCalls)
+			}
+		})
+	}
+}
+
+func whoAmI(c *dataverse.Client) error { _, err := c.WhoAmI(context.Background()); return err }
+func createAccount(c *dataverse.Client) error {
+	_, err := c.Create(context.Background(), "accounts", map[string]any{"name": "x"}, nil)
+	return err
+}
+func upsertAccount(c *dataverse.Client) error {
+	_, err := c.Upsert(context.Background(), dataverse.ByKey("accounts", "accountnumber", "U-1"), map[string]any{"name": "x"}, nil)
+	return err
+}
+
+// vault is a token source like issue 4's per-user vault: a cached token,
+// replaced when the client forces a refresh.
+type vault struct {
+	iss      *dataversesim.TestIssuer
+	sim      *dataversesim.Sim
+	aud      string
+	oid      string
+	cached   atomic.Value
+	refreshs atomic.Int32
+}
+
+func (v *vault) Token(_ context.Context, force bool) (string, error) {
+	if tok, ok := v.cached.Load().(string); ok && !force {
+		return tok, nil
+	}
+	if force {
+		v.refreshs.Add(1)
+	}
+	tok := v.iss.Token("11111111-1111-1111-1111-111111111111", v.oid, v.aud, v.sim.Now(), time.Hour)
+	v.cached.Store(tok)
+	return tok, nil
+}
+
+func newVerifiedEnv(t *testing.T, seed int) (*env, *dataversesim.TestIssuer) {
+	t.Helper()
+	iss, err := dataversesim.NewTestIssuer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(iss.Close)
+	return newEnv(t, dataversesim.Options{Seed: seed, Auth: dataversesim.AuthOptions{JWKSURL: iss.JWKSURL()}}), iss
+}
+
+func TestTokenExpiryMidPageRefreshesOnceAndRetries(t *testing.T) {
+	e, iss := newVerifiedEnv(t, 6)
+	v := &vault{iss: iss, sim: e.sim, aud: e.srv.URL, oid: "22222222-2222-2222-2222-222222222222"}
+	c := e.client(t, v)
+	p := c.NewChangesPager("contacts", contactChanges)
+	if _, err := p.NextPage(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e.sim.Advance(61 * time.Minute) // the cached token expires between pages
+	rows, _ := readAll(t, p)
+	if len(rows) != 4 || p.DeltaLink() == "" {
+		t.Fatalf("after the refresh read %d more rows (delta link %q), want 4 and a link", len(rows), p.DeltaLink())
+	}
+	if got := v.refreshs.Load(); got != 1 {
+		t.Errorf("forced refreshes = %d, want 1", got)
+	}
+}
+
+func TestRejectedTokenAfterRefreshIsUnauthorized(t *testing.T) {
+	e, _ := newVerifiedEnv(t, 1)
+	var calls atomic.Int32
+	c := e.client(t, dataverse.TokenFunc(func(context.Context, bool) (string, error) {
+		calls.Add(1)
+		return "not-a-jwt", nil
+	}))
+	_, err := c.WhoAmI(context.Background())
+	if !dataverse.IsUnauthorized(err) {
+		t.Fatalf("err = %v, want unauthorized", err)
+	}
+	if calls.Load() != 2 || e.sim.Requests() != 2 {
+		t.Errorf("token calls %d, requests %d; want one refresh and one retry (2, 2)", calls.Load(), e.sim.Requests())
+	}
+}
+
+func TestWhoAmIPerUser(t *testing.T) {
+	e, iss := newVerifiedEnv(t, 0)
+	tid := "11111111-1111-1111-1111-111111111111"
+	for _, oid := range []string{"33333333-3333-3333-3333-333333333333", "44444444-4444-4444-4444-444444444444"} {
+		c := e.client(t, dataverse.StaticToken(iss.Token(tid, oid, e.srv.URL, e.sim.Now(), time.Hour)))
+		w, err := c.WhoAmI(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w.UserID != dataversesim.UserID(tid, oid) || w.OrganizationID != dataversesim.OrganizationID.String() {
+			t.Errorf("WhoAmI for %s = %+v", oid, w)
+		}
+	}
+}
+
+func TestDeadlineShorterThanRetryAfterFailsAtOnce(t *testing.T) {
+	e := newEnv(t, dataversesim.Options{Seed: 1})
+	e.sim.FailNext(dataversesim.Fault{Status: 429, RetryAfter: 30})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := e.c.WhoAmI(ctx)
+	if !dataverse.IsThrottled(err) || len(e.waits()) != 0 {
+		t.Fatalf("err = %v, waits %v; want the 429 at once", err, e.waits())
+	}
+}
+
+func TestRefusesToFollowNextLinkToAnotherHost(t *testing.T) {
+	var stolen atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { stolen.Add(1) }))
+	defer other.Close()
+	dv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json; odata.metadata=minimal")
+		_, _ = w.Write([]byte(`{"value":[],"@odata.nextLink":"` + other.URL + `/api/data/v9.2/accounts?$skiptoken=x"}`))
+	}))
+	defer dv.Close()
+	c, err := dataverse.New(dv.URL, dataverse.StaticToken("secret"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := c.NewListPager("accounts", nil, nil)
+	if _, err := p.NextPage(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.NextPage(context.Background()); err == nil || stolen.Load() != 0 {
+		t.Fatalf("err = %v, requests to the other host %d; want a refusal and none", err, stolen.Load())
+	}
+}

@@ -1,0 +1,194 @@
+package dataversesim
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// serveAdmin is the /_sim/ admin API: the Go control methods over HTTP, for
+// tests that run the simulator as a separate process. It needs no token;
+// the simulator is for loopback use only.
+//
+//	GET    /_sim/state                      {"counts":{set:n},"now":time,"requests":n}
+//	POST   /_sim/seed                       {"rows":n,"sets":[...]}
+//	POST   /_sim/tables/{set}               values -> 201 {"id":…}
+//	GET    /_sim/tables/{set}/{id}          the row, or 404
+//	PATCH  /_sim/tables/{set}/{id}          values -> 204
+//	DELETE /_sim/tables/{set}/{id}          204
+//	GET|PUT /_sim/throttle                  {"requests","windowSeconds","concurrency","executionTimeSeconds"}
+//	GET|PUT /_sim/faults                    {"errorRate","resetRate","latencyMs","randomSeed"}
+//	POST   /_sim/faults/next                {"status","count","method","path","retryAfter"}
+//	POST   /_sim/changetracking/expire      204: every delta token so far expires
+//	POST   /_sim/clock/advance              {"seconds":n} -> {"now":time}
+func (s *Sim) adminMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /_sim/state", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"counts": s.Counts(), "now": s.Now(), "requests": s.Requests()})
+	})
+	mux.HandleFunc("POST /_sim/seed", func(w http.ResponseWriter, r *http.Request) {
+		var in struct {
+			Rows int      `json:"rows"`
+			Sets []string `json:"sets"`
+		}
+		if !readJSON(w, r, &in) {
+			return
+		}
+		if in.Rows < 0 {
+			adminError(w, http.StatusBadRequest, "rows must be zero or more")
+			return
+		}
+		if err := s.Seed(in.Rows, in.Sets...); err != nil {
+			adminError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"counts": s.Counts()})
+	})
+	mux.HandleFunc("POST /_sim/tables/{set}", func(w http.ResponseWriter, r *http.Request) {
+		var values map[string]any
+		if !readJSON(w, r, &values) {
+			return
+		}
+		id, err := s.CreateRow(r.PathValue("set"), values)
+		if err != nil {
+			adminError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		writeJSON(w, http.StatusCreated, map[string]string{"id": id})
+	})
+	mux.HandleFunc("GET /_sim/tables/{set}/{id}", func(w http.ResponseWriter, r *http.Request) {
+		row, ok := s.GetRow(r.PathValue("set"), r.PathValue("id"))
+		if !ok {
+			adminError(w, http.StatusNotFound, fmt.Sprintf("no row %s in %s", r.PathValue("id"), r.PathValue("set")))
+			return
+		}
+		writeJSON(w, http.StatusOK, row)
+	})
+	mux.HandleFunc("PATCH /_sim/tables/{set}/{id}", func(w http.ResponseWriter, r *http.Request) {
+		var values map[string]any
+		if !readJSON(w, r, &values) {
+			return
+		}
+		if err := s.UpdateRow(r.PathValue("set"), r.PathValue("id"), values); err != nil {
+			adminError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("DELETE /_sim/tables/{set}/{id}", func(w http.ResponseWriter, r *http.Request) {
+		if err := s.DeleteRow(r.PathValue("set"), r.PathValue("id")); err != nil {
+			adminError(w, http.StatusNotFound, err.Error())
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("GET /_sim/throttle", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, throttleJSONOf(s.Throttle()))
+	})
+	mux.HandleFunc("PUT /_sim/throttle", func(w http.ResponseWriter, r *http.Request) {
+		var in throttleJSON
+		if !readJSON(w, r, &in) {
+			return
+		}
+		if in.Requests < 0 || in.WindowSeconds < 0 || in.Concurrency < 0 || in.ExecutionTimeSeconds < 0 {
+			adminError(w, http.StatusBadRequest, "requests, windowSeconds, concurrency and executionTimeSeconds must be zero (default) or more")
+			return
+		}
+		s.SetThrottle(in.throttle())
+		writeJSON(w, http.StatusOK, throttleJSONOf(s.Throttle()))
+	})
+	mux.HandleFunc("GET /_sim/faults", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, faultsJSONOf(s.Faults()))
+	})
+	mux.HandleFunc("PUT /_sim/faults", func(w http.ResponseWriter, r *http.Request) {
+		var in faultsJSON
+		if !readJSON(w, r, &in) {
+			return
+		}
+		if in.ErrorRate < 0 || in.ResetRate < 0 || in.ErrorRate+in.ResetRate > 1 || in.LatencyMs < 0 {
+			adminError(w, http.StatusBadRequest, "errorRate and resetRate must be between 0 and 1 together, latencyMs zero or more")
+			return
+		}
+		s.SetFaults(Faults{ErrorRate: in.ErrorRate, ResetRate: in.ResetRate, Latency: time.Duration(in.LatencyMs) * time.Millisecond, RandomSeed: in.RandomSeed})
+		writeJSON(w, http.StatusOK, faultsJSONOf(s.Faults()))
+	})
+	mux.HandleFunc("POST /_sim/faults/next", func(w http.ResponseWriter, r *http.Request) {
+		var f Fault
+		if !readJSON(w, r, &f) {
+			return
+		}
+		if f.Status != 0 && (f.Status < 400 || f.Status > 599) || f.Count < 0 || f.RetryAfter < 0 {
+			adminError(w, http.StatusBadRequest, "status must be 0 (reset) or 400-599, count and retryAfter zero or more")
+			return
+		}
+		s.FailNext(f)
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("POST /_sim/changetracking/expire", func(w http.ResponseWriter, r *http.Request) {
+		s.ExpireDeltaTokens()
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("POST /_sim/clock/advance", func(w http.ResponseWriter, r *http.Request) {
+		var in struct {
+			Seconds float64 `json:"seconds"`
+		}
+		if !readJSON(w, r, &in) {
+			return
+		}
+		if in.Seconds < 0 {
+			adminError(w, http.StatusBadRequest, "seconds must be zero or more: the clock only moves forward")
+			return
+		}
+		s.Advance(time.Duration(in.Seconds * float64(time.Second)))
+		writeJSON(w, http.StatusOK, map[string]any{"now": s.Now()})
+	})
+	return mux
+}
+
+type throttleJSON struct {
+	Requests             int     `json:"requests"`
+	WindowSeconds        float64 `json:"windowSeconds"`
+	Concurrency          int     `json:"concurrency"`
+	ExecutionTimeSeconds float64 `json:"executionTimeSeconds"`
+}
+
+func (j throttleJSON) throttle() Throttle {
+	return Throttle{Requests: j.Requests, Window: time.Duration(j.WindowSeconds * float64(time.Second)), Concurrency: j.Concurrency,
+		ExecutionTime: time.Duration(j.ExecutionTimeSeconds * float64(time.Second))}
+}
+
+func throttleJSONOf(t Throttle) throttleJSON {
+	return throttleJSON{Requests: t.Requests, WindowSeconds: t.Window.Seconds(), Concurrency: t.Concurrency, ExecutionTimeSeconds: t.ExecutionTime.Seconds()}
+}
+
+type faultsJSON struct {
+	ErrorRate  float64 `json:"errorRate"`
+	ResetRate  float64 `json:"resetRate"`
+	LatencyMs  int64   `json:"latencyMs"`
+	RandomSeed uint64  `json:"randomSeed"`
+}
+
+func faultsJSONOf(f Faults) faultsJSON {
+	return faultsJSON{ErrorRate: f.ErrorRate, ResetRate: f.ResetRate, LatencyMs: f.Latency.Milliseconds(), RandomSeed: f.RandomSeed}
+}
+
+func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		adminError(w, http.StatusBadRequest, "the body must be a JSON object with the documented fields: "+err.Error())
+		return false
+	}
+	return true
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func adminError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]any{"error": map[string]string{"message": msg}})
+}

@@ -1,0 +1,163 @@
+package dataversesim
+
+import (
+	"slices"
+	"strings"
+	"time"
+)
+
+// row is one record. vals is indexed like the table's attributes; version is
+// the row's rowversion, the ETag and change-tracking position.
+type row struct {
+	id      string
+	vals    []any
+	version int64
+}
+
+// tombstone records a delete for change tracking.
+type tombstone struct {
+	id      string
+	version int64
+}
+
+// lookupValue is the value of a lookup column: the target row and its set.
+type lookupValue struct {
+	id  string
+	set string
+}
+
+// store holds the tables. Callers hold Sim.mu: reads under RLock, writes
+// under Lock. Inside a $batch change set every write registers an undo step,
+// so a failed change set leaves no trace.
+type store struct {
+	tables  map[string]*table
+	version int64 // the last rowversion handed out
+	now     func() time.Time
+	undo    *[]func() // non-nil while a change set runs
+}
+
+func (s *store) onUndo(f func()) {
+	if s.undo != nil {
+		*s.undo = append(*s.undo, f)
+	}
+}
+
+func (s *store) nextVersion() int64 {
+	s.version++
+	return s.version
+}
+
+// stamp sets the audit columns and computed names of r for a write now.
+func (s *store) stamp(t *table, r *row, created bool) {
+	now := s.now().UTC().Truncate(time.Second)
+	r.version = s.nextVersion()
+	if created {
+		if i, ok := t.byJSON["createdon"]; ok {
+			r.vals[i] = now
+		}
+	}
+	r.vals[t.byJSON["modifiedon"]] = now
+	r.vals[t.byJSON["versionnumber"]] = r.version
+	if i, ok := t.byJSON["fullname"]; ok {
+		first, _ := r.vals[t.byJSON["firstname"]].(string)
+		last, _ := r.vals[t.byJSON["lastname"]].(string)
+		r.vals[i] = strings.TrimSpace(first + " " + last)
+	}
+}
+
+// insert adds a new row with the given values (vals[pk] holds the id).
+func (s *store) insert(t *table, vals []any) *row {
+	id := vals[t.pk].(string)
+	r := &row{id: id, vals: vals}
+	s.stamp(t, r, true)
+	t.rows[id] = r
+	pos, _ := slices.BinarySearch(t.ids, id)
+	t.ids = slices.Insert(t.ids, pos, id)
+	s.onUndo(func() { s.removeRow(t, id) })
+	return r
+}
+
+// update applies changes (attribute index -> value) to r.
+func (s *store) update(t *table, r *row, changes map[int]any) {
+	old, oldVersion := slices.Clone(r.vals), r.version
+	for i, v := range changes {
+		r.vals[i] = v
+	}
+	s.stamp(t, r, false)
+	s.onUndo(func() { r.vals, r.version = old, oldVersion })
+}
+
+// delete removes r and leaves a tombstone for change tracking.
+func (s *store) delete(t *table, r *row) {
+	s.removeRow(t, r.id)
+	t.tombstones = append(t.tombstones, tombstone{id: r.id, version: s.nextVersion()})
+	s.onUndo(func() {
+		t.tombstones = t.tombstones[:len(t.tombstones)-1]
+		t.rows[r.id] = r
+		pos, _ := slices.BinarySearch(t.ids, r.id)
+		t.ids = slices.Insert(t.ids, pos, r.id)
+	})
+}
+
+func (s *store) removeRow(t *table, id string) {
+	delete(t.rows, id)
+	if pos, ok := slices.BinarySearch(t.ids, id); ok {
+		t.ids = slices.Delete(t.ids, pos, pos+1)
+	}
+}
+
+// findByKey returns the row whose alternate key k has the values vals.
+func (t *table) findByKey(k altKey, vals []any) *row {
+	for _, id := range t.ids {
+		r := t.rows[id]
+		match := true
+		for j, a := range k.attrs {
+			if !equalValues(r.vals[a], vals[j]) {
+				match = false
+				break
+			}
+		}
+		if match {
+			return r
+		}
+	}
+	return nil
+}
+
+// keyTaken reports whether another row than except already has the
+// alternate-key values that vals would give it. Keys with a null part are
+// not enforced, as in Dataverse.
+func (t *table) keyTaken(vals []any, except string) (altKey, bool) {
+	for _, k := range t.keys {
+		kv := make([]any, len(k.attrs))
+		null := false
+		for j, a := range k.attrs {
+			kv[j] = vals[a]
+			null = null || vals[a] == nil
+		}
+		if null {
+			continue
+		}
+		if r := t.findByKey(k, kv); r != nil && r.id != except {
+			return k, true
+		}
+	}
+	return altKey{}, false
+}
+
+// equalValues compares two stored values; strings case-insensitively, as
+// Dataverse's collation does.
+func equalValues(a, b any) bool {
+	switch x := a.(type) {
+	case string:
+		y, ok := b.(string)
+		return ok && strings.EqualFold(x, y)
+	case lookupValue:
+		y, ok := b.(lookupValue)
+		return ok && x.id == y.id
+	case time.Time:
+		y, ok := b.(time.Time)
+		return ok && x.Equal(y)
+	}
+	return a == b
+}

@@ -1,0 +1,104 @@
+package dataversesim
+
+// The simulated environment's tables. accounts, contacts and appointments
+// have change tracking on, leads has it off (the sync falls back to a
+// modifiedon watermark there), annotations hold notes and documents, and
+// organizations holds the one organization row with its settings.
+
+func str(name string, maxLen int) *attribute {
+	return &attribute{logical: name, typ: typeString, maxLen: maxLen}
+}
+func sys(name string, t attrType) *attribute {
+	return &attribute{logical: name, typ: t, readOnly: true}
+}
+func col(name string, t attrType) *attribute { return &attribute{logical: name, typ: t} }
+func lookup(name string, targets ...string) *attribute {
+	return &attribute{logical: name, typ: typeLookup, targets: targets}
+}
+
+// auditColumns are the system columns every table has.
+func auditColumns() []*attribute {
+	return []*attribute{sys("createdon", typeDateTime), sys("modifiedon", typeDateTime), sys("versionnumber", typeBigInt)}
+}
+
+// newSchema returns the simulator's tables, empty, by entity set name.
+func newSchema() map[string]*table {
+	ts := []*table{
+		{
+			logical: "account", set: "accounts", primaryName: "name", tracked: true, hasNotes: true,
+			attrs: append([]*attribute{
+				col("accountid", typeGUID), str("name", 160), str("accountnumber", 20), str("telephone1", 50),
+				str("emailaddress1", 100), str("address1_city", 80), str("websiteurl", 200), col("description", typeMemo),
+				col("revenue", typeMoney), col("numberofemployees", typeInt), col("creditonhold", typeBool),
+				col("industrycode", typePicklist), col("statecode", typePicklist), lookup("primarycontactid", "contacts"),
+			}, auditColumns()...),
+		},
+		{
+			logical: "contact", set: "contacts", primaryName: "fullname", tracked: true, hasNotes: true,
+			attrs: append([]*attribute{
+				col("contactid", typeGUID), str("firstname", 50), str("lastname", 50), sys("fullname", typeString),
+				str("emailaddress1", 100), str("telephone1", 50), str("jobtitle", 100), col("birthdate", typeDateTime),
+				col("description", typeMemo), col("statecode", typePicklist), lookup("parentcustomerid", "accounts", "contacts"),
+			}, auditColumns()...),
+		},
+		{
+			logical: "appointment", set: "appointments", primaryName: "subject", tracked: true, hasNotes: true,
+			attrs: append([]*attribute{
+				col("activityid", typeGUID), str("subject", 200), col("description", typeMemo), str("location", 200),
+				col("scheduledstart", typeDateTime), col("scheduledend", typeDateTime), col("isalldayevent", typeBool),
+				col("statecode", typePicklist), lookup("regardingobjectid", "accounts", "contacts"),
+				{logical: "appointment_activity_parties", typ: typeParties, targets: []string{"contacts", "accounts"}},
+			}, auditColumns()...),
+		},
+		{
+			logical: "lead", set: "leads", primaryName: "fullname", tracked: false, hasNotes: true,
+			attrs: append([]*attribute{
+				col("leadid", typeGUID), str("subject", 300), str("firstname", 50), str("lastname", 50), sys("fullname", typeString),
+				str("companyname", 100), str("emailaddress1", 100), col("statecode", typePicklist),
+			}, auditColumns()...),
+		},
+		{
+			logical: "annotation", set: "annotations", primaryName: "subject", tracked: true,
+			attrs: append([]*attribute{
+				col("annotationid", typeGUID), str("subject", 500), col("notetext", typeMemo), str("filename", 255),
+				str("mimetype", 256), col("documentbody", typeMemo), col("isdocument", typeBool), sys("filesize", typeInt),
+				lookup("objectid", "accounts", "contacts", "appointments", "leads"),
+			}, auditColumns()...),
+		},
+		{
+			logical: "organization", set: "organizations", primaryName: "name", tracked: false,
+			attrs: append([]*attribute{
+				col("organizationid", typeGUID), str("name", 160), col("maxuploadfilesize", typeInt),
+				col("expirechangetrackingindays", typeInt),
+			}, auditColumns()...),
+		},
+	}
+	logicalOf := map[string]string{}
+	bySet := map[string]*table{}
+	for _, t := range ts {
+		t.index()
+		logicalOf[t.set] = t.logical
+		bySet[t.set] = t
+	}
+	// The primary key is the first column of every table.
+	for _, t := range ts {
+		t.pk = 0
+	}
+	must := func(t *table, name string) int {
+		i, ok := t.byJSON[name]
+		if !ok {
+			panic("dataversesim: no column " + name)
+		}
+		return i
+	}
+	acc, con, appt, lead, note := bySet["accounts"], bySet["contacts"], bySet["appointments"], bySet["leads"], bySet["annotations"]
+	acc.addNav("primarycontactid", func(string) string { return "primarycontactid" }, logicalOf)
+	con.addNav("parentcustomerid", func(l string) string { return "parentcustomerid_" + l }, logicalOf)
+	appt.addNav("regardingobjectid", func(l string) string { return "regardingobjectid_" + l + "_appointment" }, logicalOf)
+	note.addNav("objectid", func(l string) string { return "objectid_" + l }, logicalOf)
+
+	acc.keys = []altKey{{name: "accountnumber_key", attrs: []int{must(acc, "accountnumber")}}}
+	con.keys = []altKey{{name: "emailaddress1_key", attrs: []int{must(con, "emailaddress1")}}}
+	lead.keys = []altKey{{name: "company_email_key", attrs: []int{must(lead, "companyname"), must(lead, "emailaddress1")}}}
+	return bySet
+}
