@@ -69,7 +69,7 @@ func New(cfg config.Config, logger *slog.Logger, opts Options) (*App, error) {
 	vault := tokens.NewVault(conns, client, ring, logger)
 	dyn := opts.Dynamics
 	if dyn == nil {
-		dyn = signin.HTTPDynamics{Client: hc}
+		dyn = signin.DataverseDynamics{}
 	}
 	flowsSvc := signin.New(signin.Config{ConsentRedirectURI: e.ConsentRedirectURI, LoginRedirectURI: e.LoginRedirectURI,
 		DiscoveryURL: e.DiscoveryURL, ReturnTo: returnTo},

@@ -22,6 +22,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 
 	"github.com/pitcher/connector/internal/app"
+	"github.com/pitcher/connector/internal/dataversesim"
 	"github.com/pitcher/connector/internal/entrasim"
 	"github.com/pitcher/connector/internal/funchost"
 	"github.com/pitcher/connector/internal/store"
@@ -68,8 +69,16 @@ func TestSignInEndToEnd(t *testing.T) {
 	simSrv := httptest.NewServer(sim.Handler())
 	t.Cleanup(simSrv.Close)
 	sim.SetBaseURL(simSrv.URL)
-	org := newDynamicsFake(t, simSrv.URL, "")
-	disco := newDynamicsFake(t, simSrv.URL, org.URL)
+	// The Dataverse simulator serves Global Discovery and, on another URL
+	// as in Azure, the environment; it accepts only RS256 tokens from
+	// entra-sim's keys whose aud is the URL it was reached at.
+	var dv *dataversesim.Sim
+	org := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { dv.ServeHTTP(w, r) }))
+	t.Cleanup(org.Close)
+	dv = dataversesim.New(dataversesim.Options{Seed: 5, EnvironmentURL: org.URL,
+		Auth: dataversesim.AuthOptions{JWKSURL: simSrv.URL + "/common/discovery/v2.0/keys"}})
+	disco := httptest.NewServer(dv)
+	t.Cleanup(disco.Close)
 	queued := make(chan map[string]string, 4)
 	recorder := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var m map[string]string
@@ -152,16 +161,13 @@ func TestSignInEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatalf("connection of Dave: %v", err)
 	}
-	if conn.Status != store.StatusActive || conn.OrgURL != org.URL || conn.DataverseUserID != dataverseUserID(daveOID) ||
+	if conn.Status != store.StatusActive || conn.OrgURL != org.URL || conn.DataverseUserID != dataversesim.UserID(fabrikam, daveOID) ||
 		conn.KeyID != "e2e-1" || len(conn.RefreshToken) < 40 || conn.NextSyncAt.IsZero() {
 		t.Errorf("connections/%s/%s = %+v; want active at %s, Dataverse user %s, a sealed token under e2e-1, due for sync",
-			fabrikam, daveOID, conn, org.URL, dataverseUserID(daveOID))
+			fabrikam, daveOID, conn, org.URL, dataversesim.UserID(fabrikam, daveOID))
 	}
-	if n := org.count("/api/data/v9.2/WhoAmI"); n != 1 {
-		t.Errorf("WhoAmI calls = %d, want 1", n)
-	}
-	if n := disco.count("/api/discovery/v2.0/Instances"); n != 1 {
-		t.Errorf("Global Discovery calls = %d, want 1", n)
+	if n := dv.Requests(); n != 2 {
+		t.Errorf("requests to Dataverse = %d, want 2 (Global Discovery, then WhoAmI)", n)
 	}
 	stats := simStats(t, simSrv.URL)
 	if stats.Refreshes["dave@fabrikam.example"] != 1 {

@@ -13,9 +13,13 @@ func (s *Sim) serveDiscovery(r *http.Request, u user, _ []byte) *response {
 		return errorResponse(errNoHTTPResource(r.URL.String()))
 	}
 	base := baseURL(r)
+	env := base
+	if s.envURL != "" {
+		env = s.envURL
+	}
 	inst := map[string]any{
 		"Id": OrganizationID, "UniqueName": "simorg", "UrlName": "simorg", "FriendlyName": "Simulated Organization",
-		"State": 0, "Version": "9.2.0.0", "Url": base, "ApiUrl": base, "LastUpdated": "2026-01-01T00:00:00Z",
+		"State": 0, "Version": "9.2.0.0", "Url": env, "ApiUrl": env, "LastUpdated": "2026-01-01T00:00:00Z",
 		"Region": "NA", "OrganizationType": 0, "TenantId": u.tenant, "EnvironmentId": EnvironmentID,
 		"StatusMessage": 0, "TrialExpirationDate": nil, "Purpose": "", "SchemaType": "Standard",
 	}

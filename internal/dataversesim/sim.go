@@ -31,6 +31,11 @@ type Options struct {
 	Throttle Throttle
 	// Faults injects failures at random (seeded, so runs repeat).
 	Faults Faults
+	// EnvironmentURL is the environment Global Discovery lists. Empty means
+	// the simulator's own URL as the client reached it; set it when the
+	// simulator serves discovery and the environment on different URLs,
+	// as Dataverse does (globaldisco.crm.dynamics.com vs the org's host).
+	EnvironmentURL string
 }
 
 // Sim is a simulated Dataverse environment: an http.Handler serving the Web
@@ -50,6 +55,7 @@ type Sim struct {
 	minToken int64 // delta tokens at or below this version have expired
 	requests atomic.Int64
 	admin    *http.ServeMux
+	envURL   string
 }
 
 // New returns a simulator with the organization row and opts.Seed rows in
@@ -59,7 +65,7 @@ func New(opts Options) *Sim {
 	if now == nil {
 		now = time.Now
 	}
-	s := &Sim{baseNow: now, blocks: map[string]*blockUpload{}}
+	s := &Sim{baseNow: now, blocks: map[string]*blockUpload{}, envURL: strings.TrimRight(opts.EnvironmentURL, "/")}
 	s.st = store{tables: newSchema(), now: s.now}
 	s.auth = newAuthenticator(opts.Auth, s.now)
 	s.throttle = newThrottler(opts.Throttle, s.now)

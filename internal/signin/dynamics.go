@@ -2,19 +2,18 @@ package signin
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
+	"time"
 
 	"github.com/pitcher/connector/internal/apperr"
+	"github.com/pitcher/connector/internal/dataverse"
 )
 
 // Dynamics is what sign-in needs of Dynamics 365: the environments a user
 // can reach (Global Discovery, dataverse-webapi.md §8) and the user's id in
-// one of them (WhoAmI, §1.4). The Dataverse client (issue 3) can take this
-// role; HTTPDynamics is a minimal stand-in until then.
+// one of them (WhoAmI, §1.4). DataverseDynamics answers them with the
+// Dataverse client.
 type Dynamics interface {
 	Instances(ctx context.Context, discoveryURL, accessToken string) ([]Instance, error)
 	WhoAmI(ctx context.Context, orgURL, accessToken string) (WhoAmI, error)
@@ -49,75 +48,58 @@ type WhoAmI struct {
 	OrganizationID string `json:"OrganizationId"`
 }
 
-// HTTPDynamics calls Global Discovery and WhoAmI over HTTP.
-type HTTPDynamics struct {
-	Client *http.Client
+// DataverseDynamics answers sign-in's two questions with the Dataverse
+// client, using the access token sign-in has just obtained. Sign-in runs in
+// a browser request, so it retries little and does not wait out a long
+// Retry-After: a throttled Dataverse is reported to the user instead.
+type DataverseDynamics struct {
+	// Options configure the clients; nil means SignInRetry with the shared
+	// connection pool.
+	Options *dataverse.Options
 }
 
-var _ Dynamics = HTTPDynamics{}
+// SignInRetry is DataverseDynamics' default retry policy.
+var SignInRetry = dataverse.RetryPolicy{MaxAttempts: 2, BaseDelay: 200 * time.Millisecond, MaxDelay: time.Second, MaxRetryAfter: 2 * time.Second}
+
+var _ Dynamics = DataverseDynamics{}
+
+func (d DataverseDynamics) options() *dataverse.Options {
+	if d.Options != nil {
+		return d.Options
+	}
+	return &dataverse.Options{Retry: SignInRetry}
+}
 
 // Instances lists the environments the token's user can reach.
-func (d HTTPDynamics) Instances(ctx context.Context, discoveryURL, accessToken string) ([]Instance, error) {
-	var body struct {
-		Value []Instance `json:"value"`
+func (d DataverseDynamics) Instances(ctx context.Context, discoveryURL, accessToken string) ([]Instance, error) {
+	disco, err := dataverse.NewDiscovery(discoveryURL, dataverse.StaticToken(accessToken), d.options())
+	if err != nil {
+		return nil, apperr.Wrap(apperr.Permanent, err, "the Global Discovery URL is not usable")
 	}
-	if err := d.get(ctx, strings.TrimRight(discoveryURL, "/")+"/api/discovery/v2.0/Instances", accessToken, &body); err != nil {
-		return nil, fmt.Errorf("global discovery: %w", err)
+	list, err := disco.Instances(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("global discovery: %w", dataverse.AsAppError(err))
 	}
-	return body.Value, nil
+	out := make([]Instance, len(list))
+	for i, in := range list {
+		out[i] = Instance{ID: in.ID, UniqueName: in.UniqueName, UrlName: in.URLName, FriendlyName: in.FriendlyName,
+			State: in.State, Version: in.Version, URL: in.URL, APIURL: in.APIURL, Region: in.Region, TenantID: in.TenantID}
+	}
+	return out, nil
 }
 
 // WhoAmI returns the token's user in the environment at orgURL.
-func (d HTTPDynamics) WhoAmI(ctx context.Context, orgURL, accessToken string) (WhoAmI, error) {
-	var w WhoAmI
-	if err := d.get(ctx, strings.TrimRight(orgURL, "/")+"/api/data/v9.2/WhoAmI", accessToken, &w); err != nil {
-		return WhoAmI{}, fmt.Errorf("WhoAmI at %s: %w", orgURL, err)
+func (d DataverseDynamics) WhoAmI(ctx context.Context, orgURL, accessToken string) (WhoAmI, error) {
+	c, err := dataverse.New(orgURL, dataverse.StaticToken(accessToken), d.options())
+	if err != nil {
+		return WhoAmI{}, apperr.Wrap(apperr.Permanent, err, "the Dynamics environment URL "+orgURL+" is not usable")
+	}
+	w, err := c.WhoAmI(ctx)
+	if err != nil {
+		return WhoAmI{}, fmt.Errorf("WhoAmI at %s: %w", orgURL, dataverse.AsAppError(err))
 	}
 	if w.UserID == "" {
-		return WhoAmI{}, fmt.Errorf("WhoAmI at %s answered without a UserId", orgURL)
+		return WhoAmI{}, apperr.E(apperr.Permanent, "WhoAmI at %s answered without a UserId", orgURL)
 	}
-	return w, nil
-}
-
-func (d HTTPDynamics) get(ctx context.Context, u, accessToken string, dst any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+accessToken)
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("OData-MaxVersion", "4.0")
-	req.Header.Set("OData-Version", "4.0")
-	resp, err := d.Client.Do(req)
-	if err != nil {
-		return apperr.Wrap(apperr.Transient, err, "Dynamics is unreachable")
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	if err != nil {
-		return apperr.Wrap(apperr.Transient, err, "Dynamics answer was cut off")
-	}
-	if resp.StatusCode != http.StatusOK {
-		var e struct {
-			Error struct {
-				Code    string `json:"code"`
-				Message string `json:"message"`
-			} `json:"error"`
-		}
-		_ = json.Unmarshal(b, &e)
-		kind := apperr.Permanent
-		switch {
-		case resp.StatusCode == http.StatusUnauthorized:
-			kind = apperr.Unauthorized
-		case resp.StatusCode == http.StatusForbidden:
-			kind = apperr.Forbidden
-		case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
-			kind = apperr.Transient
-		}
-		return apperr.E(kind, "Dynamics answered HTTP %d %s %s", resp.StatusCode, e.Error.Code, e.Error.Message)
-	}
-	if err := json.Unmarshal(b, dst); err != nil {
-		return apperr.Wrap(apperr.Permanent, err, "Dynamics answered with JSON of an unexpected shape")
-	}
-	return nil
+	return WhoAmI{BusinessUnitID: w.BusinessUnitID, UserID: w.UserID, OrganizationID: w.OrganizationID}, nil
 }

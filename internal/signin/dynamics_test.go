@@ -15,7 +15,7 @@ const (
 	whoAmIJSON    = `{"@odata.context":"https://contoso.api.crm.dynamics.com/api/data/v9.0/$metadata#Microsoft.Dynamics.CRM.WhoAmIResponse","BusinessUnitId":"ded5a64f-f06d-e511-80d0-00155db07cb1","UserId":"d96e9f55-f06d-e511-80d0-00155db07cb1","OrganizationId":"4faf1f34-f06d-e511-80d0-00155db07cb1"}`
 )
 
-func TestHTTPDynamics(t *testing.T) {
+func TestDataverseDynamics(t *testing.T) {
 	var auth []string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		auth = append(auth, r.Header.Get("Authorization"))
@@ -24,23 +24,25 @@ func TestHTTPDynamics(t *testing.T) {
 		case "/api/discovery/v2.0/Instances":
 			_, _ = w.Write([]byte(instancesJSON))
 		case "/api/data/v9.2/WhoAmI":
-			if r.Header.Get("OData-Version") != "4.0" || r.Method != http.MethodGet {
+			switch {
+			case r.Header.Get("OData-Version") != "4.0" || r.Method != http.MethodGet:
 				w.WriteHeader(http.StatusBadRequest)
-				return
+			case r.Header.Get("Authorization") == "Bearer expired":
+				w.WriteHeader(http.StatusUnauthorized)
+				_, _ = w.Write([]byte(`{"error":{"code":"0x8005F101","message":"The requested resource requires authentication."}}`))
+			case r.Header.Get("Authorization") == "Bearer busy":
+				w.Header().Set("Retry-After", "120")
+				w.WriteHeader(http.StatusTooManyRequests)
+				_, _ = w.Write([]byte(`{"error":{"code":"0x80072322","message":"Number of requests exceeded the limit of 6000 over time window of 300 seconds."}}`))
+			default:
+				_, _ = w.Write([]byte(whoAmIJSON))
 			}
-			_, _ = w.Write([]byte(whoAmIJSON))
-		case "/expired/api/data/v9.2/WhoAmI":
-			w.WriteHeader(http.StatusUnauthorized)
-			_, _ = w.Write([]byte(`{"error":{"code":"0x8005F101","message":"The requested resource requires authentication."}}`))
-		case "/busy/api/data/v9.2/WhoAmI":
-			w.WriteHeader(http.StatusTooManyRequests)
-			_, _ = w.Write([]byte(`{"error":{"code":"0x80072322","message":"Number of requests exceeded the limit of 6000 over time window of 300 seconds."}}`))
 		default:
 			w.WriteHeader(http.StatusNotFound)
 		}
 	}))
 	defer srv.Close()
-	d := HTTPDynamics{Client: srv.Client()}
+	d := DataverseDynamics{}
 	ctx := context.Background()
 	list, err := d.Instances(ctx, srv.URL+"/", "tok")
 	if err != nil || len(list) != 1 || list[0].OrgURL() != "https://contoso.api.crm.dynamics.com" || list[0].UniqueName != "orgcontoso" {
@@ -53,10 +55,10 @@ func TestHTTPDynamics(t *testing.T) {
 	if auth[0] != "Bearer tok" {
 		t.Errorf("Authorization = %q", auth[0])
 	}
-	if _, err := d.WhoAmI(ctx, srv.URL+"/expired", "tok"); apperr.KindOf(err) != apperr.Unauthorized {
+	if _, err := d.WhoAmI(ctx, srv.URL, "expired"); apperr.KindOf(err) != apperr.Unauthorized {
 		t.Errorf("WhoAmI with an expired token = %v, want unauthorized", err)
 	}
-	if _, err := d.WhoAmI(ctx, srv.URL+"/busy", "tok"); apperr.KindOf(err) != apperr.Transient {
-		t.Errorf("WhoAmI when throttled = %v, want transient", err)
+	if _, err := d.WhoAmI(ctx, srv.URL, "busy"); apperr.KindOf(err) != apperr.Throttled {
+		t.Errorf("WhoAmI when throttled = %v, want throttled", err)
 	}
 }
