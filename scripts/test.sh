@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite with the race detector. Starts the services the
-# tests need (Azurite, in memory, on free ports) unless CONNECTOR_TEST_STORAGE
-# already names one, and stops what it started. Extra arguments go to go test.
+# tests need (Azurite, in memory, and the Service Bus fake, on free ports)
+# unless CONNECTOR_TEST_STORAGE / CONNECTOR_TEST_SERVICEBUS already name them,
+# and stops what it started. Extra arguments go to go test.
 source "$(dirname "$0")/lib.sh"
 trap stop_started EXIT
 trap 'exit 130' INT TERM
@@ -13,6 +14,13 @@ if [ -z "${CONNECTOR_TEST_STORAGE:-}" ]; then
   export CONNECTOR_TEST_STORAGE
   CONNECTOR_TEST_STORAGE=$(azurite_connection_string "$blob" "$queue" "$table")
   say "Azurite (pid $LAST_PID) on 127.0.0.1:$blob/$queue/$table"
+fi
+if [ -z "${CONNECTOR_TEST_SERVICEBUS:-}" ]; then
+  sb=$(free_port) sbadmin=$(free_port)
+  start_servicebus "$sb" "$sbadmin"
+  export CONNECTOR_TEST_SERVICEBUS CONNECTOR_TEST_SERVICEBUS_ADMIN="http://127.0.0.1:$sbadmin"
+  CONNECTOR_TEST_SERVICEBUS=$(servicebus_connection_string "$sb")
+  say "Service Bus fake (pid $LAST_PID) on 127.0.0.1:$sb, admin API :$sbadmin, log .run/servicebus.log"
 fi
 export CONNECTOR_TEST_REQUIRE_SERVICES=1
 cd "$ROOT"

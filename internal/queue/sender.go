@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
+	"github.com/Azure/go-amqp"
 	"github.com/pitcher/connector/internal/apperr"
 )
 
@@ -150,7 +151,10 @@ func (s *Sender[M]) Close(ctx context.Context) error {
 func (s *Sender[M]) fail(err error, what string) error {
 	kind := apperr.Transient
 	var sbErr *azservicebus.Error
-	if errors.As(err, &sbErr) && (sbErr.Code == azservicebus.CodeNotFound || sbErr.Code == azservicebus.CodeUnauthorizedAccess) {
+	var amqpErr *amqp.Error
+	switch {
+	case errors.As(err, &sbErr) && (sbErr.Code == azservicebus.CodeNotFound || sbErr.Code == azservicebus.CodeUnauthorizedAccess),
+		errors.As(err, &amqpErr) && (amqpErr.Condition == amqp.ErrCondNotFound || amqpErr.Condition == amqp.ErrCondUnauthorizedAccess):
 		kind = apperr.Internal
 	}
 	return apperr.Wrap(kind, fmt.Errorf("queue %s: %s: %w", s.queue, what, err), "could not queue the work; try again")

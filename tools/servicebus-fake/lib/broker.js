@@ -32,7 +32,7 @@ class Broker {
     this.log = log;
     this.entities = new Map();
     for (const q of config.queues) this.createQueue(q.name, q.settings);
-    this.container = rhea.create_container({ id: 'servicebus-fake', autoaccept: false, treat_modified_as_released: false });
+    this.container = rhea.create_container({ id: 'servicebus-fake', autoaccept: false, treat_modified_as_released: false, tcp_no_delay: true });
     this.wire(this.container);
   }
 
@@ -137,7 +137,7 @@ class Broker {
     const target = this.resolve(address);
     echoAttach(link, remote);
     link.local.attach.max_message_size = MAX_MESSAGE_SIZE;
-    link.target = target;
+    link.node = target;
     if (target.node === 'cbs') return;
     const err = this.admit(connection, target, target.node === 'entity');
     if (err) return refuse(link, err, this.log, address);
@@ -169,7 +169,7 @@ class Broker {
 
   onMessage(ctx) {
     const { receiver, delivery, message } = ctx;
-    const target = receiver.target;
+    const target = receiver.node;
     if (!target) return delivery.accept();
     if (target.node === 'cbs') {
       delivery.accept();
@@ -224,7 +224,10 @@ class Broker {
     if (!sender.entity || delivery.settled) return;
     const ok = sender.entity.settle(delivery.lockToken, outcome, sender);
     if (!ok) return this.refuseSettlement(ctx, 'com.microsoft:message-lock-lost', 'The lock supplied is invalid. Either the lock expired, or the message has already been removed from the queue.');
-    delivery.update(true, delivery.remote_state.described());
+    // Service Bus confirms a dead-letter with a bare rejected outcome: an
+    // error in it would fail the client's DeadLetterMessage.
+    const state = outcome.kind === 'dead-letter' ? rhea.message.rejected() : delivery.remote_state;
+    delivery.update(true, state.described());
   }
 
   refuseSettlement(ctx, condition, description) {
@@ -234,7 +237,7 @@ class Broker {
   // listen accepts AMQP connections on host:port; it resolves to the server.
   listen(host, port) {
     return new Promise((resolve, reject) => {
-      const server = this.container.listen({ host, port });
+      const server = this.container.listen({ host, port, tcp_no_delay: true });
       server.once('listening', () => resolve(server));
       server.once('error', reject);
     });
