@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/pitcher/connector/handlers"
@@ -62,6 +63,36 @@ func main() {
 		writeJSON(w, http.StatusOK, handlers.InvokeResponse{Logs: []string{
 			fmt.Sprintf("body=%s messageId=%t deliveryCount=%d contentType=%s", m.Body, m.MessageID != "" && !strings.Contains(m.MessageID, `"`), m.DeliveryCount, m.ContentType),
 		}})
+	})
+	// Work is a Service Bus function for the dispatch tests: its message
+	// says whether to fail and how long to work; it prints what it got.
+	var inflight atomic.Int32
+	mux.HandleFunc("POST /Work", func(w http.ResponseWriter, r *http.Request) {
+		concurrent := inflight.Add(1)
+		defer inflight.Add(-1)
+		req := decode(w, r)
+		m, err := handlers.DecodeServiceBus(req, "msg")
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		var cmd struct {
+			Fail bool   `json:"fail"`
+			Work string `json:"work"`
+		}
+		_ = json.Unmarshal(m.Body, &cmd)
+		if d, err := time.ParseDuration(cmd.Work); err == nil {
+			time.Sleep(d) // the function's own work
+		}
+		line := fmt.Sprintf("work id=%s deliveryCount=%d seq=%d concurrent=%d at=%s enqueued=%s contentType=%s rawBody=%s rawId=%s rawCount=%s",
+			m.MessageID, m.DeliveryCount, m.SequenceNumber, concurrent, time.Now().UTC().Format(time.RFC3339Nano), m.EnqueuedTime.Format(time.RFC3339Nano),
+			m.ContentType, req.Data["msg"], req.Metadata["MessageId"], req.Metadata["DeliveryCount"])
+		fmt.Println(line)
+		if cmd.Fail {
+			writeJSON(w, http.StatusInternalServerError, handlers.InvokeResponse{})
+			return
+		}
+		writeJSON(w, http.StatusOK, handlers.InvokeResponse{Logs: []string{line}})
 	})
 	mux.HandleFunc("POST /Fail", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusInternalServerError, handlers.InvokeResponse{Logs: []string{"this log line is dropped by the host"}})
