@@ -166,3 +166,16 @@ func (r *reader) duration(name string, def, lo, hi time.Duration) time.Duration 
 	}
 	return d
 }
+
+// LoadServiceBus reads only the Service Bus connection settings
+// (ServiceBusConnection or ServiceBusConnection__fullyQualifiedNamespace),
+// with the same checks as Load, for tools such as connectorctl that need
+// nothing else.
+func LoadServiceBus(getenv func(string) string) (ServiceBus, error) {
+	r := reader{getenv: getenv}
+	sb := r.serviceBus(SettingServiceBus)
+	if len(r.problems) > 0 {
+		return ServiceBus{}, &Error{Problems: r.problems}
+	}
+	return sb, nil
+}
