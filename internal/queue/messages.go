@@ -231,7 +231,9 @@ func jsonProblem(err error) string {
 // problems collects validation problems.
 type problems []apperr.Problem
 
-func (p *problems) add(field, msg string) { *p = append(*p, apperr.Problem{Field: field, Message: msg}) }
+func (p *problems) add(field, msg string) {
+	*p = append(*p, apperr.Problem{Field: field, Message: msg})
+}
 
 func (p *problems) version(v int) {
 	if v != SchemaVersion {
