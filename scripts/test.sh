@@ -24,4 +24,5 @@ if [ -z "${CONNECTOR_TEST_SERVICEBUS:-}" ]; then
 fi
 export CONNECTOR_TEST_REQUIRE_SERVICES=1
 cd "$ROOT"
+node --test tools/servicebus-fake/
 go test -race "$@" ./...
