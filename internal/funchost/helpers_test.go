@@ -88,8 +88,8 @@ func (o *output) waitFor(t *testing.T, n int, subs ...string) {
 type testApp struct {
 	hostExtra  map[string]any
 	extensions map[string]any
-	values    map[string]string
-	functions map[string]string
+	values     map[string]string
+	functions  map[string]string
 }
 
 func (a testApp) write(t *testing.T) string {

@@ -205,3 +205,44 @@ func TestServiceBusLockRenewedWhileRunning(t *testing.T) {
 		t.Errorf("host reported a failure:\n%s", w.out)
 	}
 }
+
+// TestServiceBusShutdownSettlesInFlight: a message whose function is running
+// when the host stops is still completed: the handler drains, and the
+// message is settled rather than left locked.
+func TestServiceBusShutdownSettlesInFlight(t *testing.T) {
+	env := testenv.ServiceBus(t)
+	q := env.NewQueue(t, testenv.QueueProperties{})
+	root := testApp{values: map[string]string{"SB": env.ConnectionString, "Q": q}, functions: map[string]string{"Work": workFn}}.write(t)
+	out := newOutput()
+	h, err := New(Options{Root: root, Addr: "127.0.0.1:0", StateDir: t.TempDir(), Out: out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- h.Run(ctx) }()
+	w := &sbWorld{env: env, queue: q, out: out}
+	w.client, err = azservicebus.NewClientFromConnectionString(env.ConnectionString, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.client.Close(context.Background())
+	w.send(t, `{"work":"1s"}`, "")
+	out.waitFor(t, 1, "Executing 'Functions.Work'")
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the host did not stop")
+	}
+	if !strings.Contains(out.String(), "Executed 'Functions.Work' (Succeeded") {
+		t.Errorf("the in-flight invocation did not finish:\n%s", out)
+	}
+	if c := env.Counts(t, q); c != (testenv.QueueCounts{}) {
+		t.Errorf("after shutdown: %+v, want the message completed", c)
+	}
+}

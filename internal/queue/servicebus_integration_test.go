@@ -356,3 +356,63 @@ func TestFakePeekPages(t *testing.T) {
 		t.Errorf("after peeking: %+v, want all %d still active", got, len(jobs))
 	}
 }
+
+func TestFakeExpiredMessagesAreDeadLettered(t *testing.T) {
+	c, env := fakeClient(t)
+	ctx := testCtx(t)
+	q := env.NewQueue(t, testenv.QueueProperties{DefaultMessageTimeToLive: "PT1S", DeadLetteringOnMessageExpiration: true})
+	job := testJob(time.Now())
+	if err := newSyncSender(t, c, q).Send(ctx, job); err != nil {
+		t.Fatal(err)
+	}
+	env.WaitCounts(t, q, 5*time.Second, func(c testenv.QueueCounts) bool { return c.DeadLetter == 1 && c.Active == 0 })
+	dlq := newReceiver(t, c, q, &azservicebus.ReceiverOptions{SubQueue: azservicebus.SubQueueDeadLetter})
+	m := receiveOne(ctx, t, dlq)
+	if m.MessageID != job.MessageID() || m.DeadLetterReason == nil || *m.DeadLetterReason != "TTLExpiredException" {
+		t.Errorf("expired message %s has reason %v, want %s with TTLExpiredException", m.MessageID, m.DeadLetterReason, job.MessageID())
+	}
+	if m.ExpiresAt == nil || m.EnqueuedTime == nil || m.ExpiresAt.Sub(*m.EnqueuedTime) != time.Second {
+		t.Errorf("ExpiresAt %v, EnqueuedTime %v; want one second apart (the queue's default time to live)", m.ExpiresAt, m.EnqueuedTime)
+	}
+}
+
+// BenchmarkSendJobs measures queuing 1000 sync jobs against the Service
+// Bus fake, one message per call and batched, the scheduler's fan-out.
+func BenchmarkSendJobs(b *testing.B) {
+	env := testenv.ServiceBus(b)
+	c, err := NewClient(config.ServiceBus{ConnectionString: env.ConnectionString})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	for _, mode := range []string{"one-by-one", "batched"} {
+		b.Run(mode, func(b *testing.B) {
+			q := env.NewQueue(b, testenv.QueueProperties{})
+			s, err := NewSender[SyncJob](c, q)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close(context.Background())
+			ctx := context.Background()
+			jobs := make([]SyncJob, 1000)
+			for i := 0; i < b.N; i++ {
+				for j := range jobs {
+					jobs[j] = testJob(time.Now())
+				}
+				if mode == "batched" {
+					err = s.Send(ctx, jobs...)
+				} else {
+					for _, j := range jobs {
+						if err = s.Send(ctx, j); err != nil {
+							break
+						}
+					}
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N*len(jobs))/b.Elapsed().Seconds(), "jobs/s")
+		})
+	}
+}

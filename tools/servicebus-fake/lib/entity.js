@@ -166,7 +166,7 @@ class Entity {
   deliver(link, msg) {
     const annotations = this.annotations(msg);
     const receiveAndDelete = link.local.attach.snd_settle_mode === 1;
-    let token = crypto.randomUUID();
+    const token = crypto.randomUUID();
     if (!receiveAndDelete) {
       const until = Date.now() + this.settings.lockDurationMs;
       msg.lock = { token, until, link, timer: null };
@@ -178,7 +178,6 @@ class Entity {
     const delivery = link.send(payload, lockTag(token), 0);
     delivery.lockToken = token;
     this.log(receiveAndDelete ? 'receive-delete' : 'deliver', { queue: this.name, seq: msg.seq, id: msg.m.messageId, deliveryCount: msg.deliveryCount + 1, lock: receiveAndDelete ? undefined : token });
-    if (receiveAndDelete) token = null;
   }
 
   // annotations are the broker's message annotations for msg.
@@ -297,8 +296,10 @@ class Entity {
     return all.map((msg) => msgs.encode(msg.m, { deliveryCount: msg.deliveryCount, ttlMs: msg.ttlMs, annotations: this.annotations(msg), appProps: msg.appProps }));
   }
 
-  // counts reports how many messages are in each state.
+  // counts reports how many messages are in each state, after expiring the
+  // messages whose time to live has passed.
   counts() {
+    this.available = this.available.filter((msg) => !this.expired(msg));
     return { active: this.available.length, locked: this.locks.size, scheduled: this.scheduled.size, deadLetter: this.dlq ? this.dlq.available.length + this.dlq.locks.size : 0 };
   }
 

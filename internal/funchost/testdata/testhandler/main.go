@@ -4,13 +4,16 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"os/signal"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/pitcher/connector/handlers"
@@ -97,7 +100,19 @@ func main() {
 	mux.HandleFunc("POST /Fail", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusInternalServerError, handlers.InvokeResponse{Logs: []string{"this log line is dropped by the host"}})
 	})
-	_ = http.ListenAndServe("127.0.0.1:"+os.Getenv("FUNCTIONS_CUSTOMHANDLER_PORT"), mux)
+	// Like the real handler, drain in-flight requests on SIGTERM.
+	srv := &http.Server{Addr: "127.0.0.1:" + os.Getenv("FUNCTIONS_CUSTOMHANDLER_PORT"), Handler: mux}
+	drained := make(chan struct{})
+	go func() {
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGTERM)
+		<-sig
+		_ = srv.Shutdown(context.Background())
+		close(drained)
+	}()
+	if err := srv.ListenAndServe(); err == http.ErrServerClosed {
+		<-drained
+	}
 }
 
 func decode(w http.ResponseWriter, r *http.Request) handlers.InvokeRequest {
