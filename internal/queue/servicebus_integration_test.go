@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -414,5 +415,33 @@ func BenchmarkSendJobs(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.N*len(jobs))/b.Elapsed().Seconds(), "jobs/s")
 		})
+	}
+}
+
+// TestFakeRequiresPutToken: like Service Bus, the fake refuses a link to an
+// entity for which the connection has not put a CBS token.
+func TestFakeRequiresPutToken(t *testing.T) {
+	env := testenv.ServiceBus(t)
+	q := env.NewQueue(t, testenv.QueueProperties{})
+	var host string
+	for _, part := range strings.Split(env.ConnectionString, ";") {
+		if v, ok := strings.CutPrefix(part, "Endpoint=sb://"); ok {
+			host = strings.TrimSuffix(v, "/")
+		}
+	}
+	ctx := testCtx(t)
+	conn, err := amqp.Dial(ctx, "amqp://"+host, &amqp.ConnOptions{SASLType: amqp.SASLTypeAnonymous()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	session, err := conn.NewSession(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = session.NewSender(ctx, q, nil)
+	var amqpErr *amqp.Error
+	if !errors.As(err, &amqpErr) || amqpErr.Condition != amqp.ErrCondUnauthorizedAccess {
+		t.Errorf("attach without a token = %v, want amqp:unauthorized-access", err)
 	}
 }
