@@ -12,6 +12,8 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
 	"github.com/google/uuid"
+	"github.com/pitcher/connector/internal/config"
+	"github.com/pitcher/connector/internal/queue"
 	"github.com/pitcher/connector/internal/testenv"
 )
 
@@ -245,4 +247,35 @@ func TestServiceBusShutdownSettlesInFlight(t *testing.T) {
 	if c := env.Counts(t, q); c != (testenv.QueueCounts{}) {
 		t.Errorf("after shutdown: %+v, want the message completed", c)
 	}
+}
+
+// TestRealHandlerReceivesQueues: the repository's app under funchost gets a
+// message sent with the connector's own sender on its uploads queue, and the
+// real handler is invoked with it as UploadWorker.
+func TestRealHandlerReceivesQueues(t *testing.T) {
+	env := testenv.ServiceBus(t)
+	syncQ, uploadQ := env.NewQueue(t, testenv.QueueProperties{}), env.NewQueue(t, testenv.QueueProperties{})
+	_, out, _ := startHost(t, "../..", "AzureFunctionsJobHost__customHandler__description__defaultExecutablePath="+realHandlerBin, "FUNCTIONS_WORKER_RUNTIME=custom",
+		"ServiceBusConnection="+env.ConnectionString, "SYNC_QUEUE="+syncQ, "UPLOAD_QUEUE="+uploadQ, "LOG_LEVEL=debug")
+	c, err := queue.NewClient(config.ServiceBus{ConnectionString: env.ConnectionString})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	s, err := queue.NewSender[queue.Upload](c, uploadQ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	u := queue.NewUpload(uuid.NewString(), uuid.NewString(), "u-"+uuid.NewString()[:8])
+	if err := s.Send(context.Background(), u); err != nil {
+		t.Fatal(err)
+	}
+	out.waitFor(t, 1, "Trigger Details: MessageId: "+u.MessageID()+", SequenceNumber: 1, DeliveryCount: 1",
+		"Executing 'Functions.UploadWorker' (Reason='New ServiceBus message detected on '"+uploadQ+"'.'",
+		`"function":"UploadWorker"`)
+	// The handler answered the invocation (whatever UploadWorker does today), so
+	// funchost settled the message: it is not left locked.
+	out.waitFor(t, 1, "Executed 'Functions.UploadWorker'")
+	env.WaitCounts(t, uploadQ, 10*time.Second, func(c testenv.QueueCounts) bool { return c.Locked == 0 })
 }
