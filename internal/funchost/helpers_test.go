@@ -86,6 +86,7 @@ func (o *output) waitFor(t *testing.T, n int, subs ...string) {
 // given customHandler extras, local.settings.json with values, and the
 // functions (name -> function.json).
 type testApp struct {
+	timeout    string // functionTimeout; "" is 00:01:00
 	hostExtra  map[string]any
 	extensions map[string]any
 	values     map[string]string
@@ -100,7 +101,11 @@ func (a testApp) write(t *testing.T) string {
 	for k, v := range a.hostExtra {
 		ch[k] = v
 	}
-	host := map[string]any{"version": "2.0", "functionTimeout": "00:01:00", "customHandler": ch}
+	timeout := a.timeout
+	if timeout == "" {
+		timeout = "00:01:00"
+	}
+	host := map[string]any{"version": "2.0", "functionTimeout": timeout, "customHandler": ch}
 	if a.extensions != nil {
 		host["extensions"] = a.extensions
 	}

@@ -23,7 +23,8 @@ const drainTimeout = 30 * time.Second
 // real azservicebus client and invokes the function for each, as the host
 // does: up to maxConcurrentCalls at once, locks renewed while the function
 // runs (up to maxAutoLockRenewalDuration), completed on success and
-// abandoned on failure, so Service Bus redelivers and finally dead-letters.
+// abandoned on failure (a non-2xx answer, no answer, or functionTimeout
+// passed), so Service Bus redelivers and finally dead-letters.
 type serviceBusTrigger struct {
 	host       *Host
 	fn         *Function
@@ -150,6 +151,11 @@ func (t *serviceBusTrigger) dispatch(ctx context.Context, r lockRenewer, m *azse
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { time.AfterFunc(drainTimeout, cancel) })
 	defer stop()
+	if t.host.timeout > 0 { // functionTimeout: the invocation fails, and the message is abandoned
+		var cancelTimeout context.CancelFunc
+		invokeCtx, cancelTimeout = context.WithTimeout(invokeCtx, t.host.timeout)
+		defer cancelTimeout()
+	}
 
 	now := t.host.now()
 	payload := serviceBusPayload(t.fn, receivedMessage(m, t.conn), now)

@@ -279,3 +279,24 @@ func TestRealHandlerReceivesQueues(t *testing.T) {
 	out.waitFor(t, 1, "Executed 'Functions.UploadWorker'")
 	env.WaitCounts(t, uploadQ, 10*time.Second, func(c testenv.QueueCounts) bool { return c.Locked == 0 })
 }
+
+// TestServiceBusTimeoutAbandons: an invocation that outlives functionTimeout
+// fails, and its message is abandoned and redelivered.
+func TestServiceBusTimeoutAbandons(t *testing.T) {
+	env := testenv.ServiceBus(t)
+	q := env.NewQueue(t, testenv.QueueProperties{MaxDeliveryCount: 2})
+	root := testApp{timeout: "00:00:00.5", values: map[string]string{"SB": env.ConnectionString, "Q": q}, functions: map[string]string{"Work": workFn}}.write(t)
+	_, out, _ := startHost(t, root)
+	w := &sbWorld{env: env, queue: q, out: out}
+	var err error
+	if w.client, err = azservicebus.NewClientFromConnectionString(env.ConnectionString, nil); err != nil {
+		t.Fatal(err)
+	}
+	defer w.client.Close(context.Background())
+	id := w.send(t, `{"work":"2s"}`, "")
+	out.waitFor(t, 2, "Executed 'Functions.Work' (Failed", "DeliveryCount: 2")
+	env.WaitCounts(t, q, 10*time.Second, func(c testenv.QueueCounts) bool { return c.DeadLetter == 1 })
+	if strings.Count(out.String(), "Trigger Details: MessageId: "+id) != 2 {
+		t.Errorf("want two deliveries of %s, each timing out:\n%s", id, out)
+	}
+}
