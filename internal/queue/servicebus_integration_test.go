@@ -445,3 +445,33 @@ func TestFakeRequiresPutToken(t *testing.T) {
 		t.Errorf("attach without a token = %v, want amqp:unauthorized-access", err)
 	}
 }
+
+// TestFakePeekLockManyAtOnce: more locked messages than rhea's session
+// window (2048) still all arrive as earlier ones are completed.
+func TestFakePeekLockManyAtOnce(t *testing.T) {
+	c, env := fakeClient(t)
+	ctx := testCtx(t)
+	q := env.NewQueue(t, testenv.QueueProperties{})
+	jobs := make([]SyncJob, 2500)
+	for i := range jobs {
+		jobs[i] = testJob(time.Now())
+	}
+	if err := newSyncSender(t, c, q).Send(ctx, jobs...); err != nil {
+		t.Fatal(err)
+	}
+	r := newReceiver(t, c, q, nil)
+	done := 0
+	for done < len(jobs) {
+		msgs, err := r.ReceiveMessages(ctx, 2500, nil)
+		if err != nil {
+			t.Fatalf("after %d: %v", done, err)
+		}
+		for _, m := range msgs {
+			if err := r.CompleteMessage(ctx, m, nil); err != nil {
+				t.Fatal(err)
+			}
+			done++
+		}
+	}
+	env.WaitCounts(t, q, 5*time.Second, func(c testenv.QueueCounts) bool { return c == testenv.QueueCounts{} })
+}

@@ -227,11 +227,22 @@ class Broker {
     // Service Bus confirms a dead-letter with a bare rejected outcome: an
     // error in it would fail the client's DeadLetterMessage.
     const state = outcome.kind === 'dead-letter' ? rhea.message.rejected() : delivery.remote_state;
-    delivery.update(true, state.described());
+    this.finish(sender, delivery, state);
   }
 
   refuseSettlement(ctx, condition, description) {
-    ctx.delivery.update(true, rhea.message.rejected({ error: { condition, description } }).described());
+    this.finish(ctx.sender, ctx.delivery, rhea.message.rejected({ error: { condition, description } }));
+  }
+
+  // finish settles a delivery the receiver has disposed of. In receive mode
+  // second the receiver sends nothing after the broker settles, so rhea
+  // would keep the delivery (and, after 2048 of them, stop sending on the
+  // session): mark it settled on both sides once the disposition is queued.
+  // The freed room raises no 'sendable', so look for more work then.
+  finish(sender, delivery, state) {
+    delivery.update(true, state.described());
+    delivery.remote_settled = true;
+    setImmediate(() => sender.entity && sender.entity.pump());
   }
 
   // listen accepts AMQP connections on host:port; it resolves to the server.
