@@ -4,7 +4,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -100,21 +100,28 @@ func main() {
 	mux.HandleFunc("POST /Fail", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusInternalServerError, handlers.InvokeResponse{Logs: []string{"this log line is dropped by the host"}})
 	})
-	// Like the real handler, drain in-flight requests on SIGTERM.
-	srv := &http.Server{Addr: "127.0.0.1:" + os.Getenv("FUNCTIONS_CUSTOMHANDLER_PORT"), Handler: mux}
+	// Like the real handler, drain in-flight requests on SIGTERM. It waits
+	// for the requests themselves rather than using Server.Shutdown, which
+	// also waits up to 5 s for connections that have sent nothing yet.
+	var active sync.WaitGroup
+	srv := &http.Server{Addr: "127.0.0.1:" + os.Getenv("FUNCTIONS_CUSTOMHANDLER_PORT"), Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		active.Add(1)
+		defer active.Done()
+		mux.ServeHTTP(w, r)
+	})}
 	drained := make(chan struct{})
 	go func() {
 		sig := make(chan os.Signal, 1)
 		signal.Notify(sig, syscall.SIGTERM)
 		<-sig
-		_ = srv.Shutdown(context.Background())
+		active.Wait()
+		_ = srv.Close()
 		close(drained)
 	}()
 	if err := srv.ListenAndServe(); err == http.ErrServerClosed {
 		<-drained
 	}
 }
-
 func decode(w http.ResponseWriter, r *http.Request) handlers.InvokeRequest {
 	var req handlers.InvokeRequest
 	_ = json.NewDecoder(r.Body).Decode(&req)
