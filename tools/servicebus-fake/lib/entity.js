@@ -89,6 +89,11 @@ class Entity {
   // activate makes a scheduled message available at its time; Service Bus
   // sets its enqueued time then.
   activate(msg) {
+    const early = msg.scheduledAt - Date.now();
+    if (early > 0) { // Node's timers may fire a millisecond early
+      msg.timer = setTimeout(() => this.activate(msg), early);
+      return;
+    }
     if (!this.scheduled.delete(msg.seq)) return;
     msg.enqueuedAt = Date.now();
     delete msg.scheduledAt;
