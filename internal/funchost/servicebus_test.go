@@ -97,7 +97,7 @@ func (w *sbWorld) calls(id string) []workCall {
 func TestServiceBusSuccessCompletes(t *testing.T) {
 	w := startSBWorld(t, testenv.QueueProperties{}, nil)
 	id := w.send(t, `{"report":7}`, "")
-	w.out.waitFor(t, 1, "Executed 'Functions.Work' (Succeeded", "work id="+id)
+	w.out.waitFor(t, 1, "[handler] work id="+id, "Executed 'Functions.Work' (Succeeded")
 	w.env.WaitCounts(t, w.queue, 10*time.Second, func(c testenv.QueueCounts) bool { return c == testenv.QueueCounts{} })
 	calls := w.calls(id)
 	if len(calls) != 1 {
@@ -122,7 +122,7 @@ func TestServiceBusSuccessCompletes(t *testing.T) {
 func TestServiceBusFailureRedeliversThenDeadLetters(t *testing.T) {
 	w := startSBWorld(t, testenv.QueueProperties{MaxDeliveryCount: 3}, nil)
 	id := w.send(t, `{"fail":true}`, "")
-	w.out.waitFor(t, 3, "Executed 'Functions.Work' (Failed")
+	w.out.waitFor(t, 3, "[handler] work id="+id)
 	c := w.env.WaitCounts(t, w.queue, 10*time.Second, func(c testenv.QueueCounts) bool { return c.DeadLetter == 1 })
 	if c.Active+c.Locked+c.Scheduled != 0 {
 		t.Errorf("after 3 failures: %+v, want the message only in the dead-letter queue", c)
@@ -154,8 +154,8 @@ func TestServiceBusDuplicateDropped(t *testing.T) {
 	w := startSBWorld(t, testenv.QueueProperties{RequiresDuplicateDetection: true, DuplicateDetectionHistoryTimeWindow: "PT1M"}, map[string]any{"maxConcurrentCalls": 1})
 	id := w.send(t, `{}`, "")
 	w.send(t, `{}`, id)
-	marker := w.send(t, `{}`, "") // sent after the duplicate: once it ran, the duplicate would have too
-	w.out.waitFor(t, 1, "work id="+marker)
+	marker := w.send(t, `{}`, "")                    // sent after the duplicate: once it ran, the duplicate would have too
+	w.out.waitFor(t, 1, "[handler] work id="+marker) // the handler's output arrives in order
 	if got := len(w.calls(id)); got != 1 {
 		t.Errorf("a message sent twice with MessageId %s ran %d times, want 1", id, got)
 	}
@@ -173,7 +173,7 @@ func TestServiceBusScheduledNotEarly(t *testing.T) {
 	if _, err := s.ScheduleMessages(context.Background(), []*azservicebus.Message{{Body: []byte(`{}`), MessageID: &id}}, at, nil); err != nil {
 		t.Fatal(err)
 	}
-	w.out.waitFor(t, 1, "work id="+id)
+	w.out.waitFor(t, 1, "[handler] work id="+id)
 	c := w.calls(id)[0]
 	if c.at.Before(at) || c.enqueued.Before(at.Truncate(time.Millisecond)) {
 		t.Errorf("scheduled for %s, invoked at %s with EnqueuedTime %s", at.UTC().Format(time.RFC3339Nano), c.at.Format(time.RFC3339Nano), c.enqueued.Format(time.RFC3339Nano))
@@ -185,7 +185,7 @@ func TestServiceBusMaxConcurrentCalls(t *testing.T) {
 	for i := 0; i < 6; i++ {
 		w.send(t, `{"work":"300ms"}`, fmt.Sprintf("m%d-%s", i, uuid.NewString()[:8]))
 	}
-	w.out.waitFor(t, 6, "Executed 'Functions.Work' (Succeeded")
+	w.out.waitFor(t, 6, "[handler] work id=")
 	most := 0
 	for _, c := range w.calls("") {
 		most = max(most, c.n)
@@ -198,7 +198,7 @@ func TestServiceBusMaxConcurrentCalls(t *testing.T) {
 func TestServiceBusLockRenewedWhileRunning(t *testing.T) {
 	w := startSBWorld(t, testenv.QueueProperties{LockDuration: "PT1S"}, map[string]any{"maxAutoLockRenewalDuration": "00:01:00"})
 	id := w.send(t, `{"work":"2500ms"}`, "")
-	w.out.waitFor(t, 1, "Executed 'Functions.Work' (Succeeded")
+	w.out.waitFor(t, 1, "[handler] work id="+id, "Executed 'Functions.Work' (Succeeded")
 	w.env.WaitCounts(t, w.queue, 10*time.Second, func(c testenv.QueueCounts) bool { return c == testenv.QueueCounts{} })
 	if calls := w.calls(id); len(calls) != 1 {
 		t.Errorf("a message whose function ran 2.5 s on a 1 s lock ran %d times, want once (the lock renewed)", len(calls))
