@@ -12,13 +12,18 @@ STARTED_PIDS=()
 say() { printf '%s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
-# ensure_node_tools installs the npm dev tools from the lockfile when they are
-# missing or older than the lockfile.
+# ensure_node_tools installs the npm dev tools from the lockfile unless the
+# installed tree was made from this very lockfile (its hash is kept in
+# node_modules, since npm may touch its own markers without installing).
 ensure_node_tools() {
   command -v node >/dev/null || die "Node.js is not installed; install Node 20+ and npm"
-  if [ ! -f "$ROOT/node_modules/.package-lock.json" ] || [ "$ROOT/package-lock.json" -nt "$ROOT/node_modules/.package-lock.json" ]; then
+  local want have
+  want=$(sha256sum "$ROOT/package-lock.json" | cut -d' ' -f1)
+  have=$(cat "$ROOT/node_modules/.installed-lockfile-sha256" 2>/dev/null || true)
+  if [ "$want" != "$have" ]; then
     say "Installing the Node dev tools (npm ci)..."
     (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error) >&2
+    echo "$want" >"$ROOT/node_modules/.installed-lockfile-sha256"
   fi
 }
 
@@ -84,4 +89,24 @@ start_azurite() {
 # Azurite's well-known development account on those ports.
 azurite_connection_string() {
   printf 'DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint=http://127.0.0.1:%s/devstoreaccount1;QueueEndpoint=http://127.0.0.1:%s/devstoreaccount1;TableEndpoint=http://127.0.0.1:%s/devstoreaccount1;' "$1" "$2" "$3"
+}
+
+# start_servicebus PORT [ADMIN_PORT]: start the Service Bus fake
+# (tools/servicebus-fake) on loopback with the repository's queues; with
+# ADMIN_PORT also its test admin API. It logs one line per operation to
+# .run/servicebus.log.
+start_servicebus() {
+  local port=$1 admin=${2:-}
+  port_busy "$port" && die "port $port is in use; is another Service Bus fake or emulator running? Stop it first (by its PID)"
+  local args=(--port "$port" --log)
+  [ -n "$admin" ] && args+=(--admin-port "$admin")
+  start servicebus "$RUN_DIR/servicebus.log" node "$ROOT/tools/servicebus-fake/main.js" "${args[@]}"
+  wait_port "$port" "the Service Bus fake" "$LAST_PID"
+  [ -z "$admin" ] || wait_port "$admin" "the Service Bus fake's admin API" "$LAST_PID"
+}
+
+# servicebus_connection_string PORT prints the connection string of the
+# Service Bus fake on PORT, in the official emulator's form.
+servicebus_connection_string() {
+  printf 'Endpoint=sb://127.0.0.1:%s;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=SAS_KEY_VALUE;UseDevelopmentEmulator=true;' "$1"
 }

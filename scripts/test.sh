@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the whole test suite with the race detector. Starts the services the
-# tests need on free ports (Azurite in memory, unless CONNECTOR_TEST_STORAGE
-# names one; oidc-provider, unless CONNECTOR_TEST_OIDC_PROVIDER names one) and
-# stops what it started. Extra arguments go to go test.
+# tests need on free ports (Azurite in memory, the Service Bus fake and
+# oidc-provider) unless CONNECTOR_TEST_STORAGE / CONNECTOR_TEST_SERVICEBUS /
+# CONNECTOR_TEST_OIDC_PROVIDER already name them, and stops what it started.
+# Extra arguments go to go test.
 source "$(dirname "$0")/lib.sh"
 trap stop_started EXIT
 trap 'exit 130' INT TERM
@@ -22,6 +23,14 @@ if [ -z "${CONNECTOR_TEST_OIDC_PROVIDER:-}" ]; then
   export CONNECTOR_TEST_OIDC_PROVIDER="http://127.0.0.1:$oidc_port"
   say "oidc-provider (pid $LAST_PID) on 127.0.0.1:$oidc_port"
 fi
+if [ -z "${CONNECTOR_TEST_SERVICEBUS:-}" ]; then
+  sb=$(free_port) sbadmin=$(free_port)
+  start_servicebus "$sb" "$sbadmin"
+  export CONNECTOR_TEST_SERVICEBUS CONNECTOR_TEST_SERVICEBUS_ADMIN="http://127.0.0.1:$sbadmin"
+  CONNECTOR_TEST_SERVICEBUS=$(servicebus_connection_string "$sb")
+  say "Service Bus fake (pid $LAST_PID) on 127.0.0.1:$sb, admin API :$sbadmin, log .run/servicebus.log"
+fi
 export CONNECTOR_TEST_REQUIRE_SERVICES=1
 cd "$ROOT"
+node --test tools/servicebus-fake/
 go test -race "$@" ./...

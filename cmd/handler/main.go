@@ -60,7 +60,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	go func() { _ = a.EnsureTables(ctx, logger) }()
-	if err := serve(ctx, ln, handlers.NewServer(logger, a.Deps), cfg.ShutdownTimeout, logger); err != nil {
+	err = serve(ctx, ln, handlers.NewServer(logger, a.Deps), cfg.ShutdownTimeout, logger)
+	closeCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if cerr := a.Close(closeCtx); cerr != nil {
+		logger.Warn("closing connections", "error", cerr.Error())
+	}
+	if err != nil {
 		return err
 	}
 	logger.Info("handler stopped")

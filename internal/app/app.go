@@ -23,7 +23,7 @@ import (
 
 // Options are the parts a caller may supply; nil means the default.
 type Options struct {
-	// Queue queues first syncs; nil leaves them to the scheduler.
+	// Queue queues first syncs; nil means the sync-jobs queue.
 	Queue signin.FirstSyncQueue
 	// Dynamics reaches Global Discovery and WhoAmI; nil means over HTTP.
 	Dynamics signin.Dynamics
@@ -33,6 +33,7 @@ type Options struct {
 type App struct {
 	Deps   handlers.Deps
 	Vault  *tokens.Vault
+	Queues *Queues
 	tables *aztables.ServiceClient
 }
 
@@ -67,6 +68,14 @@ func New(cfg config.Config, logger *slog.Logger, opts Options) (*App, error) {
 	}
 	tenants, conns, flows := store.NewTenants(svc), store.NewConnections(svc), store.NewAuthFlows(svc)
 	vault := tokens.NewVault(conns, client, ring, logger)
+	queues, err := NewQueues(cfg)
+	if err != nil {
+		return nil, err
+	}
+	firstSync := opts.Queue
+	if firstSync == nil {
+		firstSync = queues
+	}
 	dyn := opts.Dynamics
 	if dyn == nil {
 		dyn = signin.DataverseDynamics{}
@@ -74,10 +83,13 @@ func New(cfg config.Config, logger *slog.Logger, opts Options) (*App, error) {
 	flowsSvc := signin.New(signin.Config{ConsentRedirectURI: e.ConsentRedirectURI, LoginRedirectURI: e.LoginRedirectURI,
 		DiscoveryURL: e.DiscoveryURL, ReturnTo: returnTo},
 		signin.Deps{Entra: client, IDs: verifier, Flows: flows, Tenants: tenants, Conns: conns, Vault: vault, Keys: ring,
-			Dynamics: dyn, Queue: opts.Queue, Logger: logger})
+			Dynamics: dyn, Queue: firstSync, Logger: logger})
 	auth := &apiauth.Authenticator{Verifier: verifier, Tenants: tenants, Connections: conns, Scope: e.APIScope}
-	return &App{Deps: handlers.Deps{SignIn: flowsSvc, Auth: auth, PublicBaseURL: e.PublicBaseURL}, Vault: vault, tables: svc}, nil
+	return &App{Deps: handlers.Deps{SignIn: flowsSvc, Auth: auth, PublicBaseURL: e.PublicBaseURL}, Vault: vault, Queues: queues, tables: svc}, nil
 }
+
+// Close releases the app's connections.
+func (a *App) Close(ctx context.Context) error { return a.Queues.Close(ctx) }
 
 // EnsureTables creates the app's tables, retrying until it succeeds or ctx
 // ends, so a handler that starts before Storage is reachable recovers.

@@ -20,11 +20,13 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
 
 	"github.com/pitcher/connector/internal/app"
 	"github.com/pitcher/connector/internal/dataversesim"
 	"github.com/pitcher/connector/internal/entrasim"
 	"github.com/pitcher/connector/internal/funchost"
+	"github.com/pitcher/connector/internal/queue"
 	"github.com/pitcher/connector/internal/store"
 	"github.com/pitcher/connector/internal/testenv"
 )
@@ -40,7 +42,7 @@ const (
 
 // TestSignInEndToEnd is the story through the real parts: funchost
 // runs the handler, which uses Azurite, the Entra simulator and a Dynamics
-// fake. The first user of an unapproved organisation is sent to approval; a
+// simulator, and queues on the Service Bus fake. The first user of an unapproved organisation is sent to approval; a
 // non-administrator cannot approve; an administrator approves; the user
 // signs in, the connection is stored with its refresh token sealed, the
 // token is refreshed for the environment, and the first sync is queued.
@@ -79,17 +81,12 @@ func TestSignInEndToEnd(t *testing.T) {
 		Auth: dataversesim.AuthOptions{JWKSURL: simSrv.URL + "/common/discovery/v2.0/keys"}})
 	disco := httptest.NewServer(dv)
 	t.Cleanup(disco.Close)
-	queued := make(chan map[string]string, 4)
-	recorder := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var m map[string]string
-		_ = json.NewDecoder(r.Body).Decode(&m)
-		queued <- m
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	t.Cleanup(recorder.Close)
+	sb := testenv.ServiceBus(t)
+	syncQueue := sb.NewQueue(t, testenv.QueueProperties{RequiresDuplicateDetection: true, DuplicateDetectionHistoryTimeWindow: "PT10M"})
+	uploadQueue := sb.NewQueue(t, testenv.QueueProperties{})
 
-	bin := filepath.Join(t.TempDir(), "e2ehandler")
-	if out, err := exec.Command("go", "build", "-o", bin, "./testdata/e2ehandler").CombinedOutput(); err != nil {
+	bin := filepath.Join(t.TempDir(), "handler")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/handler").CombinedOutput(); err != nil {
 		t.Fatalf("build the handler: %v\n%s", err, out)
 	}
 	logs := &syncBuffer{}
@@ -107,7 +104,12 @@ func TestSignInEndToEnd(t *testing.T) {
 			"TOKEN_ENCRYPTION_ACTIVE_KEY=e2e-1",
 			"RETURN_TO_ALLOWLIST=" + base + "/done",
 			"DYNAMICS_DISCOVERY_URL=" + disco.URL,
-			"E2E_FIRST_SYNC_RECORDER=" + recorder.URL,
+			"ServiceBusConnection=" + sb.ConnectionString,
+			"SYNC_QUEUE=" + syncQueue,
+			"UPLOAD_QUEUE=" + uploadQueue,
+			// The workers are not this test's subject: the first sync job stays on its queue.
+			"AzureWebJobs.SyncWorker.Disabled=true",
+			"AzureWebJobs.UploadWorker.Disabled=true",
 			"LOG_LEVEL=debug",
 		}})
 	if err != nil {
@@ -173,13 +175,9 @@ func TestSignInEndToEnd(t *testing.T) {
 	if stats.Refreshes["dave@fabrikam.example"] != 1 {
 		t.Errorf("refreshes for Dave = %d, want 1 (the environment's token)", stats.Refreshes["dave@fabrikam.example"])
 	}
-	select {
-	case m := <-queued:
-		if m["tenant"] != fabrikam || m["user"] != daveOID {
-			t.Errorf("first sync queued for %v, want %s/%s", m, fabrikam, daveOID)
-		}
-	case <-time.After(10 * time.Second):
-		t.Error("no first sync was queued")
+	job := receiveSyncJob(t, sb.ConnectionString, syncQueue)
+	if job.TenantID != fabrikam || job.UserID != daveOID || job.Reason != queue.ReasonInitial {
+		t.Errorf("sync job on %s = %+v, want the initial sync of %s/%s", syncQueue, job, fabrikam, daveOID)
 	}
 
 	// 5. The Pitcher app calls the API with Dave's token for the connector.
@@ -347,4 +345,33 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.buf.String()
+}
+
+// receiveSyncJob takes the one message the sign-in put on queueName.
+func receiveSyncJob(t *testing.T, connectionString, queueName string) queue.SyncJob {
+	t.Helper()
+	client, err := azservicebus.NewClientFromConnectionString(connectionString, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close(context.Background())
+	r, err := client.NewReceiverForQueue(queueName, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	msgs, err := r.ReceiveMessages(ctx, 1, nil)
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("no first sync was queued on %s: %v", queueName, err)
+	}
+	if err := r.CompleteMessage(ctx, msgs[0], nil); err != nil {
+		t.Fatal(err)
+	}
+	job, err := queue.DecodeSyncJob(msgs[0].Body)
+	if err != nil {
+		t.Fatalf("the first sync message does not decode: %v", err)
+	}
+	return job
 }

@@ -184,3 +184,16 @@ func (r *reader) syncConfig(name string) syncconfig.Config {
 	}
 	return c
 }
+
+// LoadServiceBus reads only the Service Bus connection settings
+// (ServiceBusConnection or ServiceBusConnection__fullyQualifiedNamespace),
+// with the same checks as Load, for tools such as connectorctl that need
+// nothing else.
+func LoadServiceBus(getenv func(string) string) (ServiceBus, error) {
+	r := reader{getenv: getenv}
+	sb := r.serviceBus(SettingServiceBus)
+	if len(r.problems) > 0 {
+		return ServiceBus{}, &Error{Problems: r.problems}
+	}
+	return sb, nil
+}

@@ -133,3 +133,22 @@ func TestSecretsNeverInMessages(t *testing.T) {
 		t.Errorf("descriptions %q contain a key", s)
 	}
 }
+
+func TestLoadServiceBusOnly(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		kv   map[string]string
+		want ServiceBus
+		err  string
+	}{
+		{"connection string, nothing else set", map[string]string{SettingServiceBus: valid()[SettingServiceBus]}, ServiceBus{ConnectionString: valid()[SettingServiceBus]}, ""},
+		{"identity", map[string]string{SettingServiceBus + "__fullyQualifiedNamespace": "pitcher-sb.servicebus.windows.net"}, ServiceBus{Namespace: "pitcher-sb.servicebus.windows.net"}, ""},
+		{"missing", map[string]string{}, ServiceBus{}, "ServiceBusConnection: missing"},
+		{"both", map[string]string{SettingServiceBus: valid()[SettingServiceBus], SettingServiceBus + "__fullyQualifiedNamespace": "x.servicebus.windows.net"}, ServiceBus{}, "keep one"},
+	} {
+		got, err := LoadServiceBus(env(tc.kv))
+		if got != tc.want || (err == nil) != (tc.err == "") || (err != nil && !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("%s: LoadServiceBus = %+v, %v; want %+v, error mentioning %q", tc.name, got, err, tc.want, tc.err)
+		}
+	}
+}

@@ -86,9 +86,11 @@ func (o *output) waitFor(t *testing.T, n int, subs ...string) {
 // given customHandler extras, local.settings.json with values, and the
 // functions (name -> function.json).
 type testApp struct {
-	hostExtra map[string]any
-	values    map[string]string
-	functions map[string]string
+	timeout    string // functionTimeout; "" is 00:01:00
+	hostExtra  map[string]any
+	extensions map[string]any
+	values     map[string]string
+	functions  map[string]string
 }
 
 func (a testApp) write(t *testing.T) string {
@@ -99,9 +101,16 @@ func (a testApp) write(t *testing.T) string {
 	for k, v := range a.hostExtra {
 		ch[k] = v
 	}
-	host := map[string]any{"version": "2.0", "functionTimeout": "00:01:00", "customHandler": ch}
+	timeout := a.timeout
+	if timeout == "" {
+		timeout = "00:01:00"
+	}
+	host := map[string]any{"version": "2.0", "functionTimeout": timeout, "customHandler": ch}
+	if a.extensions != nil {
+		host["extensions"] = a.extensions
+	}
 	writeJSONFile(t, filepath.Join(root, "host.json"), host)
-	values := map[string]string{"FUNCTIONS_WORKER_RUNTIME": "custom", "SB": "Endpoint=sb://localhost;SharedAccessKeyName=k;SharedAccessKey=v;UseDevelopmentEmulator=true", "Q": "work", "TEST_SETTING": "from-file"}
+	values := map[string]string{"FUNCTIONS_WORKER_RUNTIME": "custom", "SB": "Endpoint=sb://127.0.0.1:1;SharedAccessKeyName=k;SharedAccessKey=v;UseDevelopmentEmulator=true", "Q": "work", "TEST_SETTING": "from-file"}
 	for k, v := range a.values {
 		values[k] = v
 	}
@@ -131,6 +140,7 @@ const (
 	crashFn    = `{"bindings":[{"type":"httpTrigger","direction":"in","name":"req","methods":["get"],"route":"crash"},{"type":"http","direction":"out","name":"res"}]}`
 	yearlyTick = `{"bindings":[{"type":"timerTrigger","direction":"in","name":"tick","schedule":"0 0 0 1 1 *"}]}`
 	queueFn    = `{"bindings":[{"type":"serviceBusTrigger","direction":"in","name":"msg","queueName":"%Q%","connection":"SB"}]}`
+	workFn     = `{"bindings":[{"type":"serviceBusTrigger","direction":"in","name":"msg","queueName":"%Q%","connection":"SB"}]}`
 	failFn     = `{"bindings":[{"type":"timerTrigger","direction":"in","name":"tick","schedule":"0 0 0 1 1 *"}]}`
 )
 

@@ -163,10 +163,14 @@ func (h *Host) Run(ctx context.Context) error {
 
 	var wg sync.WaitGroup
 	errc := make(chan error, 2)
-	wg.Add(1)
+	// The handler outlives ctx until the invocations in flight have
+	// finished, as the host drains before it stops its worker.
+	workerCtx, stopWorker := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWorker()
+	workerDone := make(chan struct{})
 	go func() {
-		defer wg.Done()
-		if err := h.worker.run(ctx); err != nil {
+		defer close(workerDone)
+		if err := h.worker.run(workerCtx); err != nil {
 			errc <- err
 		}
 		cancel()
@@ -197,6 +201,8 @@ func (h *Host) Run(ctx context.Context) error {
 	_ = srv.Shutdown(shutdownCtx)
 	h.admin.Wait()
 	wg.Wait()
+	stopWorker()
+	<-workerDone
 	select {
 	case err := <-errc:
 		return err

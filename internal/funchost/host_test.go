@@ -246,7 +246,9 @@ func TestReadiness(t *testing.T) {
 // layout, local.settings.json.example) with the real handler, chosen through
 // the documented host.json override setting.
 func TestRealHandlerThroughFunchost(t *testing.T) {
-	h, out, _ := startHost(t, "../..", "AzureFunctionsJobHost__customHandler__description__defaultExecutablePath="+realHandlerBin, "FUNCTIONS_WORKER_RUNTIME=custom")
+	h, out, _ := startHost(t, "../..", "AzureFunctionsJobHost__customHandler__description__defaultExecutablePath="+realHandlerBin, "FUNCTIONS_WORKER_RUNTIME=custom",
+		// Never the developer's own local world on port 5672.
+		"ServiceBusConnection=Endpoint=sb://127.0.0.1:1;SharedAccessKeyName=k;SharedAccessKey=v;UseDevelopmentEmulator=true")
 	for _, tc := range []struct{ path, function string }{{"/api/diagnostics", "Diagnostics"}, {"/api/uploads/u-42", "UploadStatus"}} {
 		resp, err := http.Get("http://" + h.Addr() + tc.path)
 		if err != nil {

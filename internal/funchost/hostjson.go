@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -27,7 +28,49 @@ type HostConfig struct {
 		HTTP struct {
 			RoutePrefix *string `json:"routePrefix"`
 		} `json:"http"`
+		ServiceBus ServiceBusConfig `json:"serviceBus"`
 	} `json:"extensions"`
+}
+
+// ServiceBusConfig is the part of host.json's extensions.serviceBus (the
+// flat extension 5.x keys) funchost acts on.
+type ServiceBusConfig struct {
+	MaxConcurrentCalls         *int   `json:"maxConcurrentCalls"`
+	MaxAutoLockRenewalDuration string `json:"maxAutoLockRenewalDuration"`
+	AutoCompleteMessages       *bool  `json:"autoCompleteMessages"`
+}
+
+// ConcurrentCalls is maxConcurrentCalls: how many messages of one function
+// run at once (the host's default is 16 per processor).
+func (c ServiceBusConfig) ConcurrentCalls() (int, error) {
+	if c.MaxConcurrentCalls == nil {
+		return 16 * runtime.NumCPU(), nil
+	}
+	if *c.MaxConcurrentCalls < 1 {
+		return 0, fmt.Errorf("host.json: extensions.serviceBus.maxConcurrentCalls is %d; it must be at least 1", *c.MaxConcurrentCalls)
+	}
+	return *c.MaxConcurrentCalls, nil
+}
+
+// LockRenewal is maxAutoLockRenewalDuration: how long a running function's
+// message lock is renewed (default 5 minutes; a negative time span, as the
+// docs suggest with -00:00:00.0010000, means for as long as it runs).
+func (c ServiceBusConfig) LockRenewal() (time.Duration, error) {
+	v := c.MaxAutoLockRenewalDuration
+	switch {
+	case v == "":
+		return 5 * time.Minute, nil
+	case strings.HasPrefix(v, "-"):
+		if _, err := parseTimeSpan(v[1:]); err != nil {
+			return 0, fmt.Errorf("host.json: extensions.serviceBus.maxAutoLockRenewalDuration %q is not a time span", v)
+		}
+		return -1, nil
+	}
+	d, err := parseTimeSpan(v)
+	if err != nil {
+		return 0, fmt.Errorf("host.json: extensions.serviceBus.maxAutoLockRenewalDuration %q is not a hh:mm:ss time span", v)
+	}
+	return d, nil
 }
 
 // overridePrefix marks app settings that override host.json values, e.g.
@@ -65,6 +108,12 @@ func LoadHostConfig(root string, settings Settings) (HostConfig, error) {
 		return HostConfig{}, err
 	}
 	if _, err := c.InitTimeout(); err != nil {
+		return HostConfig{}, err
+	}
+	if _, err := c.Extensions.ServiceBus.ConcurrentCalls(); err != nil {
+		return HostConfig{}, err
+	}
+	if _, err := c.Extensions.ServiceBus.LockRenewal(); err != nil {
 		return HostConfig{}, err
 	}
 	return c, nil

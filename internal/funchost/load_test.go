@@ -1,6 +1,8 @@
 package funchost
 
 import (
+	"errors"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -168,4 +170,38 @@ func equalMaps(a, b map[string]string) bool {
 		}
 	}
 	return true
+}
+
+func TestServiceBusHostConfig(t *testing.T) {
+	n := func(v int) *int { return &v }
+	for _, tc := range []struct {
+		cfg        ServiceBusConfig
+		concurrent int
+		renewal    time.Duration
+		err        string
+	}{
+		{ServiceBusConfig{MaxConcurrentCalls: n(8), MaxAutoLockRenewalDuration: "00:10:00"}, 8, 10 * time.Minute, ""},
+		{ServiceBusConfig{MaxConcurrentCalls: n(1), MaxAutoLockRenewalDuration: "-00:00:00.0010000"}, 1, -1, ""},
+		{ServiceBusConfig{MaxConcurrentCalls: n(0)}, 0, 0, "maxConcurrentCalls is 0"},
+		{ServiceBusConfig{MaxAutoLockRenewalDuration: "5 minutes"}, 0, 0, "maxAutoLockRenewalDuration"},
+	} {
+		c, err1 := tc.cfg.ConcurrentCalls()
+		r, err2 := tc.cfg.LockRenewal()
+		err := errors.Join(err1, err2)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%+v: error %v, want one mentioning %q", tc.cfg, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || c != tc.concurrent || r != tc.renewal {
+			t.Errorf("%+v = %d, %s, %v; want %d, %s", tc.cfg, c, r, err, tc.concurrent, tc.renewal)
+		}
+	}
+	if c, _ := (ServiceBusConfig{}).ConcurrentCalls(); c != 16*runtime.NumCPU() {
+		t.Errorf("default maxConcurrentCalls = %d, want 16 per CPU as the host", c)
+	}
+	if r, _ := (ServiceBusConfig{}).LockRenewal(); r != 5*time.Minute {
+		t.Errorf("default maxAutoLockRenewalDuration = %s, want 5m as the host", r)
+	}
 }

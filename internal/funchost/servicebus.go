@@ -2,46 +2,231 @@ package funchost
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
 	"github.com/google/uuid"
+	"github.com/pitcher/connector/internal/config"
+	"github.com/pitcher/connector/internal/queue"
 )
 
-// serviceBusTrigger invokes a Service Bus function. Receiving from the queue
-// arrives with the Service Bus issue; until then the function runs only on
-// demand, through the admin API or -run.
+// drainTimeout bounds how long in-flight messages may run once the host is
+// stopping: the handler drains its requests on SIGTERM, and the messages are
+// settled with their outcome.
+const drainTimeout = 30 * time.Second
+
+// serviceBusTrigger receives a queue's messages in peek-lock mode with the
+// real azservicebus client and invokes the function for each, as the host
+// does: up to maxConcurrentCalls at once, locks renewed while the function
+// runs (up to maxAutoLockRenewalDuration), completed on success and
+// abandoned on failure (a non-2xx answer, no answer, or functionTimeout
+// passed), so Service Bus redelivers and finally dead-letters.
 type serviceBusTrigger struct {
-	host  *Host
-	fn    *Function
-	queue string
+	host       *Host
+	fn         *Function
+	queue      string
+	conn       config.ServiceBus
+	concurrent int
+	renewal    time.Duration // < 0: for as long as the function runs
+	retryDelay time.Duration // first pause after a receive error
 }
 
 func newServiceBusTrigger(h *Host, fn *Function) (*serviceBusTrigger, error) {
-	queue, err := h.settings.Expand(fn.Trigger.QueueName)
+	q, err := h.settings.Expand(fn.Trigger.QueueName)
 	if err != nil {
 		return nil, fmt.Errorf("function %s: queueName: %w", fn.Name, err)
 	}
-	conn := fn.Trigger.Connection
-	if conn == "" {
-		conn = "AzureWebJobsServiceBus"
+	name := fn.Trigger.Connection
+	if name == "" {
+		name = "AzureWebJobsServiceBus"
 	}
-	if h.settings[conn] == "" && h.settings[conn+"__fullyQualifiedNamespace"] == "" {
-		return nil, fmt.Errorf("function %s: connection %q: set %s (a connection string) or %s__fullyQualifiedNamespace", fn.Name, conn, conn, conn)
+	// Like the host, an exact setting (a connection string) wins over the
+	// __fullyQualifiedNamespace prefix settings.
+	conn := config.ServiceBus{ConnectionString: h.settings[name]}
+	if conn.ConnectionString == "" {
+		conn = config.ServiceBus{Namespace: h.settings[name+"__fullyQualifiedNamespace"], ClientID: h.settings[name+"__clientId"]}
 	}
-	return &serviceBusTrigger{host: h, fn: fn, queue: queue}, nil
+	if conn.ConnectionString == "" && conn.Namespace == "" {
+		return nil, fmt.Errorf("function %s: connection %q: set %s (a connection string) or %s__fullyQualifiedNamespace", fn.Name, name, name, name)
+	}
+	sb := h.hc.Extensions.ServiceBus
+	concurrent, _ := sb.ConcurrentCalls()
+	renewal, _ := sb.LockRenewal()
+	if sb.AutoCompleteMessages != nil && !*sb.AutoCompleteMessages {
+		h.log.Printf("Warning: host.json sets extensions.serviceBus.autoCompleteMessages false; only C# functions support that, so the host completes messages of custom handlers anyway, and so does funchost.")
+	}
+	return &serviceBusTrigger{host: h, fn: fn, queue: q, conn: conn, concurrent: concurrent, renewal: renewal, retryDelay: time.Second}, nil
 }
 
 func (t *serviceBusTrigger) describe() string {
-	return fmt.Sprintf("serviceBusTrigger, queue %q (not received by funchost yet; run it with POST /admin/functions/%s)", t.queue, t.fn.Name)
+	return fmt.Sprintf("serviceBusTrigger, queue %q via %s, maxConcurrentCalls %d", t.queue, t.conn, t.concurrent)
 }
 
+// run receives and dispatches messages until ctx is done, then lets the
+// messages in flight finish and settles them.
 func (t *serviceBusTrigger) run(ctx context.Context) error {
-	<-ctx.Done()
-	return nil
+	client, err := queue.NewClient(t.conn)
+	if err != nil {
+		t.host.log.Printf("The listener for function 'Functions.%s' was unable to start: %v", t.fn.Name, err)
+		return nil
+	}
+	defer client.Close(context.Background())
+	receiver, err := client.NewReceiverForQueue(t.queue, nil)
+	if err != nil {
+		t.host.log.Printf("The listener for function 'Functions.%s' was unable to start: %v", t.fn.Name, err)
+		return nil
+	}
+	defer receiver.Close(context.Background())
+
+	slots := make(chan struct{}, t.concurrent)
+	var inflight sync.WaitGroup
+	defer inflight.Wait()
+	delay := t.retryDelay
+	for {
+		select { // wait for a free slot
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return nil
+		}
+		n := 1
+		for n < t.concurrent && tryAcquire(slots) {
+			n++
+		}
+		msgs, err := receiver.ReceiveMessages(ctx, n, nil)
+		for i := len(msgs); i < n; i++ {
+			<-slots
+		}
+		if ctx.Err() != nil && len(msgs) == 0 {
+			return nil
+		}
+		if err != nil {
+			t.host.log.Printf("Function %s: receiving from queue %q failed, retrying in %s: %v", t.fn.Name, t.queue, delay, err)
+			select {
+			case <-time.After(delay):
+			case <-ctx.Done():
+				return nil
+			}
+			delay = min(2*delay, 30*time.Second)
+			continue
+		}
+		delay = t.retryDelay
+		for _, m := range msgs {
+			inflight.Add(1)
+			go func() {
+				defer inflight.Done()
+				defer func() { <-slots }()
+				t.dispatch(ctx, receiver, m)
+			}()
+		}
+	}
 }
 
+func tryAcquire(slots chan struct{}) bool {
+	select {
+	case slots <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+// lockRenewer is the part of *azservicebus.Receiver dispatch needs.
+type lockRenewer interface {
+	RenewMessageLock(ctx context.Context, msg *azservicebus.ReceivedMessage, options *azservicebus.RenewMessageLockOptions) error
+	CompleteMessage(ctx context.Context, message *azservicebus.ReceivedMessage, options *azservicebus.CompleteMessageOptions) error
+	AbandonMessage(ctx context.Context, message *azservicebus.ReceivedMessage, options *azservicebus.AbandonMessageOptions) error
+}
+
+var _ lockRenewer = (*azservicebus.Receiver)(nil)
+
+// dispatch invokes the function for m and settles m by the outcome. The
+// invocation outlives ctx by at most drainTimeout, so a stopping host lets
+// it finish rather than leaving the message locked.
+func (t *serviceBusTrigger) dispatch(ctx context.Context, r lockRenewer, m *azservicebus.ReceivedMessage) {
+	invokeCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(drainTimeout, cancel) })
+	defer stop()
+	if t.host.timeout > 0 { // functionTimeout: the invocation fails, and the message is abandoned
+		var cancelTimeout context.CancelFunc
+		invokeCtx, cancelTimeout = context.WithTimeout(invokeCtx, t.host.timeout)
+		defer cancelTimeout()
+	}
+
+	now := t.host.now()
+	payload := serviceBusPayload(t.fn, receivedMessage(m, t.conn), now)
+	seq := int64(0)
+	if m.SequenceNumber != nil {
+		seq = *m.SequenceNumber
+	}
+	t.host.log.Printf("Trigger Details: MessageId: %s, SequenceNumber: %d, DeliveryCount: %d, EnqueuedTimeUtc: %s", m.MessageID, seq, m.DeliveryCount, timeOrNull(m.EnqueuedTime))
+
+	renewCtx, stopRenewing := context.WithCancel(invokeCtx)
+	renewed := make(chan struct{})
+	go func() { defer close(renewed); t.renewLock(renewCtx, r, m) }()
+	_, err := t.host.invoke(invokeCtx, t.fn, fmt.Sprintf("New ServiceBus message detected on '%s'.", t.queue), payload)
+	stopRenewing()
+	<-renewed
+
+	settleCtx, done := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer done()
+	if err == nil {
+		if err := r.CompleteMessage(settleCtx, m, nil); err != nil {
+			t.host.log.Printf("Function %s: completing message %s failed (Service Bus will redeliver it): %v", t.fn.Name, m.MessageID, err)
+		}
+		return
+	}
+	if err := r.AbandonMessage(settleCtx, m, nil); err != nil {
+		t.host.log.Printf("Function %s: abandoning message %s failed (it returns when its lock expires): %v", t.fn.Name, m.MessageID, err)
+	}
+}
+
+// renewLock renews m's lock shortly before it expires until ctx is done or
+// the renewal duration has passed.
+func (t *serviceBusTrigger) renewLock(ctx context.Context, r lockRenewer, m *azservicebus.ReceivedMessage) {
+	if t.renewal == 0 || m.LockedUntil == nil {
+		return
+	}
+	var deadline time.Time
+	if t.renewal > 0 {
+		deadline = time.Now().Add(t.renewal)
+	}
+	for {
+		left := time.Until(*m.LockedUntil)
+		wait := left - min(left/2, 10*time.Second)
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-timer.C:
+		}
+		if !deadline.IsZero() && time.Now().After(deadline) {
+			t.host.log.Printf("Function %s: stopped renewing the lock of message %s after maxAutoLockRenewalDuration %s", t.fn.Name, m.MessageID, t.renewal)
+			return
+		}
+		if err := r.RenewMessageLock(ctx, m, nil); err != nil {
+			if !errors.Is(err, context.Canceled) {
+				t.host.log.Printf("Function %s: renewing the lock of message %s failed: %v", t.fn.Name, m.MessageID, err)
+			}
+			return
+		}
+	}
+}
+
+func timeOrNull(t *time.Time) string {
+	if t == nil {
+		return "(null)"
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// invokeWith runs the function once with input as the message body, as the
+// admin API does; nothing is received from or settled on the queue.
 func (t *serviceBusTrigger) invokeWith(ctx context.Context, input string) (Result, error) {
 	now := t.host.now()
 	return t.host.invoke(ctx, t.fn, "This function was programmatically called via the host APIs.", serviceBusPayload(t.fn, sbMessage{
@@ -57,18 +242,59 @@ type sbMessage struct {
 	ContentType           string
 	CorrelationID         string
 	Subject               string
+	To                    string
+	ReplyTo               string
+	SessionID             string
+	ReplyToSessionID      string
+	PartitionKey          string
+	DeadLetterSource      string
 	DeliveryCount         int
 	SequenceNumber        int64
 	EnqueuedTime          time.Time
 	ExpiresAt             time.Time
 	LockToken             string
 	ApplicationProperties map[string]any
+	Namespace             string
+}
+
+// receivedMessage takes what the host passes on from a received message.
+func receivedMessage(m *azservicebus.ReceivedMessage, conn config.ServiceBus) sbMessage {
+	s := sbMessage{
+		Body: m.Body, MessageID: m.MessageID, DeliveryCount: int(m.DeliveryCount), LockToken: uuid.UUID(m.LockToken).String(),
+		ApplicationProperties: m.ApplicationProperties, Namespace: namespaceOf(conn),
+	}
+	str := func(p *string) string {
+		if p == nil {
+			return ""
+		}
+		return *p
+	}
+	s.ContentType, s.CorrelationID, s.Subject, s.To, s.ReplyTo = str(m.ContentType), str(m.CorrelationID), str(m.Subject), str(m.To), str(m.ReplyTo)
+	s.SessionID, s.ReplyToSessionID, s.PartitionKey, s.DeadLetterSource = str(m.SessionID), str(m.ReplyToSessionID), str(m.PartitionKey), str(m.DeadLetterSource)
+	if m.SequenceNumber != nil {
+		s.SequenceNumber = *m.SequenceNumber
+	}
+	if m.EnqueuedTime != nil {
+		s.EnqueuedTime = *m.EnqueuedTime
+	}
+	if m.ExpiresAt != nil {
+		s.ExpiresAt = *m.ExpiresAt
+	}
+	return s
+}
+
+func namespaceOf(conn config.ServiceBus) string {
+	if conn.Namespace != "" {
+		return conn.Namespace
+	}
+	return conn.String()
 }
 
 // serviceBusPayload encodes m as the host does for a serviceBusTrigger
 // without dataType: the body and every string double-encoded, numbers as
-// strings, *Utc times without an offset, properties as an object
-// (shared/reference/functions-custom-handlers.md §2.5, §2.8).
+// strings, *Utc times without an offset, properties as an object, and the
+// settlement objects as (for a custom handler, useless) objects
+// (shared/reference/functions-custom-handlers.md §2.2, §2.5, §2.8).
 func serviceBusPayload(fn *Function, m sbMessage, now time.Time) Payload {
 	props := m.ApplicationProperties
 	if props == nil {
@@ -86,11 +312,18 @@ func serviceBusPayload(fn *Function, m sbMessage, now time.Time) Payload {
 		"ApplicationProperties": props,
 		"UserProperties":        props,
 		"MessageReceiver":       map[string]any{},
+		"MessageSession":        map[string]any{},
 		"MessageActions":        map[string]any{},
-		"Client":                map[string]any{},
+		"SessionActions":        map[string]any{},
+		"ReceiveActions":        map[string]any{},
+		"Client":                map[string]any{"FullyQualifiedNamespace": m.Namespace, "IsClosed": false, "TransportType": 0, "Identifier": m.Namespace + "-" + uuid.NewString()},
 		"sys":                   sysMetadata(fn.Name, now),
 	}
-	for k, v := range map[string]string{"ContentType": m.ContentType, "CorrelationId": m.CorrelationID, "Subject": m.Subject, "Label": m.Subject} {
+	for k, v := range map[string]string{
+		"ContentType": m.ContentType, "CorrelationId": m.CorrelationID, "Subject": m.Subject, "Label": m.Subject,
+		"To": m.To, "ReplyTo": m.ReplyTo, "SessionId": m.SessionID, "ReplyToSessionId": m.ReplyToSessionID,
+		"PartitionKey": m.PartitionKey, "DeadLetterSource": m.DeadLetterSource,
+	} {
 		if v != "" {
 			md[k] = hostString(v)
 		}

@@ -9,7 +9,11 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/signal"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/pitcher/connector/handlers"
@@ -63,12 +67,61 @@ func main() {
 			fmt.Sprintf("body=%s messageId=%t deliveryCount=%d contentType=%s", m.Body, m.MessageID != "" && !strings.Contains(m.MessageID, `"`), m.DeliveryCount, m.ContentType),
 		}})
 	})
+	// Work is a Service Bus function for the dispatch tests: its message
+	// says whether to fail and how long to work; it prints what it got.
+	var inflight atomic.Int32
+	mux.HandleFunc("POST /Work", func(w http.ResponseWriter, r *http.Request) {
+		concurrent := inflight.Add(1)
+		defer inflight.Add(-1)
+		req := decode(w, r)
+		m, err := handlers.DecodeServiceBus(req, "msg")
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		var cmd struct {
+			Fail bool   `json:"fail"`
+			Work string `json:"work"`
+		}
+		_ = json.Unmarshal(m.Body, &cmd)
+		if d, err := time.ParseDuration(cmd.Work); err == nil {
+			time.Sleep(d) // the function's own work
+		}
+		line := fmt.Sprintf("work id=%s deliveryCount=%d seq=%d concurrent=%d at=%s enqueued=%s contentType=%s rawBody=%s rawId=%s rawCount=%s",
+			m.MessageID, m.DeliveryCount, m.SequenceNumber, concurrent, time.Now().UTC().Format(time.RFC3339Nano), m.EnqueuedTime.Format(time.RFC3339Nano),
+			m.ContentType, req.Data["msg"], req.Metadata["MessageId"], req.Metadata["DeliveryCount"])
+		fmt.Println(line)
+		if cmd.Fail {
+			writeJSON(w, http.StatusInternalServerError, handlers.InvokeResponse{})
+			return
+		}
+		writeJSON(w, http.StatusOK, handlers.InvokeResponse{Logs: []string{line}})
+	})
 	mux.HandleFunc("POST /Fail", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusInternalServerError, handlers.InvokeResponse{Logs: []string{"this log line is dropped by the host"}})
 	})
-	_ = http.ListenAndServe("127.0.0.1:"+os.Getenv("FUNCTIONS_CUSTOMHANDLER_PORT"), mux)
+	// Like the real handler, drain in-flight requests on SIGTERM. It waits
+	// for the requests themselves rather than using Server.Shutdown, which
+	// also waits up to 5 s for connections that have sent nothing yet.
+	var active sync.WaitGroup
+	srv := &http.Server{Addr: "127.0.0.1:" + os.Getenv("FUNCTIONS_CUSTOMHANDLER_PORT"), Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		active.Add(1)
+		defer active.Done()
+		mux.ServeHTTP(w, r)
+	})}
+	drained := make(chan struct{})
+	go func() {
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGTERM)
+		<-sig
+		active.Wait()
+		_ = srv.Close()
+		close(drained)
+	}()
+	if err := srv.ListenAndServe(); err == http.ErrServerClosed {
+		<-drained
+	}
 }
-
 func decode(w http.ResponseWriter, r *http.Request) handlers.InvokeRequest {
 	var req handlers.InvokeRequest
 	_ = json.NewDecoder(r.Body).Decode(&req)

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
+	"github.com/pitcher/connector/internal/config"
+	"github.com/pitcher/connector/internal/queue"
+)
+
+// command is one top-level command. New commands add a line to commands.
+type command struct {
+	summary string
+	run     func(ctx context.Context, env *environment, args []string) error
+}
+
+var commands = map[string]command{
+	"dlq": {summary: "list, show, resubmit or purge dead-lettered messages of a queue", run: runDLQ},
+}
+
+func commandNames() string {
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprintln(w, "usage: connectorctl [--settings local.settings.json] COMMAND [ARGS]")
+	fmt.Fprintln(w, "\nCommands:")
+	for _, n := range strings.Split(commandNames(), ", ") {
+		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(w, "\nSettings come from the environment, as for the handler (ServiceBusConnection or")
+	fmt.Fprintln(w, "ServiceBusConnection__fullyQualifiedNamespace); --settings adds a local.settings.json's Values.")
+}
+
+// environment is what commands get from run: settings and output streams.
+type environment struct {
+	getenv   func(string) string
+	settings map[string]string // from --settings; the environment wins
+	stdout   io.Writer
+	stderr   io.Writer
+}
+
+func (e *environment) get(name string) string {
+	if v := e.getenv(name); v != "" {
+		return v
+	}
+	return e.settings[name]
+}
+
+func (e *environment) loadSettings(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("--settings: %w", err)
+	}
+	var ls struct {
+		Values map[string]string `json:"Values"`
+	}
+	if err := json.Unmarshal(b, &ls); err != nil {
+		return fmt.Errorf("--settings %s is not a local.settings.json: %w", path, err)
+	}
+	e.settings = ls.Values
+	return nil
+}
+
+// serviceBus returns a client for the configured namespace.
+func (e *environment) serviceBus() (*azservicebus.Client, error) {
+	sb, err := config.LoadServiceBus(e.get)
+	if err != nil {
+		return nil, err
+	}
+	return queue.NewClient(sb)
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

@@ -1,0 +1,49 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
+
+	"github.com/pitcher/connector/internal/config"
+	"github.com/pitcher/connector/internal/queue"
+)
+
+// Queues are the app's Service Bus senders, sharing one client (one AMQP
+// connection, opened on the first send).
+type Queues struct {
+	client   *azservicebus.Client
+	SyncJobs *queue.Sender[queue.SyncJob]
+	Uploads  *queue.Sender[queue.Upload]
+}
+
+// NewQueues builds the senders for the configured queues. It contacts
+// nothing.
+func NewQueues(cfg config.Config) (*Queues, error) {
+	client, err := queue.NewClient(cfg.ServiceBus)
+	if err != nil {
+		return nil, err
+	}
+	syncJobs, err := queue.NewSender[queue.SyncJob](client, cfg.SyncQueue)
+	if err != nil {
+		return nil, err
+	}
+	uploads, err := queue.NewSender[queue.Upload](client, cfg.UploadQueue)
+	if err != nil {
+		return nil, err
+	}
+	return &Queues{client: client, SyncJobs: syncJobs, Uploads: uploads}, nil
+}
+
+// EnqueueFirstSync queues the first sync of a user who has just signed in
+// (signin.FirstSyncQueue).
+func (q *Queues) EnqueueFirstSync(ctx context.Context, tenantID, userID string) error {
+	return q.SyncJobs.Send(ctx, queue.InitialSync(tenantID, userID, time.Now()))
+}
+
+// Close closes the senders and the connection.
+func (q *Queues) Close(ctx context.Context) error {
+	return errors.Join(q.SyncJobs.Close(ctx), q.Uploads.Close(ctx), q.client.Close(ctx))
+}

@@ -1,0 +1,274 @@
+package queue
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/pitcher/connector/internal/apperr"
+)
+
+// SchemaVersion is the version of the message schemas this build writes and
+// reads. A message of another version is refused with an error saying so;
+// a newer schema gets a new version and a decoder for both during rollout.
+const SchemaVersion = 1
+
+// ContentType is the content type of every message the connector sends.
+const ContentType = "application/json"
+
+// Message is a message the connector sends: a SyncJob or an Upload.
+type Message interface {
+	// MessageID is the Service Bus MessageId: derived from the work, so two
+	// sends of the same work within the queue's duplicate detection window
+	// deliver it once.
+	MessageID() string
+	// Validate returns an apperr Invalid error listing every problem, or nil.
+	Validate() error
+	schema() string
+}
+
+// SyncReason says why a sync job was queued.
+type SyncReason string
+
+// The reasons for a sync job.
+const (
+	ReasonInitial   SyncReason = "initial"   // the first sync after a user signed in
+	ReasonScheduled SyncReason = "scheduled" // the SyncScheduler's periodic run
+	ReasonManual    SyncReason = "manual"    // an operator or the user asked for it
+	ReasonRetry     SyncReason = "retry"     // a delayed retry of an earlier job
+)
+
+// SyncJob asks for one incremental sync of one user of one tenant. It is the
+// body of a sync-jobs message.
+type SyncJob struct {
+	Version  int        `json:"v"`
+	TenantID string     `json:"tenantId"` // Entra tenant id (GUID)
+	UserID   string     `json:"userId"`   // the user's Entra object id (GUID)
+	Reason   SyncReason `json:"reason"`
+	// Slot is the time the job stands for (UTC, whole seconds): the
+	// scheduler's occurrence, the sign-in minute, or a retry's due time.
+	// Jobs for the same user and slot are one job.
+	Slot time.Time `json:"slot"`
+	// Attempt counts retries: 0 for a first try.
+	Attempt int `json:"attempt,omitempty"`
+}
+
+// NewSyncJob returns a job for user of tenant, with ids in canonical form
+// and slot truncated to the second.
+func NewSyncJob(tenantID, userID string, reason SyncReason, slot time.Time) SyncJob {
+	return SyncJob{Version: SchemaVersion, TenantID: canonicalID(tenantID), UserID: canonicalID(userID), Reason: reason, Slot: slot.UTC().Truncate(time.Second)}
+}
+
+// InitialSync is the first sync of a user who signed in at now. Sign-ins of
+// the same user within the same minute queue one job.
+func InitialSync(tenantID, userID string, now time.Time) SyncJob {
+	return NewSyncJob(tenantID, userID, ReasonInitial, now.UTC().Truncate(time.Minute))
+}
+
+// Retry returns the job to send again at at (with Sender.ScheduleAt): its
+// own slot and a higher attempt, so duplicate detection does not drop it.
+func (j SyncJob) Retry(at time.Time) SyncJob {
+	r := NewSyncJob(j.TenantID, j.UserID, ReasonRetry, at)
+	r.Attempt = j.Attempt + 1
+	return r
+}
+
+// MessageID is "sync:<tenant>:<user>:<slot>", e.g.
+// sync:4a6f...:9c1e...:20261128T140500Z.
+func (j SyncJob) MessageID() string {
+	return "sync:" + canonicalID(j.TenantID) + ":" + canonicalID(j.UserID) + ":" + j.Slot.UTC().Format("20060102T150405Z")
+}
+
+func (SyncJob) schema() string { return "sync-jobs" }
+
+// Validate checks every field of j.
+func (j SyncJob) Validate() error {
+	var p problems
+	p.version(j.Version)
+	p.guid("tenantId", j.TenantID, "the Entra tenant id")
+	p.guid("userId", j.UserID, "the user's Entra object id")
+	switch j.Reason {
+	case ReasonInitial, ReasonScheduled, ReasonManual, ReasonRetry:
+	case "":
+		p.add("reason", "missing; use initial, scheduled, manual or retry")
+	default:
+		p.add("reason", fmt.Sprintf("%q is not initial, scheduled, manual or retry", j.Reason))
+	}
+	switch {
+	case j.Slot.IsZero():
+		p.add("slot", "missing; set the time the job stands for")
+	case !j.Slot.Equal(j.Slot.Truncate(time.Second)):
+		p.add("slot", "must be whole seconds")
+	}
+	p.attempt(j.Attempt)
+	return p.err("sync-jobs message")
+}
+
+// Upload asks for one meeting report to be written into Dynamics. It is the
+// body of an uploads message; the report itself is in Table and Blob Storage.
+type Upload struct {
+	Version  int    `json:"v"`
+	TenantID string `json:"tenantId"` // Entra tenant id (GUID)
+	UserID   string `json:"userId"`   // the uploading user's Entra object id (GUID)
+	UploadID string `json:"uploadId"` // the client-generated upload id
+	// Attempt counts delayed retries: 0 for the message UploadIntake sends.
+	Attempt int `json:"attempt,omitempty"`
+}
+
+// NewUpload returns the message for an accepted upload.
+func NewUpload(tenantID, userID, uploadID string) Upload {
+	return Upload{Version: SchemaVersion, TenantID: canonicalID(tenantID), UserID: canonicalID(userID), UploadID: uploadID}
+}
+
+// Retry returns the message to send again later (with Sender.ScheduleAt),
+// with a higher attempt and so its own MessageId.
+func (u Upload) Retry() Upload {
+	u.Attempt++
+	return u
+}
+
+// MessageID is the upload id for the first message, and
+// "<upload id>:retry:<attempt>" for a retry: a retry sent within the
+// duplicate detection window must not be dropped as a copy of the first.
+func (u Upload) MessageID() string {
+	if u.Attempt == 0 {
+		return u.UploadID
+	}
+	return fmt.Sprintf("%s:retry:%d", u.UploadID, u.Attempt)
+}
+
+func (Upload) schema() string { return "uploads" }
+
+// uploadIDPattern bounds upload ids so that every MessageId fits Service
+// Bus' 128 characters and no id needs escaping in a key or a log line.
+var uploadIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
+
+// Validate checks every field of u.
+func (u Upload) Validate() error {
+	var p problems
+	p.version(u.Version)
+	p.guid("tenantId", u.TenantID, "the Entra tenant id")
+	p.guid("userId", u.UserID, "the user's Entra object id")
+	switch {
+	case u.UploadID == "":
+		p.add("uploadId", "missing; set the client-generated upload id")
+	case !uploadIDPattern.MatchString(u.UploadID):
+		p.add("uploadId", "must be 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit")
+	}
+	p.attempt(u.Attempt)
+	return p.err("uploads message")
+}
+
+// DecodeSyncJob decodes a sync-jobs message body strictly: the version must
+// be SchemaVersion, unknown fields are refused, and every field is
+// validated. The error is an apperr Invalid error naming each problem.
+func DecodeSyncJob(body []byte) (SyncJob, error) {
+	var j SyncJob
+	if err := decodeStrict(body, "sync-jobs", &j); err != nil {
+		return SyncJob{}, err
+	}
+	return j, j.Validate()
+}
+
+// DecodeUpload decodes an uploads message body, strictly like DecodeSyncJob.
+func DecodeUpload(body []byte) (Upload, error) {
+	var u Upload
+	if err := decodeStrict(body, "uploads", &u); err != nil {
+		return Upload{}, err
+	}
+	return u, u.Validate()
+}
+
+// decodeStrict checks the version first, so that a message of a newer
+// schema is reported as such rather than as unknown fields.
+func decodeStrict(body []byte, schema string, dst any) error {
+	what := schema + " message"
+	var probe struct {
+		V *json.RawMessage `json:"v"`
+	}
+	if err := json.Unmarshal(body, &probe); err != nil {
+		return apperr.E(apperr.Invalid, "%s is not a JSON object: %s", what, jsonProblem(err))
+	}
+	if probe.V == nil {
+		return apperr.InvalidProblems(what+" is not valid", []apperr.Problem{{Field: "v", Message: fmt.Sprintf("missing; this handler reads version %d", SchemaVersion)}})
+	}
+	var v int
+	if err := json.Unmarshal(*probe.V, &v); err != nil || v != SchemaVersion {
+		return apperr.InvalidProblems(what+" is not valid", []apperr.Problem{{Field: "v", Message: fmt.Sprintf("version %s is not supported; this handler reads version %d (deploy the handler that matches the sender)", string(*probe.V), SchemaVersion)}})
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return apperr.E(apperr.Invalid, "%s is not valid: %s", what, jsonProblem(err))
+	}
+	if dec.More() {
+		return apperr.E(apperr.Invalid, "%s has data after the JSON object", what)
+	}
+	return nil
+}
+
+// jsonProblem describes a decoding error by field, never echoing the input.
+func jsonProblem(err error) string {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.As(err, &typeErr):
+		return fmt.Sprintf("%s is a JSON %s, want %s", typeErr.Field, typeErr.Value, typeErr.Type)
+	case errors.As(err, &syntaxErr):
+		return fmt.Sprintf("malformed JSON at byte %d", syntaxErr.Offset)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return "unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ") + " (fields are v, tenantId, userId and the message's own)"
+	default:
+		return err.Error()
+	}
+}
+
+// problems collects validation problems.
+type problems []apperr.Problem
+
+func (p *problems) add(field, msg string) {
+	*p = append(*p, apperr.Problem{Field: field, Message: msg})
+}
+
+func (p *problems) version(v int) {
+	if v != SchemaVersion {
+		p.add("v", fmt.Sprintf("is %d; this build writes version %d", v, SchemaVersion))
+	}
+}
+
+func (p *problems) guid(field, v, what string) {
+	if v == "" {
+		p.add(field, "missing; set "+what)
+		return
+	}
+	if _, err := uuid.Parse(v); err != nil || len(v) != 36 {
+		p.add(field, fmt.Sprintf("%q is not a GUID (%s)", v, what))
+	}
+}
+
+func (p *problems) attempt(n int) {
+	if n < 0 {
+		p.add("attempt", "must not be negative")
+	}
+}
+
+func (p problems) err(what string) error {
+	if len(p) == 0 {
+		return nil
+	}
+	return apperr.InvalidProblems(what+" is not valid", p)
+}
+
+// canonicalID lowercases a GUID so that the same id always yields the same
+// MessageId; anything else is returned unchanged for Validate to report.
+func canonicalID(id string) string {
+	if u, err := uuid.Parse(id); err == nil && len(id) == 36 {
+		return u.String()
+	}
+	return id
+}

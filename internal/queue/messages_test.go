@@ -1,0 +1,182 @@
+package queue
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pitcher/connector/internal/apperr"
+)
+
+const (
+	tenant = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+	user   = "9c1e5b2a-3f4d-4e6a-8b7c-0d1e2f3a4b5c"
+	upload = "6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f"
+)
+
+// TestGolden: each testdata message decodes to the expected value, which
+// encodes back to the same bytes, and has the expected MessageId.
+func TestGolden(t *testing.T) {
+	slot := time.Date(2026, 11, 28, 14, 5, 0, 0, time.UTC)
+	retry := NewSyncJob(tenant, user, ReasonScheduled, slot).Retry(time.Date(2026, 11, 28, 14, 7, 30, 0, time.UTC))
+	retry = retry.Retry(retry.Slot)
+	tests := []struct {
+		file   string
+		want   Message
+		msgID  string
+		decode func([]byte) (Message, error)
+	}{
+		{"sync-job.json", NewSyncJob(tenant, user, ReasonScheduled, slot), "sync:" + tenant + ":" + user + ":20261128T140500Z", decodeSync},
+		{"sync-job-retry.json", retry, "sync:" + tenant + ":" + user + ":20261128T140730Z", decodeSync},
+		{"upload.json", NewUpload(tenant, user, upload), upload, decodeUpload},
+		{"upload-retry.json", NewUpload(tenant, user, upload).Retry(), upload + ":retry:1", decodeUpload},
+	}
+	for _, tc := range tests {
+		golden, err := os.ReadFile(filepath.Join("testdata", tc.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		golden = bytes.TrimSpace(golden)
+		got, err := tc.decode(golden)
+		if err != nil {
+			t.Errorf("%s: decode: %v", tc.file, err)
+			continue
+		}
+		if got != tc.want {
+			t.Errorf("%s: decoded %+v, want %+v", tc.file, got, tc.want)
+		}
+		enc, _ := json.Marshal(tc.want)
+		if !bytes.Equal(enc, golden) {
+			t.Errorf("%s: %+v encodes as\n%s\nwant\n%s", tc.file, tc.want, enc, golden)
+		}
+		if id := got.MessageID(); id != tc.msgID {
+			t.Errorf("%s: MessageID = %q, want %q", tc.file, id, tc.msgID)
+		}
+	}
+}
+
+func decodeSync(b []byte) (Message, error)   { return DecodeSyncJob(b) }
+func decodeUpload(b []byte) (Message, error) { return DecodeUpload(b) }
+
+func TestDecodeRejects(t *testing.T) {
+	good := `"tenantId":"` + tenant + `","userId":"` + user + `"`
+	tests := []struct {
+		name, body, field, want string
+		decode                  func([]byte) (Message, error)
+	}{
+		{"newer version", `{"v":2,` + good + `,"reason":"scheduled","slot":"2026-11-28T14:05:00Z","future":1}`, "v", "version 2 is not supported", decodeSync},
+		{"no version", `{` + good + `,"uploadId":"u1"}`, "v", "missing", decodeUpload},
+		{"version as string", `{"v":"1",` + good + `,"uploadId":"u1"}`, "v", `version "1" is not supported`, decodeUpload},
+		{"unknown field", `{"v":1,` + good + `,"uploadId":"u1","extra":true}`, "", `unknown field "extra"`, decodeUpload},
+		{"not a GUID", `{"v":1,"tenantId":"contoso.com","userId":"` + user + `","reason":"manual","slot":"2026-11-28T14:05:00Z"}`, "tenantId", "is not a GUID", decodeSync},
+		{"bad reason", `{"v":1,` + good + `,"reason":"whenever","slot":"2026-11-28T14:05:00Z"}`, "reason", "is not initial, scheduled, manual or retry", decodeSync},
+		{"no slot", `{"v":1,` + good + `,"reason":"manual"}`, "slot", "missing", decodeSync},
+		{"fractional slot", `{"v":1,` + good + `,"reason":"manual","slot":"2026-11-28T14:05:00.5Z"}`, "slot", "whole seconds", decodeSync},
+		{"negative attempt", `{"v":1,` + good + `,"uploadId":"u1","attempt":-1}`, "attempt", "negative", decodeUpload},
+		{"bad upload id", `{"v":1,` + good + `,"uploadId":"a b"}`, "uploadId", "letters, digits", decodeUpload},
+		{"wrong type", `{"v":1,` + good + `,"uploadId":7}`, "", "uploadId is a JSON number", decodeUpload},
+		{"not an object", `[1,2]`, "", "is not a JSON object", decodeUpload},
+		{"trailing data", `{"v":1,` + good + `,"uploadId":"u1"} {}`, "", "", decodeUpload},
+	}
+	for _, tc := range tests {
+		_, err := tc.decode([]byte(tc.body))
+		var ae *apperr.Error
+		if err == nil || apperr.KindOf(err) != apperr.Invalid || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error = %v, want an Invalid error mentioning %q", tc.name, err, tc.want)
+			continue
+		}
+		if tc.field != "" {
+			if !asAppErr(err, &ae) || len(ae.Problems) == 0 || ae.Problems[0].Field != tc.field {
+				t.Errorf("%s: error %v does not name the field %s", tc.name, err, tc.field)
+			}
+		}
+	}
+}
+
+func asAppErr(err error, target **apperr.Error) bool {
+	e, ok := err.(*apperr.Error)
+	*target = e
+	return ok
+}
+
+func TestMessageIDsMakeDuplicatesHarmless(t *testing.T) {
+	at := time.Date(2026, 11, 28, 14, 5, 12, 0, time.UTC)
+	upper := strings.ToUpper(tenant)
+	same := []struct {
+		name string
+		a, b Message
+	}{
+		{"same user and slot", NewSyncJob(tenant, user, ReasonScheduled, at), NewSyncJob(tenant, user, ReasonManual, at)},
+		{"GUID case", NewSyncJob(upper, user, ReasonScheduled, at), NewSyncJob(tenant, user, ReasonScheduled, at)},
+		{"sign-ins in one minute", InitialSync(tenant, user, at), InitialSync(tenant, user, at.Add(40*time.Second))},
+		{"same upload", NewUpload(tenant, user, upload), NewUpload(tenant, user, upload)},
+	}
+	for _, tc := range same {
+		if tc.a.MessageID() != tc.b.MessageID() {
+			t.Errorf("%s: MessageIDs %q and %q differ; duplicates would be processed twice", tc.name, tc.a.MessageID(), tc.b.MessageID())
+		}
+	}
+	job := NewSyncJob(tenant, user, ReasonScheduled, at)
+	different := []struct {
+		name string
+		a, b Message
+	}{
+		{"next slot", job, NewSyncJob(tenant, user, ReasonScheduled, at.Add(5*time.Minute))},
+		{"other user", job, NewSyncJob(tenant, upload, ReasonScheduled, at)},
+		{"sync retry", job, job.Retry(at.Add(time.Minute))},
+		{"upload retry", NewUpload(tenant, user, upload), NewUpload(tenant, user, upload).Retry()},
+		{"second upload retry", NewUpload(tenant, user, upload).Retry(), NewUpload(tenant, user, upload).Retry().Retry()},
+	}
+	for _, tc := range different {
+		if tc.a.MessageID() == tc.b.MessageID() {
+			t.Errorf("%s: both have MessageID %q; duplicate detection would drop the second", tc.name, tc.a.MessageID())
+		}
+	}
+	long := NewUpload(tenant, user, strings.Repeat("x", 100)).Retry()
+	for i := 0; i < 1000; i++ {
+		long = long.Retry()
+	}
+	if n := len(long.MessageID()); n > 128 {
+		t.Errorf("longest MessageID is %d characters; Service Bus allows 128", n)
+	}
+}
+
+func FuzzDecodeSyncJob(f *testing.F) {
+	for _, file := range []string{"sync-job.json", "sync-job-retry.json"} {
+		b, _ := os.ReadFile(filepath.Join("testdata", file))
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		j, err := DecodeSyncJob(body)
+		if err != nil {
+			return
+		}
+		enc, _ := json.Marshal(j)
+		again, err := DecodeSyncJob(enc)
+		if err != nil || again != j {
+			t.Fatalf("decoded %+v re-encodes to %s, which decodes to %+v, %v", j, enc, again, err)
+		}
+	})
+}
+
+func FuzzDecodeUpload(f *testing.F) {
+	for _, file := range []string{"upload.json", "upload-retry.json"} {
+		b, _ := os.ReadFile(filepath.Join("testdata", file))
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		u, err := DecodeUpload(body)
+		if err != nil {
+			return
+		}
+		enc, _ := json.Marshal(u)
+		again, err := DecodeUpload(enc)
+		if err != nil || again != u || len(again.MessageID()) > 128 {
+			t.Fatalf("decoded %+v re-encodes to %s, which decodes to %+v, %v", u, enc, again, err)
+		}
+	})
+}
