@@ -1,7 +1,9 @@
 package infra_test
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -263,11 +265,13 @@ func check(infraDir, repoRoot string) []string {
 		if n := q.Get("maxDeliveryCount").String(); n == "" || n == "0" {
 			add("queue %s: maxDeliveryCount must be set (poison messages go to the dead-letter queue after it)", name)
 		}
-		for _, key := range []string{"requiresDuplicateDetection", "deadLetteringOnMessageExpiration"} {
-			if q.Get(key).String() != "true" {
-				add("queue %s: %s must be true", name, key)
-			}
+		if q.Get("requiresDuplicateDetection").String() != "true" {
+			add("queue %s: requiresDuplicateDetection must be true", name)
 		}
+		if fn.Name == "UploadWorker" && q.Get("deadLetteringOnMessageExpiration").String() != "true" {
+			add("queue %s: deadLetteringOnMessageExpiration must be true: an upload may never vanish", name)
+		}
+		checkLocalQueue(repoRoot, name, q, add)
 		if _, ok := isoDuration(q.Get("duplicateDetectionHistoryTimeWindow")); !ok {
 			add("queue %s: duplicateDetectionHistoryTimeWindow must be set", name)
 		}
@@ -594,4 +598,48 @@ func containsSuffix(list []string, suffix string) bool {
 		}
 	}
 	return false
+}
+
+// checkLocalQueue compares a queue of modules/servicebus.bicep with the
+// Service Bus fake's declaration of it, so the local world behaves as Azure.
+func checkLocalQueue(repoRoot, name string, q *bicep.Value, add func(string, ...any)) {
+	b, err := os.ReadFile(filepath.Join(repoRoot, "tools", "servicebus-fake", "config.json"))
+	if err != nil {
+		add("tools/servicebus-fake/config.json: %v", err)
+		return
+	}
+	var cfg struct {
+		UserConfig struct {
+			Namespaces []struct {
+				Queues []struct {
+					Name       string
+					Properties map[string]any
+				}
+			}
+		}
+	}
+	if err := json.Unmarshal(b, &cfg); err != nil || len(cfg.UserConfig.Namespaces) == 0 {
+		add("tools/servicebus-fake/config.json is not an emulator Config.json: %v", err)
+		return
+	}
+	for _, lq := range cfg.UserConfig.Namespaces[0].Queues {
+		if lq.Name != name {
+			continue
+		}
+		for bicepKey, localKey := range map[string]string{
+			"lockDuration": "LockDuration", "maxDeliveryCount": "MaxDeliveryCount",
+			"requiresDuplicateDetection": "RequiresDuplicateDetection", "duplicateDetectionHistoryTimeWindow": "DuplicateDetectionHistoryTimeWindow",
+			"deadLetteringOnMessageExpiration": "DeadLetteringOnMessageExpiration", "defaultMessageTimeToLive": "DefaultMessageTimeToLive",
+		} {
+			want := q.Get(bicepKey).String()
+			if text, ok := q.Get(bicepKey).Text(); ok {
+				want = text
+			}
+			if got := fmt.Sprint(lq.Properties[localKey]); got != want {
+				add("queue %s: %s is %s in Azure (modules/servicebus.bicep) but %s in the local fake (tools/servicebus-fake/config.json)", name, bicepKey, want, got)
+			}
+		}
+		return
+	}
+	add("queue %s is not declared in tools/servicebus-fake/config.json", name)
 }

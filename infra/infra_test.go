@@ -26,6 +26,8 @@ func TestCheckCatchesDrift(t *testing.T) {
 		{"a queue removed", "modules/servicebus.bicep", "name: 'uploads'", "name: 'upload-jobs'", `listens on queue "uploads"`},
 		{"a lock too long", "modules/servicebus.bicep", "lockDuration: 'PT1M'", "lockDuration: 'PT10M'", "queue sync-jobs: lockDuration"},
 		{"duplicate detection off", "modules/servicebus.bicep", "requiresDuplicateDetection: true\n    duplicateDetectionHistoryTimeWindow: 'PT10M'", "requiresDuplicateDetection: false\n    duplicateDetectionHistoryTimeWindow: 'PT10M'", "requiresDuplicateDetection must be true"},
+		{"uploads may expire unseen", "modules/servicebus.bicep", "deadLetteringOnMessageExpiration: true", "deadLetteringOnMessageExpiration: false", "an upload may never vanish"},
+		{"Azure and the local fake differ", "modules/servicebus.bicep", "maxDeliveryCount: 5", "maxDeliveryCount: 7", "maxDeliveryCount is 7 in Azure (modules/servicebus.bicep) but 5 in the local fake"},
 		{"a role assignment removed", "modules/servicebus.bicep", "roles.serviceBusDataSender)\n    principalId", "roles.serviceBusDataReceiver)\n    principalId", "role serviceBusDataSender is needed"},
 		{"a role scoped too widely", "modules/servicebus.bicep", "scope: queue[i]\n  name: guid(queue[i].id, principalId, roles.serviceBusDataReceiver)", "scope: namespace\n  name: guid(queue[i].id, principalId, roles.serviceBusDataReceiver)", "scope it to the queue"},
 		{"a wrong role id", "modules/roles.bicep", "'69a216fc-b8fb-44d8-bc22-1f3c2cd27a39'", "'69a216fc-0000-44d8-bc22-1f3c2cd27a39'", "roles.serviceBusDataSender"},

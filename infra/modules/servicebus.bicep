@@ -8,19 +8,21 @@ param tags object
 @description('Principal of the app\'s identity.')
 param principalId string
 
-// Each queue's settings. lockDuration ≥ the longest single step of a worker
-// (the host renews the lock while a function runs); maxDeliveryCount bounds
-// redeliveries before the dead-letter queue; duplicate detection makes a
-// resent MessageId harmless.
+// Each queue's settings (tools/servicebus-fake/config.json declares the same
+// for the local world; infra/check_test.go keeps them equal). The host renews
+// a lock while a function runs; maxDeliveryCount bounds redeliveries before
+// the dead-letter queue; duplicate detection makes a resent MessageId
+// harmless. A sync job older than an hour is worthless (the scheduler makes a
+// new one), so it expires quietly; an upload never does.
 var queues = [
   {
     name: 'sync-jobs'
     lockDuration: 'PT1M'
-    maxDeliveryCount: 10
+    maxDeliveryCount: 5
     requiresDuplicateDetection: true
     duplicateDetectionHistoryTimeWindow: 'PT10M'
-    deadLetteringOnMessageExpiration: true
-    defaultMessageTimeToLive: 'P1D'
+    deadLetteringOnMessageExpiration: false
+    defaultMessageTimeToLive: 'PT1H'
   }
   {
     name: 'uploads'
