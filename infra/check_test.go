@@ -56,6 +56,7 @@ var notSetInAzure = map[string]string{
 	"ServiceBusConnection":             "identity-based: __fullyQualifiedNamespace is used",
 	"SHUTDOWN_TIMEOUT":                 "optional; the default suits Flex Consumption",
 	"DYNAMICS_DISCOVERY_URL":           "optional; defaults to the commercial Global Discovery service (set it in sovereign clouds)",
+	"STORAGE_TABLE_PREFIX":             "optional; the account is the connector's own, so table names need no prefix",
 	"SYNC_CONFIG":                      "optional; the defaults sync accounts, contacts and appointments",
 }
 

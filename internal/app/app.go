@@ -10,8 +10,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
-
 	"github.com/pitcher/connector/handlers"
 	"github.com/pitcher/connector/internal/apiauth"
 	"github.com/pitcher/connector/internal/config"
@@ -34,7 +32,7 @@ type App struct {
 	Deps   handlers.Deps
 	Vault  *tokens.Vault
 	Queues *Queues
-	tables *aztables.ServiceClient
+	DB     *store.DB
 }
 
 // Tables are the tables this package's parts use.
@@ -42,7 +40,7 @@ var Tables = []string{store.TenantsTable, store.ConnectionsTable, store.AuthFlow
 
 // New builds the app. It contacts nothing; EnsureTables does.
 func New(cfg config.Config, logger *slog.Logger, opts Options) (*App, error) {
-	svc, err := store.NewServiceClient(cfg.Storage)
+	db, err := store.Open(cfg.Storage)
 	if err != nil {
 		return nil, err
 	}
@@ -66,7 +64,7 @@ func New(cfg config.Config, logger *slog.Logger, opts Options) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", config.SettingReturnToAllowlist, err)
 	}
-	tenants, conns, flows := store.NewTenants(svc), store.NewConnections(svc), store.NewAuthFlows(svc)
+	tenants, conns, flows := store.NewTenants(db), store.NewConnections(db), store.NewAuthFlows(db)
 	vault := tokens.NewVault(conns, client, ring, logger)
 	queues, err := NewQueues(cfg)
 	if err != nil {
@@ -85,7 +83,7 @@ func New(cfg config.Config, logger *slog.Logger, opts Options) (*App, error) {
 		signin.Deps{Entra: client, IDs: verifier, Flows: flows, Tenants: tenants, Conns: conns, Vault: vault, Keys: ring,
 			Dynamics: dyn, Queue: firstSync, Logger: logger})
 	auth := &apiauth.Authenticator{Verifier: verifier, Tenants: tenants, Connections: conns, Scope: e.APIScope}
-	return &App{Deps: handlers.Deps{SignIn: flowsSvc, Auth: auth, PublicBaseURL: e.PublicBaseURL}, Vault: vault, Queues: queues, tables: svc}, nil
+	return &App{Deps: handlers.Deps{SignIn: flowsSvc, Auth: auth, PublicBaseURL: e.PublicBaseURL}, Vault: vault, Queues: queues, DB: db}, nil
 }
 
 // Close releases the app's connections.
@@ -96,7 +94,7 @@ func (a *App) Close(ctx context.Context) error { return a.Queues.Close(ctx) }
 func (a *App) EnsureTables(ctx context.Context, logger *slog.Logger) error {
 	wait := time.Second
 	for {
-		err := store.CreateTables(ctx, a.tables, Tables...)
+		err := a.DB.CreateTables(ctx, Tables...)
 		if err == nil {
 			return nil
 		}

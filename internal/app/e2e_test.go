@@ -56,7 +56,9 @@ func TestSignInEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := store.CreateTables(ctx, svc, app.Tables...); err != nil {
+	prefix := testenv.TablePrefix(t)
+	db := store.NewDB(svc, prefix)
+	if err := db.CreateTables(ctx, app.Tables...); err != nil {
 		t.Fatal(err)
 	}
 
@@ -95,6 +97,7 @@ func TestSignInEndToEnd(t *testing.T) {
 			"AzureFunctionsJobHost__customHandler__description__defaultExecutablePath=" + bin,
 			"FUNCTIONS_WORKER_RUNTIME=custom",
 			"AzureWebJobsStorage=" + storage,
+			"STORAGE_TABLE_PREFIX=" + prefix,
 			"ENTRA_AUTHORITY_HOST=" + simSrv.URL,
 			"ENTRA_CLIENT_ID=" + connectorClient,
 			"ENTRA_CLIENT_SECRET=" + connectorSecret,
@@ -150,7 +153,7 @@ func TestSignInEndToEnd(t *testing.T) {
 	if status != http.StatusOK || !strings.Contains(page, "Pitcher is approved for your organisation") || !strings.Contains(page, "Approved by <b>Fabrikam Admin</b>") {
 		t.Fatalf("approval by the administrator = %d\n%s\nwant the approval page naming the approver", status, page)
 	}
-	tenant, err := store.NewTenants(svc).Get(ctx, fabrikam)
+	tenant, err := store.NewTenants(db).Get(ctx, fabrikam)
 	if err != nil || !tenant.Consented() || tenant.ConsentedByOID != "bbbbbbbb-0000-4000-8000-000000000001" {
 		t.Fatalf("tenants/%s = %+v, %v; want consented by Fabrikam's administrator", fabrikam, tenant, err)
 	}
@@ -159,7 +162,7 @@ func TestSignInEndToEnd(t *testing.T) {
 	if status != http.StatusOK || !strings.Contains(page, "Dynamics 365 is connected") || !strings.Contains(page, org.URL) {
 		t.Fatalf("sign-in after approval = %d\n%s\nwant the connected page naming %s", status, page, org.URL)
 	}
-	conn, err := store.NewConnections(svc).Get(ctx, fabrikam, daveOID)
+	conn, err := store.NewConnections(db).Get(ctx, fabrikam, daveOID)
 	if err != nil {
 		t.Fatalf("connection of Dave: %v", err)
 	}

@@ -47,6 +47,7 @@ const (
 	SettingLogLevel        = "LOG_LEVEL"
 	SettingShutdownTimeout = "SHUTDOWN_TIMEOUT"
 	SettingSyncConfig      = "SYNC_CONFIG"
+	SettingTablePrefix     = "STORAGE_TABLE_PREFIX"
 )
 
 // Error lists every problem found in the settings.
@@ -79,6 +80,7 @@ func Load(getenv func(string) string) (Config, error) {
 		Sync:            r.syncConfig(SettingSyncConfig),
 		Entra:           r.entra(),
 	}
+	c.Storage.TablePrefix = r.tablePrefix(SettingTablePrefix)
 	if c.SyncQueue != "" && c.SyncQueue == c.UploadQueue {
 		r.problem(SettingUploadQueue, "must differ from %s (%q); sync jobs and uploads need their own queues", SettingSyncQueue, c.SyncQueue)
 	}
@@ -196,4 +198,24 @@ func LoadServiceBus(getenv func(string) string) (ServiceBus, error) {
 		return ServiceBus{}, &Error{Problems: r.problems}
 	}
 	return sb, nil
+}
+
+// tablePrefix reads the optional prefix of table names: table names are
+// letters and digits starting with a letter, and the longest of the
+// connector's must stay within 63 characters.
+func (r *reader) tablePrefix(name string) string {
+	v := r.get(name)
+	if v == "" {
+		return ""
+	}
+	ok := len(v) <= 32 && (v[0] >= 'a' && v[0] <= 'z' || v[0] >= 'A' && v[0] <= 'Z')
+	for i := 0; i < len(v) && ok; i++ {
+		c := v[i]
+		ok = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+	}
+	if !ok {
+		r.problem(name, "%q is not a table name prefix: up to 32 letters and digits, starting with a letter", v)
+		return ""
+	}
+	return v
 }

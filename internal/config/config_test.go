@@ -96,6 +96,7 @@ func TestLoadProblems(t *testing.T) {
 		{"service bus endpoint", map[string]string{SettingServiceBus: "Endpoint=https://x;SharedAccessKeyName=k;SharedAccessKey=v"}, []string{"ServiceBusConnection: Endpoint must look like sb://"}},
 		{"service bus entity path", map[string]string{SettingServiceBus: "Endpoint=sb://x/;SharedAccessKeyName=k;SharedAccessKey=v;EntityPath=uploads"}, []string{"ServiceBusConnection: has EntityPath"}},
 		{"service bus namespace", map[string]string{SettingServiceBus: "<unset>", SettingServiceBus + "__fullyQualifiedNamespace": "sb://pitcher"}, []string{`ServiceBusConnection__fullyQualifiedNamespace: "sb://pitcher" is not a host name`}},
+		{"table prefix", map[string]string{SettingTablePrefix: "test-1"}, []string{`STORAGE_TABLE_PREFIX: "test-1" is not a table name prefix`}},
 		{"sync config", map[string]string{SettingSyncConfig: `{"entitySets":[{"name":"accounts","select":[]}]}`}, []string{"SYNC_CONFIG.entitySets[0].select: is empty"}},
 		{"log level and timeout", map[string]string{SettingLogLevel: "loud", SettingShutdownTimeout: "5h"}, []string{`LOG_LEVEL: "loud" is not a log level`, `SHUTDOWN_TIMEOUT: "5h" is not a duration from 1s to 10m0s`}},
 	}

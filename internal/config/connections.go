@@ -18,6 +18,9 @@ type Storage struct {
 	QueueServiceURL  string
 	// ClientID selects a user-assigned managed identity; "" means the default credential chain.
 	ClientID string
+	// TablePrefix starts every table name (STORAGE_TABLE_PREFIX); empty in
+	// an account of its own.
+	TablePrefix string
 }
 
 // String describes the storage target without its secrets.

@@ -46,8 +46,8 @@ func StateKey(state string) string {
 type AuthFlows struct{ table *aztables.Client }
 
 // NewAuthFlows returns the authflows table of svc.
-func NewAuthFlows(svc *aztables.ServiceClient) *AuthFlows {
-	return &AuthFlows{table: svc.NewClient(AuthFlowsTable)}
+func NewAuthFlows(db *DB) *AuthFlows {
+	return &AuthFlows{table: db.Table(AuthFlowsTable)}
 }
 
 // Create stores f under state's hash; a flow with the same state is ErrConflict.

@@ -52,8 +52,8 @@ type Connection struct {
 type Connections struct{ table *aztables.Client }
 
 // NewConnections returns the connections table of svc.
-func NewConnections(svc *aztables.ServiceClient) *Connections {
-	return &Connections{table: svc.NewClient(ConnectionsTable)}
+func NewConnections(db *DB) *Connections {
+	return &Connections{table: db.Table(ConnectionsTable)}
 }
 
 // Get returns the connection of user in tenant, or an error wrapping ErrNotFound.

@@ -14,16 +14,17 @@ import (
 	"github.com/pitcher/connector/internal/testenv"
 )
 
-func tables(t *testing.T) *aztables.ServiceClient {
+func tables(t *testing.T) *store.DB {
 	t.Helper()
 	svc, err := aztables.NewServiceClientFromConnectionString(testenv.Storage(t), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := store.CreateTables(context.Background(), svc, store.TenantsTable, store.ConnectionsTable, store.AuthFlowsTable); err != nil {
+	db := store.NewDB(svc, testenv.TablePrefix(t))
+	if err := db.CreateTables(context.Background(), store.TenantsTable, store.ConnectionsTable, store.AuthFlowsTable); err != nil {
 		t.Fatal(err)
 	}
-	return svc
+	return db
 }
 
 func uniq(prefix string) string { return fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano()) }

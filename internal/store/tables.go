@@ -2,6 +2,7 @@
 package store
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
@@ -9,10 +10,47 @@ import (
 	"github.com/pitcher/connector/internal/identity"
 )
 
-// NewServiceClient returns a Table service client for the storage settings:
-// key-based from a connection string (Azurite locally), identity-based
-// otherwise. It does not contact the service.
-func NewServiceClient(s config.Storage) (*aztables.ServiceClient, error) {
+// DB is the connector's Table Storage: a service client and the prefix
+// every table name carries (empty in a dedicated account; tests and shared
+// accounts use one to keep environments apart). It is safe for concurrent use.
+type DB struct {
+	svc    *aztables.ServiceClient
+	prefix string
+}
+
+// Open returns the DB for the storage settings: key-based from a
+// connection string (Azurite locally), identity-based otherwise. It does not
+// contact the service.
+func Open(s config.Storage) (*DB, error) {
+	svc, err := newServiceClient(s)
+	if err != nil {
+		return nil, err
+	}
+	return &DB{svc: svc, prefix: s.TablePrefix}, nil
+}
+
+// NewDB returns the DB over svc with table names prefixed by prefix.
+func NewDB(svc *aztables.ServiceClient, prefix string) *DB { return &DB{svc: svc, prefix: prefix} }
+
+// TableName is the name of table name in storage.
+func (db *DB) TableName(name string) string { return db.prefix + name }
+
+// Table returns the client of table name.
+func (db *DB) Table(name string) *aztables.Client { return db.svc.NewClient(db.TableName(name)) }
+
+// Service is the underlying service client.
+func (db *DB) Service() *aztables.ServiceClient { return db.svc }
+
+// CreateTables creates the named tables if they do not exist yet.
+func (db *DB) CreateTables(ctx context.Context, names ...string) error {
+	full := make([]string, len(names))
+	for i, n := range names {
+		full[i] = db.TableName(n)
+	}
+	return CreateTables(ctx, db.svc, full...)
+}
+
+func newServiceClient(s config.Storage) (*aztables.ServiceClient, error) {
 	if s.ConnectionString != "" {
 		c, err := aztables.NewServiceClientFromConnectionString(s.ConnectionString, nil)
 		if err != nil {

@@ -30,10 +30,11 @@ func TestAzuriteRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := store.NewServiceClient(cfg.Storage)
+	db, err := store.Open(cfg.Storage)
 	if err != nil {
 		t.Fatal(err)
 	}
+	svc := db.Service()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	name := fmt.Sprintf("roundtrip%d", time.Now().UnixNano())

@@ -41,8 +41,8 @@ func (t Tenant) Consented() bool { return !t.ConsentedAt.IsZero() }
 type Tenants struct{ table *aztables.Client }
 
 // NewTenants returns the tenants table of svc.
-func NewTenants(svc *aztables.ServiceClient) *Tenants {
-	return &Tenants{table: svc.NewClient(TenantsTable)}
+func NewTenants(db *DB) *Tenants {
+	return &Tenants{table: db.Table(TenantsTable)}
 }
 
 // Get returns tenant id, or an error wrapping ErrNotFound.

@@ -7,6 +7,8 @@
 package testenv
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"os"
 	"testing"
 )
@@ -37,4 +39,16 @@ func need(tb testing.TB, name, service string) string {
 	}
 	tb.Skipf("%s is not set; run `make test` to start %s", name, service)
 	return ""
+}
+
+// TablePrefix returns a table name prefix unique to this test, so that
+// tests sharing one Azurite (those of every package run at once) never read
+// each other's rows. Azurite runs in memory, so the tables need no clean-up.
+func TablePrefix(tb testing.TB) string {
+	tb.Helper()
+	b := make([]byte, 6)
+	if _, err := rand.Read(b); err != nil {
+		tb.Fatal(err)
+	}
+	return "t" + hex.EncodeToString(b)
 }

@@ -36,7 +36,8 @@ func connectBob(t *testing.T) (*store.Connections, *entra.Client, *tokens.KeyRin
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := store.CreateTables(ctx, svc, store.ConnectionsTable); err != nil {
+	db := store.NewDB(svc, testenv.TablePrefix(t))
+	if err := db.CreateTables(ctx, store.ConnectionsTable); err != nil {
 		t.Fatal(err)
 	}
 	_, srv := entrasim.Start(t, entrasim.DefaultSeed())
@@ -58,7 +59,7 @@ func connectBob(t *testing.T) (*store.Connections, *entra.Client, *tokens.KeyRin
 		t.Fatal(err)
 	}
 	ring, _ := tokens.NewKeyRing("k1", []tokens.Key{{ID: "k1", Secret: make([]byte, 32)}})
-	conns := store.NewConnections(svc)
+	conns := store.NewConnections(db)
 	vault := tokens.NewVault(conns, client, ring, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	sealed, kid := vault.SealRefreshToken(contoso, bob, tok.RefreshToken)
 	if _, err := conns.Put(ctx, store.Connection{TenantID: contoso, UserID: bob, Status: store.StatusActive, RefreshToken: sealed, KeyID: kid}); err != nil {
