@@ -46,10 +46,20 @@ func (s *Sim) addAdminRoutes(mux *http.ServeMux) {
 	})
 	mux.HandleFunc("POST /_sim/tokens", s.mint)
 	mux.HandleFunc("GET /_sim/stats", func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		writeJSON(w, http.StatusOK, s.stats)
+		writeJSON(w, http.StatusOK, s.Stats())
 	})
+}
+
+// Stats returns a copy of the simulator's counters.
+func (s *Sim) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.stats
+	st.Refreshes = make(map[string]int, len(s.stats.Refreshes))
+	for k, v := range s.stats.Refreshes {
+		st.Refreshes[k] = v
+	}
+	return st
 }
 
 func (s *Sim) withUser(f func(*User)) http.HandlerFunc {
