@@ -155,8 +155,10 @@ func (r *BatchResult) Err() error {
 
 // ExecuteBatch sends b as one $batch. The error is for the batch as a
 // whole (transport, throttling, a malformed batch); the outcome of each
-// request is in its part. A batch of only GET, PUT, PATCH and DELETE
-// requests is retried like any idempotent request; one with a POST is not.
+// request is in its part. After a failure that may have come after it ran
+// (a gateway error, a reset), a batch is sent again only when every request
+// in it is safe to repeat (see RetryPolicy): one with a POST, a DELETE or a
+// conditional write is not.
 func (c *Client) ExecuteBatch(ctx context.Context, b *Batch, opts *BatchOptions) (*BatchResult, error) {
 	if b.n == 0 {
 		return &BatchResult{}, nil

@@ -2,6 +2,7 @@ package dataverse_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -65,6 +66,10 @@ func TestGatewayErrorsAndResetsRetriedOnlyWhenSafe(t *testing.T) {
 		{"PATCH upsert after 503s", 503, "PATCH", upsertAccount, false, 3},
 		{"POST create after a 503 is not repeated", 503, "POST", createAccount, true, 1},
 		{"POST create after a reset is not repeated", 0, "POST", createAccount, true, 1},
+		{"update (If-Match *) after 503s", 503, "PATCH", updateAccount, false, 3},
+		{"update on an ETag after a 503 is not repeated", 503, "PATCH", updateAccountOnETag, true, 1},
+		{"create-only upsert after a reset is not repeated", 0, "PATCH", createOnlyUpsert, true, 1},
+		{"DELETE after a 504 is not repeated", 504, "DELETE", deleteAccount, true, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -92,6 +97,55 @@ func createAccount(c *dataverse.Client) error {
 func upsertAccount(c *dataverse.Client) error {
 	_, err := c.Upsert(context.Background(), dataverse.ByKey("accounts", "accountnumber", "U-1"), map[string]any{"name": "x"}, nil)
 	return err
+}
+
+func updateAccount(c *dataverse.Client) error {
+	_, err := c.Update(context.Background(), dataverse.ByID("accounts", dataversesim.SeedID("accounts", 0)), map[string]any{"name": "x"}, nil)
+	return err
+}
+func updateAccountOnETag(c *dataverse.Client) error {
+	_, err := c.Update(context.Background(), dataverse.ByID("accounts", dataversesim.SeedID("accounts", 0)), map[string]any{"name": "x"}, &dataverse.WriteOptions{IfMatch: `W/"1"`})
+	return err
+}
+func createOnlyUpsert(c *dataverse.Client) error {
+	_, err := c.Upsert(context.Background(), dataverse.ByKey("accounts", "accountnumber", "U-2"), map[string]any{"name": "x"}, &dataverse.UpsertOptions{CreateOnly: true})
+	return err
+}
+func deleteAccount(c *dataverse.Client) error {
+	return c.Delete(context.Background(), dataverse.ByID("accounts", dataversesim.SeedID("accounts", 0)), nil)
+}
+
+// TestConditionalUpdateThatRanIsNotReportedAsAConflict: an update with
+// If-Match that committed but whose answer a gateway replaced with a 503
+// must not be sent again, or the repeat meets the row the client changed
+// itself and the caller is told "conflict" although its write succeeded.
+func TestConditionalUpdateThatRanIsNotReportedAsAConflict(t *testing.T) {
+	var version, calls atomic.Int64
+	version.Store(1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		calls.Add(1)
+		if r.Header.Get("If-Match") != `W/"1"` || version.Load() != 1 {
+			w.Header().Set("Content-Type", "application/json; odata.metadata=minimal")
+			w.WriteHeader(http.StatusPreconditionFailed)
+			_, _ = io.WriteString(w, `{"error":{"code":"0x80060882","message":"The version of the existing record doesn't match the RowVersion property provided."}}`)
+			return
+		}
+		version.Store(2)                             // the write commits ...
+		w.WriteHeader(http.StatusServiceUnavailable) // ... and the gateway loses the answer
+	}))
+	defer srv.Close()
+	c, err := dataverse.New(srv.URL, dataverse.StaticToken("t"), &dataverse.Options{Sleep: func(context.Context, time.Duration) error { return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Update(context.Background(), dataverse.ByID("accounts", "00000000-0000-0000-0000-000000000001"), map[string]any{"name": "x"}, &dataverse.WriteOptions{IfMatch: `W/"1"`})
+	if dataverse.IsConcurrencyConflict(err) || !dataverse.IsTransient(err) {
+		t.Errorf("the update committed (version %d) after %d sends; err = %v, want a transient error (outcome unknown), not a conflict", version.Load(), calls.Load(), err)
+	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("the conditional update was sent %d times, want once", n)
+	}
 }
 
 // vault is a token source like issue 4's per-user vault: a cached token,
