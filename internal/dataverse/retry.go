@@ -191,13 +191,7 @@ func fmtErr(what string, err error) error { return &wrapped{what, err} }
 
 // fail builds the *Error for a request that failed with resp or cause.
 func (c *Client) fail(req Request, u *url.URL, resp *response, cause error) error {
-	e := &Error{Method: req.Method, Path: strings.TrimPrefix(u.Path, c.api.Path), Err: cause}
-	switch {
-	case req.Header.Get("If-None-Match") == "*":
-		e.Precondition = "If-None-Match"
-	case req.Header.Get("If-Match") != "":
-		e.Precondition = "If-Match"
-	}
+	e := &Error{Method: req.Method, Path: strings.TrimPrefix(u.Path, c.api.Path), Err: cause, Precondition: precondition(req)}
 	if resp == nil || cause != nil && resp.status < 400 {
 		return e
 	}
@@ -209,6 +203,18 @@ func (c *Client) fail(req Request, u *url.URL, resp *response, cause error) erro
 	}
 	e.Code, e.Message = errorBody(resp.body)
 	return e
+}
+
+// precondition names the conditional header of a write, which tells its
+// 412s apart (Error.Precondition).
+func precondition(req Request) string {
+	switch {
+	case req.Header.Get("If-None-Match") == "*":
+		return "If-None-Match"
+	case req.Header.Get("If-Match") != "":
+		return "If-Match"
+	}
+	return ""
 }
 
 // errorBody reads {"error":{"code","message"}} from any content type; a
