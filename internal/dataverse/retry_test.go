@@ -262,3 +262,60 @@ func TestRefusesToFollowNextLinkToAnotherHost(t *testing.T) {
 		t.Fatalf("err = %v, requests to the other host %d; want a refusal and none", err, stolen.Load())
 	}
 }
+
+// TestWriteWhoseAnswerIsLostIsNotReportedAsItsOwnFailure: the write
+// commits in Dataverse and a gateway 504 (or a reset) replaces its answer.
+// Sent again, a DELETE would answer "not found", a create-only upsert
+// "already exists" and an update on an ETag "conflict", each about the
+// caller's own write. The client must not resend them: the caller gets a
+// transient error ("outcome unknown") and Dataverse holds the write once.
+func TestWriteWhoseAnswerIsLostIsNotReportedAsItsOwnFailure(t *testing.T) {
+	ctx := context.Background()
+	id := dataversesim.SeedID("accounts", 0)
+	tests := []struct {
+		name    string
+		method  string
+		sends   int64 // requests the write makes, the lost one included
+		write   func(e *env) error
+		applied func(e *env) bool
+	}{
+		{"update on an ETag", "PATCH", 2, func(e *env) error {
+			_, etag, err := e.c.Get(ctx, dataverse.ByID("accounts", id), nil)
+			if err != nil {
+				return err
+			}
+			_, err = e.c.Update(ctx, dataverse.ByID("accounts", id), map[string]any{"name": "Mine"}, &dataverse.WriteOptions{IfMatch: etag})
+			return err
+		}, func(e *env) bool { row, _ := e.sim.GetRow("accounts", id); return row["name"] == "Mine" }},
+		{"create-only upsert", "PATCH", 1, func(e *env) error {
+			_, err := e.c.Upsert(ctx, dataverse.ByKey("accounts", "accountnumber", "NEW-1"), map[string]any{"name": "New"}, &dataverse.UpsertOptions{CreateOnly: true})
+			return err
+		}, func(e *env) bool { return e.sim.Count("accounts") == 2 }},
+		{"delete", "DELETE", 1, func(e *env) error {
+			return e.c.Delete(ctx, dataverse.ByID("accounts", id), nil)
+		}, func(e *env) bool { _, ok := e.sim.GetRow("accounts", id); return !ok }},
+		{"$batch with a create-only upsert", "POST", 1, func(e *env) error {
+			var b dataverse.Batch
+			b.ChangeSet().Add(mustReq(t)(dataverse.UpsertRequest(dataverse.ByKey("accounts", "accountnumber", "NEW-2"), map[string]any{"name": "New"}, &dataverse.UpsertOptions{CreateOnly: true})))
+			_, err := e.c.ExecuteBatch(ctx, &b, nil)
+			return err
+		}, func(e *env) bool { return e.sim.Count("accounts") == 2 }},
+	}
+	for _, tc := range tests {
+		for _, status := range []int{504, 0} {
+			e := newEnv(t, dataversesim.Options{Seed: 1})
+			e.sim.FailNext(dataversesim.Fault{Status: status, Method: tc.method, After: true})
+			before := e.sim.Requests()
+			err := tc.write(e)
+			if !dataverse.IsTransient(err) || dataverse.IsNotFound(err) || dataverse.IsAlreadyExists(err) || dataverse.IsConcurrencyConflict(err) {
+				t.Errorf("%s, answer lost (%d): err = %v, want transient (outcome unknown)", tc.name, status, err)
+			}
+			if !tc.applied(e) {
+				t.Errorf("%s, answer lost (%d): the write is not in Dataverse", tc.name, status)
+			}
+			if n := e.sim.Requests() - before; n != tc.sends {
+				t.Errorf("%s, answer lost (%d): %d requests, want %d (the write sent once)", tc.name, status, n, tc.sends)
+			}
+		}
+	}
+}
