@@ -14,7 +14,7 @@ func newParser() *jwt.Parser { return jwt.NewParser() }
 
 func TestParseTokenError(t *testing.T) {
 	body := `{"error":"invalid_grant","error_description":"AADSTS700082: The refresh token has expired due to inactivity.\r\nTrace ID: t\r\nCorrelation ID: c\r\nTimestamp: 2026-01-01 00:00:00Z","error_codes":[700082],"timestamp":"2026-01-01 00:00:00Z","trace_id":"t","correlation_id":"c","error_uri":"https://login.microsoftonline.com/error?code=700082"}`
-	e := parseTokenError(400, []byte(body))
+	e := parseTokenError(400, nil, []byte(body))
 	if e.Code != "invalid_grant" || !e.Has(700082) || e.TraceID != "t" || e.CorrelationID != "c" || Classify(e) != ReauthRequired {
 		t.Errorf("parseTokenError = %+v", e)
 	}
@@ -28,13 +28,17 @@ func TestParseTokenError(t *testing.T) {
 		class  Class
 	}{
 		{502, `<html>Bad gateway</html>`, "server_error", Transient},
-		{400, `not json`, "invalid_response", Other},
+		{400, `not json`, "invalid_response", Transient},
+		{429, `<html>Too many requests</html>`, "invalid_response", Throttled},
+		{429, `{"error":"temporarily_unavailable","error_codes":[50196]}`, "temporarily_unavailable", Throttled},
+		{400, `{"error":"invalid_grant","error_description":"AADSTS50196: The server terminated an operation because it encountered a client request loop."}`, "invalid_grant", Throttled},
+		{400, `{"error":"invalid_request","error_codes":[900144]}`, "invalid_request", Other},
 		{400, `{"error":"invalid_grant","error_description":"AADSTS50173: revoked"}`, "invalid_grant", ReauthRequired},
 		{400, `{"error":"invalid_request","error_codes":[53003]}`, "invalid_request", Blocked},
 		{401, `{"error":"invalid_client","error_codes":[7000222]}`, "invalid_client", ClientMisconfigured},
 		{400, `{"error":"temporarily_unavailable"}`, "temporarily_unavailable", Transient},
 	} {
-		e := parseTokenError(tc.status, []byte(tc.body))
+		e := parseTokenError(tc.status, nil, []byte(tc.body))
 		if e.Code != tc.code || Classify(e) != tc.class {
 			t.Errorf("parseTokenError(%d, %s) = %+v class %d, want %s class %d", tc.status, tc.body, e, Classify(e), tc.code, tc.class)
 		}
