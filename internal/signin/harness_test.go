@@ -153,9 +153,14 @@ type fakeDynamics struct {
 	mu        sync.Mutex
 	instances []Instance
 	whoami    int
+	// instancesErr and whoamiErr, if set, are the answers instead.
+	instancesErr, whoamiErr error
 }
 
 func (f *fakeDynamics) Instances(_ context.Context, u, token string) ([]Instance, error) {
+	if f.instancesErr != nil {
+		return nil, f.instancesErr
+	}
 	return f.instances, nil
 }
 
@@ -163,6 +168,9 @@ func (f *fakeDynamics) WhoAmI(_ context.Context, org, token string) (WhoAmI, err
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.whoami++
+	if f.whoamiErr != nil {
+		return WhoAmI{}, f.whoamiErr
+	}
 	return WhoAmI{UserID: "d96e9f55-f06d-e511-80d0-00155db07cb1"}, nil
 }
 

@@ -51,6 +51,7 @@ type ConnectionStore interface {
 	Get(ctx context.Context, tenant, user string) (store.Connection, error)
 	Put(ctx context.Context, c store.Connection) (azcore.ETag, error)
 	Update(ctx context.Context, c store.Connection) (azcore.ETag, error)
+	UpdateRefreshToken(ctx context.Context, tenant, user string, sealed []byte, keyID string, etag azcore.ETag) (azcore.ETag, error)
 }
 
 // Vault seals refresh tokens and hands out access tokens.
