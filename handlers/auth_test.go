@@ -136,7 +136,7 @@ func TestPagesEscapeEchoedValues(t *testing.T) {
 }
 
 func TestConsentCallbackRedirectsToApproverSignIn(t *testing.T) {
-	s := fakeSignIn{consent: signin.ConsentResult{Approved: true, TenantID: "t", Next: "https://login.example/t/oauth2/v2.0/authorize?x=1"}}
+	s := fakeSignIn{consent: signin.ConsentResult{TenantID: "t", Next: "https://login.example/t/oauth2/v2.0/authorize?x=1"}}
 	h := NewServer(slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil)), Deps{SignIn: s})
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/api/consent/callback?state=s", nil))

@@ -216,7 +216,15 @@ func (s *swappingEntra) Exchange(ctx context.Context, tenant, redirect, code, ve
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	sim, srv := entrasim.Start(t, entrasim.DefaultSeed())
+	return newHarnessWith(t, func(*entrasim.Seed) {})
+}
+
+// newHarnessWith is newHarness with the simulator's seed changed by edit.
+func newHarnessWith(t *testing.T, edit func(*entrasim.Seed)) *harness {
+	t.Helper()
+	seed := entrasim.DefaultSeed()
+	edit(&seed)
+	sim, srv := entrasim.Start(t, seed)
 	a, _ := entra.NewAuthority(srv.URL)
 	client := &swappingEntra{Client: entra.NewClient(a, clientID, secret, srv.Client())}
 	verifier := entra.NewVerifier(a, entra.NewKeySet(a.JWKSURL(), srv.Client()), clientID, "")

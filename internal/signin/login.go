@@ -84,7 +84,9 @@ const (
 	ChooseEnvironment
 	// NoEnvironment: the user can reach no Dynamics environment.
 	NoEnvironment
-	// ApproverRecorded: the sign-in that follows an approval named the approver.
+	// ApproverRecorded: the sign-in that follows an approval showed an
+	// administrator of the approving tenant; the approval is recorded, with
+	// who approved.
 	ApproverRecorded
 )
 
@@ -158,8 +160,9 @@ func (s *Service) signInRefused(f store.AuthFlow, e *entra.Error) (LoginResult, 
 	if isGUID(f.Tenant) {
 		tid = f.Tenant
 	}
-	if f.Kind == kindConsentSignIn { // approval is recorded; only the approver's name is missing
-		return LoginResult{Outcome: ApproverRecorded, TenantID: tid}, nil
+	if f.Kind == kindConsentSignIn {
+		s.Logger.Warn("administrator's sign-in after an approval refused", "tenant", tid, "reason", e.Reason())
+		return LoginResult{}, apperr.Wrap(apperr.Unauthorized, e, "the approval is not recorded: Entra did not sign in the administrator ("+e.Reason()+"); approve again and sign in with your administrator account")
 	}
 	if entra.Classify(e) == entra.ConsentRequired || e.Code == "access_denied" {
 		s.Logger.Info("sign-in needs admin consent", "reason", e.Reason())
@@ -169,13 +172,27 @@ func (s *Service) signInRefused(f store.AuthFlow, e *entra.Error) (LoginResult, 
 	return LoginResult{}, &apperr.Error{Kind: apperr.Unauthorized, Message: "Entra did not sign you in: " + e.Description, Err: e}
 }
 
+// recordApprover records an approval once the sign-in that follows it
+// shows an administrator of the approving tenant who may approve apps
+// there (a directory role in wids): only then is Entra's answer, which
+// anyone can forge, believed.
 func (s *Service) recordApprover(ctx context.Context, f store.AuthFlow, c entra.IDClaims) (LoginResult, error) {
 	if c.TenantID != f.Tenant {
-		return LoginResult{}, apperr.E(apperr.Forbidden, "you signed in to tenant %s, but the approval was for tenant %s", c.TenantID, f.Tenant)
+		return LoginResult{}, apperr.E(apperr.Forbidden, "you signed in to tenant %s, but the approval was for tenant %s; nothing was recorded", c.TenantID, f.Tenant)
 	}
+	if !c.CanApproveForOrganisation() {
+		s.Logger.Warn("approval not recorded: the signed-in user may not approve apps", "tenant", c.TenantID, "user", c.ObjectID,
+			"directoryRolesInToken", len(c.DirectoryRoles))
+		return LoginResult{}, apperr.E(apperr.Forbidden, "%s may not approve apps for the organisation, so the approval is not recorded; "+
+			"an administrator (Global Administrator, Privileged Role Administrator, Cloud Application Administrator or Application Administrator) must approve and sign in", c.Name)
+	}
+	// Who first: a row with an approver but no approval is not approved.
 	if err := s.Tenants.RecordConsentedBy(ctx, c.TenantID, c.Name, c.ObjectID); err != nil {
-		return LoginResult{}, apperr.Wrap(apperr.Transient, err, "could not record who approved; the approval itself is recorded")
+		return LoginResult{}, apperr.Wrap(apperr.Transient, err, "could not record the approval; approve again")
 	}
-	s.Logger.Info("approver recorded", "tenant", c.TenantID, "user", c.ObjectID)
+	if err := s.Tenants.RecordConsent(ctx, c.TenantID, s.ConsentScope(), s.now()); err != nil {
+		return LoginResult{}, apperr.Wrap(apperr.Transient, err, "could not record the approval; approve again")
+	}
+	s.Logger.Info("admin consent recorded", "tenant", c.TenantID, "approver", c.ObjectID)
 	return LoginResult{Outcome: ApproverRecorded, TenantID: c.TenantID, UserName: c.Name}, nil
 }

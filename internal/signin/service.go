@@ -25,6 +25,7 @@ type EntraClient interface {
 	AdminConsentURL(tenant, scope, redirectURI, state string) string
 	Exchange(ctx context.Context, tenant, redirectURI, code, verifier string, scopes []string) (entra.Token, error)
 	ClientCredentials(ctx context.Context, tenant, scope string) (entra.Token, error)
+	TenantID(ctx context.Context, domain string) (string, error)
 }
 
 // IDVerifier validates ID tokens.
