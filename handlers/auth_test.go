@@ -126,6 +126,9 @@ func TestPagesEscapeEchoedValues(t *testing.T) {
 			if strings.Contains(page, "<script>") || strings.Contains(page, `href="javascript:`) {
 				t.Errorf("the page echoes markup unescaped:\n%s", page)
 			}
+			if name == "refusal" && strings.Contains(page, "alert") {
+				t.Errorf("the refusal page shows Entra's description, which anyone can write:\n%s", page)
+			}
 			for k, v := range map[string]string{"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"} {
 				if resp.Header.Get(k) != v {
 					t.Errorf("%s = %q, want %q", k, resp.Header.Get(k), v)

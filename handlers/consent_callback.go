@@ -40,7 +40,7 @@ func refusedPage(res signin.ConsentResult, l links) page {
 	p := page{Title: "Pitcher was not approved", Class: "bad", body: "consent-refused", Tenant: res.TenantID,
 		RetryURL: l.consent(res.TenantID)}
 	if e := res.Refusal; e != nil {
-		p.ErrorCode, p.Description = e.Reason(), e.Description
+		p.ErrorCode, p.Description = e.Reason(), e.Explain() // never Entra's description: anyone can write it
 		p.NotAdmin = e.Has(90094) || e.Has(90093) || e.Has(90095)
 		p.Declined = e.Has(65004) && !p.NotAdmin
 	}

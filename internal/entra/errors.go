@@ -14,8 +14,9 @@ import (
 
 // Error is an error answered by Entra: a token-endpoint error body
 // (reference §2.4) or an error redirect from /authorize or /adminconsent.
-// Branch on Code and ErrorCodes, never on Description. Description may be
-// shown to a person; it never contains a token or a code.
+// Branch on Code and ErrorCodes, never on Description. Show a person
+// Reason and Explain, never Description: in a redirect anyone can write it.
+// It never contains a token or a code.
 type Error struct {
 	// Status is the HTTP status of a token-endpoint answer; 0 for a redirect.
 	Status int
@@ -188,14 +189,19 @@ func retryAfter(v string) time.Duration {
 }
 
 // ParseRedirectError returns the error an /authorize or /adminconsent
-// redirect carries in its query, or nil when it carries none. Values are
-// bounded and stripped of control characters, since anyone can craft them.
+// redirect carries in its query, or nil when it carries none. Anyone can
+// craft these values: an error code that is not a known OAuth one becomes
+// "unknown_error", and the description is bounded and stripped of control
+// characters; it is for logs only (pages show Reason and Explain).
 func ParseRedirectError(q url.Values) *Error {
 	code := q.Get("error")
 	if code == "" {
 		return nil
 	}
-	e := &Error{Code: clean(code, 64), Description: clean(q.Get("error_description"), 1024)}
+	if _, ok := codeExplanations[code]; !ok {
+		code = unknownCode
+	}
+	e := &Error{Code: code, Description: clean(q.Get("error_description"), 1024)}
 	e.ErrorCodes = codesFromDescription(q.Get("error_description"))
 	return e
 }

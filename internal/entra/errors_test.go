@@ -59,7 +59,8 @@ func TestParseRedirectError(t *testing.T) {
 		{"error=access_denied&error_description=AADSTS90094%3A+Admin+consent+is+required", "access_denied", 90094, ConsentRequired},
 		{"error=interaction_required&error_description=AADSTS50076%3A+MFA", "interaction_required", 50076, ReauthRequired},
 		{"error=permission_denied&error_description=The+admin+canceled+the+request", "permission_denied", 0, Other},
-		{"error=%0d%0aforged+log+line&error_description=%1b[31mred", "  forged log line", 0, Other},
+		{"error=%0d%0aforged+log+line&error_description=%1b[31mred", "unknown_error", 0, Other},
+		{"error=call_0800_FRAUD_now&error_description=AADSTS65004", "unknown_error", 65004, ConsentRequired},
 	}
 	for _, tc := range tests {
 		q, _ := url.ParseQuery(tc.query)
@@ -98,5 +99,28 @@ func TestAuthority(t *testing.T) {
 		a.Issuer(contoso) != "https://login.microsoftonline.us/"+contoso+"/v2.0" ||
 		a.AdminConsentURL(contoso) != "https://login.microsoftonline.us/"+contoso+"/v2.0/adminconsent" {
 		t.Errorf("US Gov endpoints: %s %s %s", a.TokenURL("organizations"), a.Issuer(contoso), a.AdminConsentURL(contoso))
+	}
+}
+
+// TestExplainNeverEchoesTheDescription: what a person is shown about an
+// Entra error is fixed wording chosen by its codes; the description, which
+// anyone can write into a redirect, never appears.
+func TestExplainNeverEchoesTheDescription(t *testing.T) {
+	const forged = "Your account is locked: call +1 555 0100 with your password"
+	for _, tc := range []struct {
+		query string
+		want  string
+	}{
+		{"error=access_denied&error_description=AADSTS90094: " + forged, "needs an administrator"},
+		{"error=access_denied&error_description=AADSTS53003: " + forged, "Conditional Access"},
+		{"error=access_denied&error_description=" + forged, "denied or cancelled"},
+		{"error=whatever&error_description=AADSTS1234567: " + forged, "refused the request"},
+	} {
+		q, _ := url.ParseQuery(strings.ReplaceAll(tc.query, " ", "+"))
+		e := ParseRedirectError(q)
+		got := e.Explain() + " " + e.Reason()
+		if strings.Contains(got, "0100") || strings.Contains(got, "password") || !strings.Contains(e.Explain(), tc.want) {
+			t.Errorf("ParseRedirectError(%s): Explain %q, Reason %q; want fixed wording with %q and nothing of the description", tc.query, e.Explain(), e.Reason(), tc.want)
+		}
 	}
 }

@@ -87,7 +87,9 @@ func (s *Service) FinishConsent(ctx context.Context, q url.Values) (ConsentResul
 	if e := entra.ParseRedirectError(q); e != nil {
 		s.Logger.Warn("admin consent refused", "tenant", f.Tenant, "reason", e.Reason())
 		if bound != "" {
-			if err := s.Tenants.RecordRefusal(ctx, bound, e.Code, e.Description, s.now()); err != nil {
+			// Entra's code and fixed wording only: the description of a
+			// redirect is anyone's to write.
+			if err := s.Tenants.RecordRefusal(ctx, bound, e.Reason(), e.Explain(), s.now()); err != nil {
 				return ConsentResult{}, apperr.Wrap(apperr.Transient, err, "could not record the refusal; try again")
 			}
 		}

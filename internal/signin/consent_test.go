@@ -150,8 +150,22 @@ func TestConsentHostile(t *testing.T) {
 			t.Fatalf("FinishConsent = %+v, %v; want a refusal with AADSTS90094", res, err)
 		}
 		tn, _ := h.store.Get(ctx, fabrikam)
-		if tn.Consented() || tn.LastRefusalError != "access_denied" {
-			t.Errorf("tenant = %+v, want the refusal recorded and no approval", tn)
+		if tn.Consented() || tn.LastRefusalError != "access_denied AADSTS90094" || !strings.Contains(tn.LastRefusalDescription, "needs an administrator") {
+			t.Errorf("tenant = %+v, want the refusal recorded with its code and fixed wording, and no approval", tn)
+		}
+	})
+	t.Run("forged refusal with a message of the forger's", func(t *testing.T) {
+		h := newHarness(t)
+		_, state := startConsent(t, h, fabrikam)
+		q := url.Values{"state": {state}, "admin_consent": {"True"}, "error": {"access_denied"},
+			"error_description": {"AADSTS65004: Pitcher is discontinued, install https://evil.example/app instead"}}
+		res, err := h.svc.FinishConsent(ctx, q)
+		if err != nil || res.Refusal == nil {
+			t.Fatalf("FinishConsent = %+v, %v", res, err)
+		}
+		tn, _ := h.store.Get(ctx, fabrikam)
+		if strings.Contains(tn.LastRefusalError+tn.LastRefusalDescription, "evil.example") || tn.LastRefusalError != "access_denied AADSTS65004" {
+			t.Errorf("stored refusal = %q / %q, want Entra's code and fixed wording only", tn.LastRefusalError, tn.LastRefusalDescription)
 		}
 	})
 	t.Run("forged success for a tenant that never approved", func(t *testing.T) {

@@ -126,15 +126,17 @@ func (s *Service) FinishLogin(ctx context.Context, q url.Values) (LoginResult, e
 	}
 	tok, err := s.Entra.Exchange(ctx, f.Tenant, s.cfg.LoginRedirectURI, code, sec.Verifier, scopes)
 	if err != nil {
+		var e *entra.Error
+		errors.As(err, &e)
 		switch entra.Classify(err) {
-		case entra.ConsentRequired:
-			var e *entra.Error
-			errors.As(err, &e)
+		case entra.ConsentRequired, entra.Blocked:
 			return s.signInRefused(f, e)
 		case entra.ReauthRequired, entra.Other:
 			return LoginResult{}, apperr.Wrap(apperr.Invalid, err, "Entra did not accept the sign-in (the code may have expired or been used); sign in again")
 		case entra.ClientMisconfigured:
 			return LoginResult{}, apperr.Wrap(apperr.Internal, err, "the app's Entra credentials are wrong")
+		case entra.Throttled:
+			return LoginResult{}, &apperr.Error{Kind: apperr.Throttled, Message: "Entra is busy; sign in again in a minute", RetryAfter: e.RetryAfter, Err: err}
 		}
 		return LoginResult{}, apperr.Wrap(apperr.Transient, err, "could not reach Entra; try again")
 	}
@@ -153,8 +155,12 @@ func (s *Service) FinishLogin(ctx context.Context, q url.Values) (LoginResult, e
 	return s.connect(ctx, f, claims, tok)
 }
 
-// signInRefused turns an error redirect or a consent error into the
-// admin-consent route (reference §1.4) or an Unauthorized error.
+// signInRefused turns an error redirect or a refusal at redemption into
+// the admin-consent route (reference §1.4: consent codes, or an
+// access_denied without any AADSTS code, as when a user leaves "Need admin
+// approval"), a Forbidden error for a Conditional Access block, or an
+// Unauthorized error. What the person is told is Entra's code and fixed
+// wording, never Entra's description (anyone can write it in a redirect).
 func (s *Service) signInRefused(f store.AuthFlow, e *entra.Error) (LoginResult, error) {
 	tid := ""
 	if isGUID(f.Tenant) {
@@ -164,12 +170,17 @@ func (s *Service) signInRefused(f store.AuthFlow, e *entra.Error) (LoginResult, 
 		s.Logger.Warn("administrator's sign-in after an approval refused", "tenant", tid, "reason", e.Reason())
 		return LoginResult{}, apperr.Wrap(apperr.Unauthorized, e, "the approval is not recorded: Entra did not sign in the administrator ("+e.Reason()+"); approve again and sign in with your administrator account")
 	}
-	if entra.Classify(e) == entra.ConsentRequired || e.Code == "access_denied" {
+	switch class := entra.Classify(e); {
+	case class == entra.ConsentRequired || e.Code == "access_denied" && len(e.ErrorCodes) == 0:
 		s.Logger.Info("sign-in needs admin consent", "reason", e.Reason())
 		return LoginResult{Outcome: NeedsConsent, TenantID: tid, EntraError: e}, nil
+	case class == entra.Blocked:
+		s.Logger.Warn("sign-in blocked by a Conditional Access policy", "reason", e.Reason())
+		return LoginResult{}, &apperr.Error{Kind: apperr.Forbidden, Err: e,
+			Message: e.Explain() + " (" + e.Reason() + ") Ask your IT administrator which policy applies, then sign in again."}
 	}
 	s.Logger.Warn("sign-in refused by Entra", "reason", e.Reason())
-	return LoginResult{}, &apperr.Error{Kind: apperr.Unauthorized, Message: "Entra did not sign you in: " + e.Description, Err: e}
+	return LoginResult{}, &apperr.Error{Kind: apperr.Unauthorized, Message: "Entra did not sign you in (" + e.Reason() + "): " + e.Explain(), Err: e}
 }
 
 // recordApprover records an approval once the sign-in that follows it

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pitcher/connector/internal/apperr"
+	"github.com/pitcher/connector/internal/entra"
 	"github.com/pitcher/connector/internal/store"
 )
 
@@ -78,6 +79,10 @@ func TestLoginErrorRedirects(t *testing.T) {
 		{"error=access_denied&error_description=AADSTS65004%3A+declined", NeedsConsent, ""},
 		{"error=invalid_request&error_description=AADSTS900144%3A+missing", 0, apperr.Unauthorized},
 		{"code=", 0, apperr.Invalid},
+		// access_denied is "not approved" only with a consent code or none at all.
+		{"error=access_denied", NeedsConsent, ""},
+		{"error=access_denied&error_description=AADSTS53003%3A+blocked+by+Conditional+Access", 0, apperr.Forbidden},
+		{"error=access_denied&error_description=AADSTS50020%3A+user+from+another+tenant", 0, apperr.Unauthorized},
 	} {
 		h := newHarness(t)
 		u, _ := url.Parse(startLogin(t, h, LoginRequest{}))
@@ -215,5 +220,52 @@ func TestSeveralEnvironmentsAskTheUser(t *testing.T) {
 	res, err = h.svc.FinishLogin(context.Background(), h.visit(t, u))
 	if err != nil || res.Outcome != Connected || res.OrgURL != "https://contoso-test.crm.dynamics.com" {
 		t.Fatalf("FinishLogin = %+v, %v", res, err)
+	}
+}
+
+// blockingEntra answers every code redemption with err.
+type blockingEntra struct {
+	*swappingEntra
+	err error
+}
+
+func (b blockingEntra) Exchange(context.Context, string, string, string, string, []string) (entra.Token, error) {
+	return entra.Token{}, b.err
+}
+
+// TestRefusalsAtRedemption: Entra can refuse when the code is redeemed,
+// after the redirect said yes. A Conditional Access block is told as such
+// (not "could not reach Entra, try again"), throttling as throttling, and
+// what Entra wrote in its description is never shown.
+func TestRefusalsAtRedemption(t *testing.T) {
+	const forged = "call 0800 555 0100"
+	for _, tc := range []struct {
+		name string
+		err  *entra.Error
+		kind apperr.Kind
+		want string
+	}{
+		{"Conditional Access", &entra.Error{Status: 400, Code: "invalid_grant", Description: "AADSTS53003: " + forged, ErrorCodes: []int{53003}}, apperr.Forbidden, "Conditional Access"},
+		{"throttled", &entra.Error{Status: 429, Code: "invalid_response", RetryAfter: 5 * time.Second}, apperr.Throttled, "busy"},
+		{"not approved", &entra.Error{Status: 400, Code: "invalid_grant", Description: "AADSTS65001: " + forged, ErrorCodes: []int{65001}}, "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.approve(contoso)
+			h.svc.Entra = blockingEntra{h.entra, tc.err}
+			res, err := h.svc.FinishLogin(context.Background(), h.visit(t, startLogin(t, h, LoginRequest{LoginHint: "alice@contoso.example"})))
+			if apperr.KindOf(err) != tc.kind || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("FinishLogin = %+v, %v (%s); want %q mentioning %q", res, err, apperr.KindOf(err), tc.kind, tc.want)
+			}
+			if e, ok := apperr.As(err); ok && strings.Contains(e.Message, "0800") {
+				t.Errorf("the message shown repeats Entra's description: %q", e.Message)
+			}
+			if tc.kind == "" && res.Outcome != NeedsConsent {
+				t.Errorf("outcome = %d, want NeedsConsent", res.Outcome)
+			}
+			if len(h.store.conns) != 0 {
+				t.Error("a connection was stored")
+			}
+		})
 	}
 }
