@@ -62,6 +62,19 @@ func (m *memStore) Take(_ context.Context, state string, now time.Time) (store.A
 	return f, nil
 }
 
+func (m *memStore) Sweep(_ context.Context, now time.Time, max int) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for k, f := range m.flows {
+		if n < max && f.ExpiresAt.Before(now) {
+			delete(m.flows, k)
+			n++
+		}
+	}
+	return n, nil
+}
+
 func (m *memStore) tenant(id string, f func(*store.Tenant)) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -37,6 +37,8 @@ type IDVerifier interface {
 type FlowStore interface {
 	Create(ctx context.Context, state string, f store.AuthFlow) error
 	Take(ctx context.Context, state string, now time.Time) (store.AuthFlow, error)
+	// Sweep deletes up to max flows that expired before now unused.
+	Sweep(ctx context.Context, now time.Time, max int) (int, error)
 }
 
 // TenantStore records approvals.
@@ -91,6 +93,10 @@ type Config struct {
 
 // flowTTL bounds how long a started flow may take.
 const flowTTL = 10 * time.Minute
+
+// sweepBatch is how many expired flows each start deletes at most: more
+// than one, so abandoned flows never outnumber the starts that sweep them.
+const sweepBatch = 20
 
 // Deps are the service's collaborators. Queue may be nil: the first sync
 // then waits for the scheduler, which picks up every connection due.
