@@ -3,6 +3,7 @@ package signin
 import (
 	"context"
 	"errors"
+	"net"
 	"net/url"
 	"strings"
 
@@ -31,7 +32,7 @@ func (s *Service) StartLogin(ctx context.Context, r LoginRequest) (string, error
 	if err != nil {
 		problems = append(problems, apperr.Problem{Field: "return_to", Message: err.Error()})
 	}
-	org, err := checkOrgURL(r.Org)
+	org, err := s.checkOrgURL(r.Org)
 	if err != nil {
 		problems = append(problems, apperr.Problem{Field: "org", Message: err.Error()})
 	}
@@ -60,16 +61,42 @@ func (s *Service) loginScopes(org string) []string {
 	return append([]string{"openid", "profile"}, tokens.Scopes(resource)...)
 }
 
-func checkOrgURL(org string) (string, error) {
+// dynamicsDomains are the domains of Dynamics 365 environments in
+// Microsoft's clouds: commercial and GCC (dynamics.com), GCC High
+// (microsoftdynamics.us), DoD (appsplatform.us) and China (dynamics.cn).
+var dynamicsDomains = []string{"dynamics.com", "microsoftdynamics.us", "appsplatform.us", "dynamics.cn"}
+
+// checkOrgURL accepts only a Dynamics 365 environment as the resource of a
+// sign-in, since the user's token for it is sent there: a host under one of
+// dynamicsDomains, or of the same family as Global Discovery's (its host
+// without the first label; any loopback host when Discovery is a local
+// simulator). A crafted link can then not send a user's sign-in elsewhere.
+func (s *Service) checkOrgURL(org string) (string, error) {
 	if org == "" {
 		return "", nil
 	}
 	u, err := url.Parse(org)
 	if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || strings.Trim(u.Path, "/") != "" ||
-		!(u.Scheme == "https" || u.Scheme == "http" && entra.IsLoopback(u.Hostname())) {
-		return "", errors.New("must be a Dynamics environment URL such as https://contoso.crm.dynamics.com")
+		!(u.Scheme == "https" || u.Scheme == "http" && entra.IsLoopback(u.Hostname())) || !s.isDynamicsHost(strings.ToLower(u.Hostname())) {
+		return "", errors.New("must be a Dynamics 365 environment URL such as https://contoso.crm.dynamics.com")
 	}
 	return u.Scheme + "://" + strings.ToLower(u.Host), nil
+}
+
+func (s *Service) isDynamicsHost(host string) bool {
+	disco, _ := url.Parse(s.cfg.DiscoveryURL)
+	discoHost := strings.ToLower(disco.Hostname())
+	if entra.IsLoopback(discoHost) && entra.IsLoopback(host) {
+		return true // the local simulator
+	}
+	for _, d := range dynamicsDomains {
+		if strings.HasSuffix(host, "."+d) {
+			return true
+		}
+	}
+	// Global Discovery of another cloud: its host without the first label.
+	_, family, _ := strings.Cut(discoHost, ".")
+	return net.ParseIP(discoHost) == nil && strings.Contains(family, ".") && strings.HasSuffix(host, "."+family)
 }
 
 // Outcome says how a sign-in ended.

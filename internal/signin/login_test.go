@@ -187,6 +187,12 @@ func TestStartLoginRefusesBadInput(t *testing.T) {
 		{LoginRequest{ReturnTo: "javascript:alert(1)"}, "return_to"},
 		{LoginRequest{Org: "http://contoso.crm.dynamics.com"}, "org"},
 		{LoginRequest{Org: "https://contoso.crm.dynamics.com/api/data"}, "org"},
+		// The user's token for org is sent to org: only Dynamics hosts.
+		{LoginRequest{Org: "https://evil.example"}, "org"},
+		{LoginRequest{Org: "https://contoso.crm.dynamics.com.evil.example"}, "org"},
+		{LoginRequest{Org: "https://evildynamics.com"}, "org"},
+		{LoginRequest{Org: "https://dynamics.com"}, "org"},
+		{LoginRequest{Org: "http://127.0.0.1:7073"}, "org"}, // Global Discovery is not a local simulator here
 	} {
 		_, err := h.svc.StartLogin(context.Background(), tc.r)
 		e, ok := apperr.As(err)
@@ -200,6 +206,12 @@ func TestStartLoginRefusesBadInput(t *testing.T) {
 	for _, ok := range []string{"https://app.pitcher.com/done", "https://app.pitcher.com/done/sub?x=1", "pitcher://auth/ok"} {
 		if _, err := h.svc.StartLogin(context.Background(), LoginRequest{ReturnTo: ok}); err != nil {
 			t.Errorf("StartLogin(return_to=%s) = %v, want allowed", ok, err)
+		}
+	}
+	for _, ok := range []string{"https://contoso.crm4.dynamics.com", "https://contoso.api.crm.dynamics.com", "https://Contoso.CRM9.dynamics.com",
+		"https://contoso.crm.microsoftdynamics.us", "https://contoso.crm.appsplatform.us", "https://contoso.crm.dynamics.cn"} {
+		if _, err := h.svc.StartLogin(context.Background(), LoginRequest{Org: ok}); err != nil {
+			t.Errorf("StartLogin(org=%s) = %v, want allowed", ok, err)
 		}
 	}
 }
@@ -267,5 +279,29 @@ func TestRefusalsAtRedemption(t *testing.T) {
 				t.Error("a connection was stored")
 			}
 		})
+	}
+}
+
+// TestEnvironmentHostsFollowGlobalDiscovery: besides the Dynamics domains
+// of Microsoft's clouds, an environment may be in Global Discovery's own
+// family (its host without the first label), and on loopback when
+// Discovery is the local simulator; no other host is an environment.
+func TestEnvironmentHostsFollowGlobalDiscovery(t *testing.T) {
+	for _, tc := range []struct {
+		discovery string
+		orgs      map[string]bool
+	}{
+		{"http://127.0.0.1:7073", map[string]bool{"http://127.0.0.1:7074": true, "http://localhost:7074": true,
+			"https://contoso.crm.dynamics.com": true, "https://evil.example": false, "https://10.0.0.1": false}},
+		{"https://globaldisco.crm.cloud.example", map[string]bool{"https://contoso.crm.cloud.example": true,
+			"https://contoso.crm.dynamics.com": true, "https://cloud.example": false, "https://crm.cloud.example.evil.example": false}},
+	} {
+		h := newHarness(t)
+		h.svc.cfg.DiscoveryURL = tc.discovery
+		for org, want := range tc.orgs {
+			if _, err := h.svc.StartLogin(context.Background(), LoginRequest{Org: org}); (err == nil) != want {
+				t.Errorf("StartLogin(org=%s) with Discovery at %s = %v, want allowed %v", org, tc.discovery, err, want)
+			}
+		}
 	}
 }
