@@ -126,6 +126,9 @@ func TestPagesEscapeEchoedValues(t *testing.T) {
 			if strings.Contains(page, "<script>") || strings.Contains(page, `href="javascript:`) {
 				t.Errorf("the page echoes markup unescaped:\n%s", page)
 			}
+			if name == "refusal" && strings.Contains(page, "alert") {
+				t.Errorf("the refusal page shows Entra's description, which anyone can write:\n%s", page)
+			}
 			for k, v := range map[string]string{"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"} {
 				if resp.Header.Get(k) != v {
 					t.Errorf("%s = %q, want %q", k, resp.Header.Get(k), v)
@@ -136,7 +139,7 @@ func TestPagesEscapeEchoedValues(t *testing.T) {
 }
 
 func TestConsentCallbackRedirectsToApproverSignIn(t *testing.T) {
-	s := fakeSignIn{consent: signin.ConsentResult{Approved: true, TenantID: "t", Next: "https://login.example/t/oauth2/v2.0/authorize?x=1"}}
+	s := fakeSignIn{consent: signin.ConsentResult{TenantID: "t", Next: "https://login.example/t/oauth2/v2.0/authorize?x=1"}}
 	h := NewServer(slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil)), Deps{SignIn: s})
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/api/consent/callback?state=s", nil))

@@ -9,8 +9,9 @@ import (
 
 // adminConsentCallback is AdminConsentCallback: GET /api/consent/callback,
 // Entra's redirect after an administrator approved or refused the app. It
-// shows what happened and what to do next; after an approval it first
-// sends the administrator through a sign-in that records who approved.
+// shows what happened and what to do next; after an approval it sends the
+// administrator through a sign-in, which records the approval if they are
+// an administrator of that organisation.
 func adminConsentCallback(logger *slog.Logger, s SignIn, l links) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		res, err := s.FinishConsent(r.Context(), r.URL.Query())
@@ -21,8 +22,6 @@ func adminConsentCallback(logger *slog.Logger, s SignIn, l links) http.HandlerFu
 		switch {
 		case res.Next != "":
 			redirect(w, res.Next)
-		case res.Approved:
-			renderPage(w, logger, http.StatusOK, approvedPage(res.TenantID, "", l))
 		case res.NotConfirmed:
 			renderPage(w, logger, http.StatusConflict, page{Title: "Approval not active yet", Class: "bad", body: "consent-unconfirmed",
 				Tenant: res.TenantID, RetryURL: l.consent(res.TenantID)})
@@ -41,7 +40,7 @@ func refusedPage(res signin.ConsentResult, l links) page {
 	p := page{Title: "Pitcher was not approved", Class: "bad", body: "consent-refused", Tenant: res.TenantID,
 		RetryURL: l.consent(res.TenantID)}
 	if e := res.Refusal; e != nil {
-		p.ErrorCode, p.Description = e.Reason(), e.Description
+		p.ErrorCode, p.Description = e.Reason(), e.Explain() // never Entra's description: anyone can write it
 		p.NotAdmin = e.Has(90094) || e.Has(90093) || e.Has(90095)
 		p.Declined = e.Has(65004) && !p.NotAdmin
 	}

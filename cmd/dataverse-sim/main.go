@@ -48,6 +48,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&o.Throttle.ExecutionTime, "throttle-execution-time", 1200*time.Second, "combined execution time per user per window")
 	fs.Float64Var(&o.Faults.ErrorRate, "error-rate", 0, "fraction of requests answered 502, 503 or 504")
 	fs.Float64Var(&o.Faults.ResetRate, "reset-rate", 0, "fraction of connections reset without an answer")
+	fs.Float64Var(&o.Faults.AfterRate, "after-rate", 0, "fraction of requests that run (writes commit) and then lose their answer to a 504 or a reset")
 	fs.DurationVar(&o.Faults.Latency, "latency", 0, "delay added to every API request")
 	fs.Uint64Var(&o.Faults.RandomSeed, "fault-seed", 1, "seed of the fault injection's random choices")
 	if err := fs.Parse(args); err != nil {
@@ -105,8 +106,8 @@ func validate(o dataversesim.Options, seed int) error {
 		errs = append(errs, errors.New("--throttle-requests, --throttle-window, --throttle-concurrency and --throttle-execution-time must be positive"))
 	}
 	f := o.Faults
-	if f.ErrorRate < 0 || f.ResetRate < 0 || f.ErrorRate+f.ResetRate > 1 || f.Latency < 0 {
-		errs = append(errs, errors.New("--error-rate and --reset-rate must be between 0 and 1 together, --latency zero or more"))
+	if f.ErrorRate < 0 || f.ResetRate < 0 || f.AfterRate < 0 || f.ErrorRate+f.ResetRate+f.AfterRate > 1 || f.Latency < 0 {
+		errs = append(errs, errors.New("--error-rate, --reset-rate and --after-rate must be between 0 and 1 together, --latency zero or more"))
 	}
 	return errors.Join(errs...)
 }

@@ -95,6 +95,8 @@ func TestRunRefusesBadFlags(t *testing.T) {
 		{"--insecure-any-token", "--jwks-url", "http://127.0.0.1:1/keys"},
 		{"--insecure-any-token", "--seed", "-1"},
 		{"--insecure-any-token", "--error-rate", "0.8", "--reset-rate", "0.5"},
+		{"--insecure-any-token", "--error-rate", "0.5", "--after-rate", "0.6"},
+		{"--insecure-any-token", "--after-rate", "-0.1"},
 		{"--insecure-any-token", "extra"},
 	}
 	for _, args := range tests {

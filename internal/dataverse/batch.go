@@ -62,24 +62,29 @@ func (cs *ChangeSet) Add(req Request) Ref {
 func (b *Batch) Len() int { return b.n }
 
 // encode writes the multipart/mixed body with CRLF line endings
-// (Dataverse cannot read other endings) and returns its content type.
-func (b *Batch) encode(apiPath string) (string, []byte, error) {
+// (Dataverse cannot read other endings) and returns its content type and
+// the index in b.items of each batch item it wrote (an empty change set is
+// not written, so the answer's items and b.items may differ).
+func (b *Batch) encode(apiPath string) (string, []byte, []int, error) {
 	boundary := "batch_" + uuid.NewString()
 	var out bytes.Buffer
-	for _, it := range b.items {
+	var sent []int
+	for i, it := range b.items {
 		if it.req != nil {
 			fmt.Fprintf(&out, "--%s\r\n", boundary)
 			writeRequestPart(&out, apiPath, *it.req, "")
+			sent = append(sent, i)
 			continue
 		}
 		if len(it.cs.reqs) == 0 {
 			continue
 		}
+		sent = append(sent, i)
 		cs := "changeset_" + uuid.NewString()
 		fmt.Fprintf(&out, "--%s\r\nContent-Type: multipart/mixed; boundary=%s\r\n\r\n", boundary, cs)
 		for i, r := range it.cs.reqs {
 			if r.Method == http.MethodGet {
-				return "", nil, fmt.Errorf("dataverse: a change set cannot hold a GET (%s)", r.Path)
+				return "", nil, nil, fmt.Errorf("dataverse: a change set cannot hold a GET (%s)", r.Path)
 			}
 			fmt.Fprintf(&out, "--%s\r\n", cs)
 			writeRequestPart(&out, apiPath, r, it.cs.ids[i])
@@ -87,7 +92,7 @@ func (b *Batch) encode(apiPath string) (string, []byte, error) {
 		fmt.Fprintf(&out, "--%s--\r\n", cs)
 	}
 	fmt.Fprintf(&out, "--%s--\r\n", boundary)
-	return "multipart/mixed; boundary=" + boundary, out.Bytes(), nil
+	return "multipart/mixed; boundary=" + boundary, out.Bytes(), sent, nil
 }
 
 func writeRequestPart(out *bytes.Buffer, apiPath string, r Request, contentID string) {
@@ -130,8 +135,10 @@ type BatchResult struct {
 // BatchPart is the answer to one request of a batch. A failed change set
 // has a single part: the request that failed (its writes were undone).
 type BatchPart struct {
-	ContentID  string
-	ChangeSet  int // index of the batch item (request or change set) it answers
+	ContentID string
+	// ChangeSet is the index of the batch item it answers: the n-th call
+	// of Batch.Add or Batch.ChangeSet, counting empty change sets too.
+	ChangeSet  int
 	StatusCode int
 	Header     http.Header
 	Body       []byte
@@ -155,8 +162,10 @@ func (r *BatchResult) Err() error {
 
 // ExecuteBatch sends b as one $batch. The error is for the batch as a
 // whole (transport, throttling, a malformed batch); the outcome of each
-// request is in its part. A batch of only GET, PUT, PATCH and DELETE
-// requests is retried like any idempotent request; one with a POST is not.
+// request is in its part. After a failure that may have come after it ran
+// (a gateway error, a reset), a batch is sent again only when every request
+// in it is safe to repeat (see RetryPolicy): one with a POST, a DELETE or a
+// conditional write is not.
 func (c *Client) ExecuteBatch(ctx context.Context, b *Batch, opts *BatchOptions) (*BatchResult, error) {
 	if b.n == 0 {
 		return &BatchResult{}, nil
@@ -164,7 +173,7 @@ func (c *Client) ExecuteBatch(ctx context.Context, b *Batch, opts *BatchOptions)
 	if b.n > MaxBatchRequests {
 		return nil, fmt.Errorf("dataverse: a batch holds at most %d requests, this one %d", MaxBatchRequests, b.n)
 	}
-	ct, body, err := b.encode(c.api.Path)
+	ct, body, sent, err := b.encode(c.api.Path)
 	if err != nil {
 		return nil, err
 	}
@@ -180,12 +189,18 @@ func (c *Client) ExecuteBatch(ctx context.Context, b *Batch, opts *BatchOptions)
 	if err != nil {
 		return nil, fmt.Errorf("dataverse: $batch answered %d: %w", resp.status, err)
 	}
+	if len(items) > len(sent) {
+		return nil, fmt.Errorf("dataverse: $batch answered %d items to %d sent", len(items), len(sent))
+	}
 	out := &BatchResult{}
 	for i, item := range items {
 		for _, p := range item {
-			p.ChangeSet = i
+			p.ChangeSet = sent[i]
 			if p.StatusCode >= 400 {
 				p.Err = &Error{Method: "$batch", Path: "part " + p.ContentID, StatusCode: p.StatusCode}
+				if req, ok := b.items[sent[i]].request(p.ContentID); ok {
+					p.Err.Precondition = precondition(req)
+				}
 				p.Err.Code, p.Err.Message = errorBody(p.Body)
 				p.Err.RetryAfter, _ = retryAfter(p.Header)
 				p.Err.RequestID = p.Header.Get("REQ_ID")
@@ -209,6 +224,24 @@ func (b *Batch) idempotent() bool {
 		}
 	}
 	return true
+}
+
+// request finds the request a part with contentID answers: the item's
+// own request, or the change set's request with that Content-ID (or its
+// only request, if the answer names none).
+func (it batchItem) request(contentID string) (Request, bool) {
+	if it.req != nil {
+		return *it.req, true
+	}
+	for i, id := range it.cs.ids {
+		if id == contentID {
+			return it.cs.reqs[i], true
+		}
+	}
+	if contentID == "" && len(it.cs.reqs) == 1 {
+		return it.cs.reqs[0], true
+	}
+	return Request{}, false
 }
 
 func (cs *ChangeSet) requests() []Request {

@@ -169,3 +169,81 @@ func TestBatchTooLargeIsRefusedBeforeSending(t *testing.T) {
 		t.Errorf("err %v, requests %d", err, e.sim.Requests())
 	}
 }
+
+// TestBatchPartNamesItsItemAfterAnEmptyChangeSet: an empty change set (a
+// report with no customer upserts) is not sent, yet the parts after it must
+// still name the batch item they answer.
+func TestBatchPartNamesItsItemAfterAnEmptyChangeSet(t *testing.T) {
+	e := newEnv(t, dataversesim.Options{})
+	must := mustReq(t)
+	var b dataverse.Batch
+	b.ChangeSet()                                                                                      // item 0: nothing added
+	b.Add(dataverse.GetRequest(dataverse.ByKey("accounts", "accountnumber", "none"), nil))             // item 1
+	b.ChangeSet().Add(must(dataverse.CreateRequest("accounts", map[string]any{"name": "After"}, nil))) // item 2
+	res, err := e.c.ExecuteBatch(context.Background(), &b, &dataverse.BatchOptions{ContinueOnError: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Parts) != 2 {
+		t.Fatalf("got %d parts, want 2", len(res.Parts))
+	}
+	for i, want := range []int{1, 2} {
+		if got := res.Parts[i].ChangeSet; got != want {
+			t.Errorf("part %d (status %d) names batch item %d, want %d", i, res.Parts[i].StatusCode, got, want)
+		}
+	}
+}
+
+// TestBatchWriteErrorsReadLikeTheSameWriteAlone: Dataverse leaves the code
+// of a failed If-None-Match or If-Match empty (dataverse-webapi.md §4.3),
+// so a part's error must know which header its request carried: a
+// create-only upsert of an existing row is "already exists" in a $batch as
+// it is alone, and an update on a stale ETag a conflict.
+func TestBatchWriteErrorsReadLikeTheSameWriteAlone(t *testing.T) {
+	e := newEnv(t, dataversesim.Options{})
+	ctx := context.Background()
+	must := mustReq(t)
+	ref := dataverse.ByID("accounts", "6f1d0c3a-1111-4a4a-8b8b-000000000001")
+	if _, err := e.c.Upsert(ctx, ref, map[string]any{"name": "A"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	stale := &dataverse.WriteOptions{IfMatch: `W/"1"`}
+	if _, err := e.c.Upsert(ctx, ref, map[string]any{"name": "A2"}, nil); err != nil { // the ETag moves on
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		req   dataverse.Request
+		alone func() error
+		is    func(error) bool
+	}{
+		{"create-only upsert of an existing row", must(dataverse.UpsertRequest(ref, map[string]any{"name": "B"}, &dataverse.UpsertOptions{CreateOnly: true})),
+			func() error {
+				_, err := e.c.Upsert(ctx, ref, map[string]any{"name": "B"}, &dataverse.UpsertOptions{CreateOnly: true})
+				return err
+			}, dataverse.IsAlreadyExists},
+		{"update on a stale ETag", must(dataverse.UpdateRequest(ref, map[string]any{"name": "C"}, stale)),
+			func() error { _, err := e.c.Update(ctx, ref, map[string]any{"name": "C"}, stale); return err }, dataverse.IsConcurrencyConflict},
+	}
+	for _, tc := range tests {
+		if err := tc.alone(); !tc.is(err) {
+			t.Fatalf("%s alone: err = %v", tc.name, err)
+		}
+		for _, inChangeSet := range []bool{true, false} {
+			var b dataverse.Batch
+			if inChangeSet {
+				b.ChangeSet().Add(tc.req)
+			} else {
+				b.Add(tc.req)
+			}
+			res, err := e.c.ExecuteBatch(ctx, &b, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := res.Parts[0].Err; !tc.is(got) || dataverse.IsAlreadyExists(got) == dataverse.IsConcurrencyConflict(got) {
+				t.Errorf("%s in a $batch (change set %v): err = %v (already exists %v, conflict %v), want what it is alone",
+					tc.name, inChangeSet, got, dataverse.IsAlreadyExists(got), dataverse.IsConcurrencyConflict(got))
+			}
+		}
+	}
+}

@@ -46,7 +46,9 @@ func (c *Client) ResumeChangesPager(deltaLink string, opts *ChangesOptions) (*Pa
 	if opts != nil {
 		o = *opts
 	}
-	return c.newPager(deltaLink, ListOptions{MaxPageSize: o.MaxPageSize, PrimaryKey: o.PrimaryKey}, true), nil
+	p := c.newPager(deltaLink, ListOptions{MaxPageSize: o.MaxPageSize, PrimaryKey: o.PrimaryKey}, true)
+	p.deltaLink = deltaLink // kept when a quiet table answers without a new one
+	return p, nil
 }
 
 func truncate(s string, n int) string {

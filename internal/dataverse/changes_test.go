@@ -3,6 +3,9 @@ package dataverse_test
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -203,5 +206,46 @@ func TestResumeRefusesForeignOrBadLinks(t *testing.T) {
 		if _, err := e.c.ResumeChangesPager(link, nil); err == nil {
 			t.Errorf("ResumeChangesPager(%q) accepted it", link)
 		}
+	}
+}
+
+// TestQuietDeltaAnsweredWithEmptyJSON: Microsoft documents that a delta
+// read of a table without changes "contains empty JSON" (§3.2). That is a
+// page without rows, not a failed sync, and the link to resume from next
+// time is the one this read started from.
+func TestQuietDeltaAnsweredWithEmptyJSON(t *testing.T) {
+	for _, body := range []string{`{}`, `{"@odata.context":"x/$delta","value":[]}`, ` {"value":null} `} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json; odata.metadata=minimal")
+			_, _ = io.WriteString(w, body)
+		}))
+		c, _ := dataverse.New(srv.URL, dataverse.StaticToken("t"), nil)
+		link := srv.URL + "/api/data/v9.2/accounts?$select=name&$deltatoken=919042%2108%2f22%2f2017"
+		p, err := c.ResumeChangesPager(link, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, err := p.NextPage(context.Background())
+		if err != nil {
+			t.Errorf("answer %s: the quiet table's delta read fails: %v", body, err)
+		} else if len(page.Rows) != 0 || p.More() || p.DeltaLink() != link {
+			t.Errorf("answer %s: %d rows, more %v, delta link %q; want none, no more, and the link it resumed from", body, len(page.Rows), p.More(), p.DeltaLink())
+		}
+		srv.Close()
+	}
+}
+
+// TestPageThatIsNotAnObjectIsRefused: only an object can be a page.
+func TestPageThatIsNotAnObjectIsRefused(t *testing.T) {
+	for _, body := range []string{`null`, `[]`, `"value"`, ``} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json; odata.metadata=minimal")
+			_, _ = io.WriteString(w, body)
+		}))
+		c, _ := dataverse.New(srv.URL, dataverse.StaticToken("t"), nil)
+		if _, err := c.NewListPager("accounts", nil, nil).NextPage(context.Background()); err == nil {
+			t.Errorf("answer %q was read as a page", body)
+		}
+		srv.Close()
 	}
 }

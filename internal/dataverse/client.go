@@ -23,8 +23,9 @@ const DefaultAPIVersion = "v9.2"
 
 // Options configure a Client; nil means the defaults.
 type Options struct {
-	// HTTPClient sends the requests; nil means a client whose transport
-	// keeps up to 64 idle connections per host.
+	// HTTPClient sends the requests; nil means a shared client whose
+	// transport keeps up to 64 idle connections per host and gives up on an
+	// answer whose headers do not arrive within DefaultResponseHeaderTimeout.
 	HTTPClient *http.Client
 	// Retry bounds retries; the zero value means DefaultRetry.
 	Retry RetryPolicy
@@ -46,12 +47,22 @@ type Client struct {
 	ua     string
 }
 
+// DefaultResponseHeaderTimeout bounds the wait for an answer's headers on
+// the default HTTP client, so a stalled connection fails (and a read is
+// retried) instead of hanging until the caller's context ends. It is longer
+// than any request Dataverse lets run (UNVERIFIED: the platform's own limit
+// is about 2 minutes), so it never cuts off a slow but live answer.
+const DefaultResponseHeaderTimeout = 3 * time.Minute
+
 // defaultHTTPClient is shared so that every Client reuses its connections.
-var defaultHTTPClient = func() *http.Client {
+var defaultHTTPClient = newHTTPClient(DefaultResponseHeaderTimeout)
+
+func newHTTPClient(responseHeaderTimeout time.Duration) *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = 64
+	t.ResponseHeaderTimeout = responseHeaderTimeout
 	return &http.Client{Transport: t}
-}()
+}
 
 // New returns a client for the environment at environmentURL, either the
 // organization URL (https://org.crm.dynamics.com, or the .api. form) or the

@@ -38,14 +38,17 @@ type pageWire struct {
 }
 
 // decodePage parses a collection response. pk names the primary key
-// column whose value becomes Row.ID ("" to skip).
+// column whose value becomes Row.ID ("" to skip). An object without a
+// value array is a page without rows: Microsoft documents that a delta
+// read of a table without changes "contains empty JSON"
+// (dataverse-webapi.md §3.2).
 func decodePage(body []byte, pk string) (*Page, error) {
 	var w pageWire
 	if err := json.Unmarshal(body, &w); err != nil {
 		return nil, fmt.Errorf("dataverse: decode page: %w", err)
 	}
-	if w.Value == nil {
-		return nil, fmt.Errorf("dataverse: decode page: the response has no value array")
+	if trimmed := bytes.TrimLeft(body, " \t\r\n"); len(trimmed) == 0 || trimmed[0] != '{' {
+		return nil, fmt.Errorf("dataverse: decode page: the response is not a JSON object")
 	}
 	p := &Page{Rows: make([]Row, len(w.Value)), NextLink: w.NextLink, DeltaLink: w.DeltaLink, Count: -1}
 	if w.Count != nil {

@@ -100,5 +100,9 @@ func (p *Pager) NextPage(ctx context.Context) (*Page, error) {
 
 // DeltaLink is the @odata.deltaLink of a change-tracking read, known once
 // its last page has been read. Store it only after every page's changes
-// are stored; it is where the next read resumes.
+// are stored; it is where the next read resumes. For a read resumed from a
+// delta link (ResumeChangesPager) whose answer carried none (a quiet table
+// may answer "{}"), it is the link the read resumed from, so storing
+// DeltaLink after the last page is always right. It is "" for a first
+// read until a page carries one.
 func (p *Pager) DeltaLink() string { return p.deltaLink }

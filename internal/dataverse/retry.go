@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"mime"
 	"net"
@@ -21,9 +22,14 @@ import (
 //     reschedule the work; any method, since Dataverse refused the request
 //     before running it.
 //   - 502, 503, 504 and connection failures: exponential backoff with full
-//     jitter, for requests that are safe to repeat (GET, PUT, PATCH,
-//     DELETE, and POSTs known to be safe such as a $batch of upserts); a
+//     jitter, for requests that are safe to repeat (GET, plain PUT and
+//     PATCH, and POSTs known to be safe such as a $batch of upserts); a
 //     connection that could not even be dialled is retried for any request.
+//     A DELETE, a create-only upsert (If-None-Match: *) and an update on
+//     an ETag (If-Match: W/"…") are not repeated after such a failure: the
+//     first try may have run, and the repeat would answer 404 or 412 about
+//     the caller's own write. The caller gets the 5xx or transport error
+//     (IsTransient), which for these requests means "may have run".
 //   - 401: one token refresh (TokenSource.Token with forceRefresh) and one
 //     retry, per request.
 //
@@ -50,11 +56,19 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// safeToRepeat reports whether sending req twice cannot do harm.
+// safeToRepeat reports whether sending req again after a failure that may
+// have come after it ran (a gateway error, a reset) cannot mislead: a read,
+// or a write that ends in the same state and answers the same whether it
+// ran once or twice (an upsert, an update with If-Match: *). A DELETE, a
+// create-only upsert or an update on an ETag that ran would answer the
+// repeat 404 or 412, about the caller's own change.
 func safeToRepeat(req Request) bool {
 	switch req.Method {
-	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPatch, http.MethodDelete:
+	case http.MethodGet, http.MethodHead:
 		return true
+	case http.MethodPut, http.MethodPatch:
+		m := req.Header.Get("If-Match")
+		return req.Header.Get("If-None-Match") == "" && (m == "" || m == "*")
 	}
 	return req.safeToRepeat
 }
@@ -64,7 +78,9 @@ func (c *Client) withRetry(ctx context.Context, req Request, u *url.URL, buf *by
 	for attempt := 1; ; attempt++ {
 		token, err := c.tokens.Token(ctx, force)
 		if err != nil {
-			return nil, c.fail(req, u, nil, fmtErr("get token", err))
+			// The source's own error, not an *Error: whether the user must
+			// sign in again, or Entra is down, is the source's to say.
+			return nil, fmt.Errorf("dataverse: %s %s: get token: %w", req.Method, strings.TrimPrefix(u.Path, c.api.Path), err)
 		}
 		force = false
 		resp, err := c.attempt(ctx, req, u, token, buf)
@@ -175,13 +191,7 @@ func fmtErr(what string, err error) error { return &wrapped{what, err} }
 
 // fail builds the *Error for a request that failed with resp or cause.
 func (c *Client) fail(req Request, u *url.URL, resp *response, cause error) error {
-	e := &Error{Method: req.Method, Path: strings.TrimPrefix(u.Path, c.api.Path), Err: cause}
-	switch {
-	case req.Header.Get("If-None-Match") == "*":
-		e.Precondition = "If-None-Match"
-	case req.Header.Get("If-Match") != "":
-		e.Precondition = "If-Match"
-	}
+	e := &Error{Method: req.Method, Path: strings.TrimPrefix(u.Path, c.api.Path), Err: cause, Precondition: precondition(req)}
 	if resp == nil || cause != nil && resp.status < 400 {
 		return e
 	}
@@ -193,6 +203,18 @@ func (c *Client) fail(req Request, u *url.URL, resp *response, cause error) erro
 	}
 	e.Code, e.Message = errorBody(resp.body)
 	return e
+}
+
+// precondition names the conditional header of a write, which tells its
+// 412s apart (Error.Precondition).
+func precondition(req Request) string {
+	switch {
+	case req.Header.Get("If-None-Match") == "*":
+		return "If-None-Match"
+	case req.Header.Get("If-Match") != "":
+		return "If-Match"
+	}
+	return ""
 }
 
 // errorBody reads {"error":{"code","message"}} from any content type; a

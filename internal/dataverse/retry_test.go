@@ -2,6 +2,7 @@ package dataverse_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -65,6 +66,10 @@ func TestGatewayErrorsAndResetsRetriedOnlyWhenSafe(t *testing.T) {
 		{"PATCH upsert after 503s", 503, "PATCH", upsertAccount, false, 3},
 		{"POST create after a 503 is not repeated", 503, "POST", createAccount, true, 1},
 		{"POST create after a reset is not repeated", 0, "POST", createAccount, true, 1},
+		{"update (If-Match *) after 503s", 503, "PATCH", updateAccount, false, 3},
+		{"update on an ETag after a 503 is not repeated", 503, "PATCH", updateAccountOnETag, true, 1},
+		{"create-only upsert after a reset is not repeated", 0, "PATCH", createOnlyUpsert, true, 1},
+		{"DELETE after a 504 is not repeated", 504, "DELETE", deleteAccount, true, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -92,6 +97,55 @@ func createAccount(c *dataverse.Client) error {
 func upsertAccount(c *dataverse.Client) error {
 	_, err := c.Upsert(context.Background(), dataverse.ByKey("accounts", "accountnumber", "U-1"), map[string]any{"name": "x"}, nil)
 	return err
+}
+
+func updateAccount(c *dataverse.Client) error {
+	_, err := c.Update(context.Background(), dataverse.ByID("accounts", dataversesim.SeedID("accounts", 0)), map[string]any{"name": "x"}, nil)
+	return err
+}
+func updateAccountOnETag(c *dataverse.Client) error {
+	_, err := c.Update(context.Background(), dataverse.ByID("accounts", dataversesim.SeedID("accounts", 0)), map[string]any{"name": "x"}, &dataverse.WriteOptions{IfMatch: `W/"1"`})
+	return err
+}
+func createOnlyUpsert(c *dataverse.Client) error {
+	_, err := c.Upsert(context.Background(), dataverse.ByKey("accounts", "accountnumber", "U-2"), map[string]any{"name": "x"}, &dataverse.UpsertOptions{CreateOnly: true})
+	return err
+}
+func deleteAccount(c *dataverse.Client) error {
+	return c.Delete(context.Background(), dataverse.ByID("accounts", dataversesim.SeedID("accounts", 0)), nil)
+}
+
+// TestConditionalUpdateThatRanIsNotReportedAsAConflict: an update with
+// If-Match that committed but whose answer a gateway replaced with a 503
+// must not be sent again, or the repeat meets the row the client changed
+// itself and the caller is told "conflict" although its write succeeded.
+func TestConditionalUpdateThatRanIsNotReportedAsAConflict(t *testing.T) {
+	var version, calls atomic.Int64
+	version.Store(1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		calls.Add(1)
+		if r.Header.Get("If-Match") != `W/"1"` || version.Load() != 1 {
+			w.Header().Set("Content-Type", "application/json; odata.metadata=minimal")
+			w.WriteHeader(http.StatusPreconditionFailed)
+			_, _ = io.WriteString(w, `{"error":{"code":"0x80060882","message":"The version of the existing record doesn't match the RowVersion property provided."}}`)
+			return
+		}
+		version.Store(2)                             // the write commits ...
+		w.WriteHeader(http.StatusServiceUnavailable) // ... and the gateway loses the answer
+	}))
+	defer srv.Close()
+	c, err := dataverse.New(srv.URL, dataverse.StaticToken("t"), &dataverse.Options{Sleep: func(context.Context, time.Duration) error { return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Update(context.Background(), dataverse.ByID("accounts", "00000000-0000-0000-0000-000000000001"), map[string]any{"name": "x"}, &dataverse.WriteOptions{IfMatch: `W/"1"`})
+	if dataverse.IsConcurrencyConflict(err) || !dataverse.IsTransient(err) {
+		t.Errorf("the update committed (version %d) after %d sends; err = %v, want a transient error (outcome unknown), not a conflict", version.Load(), calls.Load(), err)
+	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("the conditional update was sent %d times, want once", n)
+	}
 }
 
 // vault is a token source like issue 4's per-user vault: a cached token,
@@ -206,5 +260,62 @@ func TestRefusesToFollowNextLinkToAnotherHost(t *testing.T) {
 	}
 	if _, err := p.NextPage(context.Background()); err == nil || stolen.Load() != 0 {
 		t.Fatalf("err = %v, requests to the other host %d; want a refusal and none", err, stolen.Load())
+	}
+}
+
+// TestWriteWhoseAnswerIsLostIsNotReportedAsItsOwnFailure: the write
+// commits in Dataverse and a gateway 504 (or a reset) replaces its answer.
+// Sent again, a DELETE would answer "not found", a create-only upsert
+// "already exists" and an update on an ETag "conflict", each about the
+// caller's own write. The client must not resend them: the caller gets a
+// transient error ("outcome unknown") and Dataverse holds the write once.
+func TestWriteWhoseAnswerIsLostIsNotReportedAsItsOwnFailure(t *testing.T) {
+	ctx := context.Background()
+	id := dataversesim.SeedID("accounts", 0)
+	tests := []struct {
+		name    string
+		method  string
+		sends   int64 // requests the write makes, the lost one included
+		write   func(e *env) error
+		applied func(e *env) bool
+	}{
+		{"update on an ETag", "PATCH", 2, func(e *env) error {
+			_, etag, err := e.c.Get(ctx, dataverse.ByID("accounts", id), nil)
+			if err != nil {
+				return err
+			}
+			_, err = e.c.Update(ctx, dataverse.ByID("accounts", id), map[string]any{"name": "Mine"}, &dataverse.WriteOptions{IfMatch: etag})
+			return err
+		}, func(e *env) bool { row, _ := e.sim.GetRow("accounts", id); return row["name"] == "Mine" }},
+		{"create-only upsert", "PATCH", 1, func(e *env) error {
+			_, err := e.c.Upsert(ctx, dataverse.ByKey("accounts", "accountnumber", "NEW-1"), map[string]any{"name": "New"}, &dataverse.UpsertOptions{CreateOnly: true})
+			return err
+		}, func(e *env) bool { return e.sim.Count("accounts") == 2 }},
+		{"delete", "DELETE", 1, func(e *env) error {
+			return e.c.Delete(ctx, dataverse.ByID("accounts", id), nil)
+		}, func(e *env) bool { _, ok := e.sim.GetRow("accounts", id); return !ok }},
+		{"$batch with a create-only upsert", "POST", 1, func(e *env) error {
+			var b dataverse.Batch
+			b.ChangeSet().Add(mustReq(t)(dataverse.UpsertRequest(dataverse.ByKey("accounts", "accountnumber", "NEW-2"), map[string]any{"name": "New"}, &dataverse.UpsertOptions{CreateOnly: true})))
+			_, err := e.c.ExecuteBatch(ctx, &b, nil)
+			return err
+		}, func(e *env) bool { return e.sim.Count("accounts") == 2 }},
+	}
+	for _, tc := range tests {
+		for _, status := range []int{504, 0} {
+			e := newEnv(t, dataversesim.Options{Seed: 1})
+			e.sim.FailNext(dataversesim.Fault{Status: status, Method: tc.method, After: true})
+			before := e.sim.Requests()
+			err := tc.write(e)
+			if !dataverse.IsTransient(err) || dataverse.IsNotFound(err) || dataverse.IsAlreadyExists(err) || dataverse.IsConcurrencyConflict(err) {
+				t.Errorf("%s, answer lost (%d): err = %v, want transient (outcome unknown)", tc.name, status, err)
+			}
+			if !tc.applied(e) {
+				t.Errorf("%s, answer lost (%d): the write is not in Dataverse", tc.name, status)
+			}
+			if n := e.sim.Requests() - before; n != tc.sends {
+				t.Errorf("%s, answer lost (%d): %d requests, want %d (the write sent once)", tc.name, status, n, tc.sends)
+			}
+		}
 	}
 }

@@ -14,6 +14,11 @@ import "context"
 // Token must be safe for concurrent use; many requests may force a refresh
 // at once, so a source should collapse them (x/sync/singleflight).
 //
+// An error from Token fails the request with that error, wrapped with the
+// request's method and path but never turned into an *Error: whether the
+// user must sign in again or Entra is unavailable is the source's to say,
+// and errors.As and apperr.KindOf see its own error.
+//
 // A per-user vault adapts in a few lines:
 //
 //	dataverse.TokenFunc(func(ctx context.Context, force bool) (string, error) {

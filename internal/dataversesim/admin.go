@@ -18,8 +18,8 @@ import (
 //	PATCH  /_sim/tables/{set}/{id}          values -> 204
 //	DELETE /_sim/tables/{set}/{id}          204
 //	GET|PUT /_sim/throttle                  {"requests","windowSeconds","concurrency","executionTimeSeconds"}
-//	GET|PUT /_sim/faults                    {"errorRate","resetRate","latencyMs","randomSeed"}
-//	POST   /_sim/faults/next                {"status","count","method","path","retryAfter"}
+//	GET|PUT /_sim/faults                    {"errorRate","resetRate","afterRate","latencyMs","randomSeed"}
+//	POST   /_sim/faults/next                {"status","count","method","path","retryAfter","after"}
 //	POST   /_sim/changetracking/expire      204: every delta token so far expires
 //	POST   /_sim/clock/advance              {"seconds":n} -> {"now":time}
 func (s *Sim) adminMux() *http.ServeMux {
@@ -106,11 +106,11 @@ func (s *Sim) adminMux() *http.ServeMux {
 		if !readJSON(w, r, &in) {
 			return
 		}
-		if in.ErrorRate < 0 || in.ResetRate < 0 || in.ErrorRate+in.ResetRate > 1 || in.LatencyMs < 0 {
-			adminError(w, http.StatusBadRequest, "errorRate and resetRate must be between 0 and 1 together, latencyMs zero or more")
+		if in.ErrorRate < 0 || in.ResetRate < 0 || in.AfterRate < 0 || in.ErrorRate+in.ResetRate+in.AfterRate > 1 || in.LatencyMs < 0 {
+			adminError(w, http.StatusBadRequest, "errorRate, resetRate and afterRate must be between 0 and 1 together, latencyMs zero or more")
 			return
 		}
-		s.SetFaults(Faults{ErrorRate: in.ErrorRate, ResetRate: in.ResetRate, Latency: time.Duration(in.LatencyMs) * time.Millisecond, RandomSeed: in.RandomSeed})
+		s.SetFaults(Faults{ErrorRate: in.ErrorRate, ResetRate: in.ResetRate, AfterRate: in.AfterRate, Latency: time.Duration(in.LatencyMs) * time.Millisecond, RandomSeed: in.RandomSeed})
 		writeJSON(w, http.StatusOK, faultsJSONOf(s.Faults()))
 	})
 	mux.HandleFunc("POST /_sim/faults/next", func(w http.ResponseWriter, r *http.Request) {
@@ -120,6 +120,10 @@ func (s *Sim) adminMux() *http.ServeMux {
 		}
 		if f.Status != 0 && (f.Status < 400 || f.Status > 599) || f.Count < 0 || f.RetryAfter < 0 {
 			adminError(w, http.StatusBadRequest, "status must be 0 (reset) or 400-599, count and retryAfter zero or more")
+			return
+		}
+		if f.After && !AfterStatusOK(f.Status) {
+			adminError(w, http.StatusBadRequest, "with after, status must be 0 (reset), 500, 502, 503 or 504: the answer of a request that ran is lost")
 			return
 		}
 		s.FailNext(f)
@@ -165,12 +169,13 @@ func throttleJSONOf(t Throttle) throttleJSON {
 type faultsJSON struct {
 	ErrorRate  float64 `json:"errorRate"`
 	ResetRate  float64 `json:"resetRate"`
+	AfterRate  float64 `json:"afterRate"`
 	LatencyMs  int64   `json:"latencyMs"`
 	RandomSeed uint64  `json:"randomSeed"`
 }
 
 func faultsJSONOf(f Faults) faultsJSON {
-	return faultsJSON{ErrorRate: f.ErrorRate, ResetRate: f.ResetRate, LatencyMs: f.Latency.Milliseconds(), RandomSeed: f.RandomSeed}
+	return faultsJSON{ErrorRate: f.ErrorRate, ResetRate: f.ResetRate, AfterRate: f.AfterRate, LatencyMs: f.Latency.Milliseconds(), RandomSeed: f.RandomSeed}
 }
 
 func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {

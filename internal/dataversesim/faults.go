@@ -12,8 +12,12 @@ import (
 // Faults inject failures into API requests at random. The random source is
 // seeded, so a run with the same requests repeats.
 type Faults struct {
-	ErrorRate  float64       // fraction of requests answered 502, 503 or 504
-	ResetRate  float64       // fraction of connections reset without an answer
+	ErrorRate float64 // fraction of requests answered 502, 503 or 504 before they run
+	ResetRate float64 // fraction of connections reset without an answer before the request runs
+	// AfterRate is the fraction of requests that run, with their writes
+	// committed, and whose answer is then lost: a gateway 504 or a reset
+	// instead of it ("write committed, answer lost").
+	AfterRate  float64
 	Latency    time.Duration // added before every API request is handled
 	RandomSeed uint64
 }
@@ -31,6 +35,29 @@ type Fault struct {
 	Path string `json:"path,omitempty"`
 	// RetryAfter is the Retry-After seconds of a scripted 429 (default 1).
 	RetryAfter int `json:"retryAfter,omitempty"`
+	// After lets the request run (its writes commit) and then answers with
+	// Status instead of its own answer: a gateway 5xx, or (0) a reset. Only
+	// 0, 500, 502, 503 and 504 make sense here (AfterStatusOK).
+	After bool `json:"after,omitempty"`
+}
+
+// AfterStatusOK reports whether status may replace the answer of a request
+// that ran (Fault.After): a reset or a gateway error, never a 429, which
+// Dataverse sends only for requests it did not run.
+func AfterStatusOK(status int) bool {
+	switch status {
+	case 0, 500, 502, 503, 504:
+		return true
+	}
+	return false
+}
+
+// decision is the fault chosen for one request.
+type decision struct {
+	status     int // -1: none; 0: reset; else the status to answer
+	retryAfter int
+	after      bool // answer so only after the request ran
+	latency    time.Duration
 }
 
 type faultInjector struct {
@@ -66,61 +93,77 @@ func (fi *faultInjector) add(f Fault) {
 	fi.scripted = append(fi.scripted, f)
 }
 
-// pick decides the fault for r: a status, 0 for a reset, or -1 for none.
-func (fi *faultInjector) pick(r *http.Request) (status, retryAfter int, latency time.Duration) {
+// pick decides the fault for r.
+func (fi *faultInjector) pick(r *http.Request) decision {
 	fi.mu.Lock()
 	defer fi.mu.Unlock()
-	latency = fi.cfg.Latency
+	d := decision{status: -1, latency: fi.cfg.Latency}
 	for i := range fi.scripted {
 		f := &fi.scripted[i]
 		if (f.Method == "" || f.Method == r.Method) && strings.Contains(r.URL.Path, f.Path) {
 			f.Count--
-			status, retryAfter = f.Status, f.RetryAfter
+			d.status, d.retryAfter, d.after = f.Status, f.RetryAfter, f.After
 			if f.Count == 0 {
 				fi.scripted = append(fi.scripted[:i], fi.scripted[i+1:]...)
 			}
-			return status, retryAfter, latency
+			return d
 		}
 	}
 	x := fi.rng.Float64()
 	switch {
 	case x < fi.cfg.ResetRate:
-		return 0, 0, latency
+		d.status = 0
 	case x < fi.cfg.ResetRate+fi.cfg.ErrorRate:
-		return []int{502, 503, 504}[fi.rng.IntN(3)], 0, latency
+		d.status = []int{502, 503, 504}[fi.rng.IntN(3)]
+	case x < fi.cfg.ResetRate+fi.cfg.ErrorRate+fi.cfg.AfterRate:
+		d.status, d.after = []int{0, 504}[fi.rng.IntN(2)], true
 	}
-	return -1, 0, latency
+	return d
 }
 
-// apply delays r by the configured latency and then answers it with a
-// fault if one is due; it reports whether it answered.
-func (fi *faultInjector) apply(w http.ResponseWriter, r *http.Request) bool {
-	status, retryAfter, latency := fi.pick(r)
-	if latency > 0 {
-		t := time.NewTimer(latency)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-		}
+// wait delays r by the configured latency.
+func (d decision) wait(r *http.Request) {
+	if d.latency <= 0 {
+		return
 	}
+	t := time.NewTimer(d.latency)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-r.Context().Done():
+	}
+}
+
+// before reports whether the request fails before it runs.
+func (d decision) before() bool { return d.status >= 0 && !d.after }
+
+// answer writes resp, or the fault in its place when the request was to
+// run and then lose its answer.
+func (d decision) answer(w http.ResponseWriter, resp *response) {
+	if d.status >= 0 && d.after {
+		d.fail(w)
+		return
+	}
+	writeResponse(w, resp)
+}
+
+// fail answers with the fault: a reset, a throttling 429, the Web API's
+// 503, or a gateway's HTML error page.
+func (d decision) fail(w http.ResponseWriter) {
 	switch {
-	case status < 0:
-		return false
-	case status == 0:
+	case d.status == 0:
 		resetConnection(w)
-	case status == http.StatusTooManyRequests:
-		writeResponse(w, errorResponse(tooMany(codeThrottleRequests, time.Duration(max(1, retryAfter))*time.Second,
+	case d.status == http.StatusTooManyRequests:
+		writeResponse(w, errorResponse(tooMany(codeThrottleRequests, time.Duration(max(1, d.retryAfter))*time.Second,
 			"Number of requests exceeded the limit of 6000 over time window of 300 seconds.")))
-	case status == http.StatusServiceUnavailable || status < 500:
-		writeResponse(w, errorResponse(errf(status, codeNone, "The service is temporarily unavailable. Try again later.")))
+	case d.status == http.StatusServiceUnavailable || d.status < 500:
+		writeResponse(w, errorResponse(errf(d.status, codeNone, "The service is temporarily unavailable. Try again later.")))
 	default:
 		// Gateways answer with HTML, not the Web API's JSON.
 		w.Header().Set("Content-Type", "text/html")
-		w.WriteHeader(status)
-		_, _ = w.Write([]byte("<html><body><h1>" + http.StatusText(status) + "</h1></body></html>"))
+		w.WriteHeader(d.status)
+		_, _ = w.Write([]byte("<html><body><h1>" + http.StatusText(d.status) + "</h1></body></html>"))
 	}
-	return true
 }
 
 // resetConnection drops the client's connection with a TCP reset.

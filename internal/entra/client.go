@@ -106,7 +106,7 @@ func (c *Client) Exchange(ctx context.Context, tenant, redirectURI, code, verifi
 	if err != nil {
 		var re *oauth2.RetrieveError
 		if errors.As(err, &re) && re.Response != nil {
-			return Token{}, parseTokenError(re.Response.StatusCode, re.Body)
+			return Token{}, parseTokenError(re.Response.StatusCode, re.Response.Header, re.Body)
 		}
 		return Token{}, fmt.Errorf("redeem the authorization code: %w", err)
 	}
@@ -164,15 +164,15 @@ func (c *Client) post(ctx context.Context, tenant string, form url.Values) (Toke
 		return Token{}, fmt.Errorf("%s answer from %s: %w", grant, c.tokenURL(tenant), err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return Token{}, parseTokenError(resp.StatusCode, body)
+		return Token{}, parseTokenError(resp.StatusCode, resp.Header, body)
 	}
 	var b tokenBody
 	if err := json.Unmarshal(body, &b); err != nil || b.AccessToken == "" {
-		return Token{}, parseTokenError(resp.StatusCode, body)
+		return Token{}, parseTokenError(resp.StatusCode, resp.Header, body)
 	}
 	secs, err := strconv.Atoi(strings.Trim(string(b.ExpiresIn), `"`))
 	if err != nil || secs <= 0 {
-		return Token{}, &Error{Status: resp.StatusCode, Code: "invalid_response", Description: "the token answer has no valid expires_in"}
+		return Token{}, &Error{Status: resp.StatusCode, Code: codeInvalidResponse, Description: "the token answer has no valid expires_in"}
 	}
 	return Token{AccessToken: b.AccessToken, RefreshToken: b.RefreshToken, IDToken: b.IDToken,
 		ExpiresAt: sent.Add(time.Duration(secs) * time.Second), Scope: b.Scope}, nil

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/oauth2"
 
@@ -153,4 +155,27 @@ func audience(t *testing.T, raw string) string {
 	}
 	aud, _ := tok.Claims.GetAudience()
 	return strings.Join(aud, ",")
+}
+
+// TestThrottledTokenEndpoint: Entra's 429, with or without an OAuth body,
+// is throttling to wait out (Retry-After kept), never a refusal.
+func TestThrottledTokenEndpoint(t *testing.T) {
+	for _, body := range []string{`<html>Too Many Requests</html>`, `{"error":"temporarily_unavailable","error_description":"AADSTS50196: loop","error_codes":[50196]}`} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Retry-After", "7")
+			w.WriteHeader(http.StatusTooManyRequests)
+			_, _ = w.Write([]byte(body))
+		}))
+		a, _ := NewAuthority(srv.URL)
+		c := NewClient(a, clientID, "s", srv.Client())
+		_, rerr := c.Refresh(context.Background(), contoso, "rt", []string{"https://contoso.crm.dynamics.com/user_impersonation"})
+		_, xerr := c.Exchange(context.Background(), "organizations", redirect, "code", oauth2.GenerateVerifier(), dynamicsScopes)
+		for name, err := range map[string]error{"refresh": rerr, "code redemption": xerr} {
+			var e *Error
+			if !errors.As(err, &e) || Classify(err) != Throttled || e.RetryAfter != 7*time.Second {
+				t.Errorf("%s answered 429 %s: %#v (class %d), want Throttled with Retry-After 7s", name, body, err, Classify(err))
+			}
+		}
+		srv.Close()
+	}
 }

@@ -4,16 +4,19 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Error is an error answered by Entra: a token-endpoint error body
 // (reference §2.4) or an error redirect from /authorize or /adminconsent.
-// Branch on Code and ErrorCodes, never on Description. Description may be
-// shown to a person; it never contains a token or a code.
+// Branch on Code and ErrorCodes, never on Description. Show a person
+// Reason and Explain, never Description: in a redirect anyone can write it.
+// It never contains a token or a code.
 type Error struct {
 	// Status is the HTTP status of a token-endpoint answer; 0 for a redirect.
 	Status int
@@ -29,6 +32,8 @@ type Error struct {
 	Claims        string
 	TraceID       string
 	CorrelationID string
+	// RetryAfter is the token endpoint's Retry-After, when it sent one.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -85,8 +90,12 @@ const (
 	// Blocked: a policy blocks the sign-in (Conditional Access); retrying
 	// or signing in again will not help until an administrator acts.
 	Blocked
-	// Transient: Entra failed (5xx, temporarily_unavailable); retry later.
+	// Transient: Entra failed (5xx, temporarily_unavailable, an answer
+	// that is not OAuth's); retry later.
 	Transient
+	// Throttled: Entra is throttling the app (HTTP 429, AADSTS50196);
+	// retry after RetryAfter, or later.
+	Throttled
 )
 
 // consentCodes are the AADSTS codes of reference §1.3 that mean "not approved".
@@ -105,13 +114,15 @@ func Classify(err error) Class {
 	switch {
 	case e.Has(53003):
 		return Blocked
+	case e.Status == http.StatusTooManyRequests || e.Has(50196):
+		return Throttled
 	case anyOf(e, consentCodes) || e.Code == "consent_required":
 		return ConsentRequired
 	case e.Code == "invalid_client" || e.Has(7000215) || e.Has(7000222) || e.Has(700027):
 		return ClientMisconfigured
 	case anyOf(e, reauthCodes) || e.Code == "invalid_grant" || e.Code == "interaction_required" || e.Code == "login_required":
 		return ReauthRequired
-	case e.Code == "temporarily_unavailable" || e.Code == "server_error" || e.Status >= 500:
+	case e.Code == "temporarily_unavailable" || e.Code == "server_error" || e.Code == codeInvalidResponse || e.Status >= 500:
 		return Transient
 	}
 	return Other
@@ -137,34 +148,60 @@ type tokenErrorBody struct {
 	CorrelationID    string `json:"correlation_id"`
 }
 
-// parseTokenError builds an *Error from a token-endpoint answer. A body that
-// is not Entra's JSON still yields an error naming the status.
-func parseTokenError(status int, body []byte) *Error {
+// codeInvalidResponse is the Code of an answer that is not OAuth's (a
+// proxy's page, a body without "error").
+const codeInvalidResponse = "invalid_response"
+
+// parseTokenError builds an *Error from a token-endpoint answer with the
+// given status and headers. A body that is not Entra's JSON still yields an
+// error naming the status.
+func parseTokenError(status int, header http.Header, body []byte) *Error {
+	var e *Error
 	var b tokenErrorBody
 	if json.Unmarshal(body, &b) != nil || b.Error == "" {
 		code := "server_error"
 		if status < 500 {
-			code = "invalid_response"
+			code = codeInvalidResponse
 		}
-		return &Error{Status: status, Code: code, Description: fmt.Sprintf("the token endpoint answered HTTP %d without an OAuth error body", status)}
+		e = &Error{Status: status, Code: code, Description: fmt.Sprintf("the token endpoint answered HTTP %d without an OAuth error body", status)}
+	} else {
+		e = &Error{Status: status, Code: b.Error, Description: b.ErrorDescription, ErrorCodes: b.ErrorCodes,
+			SubError: b.SubError, Claims: b.Claims, TraceID: b.TraceID, CorrelationID: b.CorrelationID}
+		if len(e.ErrorCodes) == 0 {
+			e.ErrorCodes = codesFromDescription(b.ErrorDescription)
+		}
 	}
-	e := &Error{Status: status, Code: b.Error, Description: b.ErrorDescription, ErrorCodes: b.ErrorCodes,
-		SubError: b.SubError, Claims: b.Claims, TraceID: b.TraceID, CorrelationID: b.CorrelationID}
-	if len(e.ErrorCodes) == 0 {
-		e.ErrorCodes = codesFromDescription(b.ErrorDescription)
-	}
+	e.RetryAfter = retryAfter(header.Get("Retry-After"))
 	return e
 }
 
+// retryAfter reads a Retry-After value in seconds or as an HTTP date; 0
+// when absent or unreadable.
+func retryAfter(v string) time.Duration {
+	v = strings.TrimSpace(v)
+	if n, err := strconv.Atoi(v); err == nil && n > 0 {
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(0, time.Until(t))
+	}
+	return 0
+}
+
 // ParseRedirectError returns the error an /authorize or /adminconsent
-// redirect carries in its query, or nil when it carries none. Values are
-// bounded and stripped of control characters, since anyone can craft them.
+// redirect carries in its query, or nil when it carries none. Anyone can
+// craft these values: an error code that is not a known OAuth one becomes
+// "unknown_error", and the description is bounded and stripped of control
+// characters; it is for logs only (pages show Reason and Explain).
 func ParseRedirectError(q url.Values) *Error {
 	code := q.Get("error")
 	if code == "" {
 		return nil
 	}
-	e := &Error{Code: clean(code, 64), Description: clean(q.Get("error_description"), 1024)}
+	if _, ok := codeExplanations[code]; !ok {
+		code = unknownCode
+	}
+	e := &Error{Code: code, Description: clean(q.Get("error_description"), 1024)}
 	e.ErrorCodes = codesFromDescription(q.Get("error_description"))
 	return e
 }

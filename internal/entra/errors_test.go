@@ -14,7 +14,7 @@ func newParser() *jwt.Parser { return jwt.NewParser() }
 
 func TestParseTokenError(t *testing.T) {
 	body := `{"error":"invalid_grant","error_description":"AADSTS700082: The refresh token has expired due to inactivity.\r\nTrace ID: t\r\nCorrelation ID: c\r\nTimestamp: 2026-01-01 00:00:00Z","error_codes":[700082],"timestamp":"2026-01-01 00:00:00Z","trace_id":"t","correlation_id":"c","error_uri":"https://login.microsoftonline.com/error?code=700082"}`
-	e := parseTokenError(400, []byte(body))
+	e := parseTokenError(400, nil, []byte(body))
 	if e.Code != "invalid_grant" || !e.Has(700082) || e.TraceID != "t" || e.CorrelationID != "c" || Classify(e) != ReauthRequired {
 		t.Errorf("parseTokenError = %+v", e)
 	}
@@ -28,13 +28,17 @@ func TestParseTokenError(t *testing.T) {
 		class  Class
 	}{
 		{502, `<html>Bad gateway</html>`, "server_error", Transient},
-		{400, `not json`, "invalid_response", Other},
+		{400, `not json`, "invalid_response", Transient},
+		{429, `<html>Too many requests</html>`, "invalid_response", Throttled},
+		{429, `{"error":"temporarily_unavailable","error_codes":[50196]}`, "temporarily_unavailable", Throttled},
+		{400, `{"error":"invalid_grant","error_description":"AADSTS50196: The server terminated an operation because it encountered a client request loop."}`, "invalid_grant", Throttled},
+		{400, `{"error":"invalid_request","error_codes":[900144]}`, "invalid_request", Other},
 		{400, `{"error":"invalid_grant","error_description":"AADSTS50173: revoked"}`, "invalid_grant", ReauthRequired},
 		{400, `{"error":"invalid_request","error_codes":[53003]}`, "invalid_request", Blocked},
 		{401, `{"error":"invalid_client","error_codes":[7000222]}`, "invalid_client", ClientMisconfigured},
 		{400, `{"error":"temporarily_unavailable"}`, "temporarily_unavailable", Transient},
 	} {
-		e := parseTokenError(tc.status, []byte(tc.body))
+		e := parseTokenError(tc.status, nil, []byte(tc.body))
 		if e.Code != tc.code || Classify(e) != tc.class {
 			t.Errorf("parseTokenError(%d, %s) = %+v class %d, want %s class %d", tc.status, tc.body, e, Classify(e), tc.code, tc.class)
 		}
@@ -55,7 +59,8 @@ func TestParseRedirectError(t *testing.T) {
 		{"error=access_denied&error_description=AADSTS90094%3A+Admin+consent+is+required", "access_denied", 90094, ConsentRequired},
 		{"error=interaction_required&error_description=AADSTS50076%3A+MFA", "interaction_required", 50076, ReauthRequired},
 		{"error=permission_denied&error_description=The+admin+canceled+the+request", "permission_denied", 0, Other},
-		{"error=%0d%0aforged+log+line&error_description=%1b[31mred", "  forged log line", 0, Other},
+		{"error=%0d%0aforged+log+line&error_description=%1b[31mred", "unknown_error", 0, Other},
+		{"error=call_0800_FRAUD_now&error_description=AADSTS65004", "unknown_error", 65004, ConsentRequired},
 	}
 	for _, tc := range tests {
 		q, _ := url.ParseQuery(tc.query)
@@ -94,5 +99,28 @@ func TestAuthority(t *testing.T) {
 		a.Issuer(contoso) != "https://login.microsoftonline.us/"+contoso+"/v2.0" ||
 		a.AdminConsentURL(contoso) != "https://login.microsoftonline.us/"+contoso+"/v2.0/adminconsent" {
 		t.Errorf("US Gov endpoints: %s %s %s", a.TokenURL("organizations"), a.Issuer(contoso), a.AdminConsentURL(contoso))
+	}
+}
+
+// TestExplainNeverEchoesTheDescription: what a person is shown about an
+// Entra error is fixed wording chosen by its codes; the description, which
+// anyone can write into a redirect, never appears.
+func TestExplainNeverEchoesTheDescription(t *testing.T) {
+	const forged = "Your account is locked: call +1 555 0100 with your password"
+	for _, tc := range []struct {
+		query string
+		want  string
+	}{
+		{"error=access_denied&error_description=AADSTS90094: " + forged, "needs an administrator"},
+		{"error=access_denied&error_description=AADSTS53003: " + forged, "Conditional Access"},
+		{"error=access_denied&error_description=" + forged, "denied or cancelled"},
+		{"error=whatever&error_description=AADSTS1234567: " + forged, "refused the request"},
+	} {
+		q, _ := url.ParseQuery(strings.ReplaceAll(tc.query, " ", "+"))
+		e := ParseRedirectError(q)
+		got := e.Explain() + " " + e.Reason()
+		if strings.Contains(got, "0100") || strings.Contains(got, "password") || !strings.Contains(e.Explain(), tc.want) {
+			t.Errorf("ParseRedirectError(%s): Explain %q, Reason %q; want fixed wording with %q and nothing of the description", tc.query, e.Explain(), e.Reason(), tc.want)
+		}
 	}
 }

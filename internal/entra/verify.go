@@ -52,6 +52,11 @@ type IDClaims struct {
 	ObjectID          string
 	Name              string
 	PreferredUsername string
+	// DirectoryRoles are the template ids of the user's directory roles
+	// (the wids claim), present only when the app registration asks for
+	// them (groupMembershipClaims DirectoryRole or All). See
+	// CanApproveForOrganisation.
+	DirectoryRoles []string
 }
 
 type entraClaims struct {
@@ -63,6 +68,7 @@ type entraClaims struct {
 	PreferredUsername string   `json:"preferred_username"`
 	Scope             string   `json:"scp"`
 	Roles             []string `json:"roles"`
+	DirectoryRoles    []string `json:"wids"`
 	AuthorizedParty   string   `json:"azp"`
 	Version           string   `json:"ver"`
 }
@@ -81,7 +87,8 @@ func (v *Verifier) VerifyIDToken(ctx context.Context, raw, nonce string) (IDClai
 	if !isGUID(c.ObjectID) {
 		return IDClaims{}, invalid("oid is not a GUID; request the profile scope")
 	}
-	return IDClaims{TenantID: c.TenantID, ObjectID: c.ObjectID, Name: c.Name, PreferredUsername: c.PreferredUsername}, nil
+	return IDClaims{TenantID: c.TenantID, ObjectID: c.ObjectID, Name: c.Name, PreferredUsername: c.PreferredUsername,
+		DirectoryRoles: c.DirectoryRoles}, nil
 }
 
 // AccessClaims are the claims of a validated access token for this app's API.

@@ -80,6 +80,7 @@ func TestVerifyIDToken(t *testing.T) {
 			return s
 		}, want: "signature does not verify"},
 		{name: "garbage", raw: func(map[string]any) string { return "not.a.jwt" }, want: "malformed"},
+		{name: "valid, with directory roles", change: func(c map[string]any) { c["wids"] = []string{RoleGlobalAdministrator} }, want: ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -99,6 +100,9 @@ func TestVerifyIDToken(t *testing.T) {
 			if tc.want == "" {
 				if err != nil || got.TenantID != contoso || got.ObjectID != aliceOID {
 					t.Fatalf("VerifyIDToken = %+v, %v; want Alice of Contoso", got, err)
+				}
+				if _, ok := c["wids"]; ok != got.CanApproveForOrganisation() {
+					t.Errorf("VerifyIDToken directory roles = %v, want the token's wids %v", got.DirectoryRoles, c["wids"])
 				}
 				return
 			}

@@ -13,7 +13,7 @@ import (
 //	POST /_sim/users/{upn}/revoke                 revoke the user's refresh tokens and own consents (AADSTS50173)
 //	POST /_sim/users/{upn}/expire-refresh-tokens  the user's refresh tokens expire (AADSTS700082)
 //	POST /_sim/users/{upn}/require-mfa            refreshes fail with AADSTS50076 until an interactive sign-in
-//	POST /_sim/tenants/{tenant}/revoke-consent    withdraw every consent in the tenant (AADSTS65001)
+//	POST /_sim/tenants/{tenant}/revoke-consent    withdraw every consent in the tenant (AADSTS65001) and remove the app
 //	GET  /_sim/tenants/{tenant}                   the tenant's consent state
 //	POST /_sim/keys/rotate[?retire=true]          new signing key; old ones stay published unless retired
 //	POST /_sim/tokens                             mint an access token: {"upn","clientId","scope"}
@@ -29,7 +29,7 @@ func (s *Sim) addAdminRoutes(mux *http.ServeMux) {
 	}))
 	mux.HandleFunc("POST /_sim/users/{upn}/require-mfa", s.withUser(func(u *User) { u.mfaRequired = true }))
 	mux.HandleFunc("POST /_sim/tenants/{tenant}/revoke-consent", s.withTenant(func(t *Tenant) {
-		t.consented = map[string]bool{}
+		t.consented, t.provisioned = map[string]bool{}, map[string]bool{}
 		for _, u := range t.Users {
 			u.userConsent = map[string]bool{}
 		}

@@ -68,7 +68,8 @@ func (s *Sim) authorize(w http.ResponseWriter, r *http.Request) {
 		}
 		user.userConsent[client.ClientID] = true // an administrator accepts the prompt for themselves
 	}
-	user.mfaRequired = false // an interactive sign-in satisfies MFA
+	user.mfaRequired = false                        // an interactive sign-in satisfies MFA
+	user.tenant.provisioned[client.ClientID] = true // a sign-in puts the app in the user's tenant
 	code := randomToken()
 	s.codes[code] = &authCode{client: client.ClientID, redirectURI: redirect, tenantPath: strings.ToLower(seg), user: user,
 		scopes: scopes, challenge: q.Get("code_challenge"), method: method, nonce: q.Get("nonce"),

@@ -52,7 +52,7 @@ func (s *Sim) adminConsent(w http.ResponseWriter, r *http.Request) {
 		fail("access_denied", 90094, "Administrator consent is required. '"+client.Name+"' needs permission to access resources in your organization that only an admin can grant.")
 		return
 	}
-	user.tenant.consented[client.ClientID] = true
+	user.tenant.consented[client.ClientID], user.tenant.provisioned[client.ClientID] = true, true
 	s.stats.AdminConsents++
 	out := url.Values{"admin_consent": {"True"}, "tenant": {user.tenant.ID}, "state": {state}}
 	if scope != "" {

@@ -79,12 +79,12 @@ func (s *Sim) load(seed Seed) error {
 		if t.Domain == "" || s.domains[t.Domain] != "" {
 			bad("tenants[%d].domain %q is empty or used twice", i, t.Domain)
 		}
-		t.consented = map[string]bool{}
+		t.consented, t.provisioned = map[string]bool{}, map[string]bool{}
 		for _, c := range t.AdminConsent {
 			if s.clients[c] == nil {
 				bad("tenants[%d].adminConsent names unknown client %q", i, c)
 			}
-			t.consented[c] = true
+			t.consented[c], t.provisioned[c] = true, true
 		}
 		for j, u := range t.Users {
 			key := strings.ToLower(u.UPN)

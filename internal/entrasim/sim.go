@@ -51,6 +51,10 @@ type Client struct {
 	// APIScopes, e.g. access_as_user.
 	AppIDURI  string   `json:"appIdUri,omitempty"`
 	APIScopes []string `json:"apiScopes,omitempty"`
+	// GroupMembershipClaims is the manifest setting of that name: with
+	// "DirectoryRole" or "All", ID tokens carry the user's directory roles
+	// in wids, as Entra's do.
+	GroupMembershipClaims string `json:"groupMembershipClaims,omitempty"`
 }
 
 // Tenant is a directory with its users and the apps its administrators
@@ -64,6 +68,10 @@ type Tenant struct {
 	Users        []*User  `json:"users"`
 
 	consented map[string]bool
+	// provisioned holds the client ids with a service principal in the
+	// tenant: created by an admin consent or by any user's sign-in to the
+	// app, and what client credentials need (AADSTS700016 otherwise).
+	provisioned map[string]bool
 }
 
 // User is a work account in one tenant.
@@ -174,4 +182,24 @@ func (s *Sim) resolveTenant(seg string) (t *Tenant, ok bool) {
 // consented reports whether user may use client: tenant-wide or own consent.
 func (u *User) consented(client string) bool {
 	return u.tenant.consented[client] || u.userConsent[client]
+}
+
+// Directory role template ids the simulator puts in wids: an administrator
+// is a Global Administrator; every member has the default user role.
+const (
+	roleGlobalAdministrator = "62e90394-69f5-4237-9190-012177145e10"
+	roleUser                = "b79fbf4d-3ef9-4689-8143-76b194e85509"
+)
+
+// directoryRoles is the wids claim of u.
+func (u *User) directoryRoles() []string {
+	if u.Admin {
+		return []string{roleGlobalAdministrator, roleUser}
+	}
+	return []string{roleUser}
+}
+
+// emitsDirectoryRoles reports whether c's tokens carry wids.
+func (c *Client) emitsDirectoryRoles() bool {
+	return c.GroupMembershipClaims == "DirectoryRole" || c.GroupMembershipClaims == "All"
 }

@@ -172,7 +172,10 @@ func (s *Sim) clientCredentials(w http.ResponseWriter, r *http.Request, client *
 	case !strings.HasSuffix(scope, "/.default") || len(strings.Fields(scope)) != 1:
 		s.writeTokenError(w, http.StatusBadRequest, "invalid_scope", 1002012, "The provided value for scope "+scope+" is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).")
 		return
-	case !tenant.consented[client.ClientID]:
+	case !tenant.provisioned[client.ClientID]:
+		// Entra issues app-only tokens wherever the app has a service
+		// principal, which one user's own consent creates (§1.3): an app
+		// token proves nothing about an administrator's approval.
 		s.writeTokenError(w, http.StatusBadRequest, "unauthorized_client", 700016, "Application with identifier '"+client.ClientID+"' was not found in the directory '"+tenant.Name+"'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant.")
 		return
 	}
@@ -205,6 +208,9 @@ func (s *Sim) issue(w http.ResponseWriter, client *Client, user *User, scopes []
 			"sub": pairwise(user, client.ClientID), "iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(time.Hour).Unix(), "ver": "2.0"}
 		if contains(scopes, "profile") {
 			claims["oid"], claims["name"], claims["preferred_username"] = user.ObjectID, user.Name, user.UPN
+		}
+		if client.emitsDirectoryRoles() {
+			claims["wids"] = user.directoryRoles()
 		}
 		if nonce != "" {
 			claims["nonce"] = nonce

@@ -3,8 +3,10 @@ package funchost
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -91,7 +93,13 @@ func (h *Host) forward(w http.ResponseWriter, r *http.Request, fn *Function) {
 	out.Header.Set("X-Azure-Functions-HostVersion", HostVersion)
 	resp, err := h.forwarder.Do(out)
 	if err != nil {
-		h.log.Printf("Executed 'Functions.%s' (Failed, Id=%s, Duration=%s) %v", fn.Name, id, time.Since(start).Round(time.Millisecond), err)
+		// A *url.Error names the whole URL, whose query may hold a code and a
+		// state (/api/auth/callback): log the path and the cause only.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		h.log.Printf("Executed 'Functions.%s' (Failed, Id=%s, Duration=%s) %s %s: %v", fn.Name, id, time.Since(start).Round(time.Millisecond), r.Method, r.URL.Path, err)
 		http.Error(w, "the function failed", http.StatusInternalServerError)
 		return
 	}

@@ -212,6 +212,21 @@ func TestCrashingHandlerRestarted(t *testing.T) {
 	}
 }
 
+// TestFailedForwardLogsNoQuery: when the handler does not answer (here it
+// exits), the failure is logged with the path only: the query of a sign-in
+// callback carries Entra's code and the state.
+func TestFailedForwardLogsNoQuery(t *testing.T) {
+	root := testApp{functions: map[string]string{"Crash": crashFn}}.write(t)
+	h, out, _ := startHost(t, root)
+	if resp, err := http.Get("http://" + h.Addr() + "/api/crash?code=SECRET-CODE-1&state=SECRET-STATE-2"); err == nil {
+		resp.Body.Close()
+	}
+	out.waitFor(t, 1, "Executed 'Functions.Crash' (Failed")
+	if s := out.String(); strings.Contains(s, "SECRET-") || !strings.Contains(s, "GET /api/crash") {
+		t.Errorf("the host's log quotes the request's query, or does not name its path:\n%s", s)
+	}
+}
+
 // TestReadiness: requests wait for a slow handler; a handler that never
 // answers GET / is given up on after the initialization timeout.
 func TestReadiness(t *testing.T) {

@@ -185,8 +185,16 @@ func (t *serviceBusTrigger) dispatch(ctx context.Context, r lockRenewer, m *azse
 	}
 }
 
+// renewRetryDelay is the longest pause before renewing a lock again after a
+// renewal failed for a reason that may pass (a dropped connection, a
+// timeout); it is shortened to fit the lock's remaining time.
+const renewRetryDelay = time.Second
+
 // renewLock renews m's lock shortly before it expires until ctx is done or
-// the renewal duration has passed.
+// the renewal duration has passed. A renewal that fails for a reason that
+// may pass is tried again until the lock is lost or its time is up: giving
+// up at once would let the lock expire and Service Bus redeliver the
+// message while the function still runs.
 func (t *serviceBusTrigger) renewLock(ctx context.Context, r lockRenewer, m *azservicebus.ReceivedMessage) {
 	if t.renewal == 0 || m.LockedUntil == nil {
 		return
@@ -195,9 +203,17 @@ func (t *serviceBusTrigger) renewLock(ctx context.Context, r lockRenewer, m *azs
 	if t.renewal > 0 {
 		deadline = time.Now().Add(t.renewal)
 	}
+	var failed error // the last renewal's error, while it is being retried
 	for {
 		left := time.Until(*m.LockedUntil)
 		wait := left - min(left/2, 10*time.Second)
+		if failed != nil {
+			if left <= 0 {
+				t.host.log.Printf("Function %s: could not renew the lock of message %s before it expired (Service Bus will redeliver it): %v", t.fn.Name, m.MessageID, failed)
+				return
+			}
+			wait = min(renewRetryDelay, left/2)
+		}
 		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -209,13 +225,34 @@ func (t *serviceBusTrigger) renewLock(ctx context.Context, r lockRenewer, m *azs
 			t.host.log.Printf("Function %s: stopped renewing the lock of message %s after maxAutoLockRenewalDuration %s", t.fn.Name, m.MessageID, t.renewal)
 			return
 		}
-		if err := r.RenewMessageLock(ctx, m, nil); err != nil {
-			if !errors.Is(err, context.Canceled) {
-				t.host.log.Printf("Function %s: renewing the lock of message %s failed: %v", t.fn.Name, m.MessageID, err)
-			}
+		err := r.RenewMessageLock(ctx, m, nil)
+		switch {
+		case err == nil:
+			failed = nil
+		case ctx.Err() != nil:
 			return
+		case lockGone(err):
+			t.host.log.Printf("Function %s: renewing the lock of message %s failed: %v", t.fn.Name, m.MessageID, err)
+			return
+		default:
+			t.host.log.Printf("Function %s: renewing the lock of message %s failed, trying again: %v", t.fn.Name, m.MessageID, err)
+			failed = err
 		}
 	}
+}
+
+// lockGone reports a renewal error no retry can fix: the lock is lost, or
+// the queue or the receiver is gone, or access was refused.
+func lockGone(err error) bool {
+	var sbErr *azservicebus.Error
+	if !errors.As(err, &sbErr) {
+		return false
+	}
+	switch sbErr.Code {
+	case azservicebus.CodeLockLost, azservicebus.CodeNotFound, azservicebus.CodeClosed, azservicebus.CodeUnauthorizedAccess:
+		return true
+	}
+	return false
 }
 
 func timeOrNull(t *time.Time) string {

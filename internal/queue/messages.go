@@ -2,6 +2,8 @@ package queue
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -132,20 +134,27 @@ func (u Upload) Retry() Upload {
 	return u
 }
 
-// MessageID is the upload id for the first message, and
-// "<upload id>:retry:<attempt>" for a retry: a retry sent within the
-// duplicate detection window must not be dropped as a copy of the first.
+// MessageID is "upload:<hex sha256 of tenant|user|upload id>" for the
+// first message, with ":retry:<attempt>" appended for a retry. Upload ids
+// are chosen by the client and unique only per user, while duplicate
+// detection spans the whole queue: the tenant and user in the hash keep one
+// user's upload from suppressing another's with the same id (the hash keeps
+// the MessageId within Service Bus' 128 characters). A retry sent within
+// the duplicate detection window must not be dropped as a copy of the first,
+// so it has its own id.
 func (u Upload) MessageID() string {
+	sum := sha256.Sum256([]byte(canonicalID(u.TenantID) + "|" + canonicalID(u.UserID) + "|" + u.UploadID))
+	id := "upload:" + hex.EncodeToString(sum[:])
 	if u.Attempt == 0 {
-		return u.UploadID
+		return id
 	}
-	return fmt.Sprintf("%s:retry:%d", u.UploadID, u.Attempt)
+	return fmt.Sprintf("%s:retry:%d", id, u.Attempt)
 }
 
 func (Upload) schema() string { return "uploads" }
 
-// uploadIDPattern bounds upload ids so that every MessageId fits Service
-// Bus' 128 characters and no id needs escaping in a key or a log line.
+// uploadIDPattern bounds upload ids so that no id needs escaping in a
+// table key or a log line.
 var uploadIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
 
 // Validate checks every field of u.

@@ -177,6 +177,29 @@ func TestFakeDuplicateDetection(t *testing.T) {
 	}
 }
 
+// TestUploadsOfTwoUsersWithOneUploadIDBothArrive: upload ids are unique per
+// user only; duplicate detection spans the queue, so another user's upload
+// with the same id must still be delivered, and a resend of either dropped.
+func TestUploadsOfTwoUsersWithOneUploadIDBothArrive(t *testing.T) {
+	c, env := fakeClient(t)
+	ctx := testCtx(t)
+	q := env.NewQueue(t, testenv.QueueProperties{RequiresDuplicateDetection: true, DuplicateDetectionHistoryTimeWindow: "PT1M"})
+	s, err := NewSender[Upload](c, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close(context.Background()) })
+	alice := NewUpload(uuid.NewString(), uuid.NewString(), "meeting-42")
+	bob := NewUpload(uuid.NewString(), uuid.NewString(), "meeting-42")
+	if err := s.Send(ctx, alice, bob, alice); err != nil {
+		t.Fatal(err)
+	}
+	got := env.WaitCounts(t, q, 5*time.Second, func(c testenv.QueueCounts) bool { return c.Active >= 2 })
+	if got.Active != 2 {
+		t.Errorf("after sending two users' uploads with one upload id (and the first again): %d messages, want 2", got.Active)
+	}
+}
+
 func TestFakeScheduleAndCancel(t *testing.T) {
 	c, env := fakeClient(t)
 	ctx := testCtx(t)

@@ -27,12 +27,8 @@ func (s *Service) connect(ctx context.Context, f store.AuthFlow, c entra.IDClaim
 	if tok.RefreshToken == "" {
 		return LoginResult{}, apperr.E(apperr.Permanent, "Entra issued no refresh token (offline_access was not granted); the app cannot sync without one")
 	}
-	sealed, keyID := s.Vault.SealRefreshToken(tid, oid, tok.RefreshToken)
-	now := s.now()
-	conn := store.Connection{TenantID: tid, UserID: oid, Status: store.StatusPending, StatusChangedAt: now,
-		RefreshToken: sealed, KeyID: keyID, UserName: c.Name, ConnectedAt: now}
-	if _, err := s.Conns.Put(ctx, conn); err != nil {
-		return LoginResult{}, apperr.Wrap(apperr.Transient, err, "could not store the connection; sign in again")
+	if err := s.storeRefreshToken(ctx, tid, oid, c.Name, tok.RefreshToken); err != nil {
+		return LoginResult{}, err
 	}
 	first := s.cfg.DiscoveryURL
 	if f.Org != "" {
@@ -87,6 +83,36 @@ func (s *Service) connect(ctx context.Context, f store.AuthFlow, c entra.IDClaim
 	}
 	log.Info("connection active", "org", org)
 	return LoginResult{Outcome: Connected, TenantID: tid, UserName: c.Name, OrgURL: org, ReturnTo: f.ReturnTo}, nil
+}
+
+// storeRefreshToken keeps the refresh token of a new sign-in. A working
+// (active) connection keeps its status and environment until activate: a
+// second sign-in that does not finish (several environments, WhoAmI
+// failing, a crafted org=) must not stop its syncs. Only the token is
+// merged in, on the row's ETag, re-read when it changed. Without a working
+// connection the row is replaced by a pending one.
+func (s *Service) storeRefreshToken(ctx context.Context, tid, oid, name, rt string) error {
+	sealed, keyID := s.Vault.SealRefreshToken(tid, oid, rt)
+	for attempt := 0; attempt < 3; attempt++ {
+		conn, err := s.Conns.Get(ctx, tid, oid)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return apperr.Wrap(apperr.Transient, err, "could not read the connection; sign in again")
+		}
+		if err == nil && conn.Status == store.StatusActive {
+			_, err = s.Conns.UpdateRefreshToken(ctx, tid, oid, sealed, keyID, conn.ETag)
+		} else {
+			now := s.now()
+			_, err = s.Conns.Put(ctx, store.Connection{TenantID: tid, UserID: oid, Status: store.StatusPending, StatusChangedAt: now,
+				RefreshToken: sealed, KeyID: keyID, UserName: name, ConnectedAt: now})
+		}
+		if !errors.Is(err, store.ErrConflict) {
+			if err != nil {
+				return apperr.Wrap(apperr.Transient, err, "could not store the connection; sign in again")
+			}
+			return nil
+		}
+	}
+	return apperr.E(apperr.Transient, "the connection kept changing while it was stored; sign in again")
 }
 
 // activate marks the connection active with its environment, due for sync

@@ -2,6 +2,7 @@ package signin
 
 import (
 	"context"
+	"errors"
 	"net/url"
 	"strings"
 
@@ -14,11 +15,17 @@ import (
 
 // StartConsent begins an administrator's approval for tenant (a tenant id,
 // a domain, or organizations when unknown) and returns the URL of Entra's
-// v2 admin-consent page.
+// v2 admin-consent page. A domain is resolved to its tenant id first, so the
+// flow is bound to a tenant whenever the administrator said which.
 func (s *Service) StartConsent(ctx context.Context, tenant string) (string, error) {
 	t, err := validTenantParam(tenant)
 	if err != nil {
 		return "", err
+	}
+	if t != "organizations" && !isGUID(t) {
+		if t, err = s.tenantOfDomain(ctx, t); err != nil {
+			return "", err
+		}
 	}
 	state, err := s.newFlow(ctx, store.AuthFlow{Kind: kindConsent, Tenant: t}, flowSecret{})
 	if err != nil {
@@ -28,27 +35,45 @@ func (s *Service) StartConsent(ctx context.Context, tenant string) (string, erro
 	return s.Entra.AdminConsentURL(t, s.ConsentScope(), s.cfg.ConsentRedirectURI, state), nil
 }
 
-// ConsentResult is the outcome of an approval.
+// tenantOfDomain resolves a domain to its tenant id through Entra.
+func (s *Service) tenantOfDomain(ctx context.Context, domain string) (string, error) {
+	tid, err := s.Entra.TenantID(ctx, domain)
+	var e *entra.Error
+	switch {
+	case errors.As(err, &e) && e.Status >= 400 && e.Status < 500:
+		return "", apperr.InvalidProblems("the tenant is not valid", []apperr.Problem{{Field: "tenant",
+			Message: "no organisation in Entra ID has the domain " + domain + "; use your tenant id or another verified domain"}})
+	case err != nil:
+		return "", apperr.Wrap(apperr.Transient, err, "could not look up the organisation of "+domain+"; try again")
+	}
+	return tid, nil
+}
+
+// ConsentResult is the outcome of Entra's answer to an approval. The
+// approval is not recorded yet: Entra's answer can be forged by anyone who
+// starts a flow (the bare tenant parameter proves nothing, reference §1.1),
+// and an app-only token for the tenant proves only that someone there used
+// the app (§1.3, AADSTS700016). It is recorded when the administrator's
+// sign-in at Next shows who they are (FinishLogin, ApproverRecorded).
 type ConsentResult struct {
-	// Approved: Entra reported the approval and a token request for the
-	// tenant confirmed it; it is recorded.
-	Approved bool
-	// TenantID is the approved or refusing tenant, when known.
+	// TenantID is the approving or refusing tenant, when known.
 	TenantID string
 	// Refusal is Entra's error when the approval was refused or failed.
 	Refusal *entra.Error
 	// NotConfirmed: Entra reported success, but the app is not usable in
 	// the tenant yet (consent can take a moment to take effect).
 	NotConfirmed bool
-	// Next, when set, is where to send the administrator: a sign-in that
-	// records who approved.
+	// Next, when set, is where to send the administrator: a sign-in to the
+	// tenant that records the approval if they may approve apps there.
 	Next string
 }
 
 // FinishConsent handles Entra's redirect back from admin consent. It trusts
 // only its own single-use state, never the bare tenant parameter (reference
-// §1.1): the approval is confirmed with a client-credentials token request
-// to the tenant before it is recorded. An invalid state is an Invalid error
+// §1.1): the tenant must be the one the flow was bound to (when it was),
+// and the app must be usable there (a client-credentials token). Then it
+// sends the administrator to sign in to that tenant; nothing is recorded
+// here but a refusal of a bound flow. An invalid state is an Invalid error
 // and changes nothing.
 func (s *Service) FinishConsent(ctx context.Context, q url.Values) (ConsentResult, error) {
 	f, _, err := s.takeFlow(ctx, q.Get("state"), kindConsent)
@@ -62,7 +87,9 @@ func (s *Service) FinishConsent(ctx context.Context, q url.Values) (ConsentResul
 	if e := entra.ParseRedirectError(q); e != nil {
 		s.Logger.Warn("admin consent refused", "tenant", f.Tenant, "reason", e.Reason())
 		if bound != "" {
-			if err := s.Tenants.RecordRefusal(ctx, bound, e.Code, e.Description, s.now()); err != nil {
+			// Entra's code and fixed wording only: the description of a
+			// redirect is anyone's to write.
+			if err := s.Tenants.RecordRefusal(ctx, bound, e.Reason(), e.Explain(), s.now()); err != nil {
 				return ConsentResult{}, apperr.Wrap(apperr.Transient, err, "could not record the refusal; try again")
 			}
 		}
@@ -85,27 +112,14 @@ func (s *Service) FinishConsent(ctx context.Context, q url.Values) (ConsentResul
 		}
 		return ConsentResult{}, apperr.Wrap(apperr.Transient, err, "could not confirm the approval with Entra; try again in a minute")
 	}
-	scopes := q.Get("scope")
-	if len(scopes) > 1024 {
-		scopes = scopes[:1024]
-	}
-	if scopes == "" {
-		scopes = s.ConsentScope()
-	}
-	if err := s.Tenants.RecordConsent(ctx, tid, scopes, s.now()); err != nil {
-		return ConsentResult{}, apperr.Wrap(apperr.Transient, err, "could not record the approval; try again")
-	}
-	s.Logger.Info("admin consent recorded", "tenant", tid)
-	res := ConsentResult{Approved: true, TenantID: tid}
-	// Entra does not say who approved; a sign-in of the same browser does.
 	v, n := oauth2.GenerateVerifier(), randomString()
 	state, err := s.newFlow(ctx, store.AuthFlow{Kind: kindConsentSignIn, Tenant: tid}, flowSecret{Verifier: v, Nonce: n})
 	if err != nil {
-		return res, nil // approved and recorded; only the name of the approver is lost
+		return ConsentResult{}, err
 	}
-	res.Next = s.Entra.AuthCodeURL(entra.AuthRequest{Tenant: tid, RedirectURI: s.cfg.LoginRedirectURI,
-		Scopes: []string{"openid", "profile"}, State: state, Nonce: n, Verifier: v})
-	return res, nil
+	s.Logger.Info("admin consent answered; the administrator signs in to record it", "tenant", tid)
+	return ConsentResult{TenantID: tid, Next: s.Entra.AuthCodeURL(entra.AuthRequest{Tenant: tid, RedirectURI: s.cfg.LoginRedirectURI,
+		Scopes: []string{"openid", "profile"}, State: state, Nonce: n, Verifier: v})}, nil
 }
 
 func isGUID(s string) bool { return entra.IsGUID(s) }

@@ -27,7 +27,9 @@ func flowAAD(state string) []byte {
 	return []byte("pitcher-connector/authflow/v1|" + store.StateKey(state))
 }
 
-// newFlow stores a flow and returns its state.
+// newFlow stores a flow and returns its state. It also deletes a few flows
+// that expired unused (abandoned sign-ins), so that unauthenticated starts
+// cannot grow the table without bound; a failed sweep is only logged.
 func (s *Service) newFlow(ctx context.Context, f store.AuthFlow, secret flowSecret) (string, error) {
 	state := randomString()
 	b, _ := json.Marshal(secret)
@@ -36,6 +38,11 @@ func (s *Service) newFlow(ctx context.Context, f store.AuthFlow, secret flowSecr
 	f.ExpiresAt = f.CreatedAt.Add(flowTTL)
 	if err := s.Flows.Create(ctx, state, f); err != nil {
 		return "", apperr.Wrap(apperr.Transient, err, "could not start the flow; try again")
+	}
+	if n, err := s.Flows.Sweep(ctx, f.CreatedAt, sweepBatch); err != nil {
+		s.Logger.Warn("could not delete expired auth flows", "error", err.Error())
+	} else if n > 0 {
+		s.Logger.Debug("deleted expired auth flows", "count", n)
 	}
 	return state, nil
 }

@@ -29,6 +29,9 @@ func (offlineEntra) Exchange(context.Context, string, string, string, string, []
 func (offlineEntra) ClientCredentials(context.Context, string, string) (entra.Token, error) {
 	return entra.Token{}, &entra.Error{Status: 400, Code: "unauthorized_client", ErrorCodes: []int{700016}}
 }
+func (offlineEntra) TenantID(context.Context, string) (string, error) {
+	return "", &entra.Error{Status: 400, Code: "invalid_tenant", ErrorCodes: []int{90002}}
+}
 
 type refusingVerifier struct{}
 
@@ -82,8 +85,8 @@ func FuzzCallbackQuery(f *testing.F) {
 				checkKind(t, err)
 			} else {
 				r, err := svc.FinishConsent(ctx, q)
-				if r.Approved {
-					t.Fatalf("FinishConsent(%q) approved without Entra's confirmation", raw)
+				if r.Next != "" {
+					t.Fatalf("FinishConsent(%q) went on to the administrator's sign-in without Entra's confirmation", raw)
 				}
 				checkKind(t, err)
 			}

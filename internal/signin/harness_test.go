@@ -62,6 +62,19 @@ func (m *memStore) Take(_ context.Context, state string, now time.Time) (store.A
 	return f, nil
 }
 
+func (m *memStore) Sweep(_ context.Context, now time.Time, max int) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for k, f := range m.flows {
+		if n < max && f.ExpiresAt.Before(now) {
+			delete(m.flows, k)
+			n++
+		}
+	}
+	return n, nil
+}
+
 func (m *memStore) tenant(id string, f func(*store.Tenant)) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -153,9 +166,14 @@ type fakeDynamics struct {
 	mu        sync.Mutex
 	instances []Instance
 	whoami    int
+	// instancesErr and whoamiErr, if set, are the answers instead.
+	instancesErr, whoamiErr error
 }
 
 func (f *fakeDynamics) Instances(_ context.Context, u, token string) ([]Instance, error) {
+	if f.instancesErr != nil {
+		return nil, f.instancesErr
+	}
 	return f.instances, nil
 }
 
@@ -163,6 +181,9 @@ func (f *fakeDynamics) WhoAmI(_ context.Context, org, token string) (WhoAmI, err
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.whoami++
+	if f.whoamiErr != nil {
+		return WhoAmI{}, f.whoamiErr
+	}
 	return WhoAmI{UserID: "d96e9f55-f06d-e511-80d0-00155db07cb1"}, nil
 }
 
@@ -208,7 +229,15 @@ func (s *swappingEntra) Exchange(ctx context.Context, tenant, redirect, code, ve
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	sim, srv := entrasim.Start(t, entrasim.DefaultSeed())
+	return newHarnessWith(t, func(*entrasim.Seed) {})
+}
+
+// newHarnessWith is newHarness with the simulator's seed changed by edit.
+func newHarnessWith(t *testing.T, edit func(*entrasim.Seed)) *harness {
+	t.Helper()
+	seed := entrasim.DefaultSeed()
+	edit(&seed)
+	sim, srv := entrasim.Start(t, seed)
 	a, _ := entra.NewAuthority(srv.URL)
 	client := &swappingEntra{Client: entra.NewClient(a, clientID, secret, srv.Client())}
 	verifier := entra.NewVerifier(a, entra.NewKeySet(a.JWKSURL(), srv.Client()), clientID, "")

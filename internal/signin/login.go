@@ -3,6 +3,7 @@ package signin
 import (
 	"context"
 	"errors"
+	"net"
 	"net/url"
 	"strings"
 
@@ -31,7 +32,7 @@ func (s *Service) StartLogin(ctx context.Context, r LoginRequest) (string, error
 	if err != nil {
 		problems = append(problems, apperr.Problem{Field: "return_to", Message: err.Error()})
 	}
-	org, err := checkOrgURL(r.Org)
+	org, err := s.checkOrgURL(r.Org)
 	if err != nil {
 		problems = append(problems, apperr.Problem{Field: "org", Message: err.Error()})
 	}
@@ -60,16 +61,42 @@ func (s *Service) loginScopes(org string) []string {
 	return append([]string{"openid", "profile"}, tokens.Scopes(resource)...)
 }
 
-func checkOrgURL(org string) (string, error) {
+// dynamicsDomains are the domains of Dynamics 365 environments in
+// Microsoft's clouds: commercial and GCC (dynamics.com), GCC High
+// (microsoftdynamics.us), DoD (appsplatform.us) and China (dynamics.cn).
+var dynamicsDomains = []string{"dynamics.com", "microsoftdynamics.us", "appsplatform.us", "dynamics.cn"}
+
+// checkOrgURL accepts only a Dynamics 365 environment as the resource of a
+// sign-in, since the user's token for it is sent there: a host under one of
+// dynamicsDomains, or of the same family as Global Discovery's (its host
+// without the first label; any loopback host when Discovery is a local
+// simulator). A crafted link can then not send a user's sign-in elsewhere.
+func (s *Service) checkOrgURL(org string) (string, error) {
 	if org == "" {
 		return "", nil
 	}
 	u, err := url.Parse(org)
 	if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || strings.Trim(u.Path, "/") != "" ||
-		!(u.Scheme == "https" || u.Scheme == "http" && entra.IsLoopback(u.Hostname())) {
-		return "", errors.New("must be a Dynamics environment URL such as https://contoso.crm.dynamics.com")
+		!(u.Scheme == "https" || u.Scheme == "http" && entra.IsLoopback(u.Hostname())) || !s.isDynamicsHost(strings.ToLower(u.Hostname())) {
+		return "", errors.New("must be a Dynamics 365 environment URL such as https://contoso.crm.dynamics.com")
 	}
 	return u.Scheme + "://" + strings.ToLower(u.Host), nil
+}
+
+func (s *Service) isDynamicsHost(host string) bool {
+	disco, _ := url.Parse(s.cfg.DiscoveryURL)
+	discoHost := strings.ToLower(disco.Hostname())
+	if entra.IsLoopback(discoHost) && entra.IsLoopback(host) {
+		return true // the local simulator
+	}
+	for _, d := range dynamicsDomains {
+		if strings.HasSuffix(host, "."+d) {
+			return true
+		}
+	}
+	// Global Discovery of another cloud: its host without the first label.
+	_, family, _ := strings.Cut(discoHost, ".")
+	return net.ParseIP(discoHost) == nil && strings.Contains(family, ".") && strings.HasSuffix(host, "."+family)
 }
 
 // Outcome says how a sign-in ended.
@@ -84,7 +111,9 @@ const (
 	ChooseEnvironment
 	// NoEnvironment: the user can reach no Dynamics environment.
 	NoEnvironment
-	// ApproverRecorded: the sign-in that follows an approval named the approver.
+	// ApproverRecorded: the sign-in that follows an approval showed an
+	// administrator of the approving tenant; the approval is recorded, with
+	// who approved.
 	ApproverRecorded
 )
 
@@ -124,15 +153,17 @@ func (s *Service) FinishLogin(ctx context.Context, q url.Values) (LoginResult, e
 	}
 	tok, err := s.Entra.Exchange(ctx, f.Tenant, s.cfg.LoginRedirectURI, code, sec.Verifier, scopes)
 	if err != nil {
+		var e *entra.Error
+		errors.As(err, &e)
 		switch entra.Classify(err) {
-		case entra.ConsentRequired:
-			var e *entra.Error
-			errors.As(err, &e)
+		case entra.ConsentRequired, entra.Blocked:
 			return s.signInRefused(f, e)
 		case entra.ReauthRequired, entra.Other:
 			return LoginResult{}, apperr.Wrap(apperr.Invalid, err, "Entra did not accept the sign-in (the code may have expired or been used); sign in again")
 		case entra.ClientMisconfigured:
 			return LoginResult{}, apperr.Wrap(apperr.Internal, err, "the app's Entra credentials are wrong")
+		case entra.Throttled:
+			return LoginResult{}, &apperr.Error{Kind: apperr.Throttled, Message: "Entra is busy; sign in again in a minute", RetryAfter: e.RetryAfter, Err: err}
 		}
 		return LoginResult{}, apperr.Wrap(apperr.Transient, err, "could not reach Entra; try again")
 	}
@@ -151,31 +182,55 @@ func (s *Service) FinishLogin(ctx context.Context, q url.Values) (LoginResult, e
 	return s.connect(ctx, f, claims, tok)
 }
 
-// signInRefused turns an error redirect or a consent error into the
-// admin-consent route (reference §1.4) or an Unauthorized error.
+// signInRefused turns an error redirect or a refusal at redemption into
+// the admin-consent route (reference §1.4: consent codes, or an
+// access_denied without any AADSTS code, as when a user leaves "Need admin
+// approval"), a Forbidden error for a Conditional Access block, or an
+// Unauthorized error. What the person is told is Entra's code and fixed
+// wording, never Entra's description (anyone can write it in a redirect).
 func (s *Service) signInRefused(f store.AuthFlow, e *entra.Error) (LoginResult, error) {
 	tid := ""
 	if isGUID(f.Tenant) {
 		tid = f.Tenant
 	}
-	if f.Kind == kindConsentSignIn { // approval is recorded; only the approver's name is missing
-		return LoginResult{Outcome: ApproverRecorded, TenantID: tid}, nil
+	if f.Kind == kindConsentSignIn {
+		s.Logger.Warn("administrator's sign-in after an approval refused", "tenant", tid, "reason", e.Reason())
+		return LoginResult{}, apperr.Wrap(apperr.Unauthorized, e, "the approval is not recorded: Entra did not sign in the administrator ("+e.Reason()+"); approve again and sign in with your administrator account")
 	}
-	if entra.Classify(e) == entra.ConsentRequired || e.Code == "access_denied" {
+	switch class := entra.Classify(e); {
+	case class == entra.ConsentRequired || e.Code == "access_denied" && len(e.ErrorCodes) == 0:
 		s.Logger.Info("sign-in needs admin consent", "reason", e.Reason())
 		return LoginResult{Outcome: NeedsConsent, TenantID: tid, EntraError: e}, nil
+	case class == entra.Blocked:
+		s.Logger.Warn("sign-in blocked by a Conditional Access policy", "reason", e.Reason())
+		return LoginResult{}, &apperr.Error{Kind: apperr.Forbidden, Err: e,
+			Message: e.Explain() + " (" + e.Reason() + ") Ask your IT administrator which policy applies, then sign in again."}
 	}
 	s.Logger.Warn("sign-in refused by Entra", "reason", e.Reason())
-	return LoginResult{}, &apperr.Error{Kind: apperr.Unauthorized, Message: "Entra did not sign you in: " + e.Description, Err: e}
+	return LoginResult{}, &apperr.Error{Kind: apperr.Unauthorized, Message: "Entra did not sign you in (" + e.Reason() + "): " + e.Explain(), Err: e}
 }
 
+// recordApprover records an approval once the sign-in that follows it
+// shows an administrator of the approving tenant who may approve apps
+// there (a directory role in wids): only then is Entra's answer, which
+// anyone can forge, believed.
 func (s *Service) recordApprover(ctx context.Context, f store.AuthFlow, c entra.IDClaims) (LoginResult, error) {
 	if c.TenantID != f.Tenant {
-		return LoginResult{}, apperr.E(apperr.Forbidden, "you signed in to tenant %s, but the approval was for tenant %s", c.TenantID, f.Tenant)
+		return LoginResult{}, apperr.E(apperr.Forbidden, "you signed in to tenant %s, but the approval was for tenant %s; nothing was recorded", c.TenantID, f.Tenant)
 	}
+	if !c.CanApproveForOrganisation() {
+		s.Logger.Warn("approval not recorded: the signed-in user may not approve apps", "tenant", c.TenantID, "user", c.ObjectID,
+			"directoryRolesInToken", len(c.DirectoryRoles))
+		return LoginResult{}, apperr.E(apperr.Forbidden, "%s may not approve apps for the organisation, so the approval is not recorded; "+
+			"an administrator (Global Administrator, Privileged Role Administrator, Cloud Application Administrator or Application Administrator) must approve and sign in", c.Name)
+	}
+	// Who first: a row with an approver but no approval is not approved.
 	if err := s.Tenants.RecordConsentedBy(ctx, c.TenantID, c.Name, c.ObjectID); err != nil {
-		return LoginResult{}, apperr.Wrap(apperr.Transient, err, "could not record who approved; the approval itself is recorded")
+		return LoginResult{}, apperr.Wrap(apperr.Transient, err, "could not record the approval; approve again")
 	}
-	s.Logger.Info("approver recorded", "tenant", c.TenantID, "user", c.ObjectID)
+	if err := s.Tenants.RecordConsent(ctx, c.TenantID, s.ConsentScope(), s.now()); err != nil {
+		return LoginResult{}, apperr.Wrap(apperr.Transient, err, "could not record the approval; approve again")
+	}
+	s.Logger.Info("admin consent recorded", "tenant", c.TenantID, "approver", c.ObjectID)
 	return LoginResult{Outcome: ApproverRecorded, TenantID: c.TenantID, UserName: c.Name}, nil
 }

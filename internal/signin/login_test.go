@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pitcher/connector/internal/apperr"
+	"github.com/pitcher/connector/internal/entra"
 	"github.com/pitcher/connector/internal/store"
 )
 
@@ -78,6 +79,10 @@ func TestLoginErrorRedirects(t *testing.T) {
 		{"error=access_denied&error_description=AADSTS65004%3A+declined", NeedsConsent, ""},
 		{"error=invalid_request&error_description=AADSTS900144%3A+missing", 0, apperr.Unauthorized},
 		{"code=", 0, apperr.Invalid},
+		// access_denied is "not approved" only with a consent code or none at all.
+		{"error=access_denied", NeedsConsent, ""},
+		{"error=access_denied&error_description=AADSTS53003%3A+blocked+by+Conditional+Access", 0, apperr.Forbidden},
+		{"error=access_denied&error_description=AADSTS50020%3A+user+from+another+tenant", 0, apperr.Unauthorized},
 	} {
 		h := newHarness(t)
 		u, _ := url.Parse(startLogin(t, h, LoginRequest{}))
@@ -182,6 +187,12 @@ func TestStartLoginRefusesBadInput(t *testing.T) {
 		{LoginRequest{ReturnTo: "javascript:alert(1)"}, "return_to"},
 		{LoginRequest{Org: "http://contoso.crm.dynamics.com"}, "org"},
 		{LoginRequest{Org: "https://contoso.crm.dynamics.com/api/data"}, "org"},
+		// The user's token for org is sent to org: only Dynamics hosts.
+		{LoginRequest{Org: "https://evil.example"}, "org"},
+		{LoginRequest{Org: "https://contoso.crm.dynamics.com.evil.example"}, "org"},
+		{LoginRequest{Org: "https://evildynamics.com"}, "org"},
+		{LoginRequest{Org: "https://dynamics.com"}, "org"},
+		{LoginRequest{Org: "http://127.0.0.1:7073"}, "org"}, // Global Discovery is not a local simulator here
 	} {
 		_, err := h.svc.StartLogin(context.Background(), tc.r)
 		e, ok := apperr.As(err)
@@ -195,6 +206,12 @@ func TestStartLoginRefusesBadInput(t *testing.T) {
 	for _, ok := range []string{"https://app.pitcher.com/done", "https://app.pitcher.com/done/sub?x=1", "pitcher://auth/ok"} {
 		if _, err := h.svc.StartLogin(context.Background(), LoginRequest{ReturnTo: ok}); err != nil {
 			t.Errorf("StartLogin(return_to=%s) = %v, want allowed", ok, err)
+		}
+	}
+	for _, ok := range []string{"https://contoso.crm4.dynamics.com", "https://contoso.api.crm.dynamics.com", "https://Contoso.CRM9.dynamics.com",
+		"https://contoso.crm.microsoftdynamics.us", "https://contoso.crm.appsplatform.us", "https://contoso.crm.dynamics.cn"} {
+		if _, err := h.svc.StartLogin(context.Background(), LoginRequest{Org: ok}); err != nil {
+			t.Errorf("StartLogin(org=%s) = %v, want allowed", ok, err)
 		}
 	}
 }
@@ -215,5 +232,76 @@ func TestSeveralEnvironmentsAskTheUser(t *testing.T) {
 	res, err = h.svc.FinishLogin(context.Background(), h.visit(t, u))
 	if err != nil || res.Outcome != Connected || res.OrgURL != "https://contoso-test.crm.dynamics.com" {
 		t.Fatalf("FinishLogin = %+v, %v", res, err)
+	}
+}
+
+// blockingEntra answers every code redemption with err.
+type blockingEntra struct {
+	*swappingEntra
+	err error
+}
+
+func (b blockingEntra) Exchange(context.Context, string, string, string, string, []string) (entra.Token, error) {
+	return entra.Token{}, b.err
+}
+
+// TestRefusalsAtRedemption: Entra can refuse when the code is redeemed,
+// after the redirect said yes. A Conditional Access block is told as such
+// (not "could not reach Entra, try again"), throttling as throttling, and
+// what Entra wrote in its description is never shown.
+func TestRefusalsAtRedemption(t *testing.T) {
+	const forged = "call 0800 555 0100"
+	for _, tc := range []struct {
+		name string
+		err  *entra.Error
+		kind apperr.Kind
+		want string
+	}{
+		{"Conditional Access", &entra.Error{Status: 400, Code: "invalid_grant", Description: "AADSTS53003: " + forged, ErrorCodes: []int{53003}}, apperr.Forbidden, "Conditional Access"},
+		{"throttled", &entra.Error{Status: 429, Code: "invalid_response", RetryAfter: 5 * time.Second}, apperr.Throttled, "busy"},
+		{"not approved", &entra.Error{Status: 400, Code: "invalid_grant", Description: "AADSTS65001: " + forged, ErrorCodes: []int{65001}}, "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.approve(contoso)
+			h.svc.Entra = blockingEntra{h.entra, tc.err}
+			res, err := h.svc.FinishLogin(context.Background(), h.visit(t, startLogin(t, h, LoginRequest{LoginHint: "alice@contoso.example"})))
+			if apperr.KindOf(err) != tc.kind || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("FinishLogin = %+v, %v (%s); want %q mentioning %q", res, err, apperr.KindOf(err), tc.kind, tc.want)
+			}
+			if e, ok := apperr.As(err); ok && strings.Contains(e.Message, "0800") {
+				t.Errorf("the message shown repeats Entra's description: %q", e.Message)
+			}
+			if tc.kind == "" && res.Outcome != NeedsConsent {
+				t.Errorf("outcome = %d, want NeedsConsent", res.Outcome)
+			}
+			if len(h.store.conns) != 0 {
+				t.Error("a connection was stored")
+			}
+		})
+	}
+}
+
+// TestEnvironmentHostsFollowGlobalDiscovery: besides the Dynamics domains
+// of Microsoft's clouds, an environment may be in Global Discovery's own
+// family (its host without the first label), and on loopback when
+// Discovery is the local simulator; no other host is an environment.
+func TestEnvironmentHostsFollowGlobalDiscovery(t *testing.T) {
+	for _, tc := range []struct {
+		discovery string
+		orgs      map[string]bool
+	}{
+		{"http://127.0.0.1:7073", map[string]bool{"http://127.0.0.1:7074": true, "http://localhost:7074": true,
+			"https://contoso.crm.dynamics.com": true, "https://evil.example": false, "https://10.0.0.1": false}},
+		{"https://globaldisco.crm.cloud.example", map[string]bool{"https://contoso.crm.cloud.example": true,
+			"https://contoso.crm.dynamics.com": true, "https://cloud.example": false, "https://crm.cloud.example.evil.example": false}},
+	} {
+		h := newHarness(t)
+		h.svc.cfg.DiscoveryURL = tc.discovery
+		for org, want := range tc.orgs {
+			if _, err := h.svc.StartLogin(context.Background(), LoginRequest{Org: org}); (err == nil) != want {
+				t.Errorf("StartLogin(org=%s) with Discovery at %s = %v, want allowed %v", org, tc.discovery, err, want)
+			}
+		}
 	}
 }

@@ -25,6 +25,7 @@ type EntraClient interface {
 	AdminConsentURL(tenant, scope, redirectURI, state string) string
 	Exchange(ctx context.Context, tenant, redirectURI, code, verifier string, scopes []string) (entra.Token, error)
 	ClientCredentials(ctx context.Context, tenant, scope string) (entra.Token, error)
+	TenantID(ctx context.Context, domain string) (string, error)
 }
 
 // IDVerifier validates ID tokens.
@@ -36,6 +37,8 @@ type IDVerifier interface {
 type FlowStore interface {
 	Create(ctx context.Context, state string, f store.AuthFlow) error
 	Take(ctx context.Context, state string, now time.Time) (store.AuthFlow, error)
+	// Sweep deletes up to max flows that expired before now unused.
+	Sweep(ctx context.Context, now time.Time, max int) (int, error)
 }
 
 // TenantStore records approvals.
@@ -51,6 +54,7 @@ type ConnectionStore interface {
 	Get(ctx context.Context, tenant, user string) (store.Connection, error)
 	Put(ctx context.Context, c store.Connection) (azcore.ETag, error)
 	Update(ctx context.Context, c store.Connection) (azcore.ETag, error)
+	UpdateRefreshToken(ctx context.Context, tenant, user string, sealed []byte, keyID string, etag azcore.ETag) (azcore.ETag, error)
 }
 
 // Vault seals refresh tokens and hands out access tokens.
@@ -89,6 +93,10 @@ type Config struct {
 
 // flowTTL bounds how long a started flow may take.
 const flowTTL = 10 * time.Minute
+
+// sweepBatch is how many expired flows each start deletes at most: more
+// than one, so abandoned flows never outnumber the starts that sweep them.
+const sweepBatch = 20
 
 // Deps are the service's collaborators. Queue may be nil: the first sync
 // then waits for the scheduler, which picks up every connection due.

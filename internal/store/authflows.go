@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 )
 
@@ -88,4 +90,33 @@ func (a *AuthFlows) Take(ctx context.Context, state string, now time.Time) (Auth
 		return AuthFlow{}, ErrExpired
 	}
 	return f, nil
+}
+
+// Sweep deletes up to max flows that expired before now and were never
+// used (Take deletes the others), and returns how many it deleted. It
+// makes one query and at most max deletions, so it can run on every start
+// of a flow: abandoned sign-ins then never pile up, whatever the traffic.
+func (a *AuthFlows) Sweep(ctx context.Context, now time.Time, max int) (int, error) {
+	filter := fmt.Sprintf("ExpiresAt lt datetime'%s'", now.UTC().Format("2006-01-02T15:04:05.0000000Z"))
+	sel, top := "PartitionKey,RowKey", int32(max)
+	pager := a.table.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter, Select: &sel, Top: &top})
+	page, err := pager.NextPage(ctx)
+	if err != nil {
+		return 0, mapErr(err, "list expired auth flows")
+	}
+	deleted, anyVersion := 0, azcore.ETagAny
+	for _, raw := range page.Entities {
+		var e aztables.Entity
+		if err := json.Unmarshal(raw, &e); err != nil {
+			return deleted, fmt.Errorf("store: decode an expired auth flow's key: %w", err)
+		}
+		_, err := a.table.DeleteEntity(ctx, e.PartitionKey, e.RowKey, &aztables.DeleteEntityOptions{IfMatch: &anyVersion})
+		switch err = mapErr(err, "delete expired auth flow"); {
+		case err == nil:
+			deleted++
+		case !errors.Is(err, ErrNotFound): // taken meanwhile: fine
+			return deleted, err
+		}
+	}
+	return deleted, nil
 }

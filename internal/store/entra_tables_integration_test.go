@@ -124,3 +124,28 @@ func TestConnectionETags(t *testing.T) {
 		t.Errorf("connection = %+v, want the newer token, still active", c)
 	}
 }
+
+// TestSweepDeletesAbandonedFlows: flows nobody came back for are deleted
+// by later sweeps, a bounded number at a time; live flows stay usable.
+func TestSweepDeletesAbandonedFlows(t *testing.T) {
+	flows := store.NewAuthFlows(tables(t))
+	ctx := context.Background()
+	now := time.Now().UTC()
+	for i := 0; i < 25; i++ {
+		if err := flows.Create(ctx, uniq(fmt.Sprint("abandoned", i)), store.AuthFlow{Kind: "login", CreatedAt: now.Add(-time.Hour), ExpiresAt: now.Add(-50 * time.Minute)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	live := uniq("live")
+	if err := flows.Create(ctx, live, store.AuthFlow{Kind: "login", CreatedAt: now, ExpiresAt: now.Add(10 * time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []int{20, 5, 0} {
+		if n, err := flows.Sweep(ctx, now, 20); err != nil || n != want {
+			t.Errorf("Sweep = %d, %v; want %d", n, err, want)
+		}
+	}
+	if _, err := flows.Take(ctx, live, now); err != nil {
+		t.Errorf("the live flow after the sweeps: %v", err)
+	}
+}

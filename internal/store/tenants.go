@@ -24,8 +24,10 @@ type Tenant struct {
 	// known (Entra's consent redirect does not say; a sign-in does).
 	ConsentedByName string
 	ConsentedByOID  string
-	// LastRefusal* record the latest refused or failed approval. A refusal
-	// never withdraws an earlier approval.
+	// LastRefusal* record the latest refused or failed approval: Entra's
+	// code with its AADSTS number, and fixed wording of what it means
+	// (never Entra's description, which anyone can forge in a redirect). A
+	// refusal never withdraws an earlier approval.
 	LastRefusalAt          time.Time
 	LastRefusalError       string
 	LastRefusalDescription string

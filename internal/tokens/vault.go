@@ -117,8 +117,9 @@ func Scopes(resource string) []string {
 // TokenFor returns an access token to resource for user of tenant. Errors:
 // *ReauthRequiredError (the connection is marked), an apperr NotFound when
 // the user never connected, an *UnknownKeyError or ErrTampered when the
-// stored token cannot be opened (nothing is changed then), or a transient
-// error from Entra or the store.
+// stored token cannot be opened (nothing is changed then), an apperr
+// Throttled error (with Entra's Retry-After, if any) when Entra throttles,
+// or a transient error from Entra or the store.
 func (v *Vault) TokenFor(ctx context.Context, tenant, user, resource string) (AccessToken, error) {
 	key := cacheKey(tenant, user, resource)
 	if t, ok := v.cached(key); ok {
@@ -194,6 +195,13 @@ func (v *Vault) refresh(ctx context.Context, tenant, user, resource string) (Acc
 				return AccessToken{}, apperr.Wrap(apperr.Permanent, err, "Entra refused the app's own credentials; check ENTRA_CLIENT_ID and ENTRA_CLIENT_SECRET")
 			case entra.Transient:
 				return AccessToken{}, apperr.Wrap(apperr.Transient, err, "Entra is unavailable; try again later")
+			case entra.Throttled:
+				e := apperr.Wrap(apperr.Throttled, err, "Entra is throttling token requests; try again later")
+				var ee *entra.Error
+				if errors.As(err, &ee) {
+					e.RetryAfter = ee.RetryAfter
+				}
+				return AccessToken{}, e
 			}
 			var ee *entra.Error
 			if errors.As(err, &ee) {

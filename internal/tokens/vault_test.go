@@ -171,3 +171,24 @@ func TestTransientAndUnknownUser(t *testing.T) {
 		t.Errorf("TokenFor of a user who never connected = %v, want not found", err)
 	}
 }
+
+// TestEntraThrottlingIsNotARefusal: Entra's 429 (whatever its body) and its
+// request-loop code AADSTS50196 mean "wait", not "the refresh was refused":
+// an upload must not fail for good, and the connection stays active.
+func TestEntraThrottlingIsNotARefusal(t *testing.T) {
+	for _, answer := range []*entra.Error{
+		{Status: 429, Code: "invalid_response", Description: "the token endpoint answered HTTP 429 without an OAuth error body", RetryAfter: 12 * time.Second},
+		{Status: 400, Code: "invalid_grant", ErrorCodes: []int{50196}},
+	} {
+		f := newFixture(t)
+		f.entra.answer = func(int, string) (entra.Token, error) { return entra.Token{}, answer }
+		_, err := f.vault.TokenFor(context.Background(), tenant, user, org)
+		ae, _ := apperr.As(err)
+		if apperr.KindOf(err) != apperr.Throttled || ae.RetryAfter != answer.RetryAfter {
+			t.Errorf("TokenFor when Entra answers %v = %v (%s), want throttled with Retry-After %s", answer, err, apperr.KindOf(err), answer.RetryAfter)
+		}
+		if c, _ := f.conns.Get(context.Background(), tenant, user); c.Status != store.StatusActive {
+			t.Errorf("connection status after Entra throttled = %s, want active", c.Status)
+		}
+	}
+}

@@ -1,0 +1,55 @@
+package app_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pitcher/connector/internal/store"
+	"github.com/pitcher/connector/internal/testworld"
+)
+
+// TestForgedApprovalIsNotRecorded: the app is in Fabrikam's directory
+// (its administrator signed in for themselves once, so Entra hands out
+// app-only tokens there), but nobody approved it for the organisation.
+// Dave, a member, starts an approval himself and calls the callback with a
+// made-up success for Fabrikam, never visiting Entra's approval page. The
+// connector sends him to sign in, sees he is no administrator, and records
+// nothing: Fabrikam's users are still refused.
+func TestForgedApprovalIsNotRecorded(t *testing.T) {
+	w := testworld.Start(t, testworld.Options{Settings: []string{"AzureWebJobs.SyncWorker.Disabled=true", "AzureWebJobs.UploadWorker.Disabled=true"}})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	fabrikam := w.User(t, "dave@fabrikam.example").TenantID
+
+	admin := testworld.NewBrowser()
+	if status, page := admin.Get(t, w.URL+"/api/login?login_hint=admin@fabrikam.example"); status != http.StatusForbidden {
+		t.Fatalf("the administrator's own sign-in = %d\n%s\nwant 403: Fabrikam has not approved here", status, page)
+	}
+	dave := testworld.NewBrowser()
+	if status, _ := dave.Get(t, w.URL+"/api/login?login_hint=dave@fabrikam.example"); status != http.StatusForbidden {
+		t.Fatalf("Dave's sign-in = %d, want 403", status)
+	}
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noFollow.Get(w.URL + "/api/consent/start?tenant=organizations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	forged := url.Values{"state": {loc.Query().Get("state")}, "admin_consent": {"True"}, "tenant": {fabrikam}}
+	status, page := dave.Get(t, w.URL+"/api/consent/callback?"+forged.Encode())
+	if status != http.StatusForbidden || !strings.Contains(page, "may not approve apps") {
+		t.Errorf("the forged approval = %d\n%s\nwant 403: Dave may not approve apps", status, page)
+	}
+	if tn, err := store.NewTenants(w.DB).Get(ctx, fabrikam); err == nil && tn.Consented() {
+		t.Fatalf("tenants/%s = %+v: a forged answer was recorded as an approval", fabrikam, tn)
+	}
+	if status, page := dave.Get(t, w.URL+"/api/login?login_hint=dave@fabrikam.example"); status != http.StatusForbidden || !strings.Contains(page, "has not approved Pitcher yet") {
+		t.Errorf("Dave's sign-in after the forgery = %d\n%s\nwant 403: still not approved", status, page)
+	}
+	w.AssertNoSecrets(t, append(dave.Secrets(), admin.Secrets()...)...)
+}
