@@ -99,6 +99,7 @@ func (s *Sim) ExpireDeltaTokens() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.minToken = s.st.version
+	s.st.version++ // tokens issued from now on are newer than every expired one
 }
 
 // Advance moves the simulator's clock forward by d: throttling windows,

@@ -56,8 +56,10 @@ type SetState struct {
 	Select string
 	// DeltaLink is where the next change-tracking read resumes.
 	DeltaLink string
-	// Watermark is the greatest modifiedon seen (watermark mode).
-	Watermark time.Time
+	// Watermark is the greatest modifiedon seen (watermark mode), and
+	// WatermarkReadAt when the read that saw it started.
+	Watermark       time.Time
+	WatermarkReadAt time.Time
 	// LastReconcile is when a watermark set was last compared in full.
 	LastReconcile time.Time
 	// Generation numbers full reads: the mirror's rows carry the generation
@@ -187,6 +189,7 @@ func setProps(st SetState) map[string]any {
 		"Requests": aztables.EDMInt64(st.Requests), "DurationMs": aztables.EDMInt64(st.DurationMs), "LastError": st.LastError,
 	}
 	edmTime(p, "Watermark", st.Watermark)
+	edmTime(p, "WatermarkReadAt", st.WatermarkReadAt)
 	edmTime(p, "LastReconcile", st.LastReconcile)
 	edmTime(p, "LastSuccess", st.LastSuccess)
 	edmTime(p, "LastRun", st.LastRun)
@@ -198,7 +201,7 @@ func setState(e aztables.EDMEntity) SetState {
 	p := props(e.Properties)
 	return SetState{
 		EntitySet: e.RowKey, Mode: p.str("Mode"), PrimaryKey: p.str("PrimaryKey"), Select: p.str("Select"),
-		DeltaLink: p.str("DeltaLink"), Watermark: p.time("Watermark"), LastReconcile: p.time("LastReconcile"),
+		DeltaLink: p.str("DeltaLink"), Watermark: p.time("Watermark"), WatermarkReadAt: p.time("WatermarkReadAt"), LastReconcile: p.time("LastReconcile"),
 		Generation: p.int64("Generation"), LastSuccess: p.time("LastSuccess"), LastRun: p.time("LastRun"),
 		Upserted: p.int64("Upserted"), Deleted: p.int64("Deleted"), Pages: p.int64("Pages"), Requests: p.int64("Requests"),
 		DurationMs: p.int64("DurationMs"), LastError: p.str("LastError"), LastErrorAt: p.time("LastErrorAt"),
