@@ -65,6 +65,17 @@ func (s *Sim) Count(set string) int {
 	return 0
 }
 
+// IDs returns the ids of the rows of set, in key order (nil for an
+// unknown set).
+func (s *Sim) IDs(set string) []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if t, ok := s.st.tables[set]; ok {
+		return append([]string(nil), t.ids...)
+	}
+	return nil
+}
+
 // Counts returns the number of rows in every set.
 func (s *Sim) Counts() map[string]int {
 	s.mu.RLock()
