@@ -144,4 +144,3 @@ func TestSyncEndToEnd(t *testing.T) {
 	assertAppConverged(t, all, ids(t, w, "accounts", "contacts", "appointments"))
 	w.AssertNoSecrets(t)
 }
-
