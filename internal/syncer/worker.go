@@ -211,7 +211,10 @@ func (w *Worker) logResult(log *slog.Logger, res Result) {
 		}
 		log.Info("entity set synced", attrs...)
 	}
-	if res.Outcome == OutcomeThrottled {
+	switch res.Outcome {
+	case OutcomeThrottled:
 		log.Warn("Dataverse throttled the sync; job rescheduled", "retryAt", res.RetryAt.Format(time.RFC3339))
+	case OutcomeReauthRequired:
+		log.Warn("sync stopped: the user must sign in again; nothing is retried until they do")
 	}
 }
