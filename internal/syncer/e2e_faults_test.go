@@ -73,7 +73,7 @@ func TestTwoWorkersForOneUser(t *testing.T) {
 	w = testworld.Start(t, testworld.Options{Dataverse: dataversesim.Options{Seed: 1200}, DataverseHook: hook,
 		Settings: []string{"AzureWebJobs.SyncScheduler.Disabled=true", syncConfig("accounts:500"), "SYNC_LEASE_DURATION=2m"}})
 	start := time.Now()
-	u := w.Connect(t, "dave@fabrikam.example") // the first job
+	u := w.Connect(t, "dave@fabrikam.example")     // the first job
 	w.SendSyncJob(t, u, time.Now().Add(time.Hour)) // the second, another slot
 	st := w.WaitSynced(t, u, start, time.Minute, "accounts")
 	if s := st["accounts"]; s.Upserted != 1200 || s.Pages != 3 {
