@@ -29,6 +29,7 @@ import (
 // Azurite, for one user.
 type harness struct {
 	sim            *dataversesim.Sim
+	wrap           func(syncer.Mirror) syncer.Mirror
 	url            string
 	db             *store.DB
 	mirror         *mirror.Store
@@ -44,6 +45,7 @@ type harness struct {
 type harnessOptions struct {
 	seed   int
 	cfg    string // SYNC_CONFIG; "" for the defaults
+	wrap   func(syncer.Mirror) syncer.Mirror
 	tuning func(*config.SyncTuning)
 	sim    func(*dataversesim.Options)
 	client *aztables.ClientOptions
@@ -73,7 +75,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.mirror, h.states = mirror.New(h.db, blobs), store.NewSyncStates(h.db)
+	h.mirror, h.states, h.wrap = mirror.New(h.db, blobs), store.NewSyncStates(h.db), o.wrap
 	if h.cfg, err = syncconfig.Parse(o.cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -89,8 +91,12 @@ func (h *harness) newWorker() *syncer.Worker {
 	conns := connFunc(func(tenant, user string) (store.Connection, error) {
 		return store.Connection{TenantID: tenant, UserID: user, Status: store.StatusActive, OrgURL: h.url}, nil
 	})
+	var m syncer.Mirror = h.mirror
+	if h.wrap != nil {
+		m = h.wrap(m)
+	}
 	return syncer.NewWorker(h.cfg, h.tuning, syncer.Deps{
-		Conns: conns, Vault: anyToken{}, States: h.states, Mirror: h.mirror, Requeue: h.requeue,
+		Conns: conns, Vault: anyToken{}, States: h.states, Mirror: m, Requeue: h.requeue,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Retry:  dataverse.RetryPolicy{MaxAttempts: 6, BaseDelay: 10 * time.Millisecond, MaxDelay: 100 * time.Millisecond, MaxRetryAfter: 5 * time.Second},
 	})

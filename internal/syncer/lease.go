@@ -47,7 +47,14 @@ type lease struct {
 
 	mu  sync.Mutex
 	cur store.Lease
+	// next is the first sequence number of the block reserved last that is
+	// not given out yet; the block ends at cur.NextSeq.
+	next int64
 }
+
+// seqBlock is how many change-log numbers one lease write reserves: one
+// write serves several pages. A run that dies leaves the rest unused.
+const seqBlock = 5000
 
 // acquireLease takes the lease of user for owner, or fails with *heldError
 // when another worker holds an unexpired one.
@@ -117,13 +124,26 @@ func (l *lease) renew(ctx context.Context) error {
 }
 
 // reserve takes n sequence numbers of the change log and returns the
-// first. Numbers are never given out twice, even when the run that
-// reserved them dies before it writes them (the log then has a gap).
+// first. Numbers are reserved in the lease row before they are used, at
+// least seqBlock at a time, so they are never given out twice, even when
+// the run that reserved them dies before it writes them (the log then has
+// a gap, which readers never notice).
 func (l *lease) reserve(ctx context.Context, n int) (int64, error) {
-	prev, err := l.update(ctx, func(next *store.Lease) { next.NextSeq += int64(n) })
+	l.mu.Lock()
+	if l.next > 0 && l.next+int64(n) <= l.cur.NextSeq {
+		first := l.next
+		l.next += int64(n)
+		l.mu.Unlock()
+		return first, nil
+	}
+	l.mu.Unlock()
+	prev, err := l.update(ctx, func(next *store.Lease) { next.NextSeq += int64(max(n, seqBlock)) })
 	if err != nil {
 		return 0, err
 	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.next = prev.NextSeq + int64(n)
 	return prev.NextSeq, nil
 }
 
