@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
@@ -56,7 +57,14 @@ func (s *Store) Apply(ctx context.Context, tenant, user, set string, entries []E
 			return err
 		}
 	}
-	return errors.Join(recs.flush(ctx), logs.flush(ctx))
+	// The two tables are written at the same time; each in order.
+	var recErr error
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); recErr = recs.flush(ctx) }()
+	logErr := logs.flush(ctx)
+	wg.Wait()
+	return errors.Join(recErr, logErr)
 }
 
 // putData sets the row's data on the entities: inline when it fits a
@@ -78,11 +86,13 @@ func (s *Store) putData(ctx context.Context, tenant, user string, data []byte, e
 	return nil
 }
 
-// batcher groups operations on one table into transactions.
+// batcher groups operations on one table into transactions, submitted
+// in order by flush.
 type batcher struct {
 	table   *aztables.Client
 	name    string
-	actions []aztables.TransactionAction
+	full    [][]aztables.TransactionAction // closed transactions, not sent yet
+	actions []aztables.TransactionAction   // the open one
 	keys    map[string]bool
 	bytes   int
 }
@@ -91,17 +101,16 @@ func newBatcher(t *aztables.Client, name string) *batcher {
 	return &batcher{table: t, name: name, keys: map[string]bool{}}
 }
 
-// add queues one operation, submitting the pending transaction first when
-// it is full or already holds rk (a transaction may touch an entity once).
-func (b *batcher) add(ctx context.Context, op aztables.TransactionType, pk, rk string, p map[string]any) error {
+// add queues one operation, closing the open transaction first when it
+// is full or already holds rk (a transaction may touch an entity once).
+func (b *batcher) add(_ context.Context, op aztables.TransactionType, pk, rk string, p map[string]any) error {
 	body, err := aztables.EDMEntity{Entity: aztables.Entity{PartitionKey: pk, RowKey: rk}, Properties: p}.MarshalJSON()
 	if err != nil {
 		return fmt.Errorf("mirror: encode %s entity: %w", b.name, err)
 	}
 	if len(b.actions) == maxOps || b.bytes+len(body) > maxBytes || b.keys[rk] {
-		if err := b.flush(ctx); err != nil {
-			return err
-		}
+		b.full = append(b.full, b.actions)
+		b.actions, b.bytes, b.keys = nil, 0, map[string]bool{}
 	}
 	a := aztables.TransactionAction{ActionType: op, Entity: body}
 	if op == aztables.TransactionTypeUpdateMerge {
@@ -115,16 +124,26 @@ func (b *batcher) add(ctx context.Context, op aztables.TransactionType, pk, rk s
 
 var anyETag = azcore.ETagAny
 
-// flush submits the pending transaction. A transaction that deletes or
-// updates an entity that is not there fails whole (a tombstone of a row
-// the mirror never had); it is then submitted again without those
-// operations, which are made one by one, ignoring the missing entities.
+// flush submits the queued transactions in order.
 func (b *batcher) flush(ctx context.Context) error {
-	if len(b.actions) == 0 {
-		return nil
+	if len(b.actions) > 0 {
+		b.full = append(b.full, b.actions)
 	}
-	actions := b.actions
-	b.actions, b.bytes, b.keys = nil, 0, map[string]bool{}
+	groups := b.full
+	b.full, b.actions, b.bytes, b.keys = nil, nil, 0, map[string]bool{}
+	for _, g := range groups {
+		if err := b.submit(ctx, g); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// submit sends one transaction. A transaction that deletes or updates an
+// entity that is not there fails whole (a tombstone of a row the mirror
+// never had); it is then submitted again without those operations, which
+// are made one by one, ignoring the missing entities.
+func (b *batcher) submit(ctx context.Context, actions []aztables.TransactionAction) error {
 	_, err := b.table.SubmitTransaction(ctx, actions, nil)
 	if err == nil {
 		return nil
