@@ -9,10 +9,7 @@ trap stop_started EXIT
 trap 'exit 130' INT TERM
 
 ensure_node_tools
-blob=$(free_port) queue=$(free_port) table=$(free_port)
-start_azurite "$blob" "$queue" "$table" memory
-export CONNECTOR_TEST_STORAGE
-CONNECTOR_TEST_STORAGE=$(azurite_connection_string "$blob" "$queue" "$table")
+use_test_azurite
 export CONNECTOR_TEST_REQUIRE_SERVICES=1
 cd "$ROOT"
 go test -run '^$' -bench 'FullSync' -benchtime 1x "$@" ./internal/syncer/

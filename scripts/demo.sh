@@ -10,14 +10,8 @@ trap stop_started EXIT
 trap 'exit 130' INT TERM
 
 ensure_node_tools
-blob=$(free_port) queue=$(free_port) table=$(free_port)
-start_azurite "$blob" "$queue" "$table" memory
-export CONNECTOR_TEST_STORAGE
-CONNECTOR_TEST_STORAGE=$(azurite_connection_string "$blob" "$queue" "$table")
-sb=$(free_port) sbadmin=$(free_port)
-start_servicebus "$sb" "$sbadmin"
-export CONNECTOR_TEST_SERVICEBUS CONNECTOR_TEST_SERVICEBUS_ADMIN="http://127.0.0.1:$sbadmin"
-CONNECTOR_TEST_SERVICEBUS=$(servicebus_connection_string "$sb")
+use_test_azurite
+use_test_servicebus
 export CONNECTOR_TEST_REQUIRE_SERVICES=1
 cd "$ROOT"
 go test -count=1 -run '^TestDemo$' -v ./internal/demo/ | grep -v -e '^=== RUN' -e '^--- PASS' -e '^PASS$' -e '^ok '
