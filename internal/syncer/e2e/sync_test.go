@@ -1,4 +1,4 @@
-package syncer_test
+package e2e
 
 import (
 	"strings"
