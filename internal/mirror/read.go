@@ -3,10 +3,13 @@ package mirror
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 
 	"github.com/pitcher/connector/internal/store"
@@ -125,4 +128,29 @@ func unmarshal(raw []byte, v any) error {
 		return fmt.Errorf("mirror: decode entity: %w", err)
 	}
 	return nil
+}
+
+// Same reports whether the mirror of user in tenant holds row id of set
+// with exactly data (so writing it again would change nothing). A missing
+// row is not the same.
+func (s *Store) Same(ctx context.Context, tenant, user, set, id string, data json.RawMessage) (bool, error) {
+	resp, err := s.records.GetEntity(ctx, store.UserPartition(tenant, user), recordKey(set, id), nil)
+	var re *azcore.ResponseError
+	if errors.As(err, &re) && re.StatusCode == http.StatusNotFound {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("mirror: read %s row %s: %w", set, id, err)
+	}
+	var e struct {
+		Data *string
+		Blob string
+	}
+	if err := unmarshal(resp.Value, &e); err != nil {
+		return false, err
+	}
+	if e.Blob != "" {
+		return e.Blob == blobName(tenant, user, data), nil
+	}
+	return e.Data != nil && *e.Data == string(data), nil
 }
