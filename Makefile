@@ -1,11 +1,14 @@
 # The two commands of the README are `make dev` and `make test`.
-.PHONY: dev test build check clean bench-startup package deploy
+.PHONY: dev test build check clean bench-startup bench-sync package deploy demo
 
 dev:            ## start Azurite + the Service Bus fake + funchost + the handler (Ctrl-C stops them)
 	@scripts/dev.sh
 
 test:           ## run every test with -race, starting the services they need
 	@scripts/test.sh
+
+demo:           ## the downstream sync story on a local world of its own (free ports): approve, sign in, sync, edit in Dynamics, sync, read the changes
+	@scripts/demo.sh
 
 build:          ## build the handler (native), the local tools and connectorctl into bin/
 	go build -o bin/local/handler ./cmd/handler
@@ -23,6 +26,9 @@ package:        ## build the deployable app: build/app/ and build/connector.zip 
 
 deploy: package ## provision infra/ and upload the package with the Azure CLI (docs/deploy.md); not run in CI
 	@scripts/deploy.sh
+
+bench-sync:     ## the sync benchmarks against a fresh Azurite (docs/performance.md)
+	@scripts/bench-sync.sh
 
 bench-startup:  ## measure how soon the handler answers GET / after it starts
 	go test -run '^$$' -bench HandlerStartup -benchtime 50x ./cmd/handler

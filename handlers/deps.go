@@ -33,4 +33,9 @@ type Deps struct {
 	Auth   Authenticator
 	// PublicBaseURL is where browsers reach the app (links on pages).
 	PublicBaseURL string
+	// Scheduler, SyncWorker and Changes run the downstream sync and serve
+	// its change log.
+	Scheduler  Scheduling
+	SyncWorker SyncRunner
+	Changes    ChangeLog
 }

@@ -33,11 +33,11 @@ func addRoutes(mux *http.ServeMux, logger *slog.Logger, d Deps) {
 	mux.Handle("GET /api/auth/callback", browser("LoginCallback", loginCallback))
 	mux.Handle("POST /api/uploads", api("UploadIntake", notImplementedAuthed("UploadIntake")))
 	mux.Handle("GET /api/uploads/{id}", api("UploadStatus", notImplementedAuthed("UploadStatus")))
-	mux.Handle("GET /api/changes", api("Changes", notImplementedAuthed("Changes")))
+	mux.Handle("GET /api/changes", api("Changes", changesOr501(d.Changes)))
 	mux.Handle("GET /api/diagnostics", api("Diagnostics", notImplementedAuthed("Diagnostics")))
 
-	mux.Handle("POST /SyncScheduler", invoke(logger, "SyncScheduler", notImplementedInvocation))
-	mux.Handle("POST /SyncWorker", invoke(logger, "SyncWorker", notImplementedInvocation))
+	mux.Handle("POST /SyncScheduler", invoke(logger, "SyncScheduler", schedulerOr501(d.Scheduler)))
+	mux.Handle("POST /SyncWorker", invoke(logger, "SyncWorker", syncWorkerOr501(logger, d.SyncWorker)))
 	mux.Handle("POST /UploadWorker", invoke(logger, "UploadWorker", notImplementedInvocation))
 
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

@@ -58,6 +58,10 @@ var notSetInAzure = map[string]string{
 	"DYNAMICS_DISCOVERY_URL":           "optional; defaults to the commercial Global Discovery service (set it in sovereign clouds)",
 	"STORAGE_TABLE_PREFIX":             "optional; the account is the connector's own, so table names need no prefix",
 	"SYNC_CONFIG":                      "optional; the defaults sync accounts, contacts and appointments",
+	"SYNC_SCHEDULER_MAX_JOBS":          "optional; 5000 jobs per scheduler run suits one Function App",
+	"SYNC_LEASE_DURATION":              "optional; 2 minutes: a crashed worker's user is synced again that soon",
+	"SYNC_WATERMARK_OVERLAP":           "optional; 5 minutes covers Dataverse's transactions and clock skew",
+	"SYNC_RECONCILE_INTERVAL":          "optional; daily reconcile of tables without change tracking",
 }
 
 // setAheadOfCode lists settings infra sets before the code that reads them

@@ -38,6 +38,9 @@ param returnToAllowlist string = ''
 @description('NCRONTAB schedule (UTC) on which SyncScheduler looks for users due a sync.')
 param syncSchedule string = '0 */5 * * * *'
 
+@description('How often each user is synced (a Go duration, 1m to 24h); SyncScheduler must run at least this often.')
+param syncInterval string = '5m'
+
 @description('Minimum level of the handler\'s logs: debug, info, warn or error.')
 @allowed(['debug', 'info', 'warn', 'error'])
 param logLevel string = 'info'
@@ -134,6 +137,7 @@ module functionApp 'modules/functionapp.bicep' = {
       APPLICATIONINSIGHTS_CONNECTION_STRING: monitoring.outputs.connectionString
       APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identity.outputs.clientId};Authorization=AAD'
       SYNC_SCHEDULE: syncSchedule
+      SYNC_INTERVAL: syncInterval
       SYNC_QUEUE: syncQueueName
       UPLOAD_QUEUE: uploadQueueName
       LOG_LEVEL: logLevel

@@ -110,3 +110,24 @@ start_servicebus() {
 servicebus_connection_string() {
   printf 'Endpoint=sb://127.0.0.1:%s;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=SAS_KEY_VALUE;UseDevelopmentEmulator=true;' "$1"
 }
+
+# use_test_azurite starts an in-memory Azurite on free ports and exports
+# CONNECTOR_TEST_STORAGE for the tests.
+use_test_azurite() {
+  local blob queue table
+  blob=$(free_port) queue=$(free_port) table=$(free_port)
+  start_azurite "$blob" "$queue" "$table" memory
+  CONNECTOR_TEST_STORAGE=$(azurite_connection_string "$blob" "$queue" "$table")
+  export CONNECTOR_TEST_STORAGE
+}
+
+# use_test_servicebus starts the Service Bus fake with its admin API on free
+# ports and exports CONNECTOR_TEST_SERVICEBUS(_ADMIN) for the tests.
+use_test_servicebus() {
+  local sb sbadmin
+  sb=$(free_port) sbadmin=$(free_port)
+  start_servicebus "$sb" "$sbadmin"
+  CONNECTOR_TEST_SERVICEBUS=$(servicebus_connection_string "$sb")
+  CONNECTOR_TEST_SERVICEBUS_ADMIN="http://127.0.0.1:$sbadmin"
+  export CONNECTOR_TEST_SERVICEBUS CONNECTOR_TEST_SERVICEBUS_ADMIN
+}

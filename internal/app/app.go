@@ -14,6 +14,7 @@ import (
 	"github.com/pitcher/connector/internal/apiauth"
 	"github.com/pitcher/connector/internal/config"
 	"github.com/pitcher/connector/internal/entra"
+	"github.com/pitcher/connector/internal/mirror"
 	"github.com/pitcher/connector/internal/signin"
 	"github.com/pitcher/connector/internal/store"
 	"github.com/pitcher/connector/internal/tokens"
@@ -36,7 +37,8 @@ type App struct {
 }
 
 // Tables are the tables this package's parts use.
-var Tables = []string{store.TenantsTable, store.ConnectionsTable, store.AuthFlowsTable}
+var Tables = []string{store.TenantsTable, store.ConnectionsTable, store.AuthFlowsTable,
+	store.SyncStateTable, mirror.RecordsTable, mirror.ChangesTable}
 
 // New builds the app. It contacts nothing; EnsureTables does.
 func New(cfg config.Config, logger *slog.Logger, opts Options) (*App, error) {
@@ -83,7 +85,11 @@ func New(cfg config.Config, logger *slog.Logger, opts Options) (*App, error) {
 		signin.Deps{Entra: client, IDs: verifier, Flows: flows, Tenants: tenants, Conns: conns, Vault: vault, Keys: ring,
 			Dynamics: dyn, Queue: firstSync, Logger: logger})
 	auth := &apiauth.Authenticator{Verifier: verifier, Tenants: tenants, Connections: conns, Scope: e.APIScope}
-	return &App{Deps: handlers.Deps{SignIn: flowsSvc, Auth: auth, PublicBaseURL: e.PublicBaseURL}, Vault: vault, Queues: queues, DB: db}, nil
+	deps := handlers.Deps{SignIn: flowsSvc, Auth: auth, PublicBaseURL: e.PublicBaseURL}
+	if err := addSync(&deps, cfg, db, conns, vault, queues, logger); err != nil {
+		return nil, err
+	}
+	return &App{Deps: deps, Vault: vault, Queues: queues, DB: db}, nil
 }
 
 // Close releases the app's connections.

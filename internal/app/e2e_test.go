@@ -90,8 +90,8 @@ func TestSignInEndToEnd(t *testing.T) {
 
 	// 5. The Pitcher app calls the API with Dave's token for the connector.
 	daveToken := w.DeviceToken(t, "dave@fabrikam.example")
-	if code, hdr := api(t, base+"/api/changes", daveToken); code != http.StatusNotImplemented {
-		t.Errorf("GET /api/changes with Dave's token = %d (%s), want 501 (authenticated; Changes is not built yet)", code, hdr)
+	if code, hdr := api(t, base+"/api/changes", daveToken); code != http.StatusOK {
+		t.Errorf("GET /api/changes with Dave's token = %d (%s), want 200 (authenticated)", code, hdr)
 	}
 	if code, hdr := api(t, base+"/api/changes", ""); code != http.StatusUnauthorized || !strings.HasPrefix(hdr, "Bearer") {
 		t.Errorf("GET /api/changes without a token = %d %q, want 401 with a Bearer challenge", code, hdr)

@@ -33,6 +33,8 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// Sync says what the downstream sync copies (SYNC_CONFIG, or the defaults).
 	Sync syncconfig.Config
+	// SyncTuning says how often and how much the sync works.
+	SyncTuning SyncTuning
 	// Entra holds sign-in, consent, token-vault and API-authentication settings.
 	Entra Entra
 }
@@ -78,6 +80,7 @@ func Load(getenv func(string) string) (Config, error) {
 		LogLevel:        r.logLevel(SettingLogLevel),
 		ShutdownTimeout: r.duration(SettingShutdownTimeout, 30*time.Second, time.Second, 10*time.Minute),
 		Sync:            r.syncConfig(SettingSyncConfig),
+		SyncTuning:      r.syncTuning(),
 		Entra:           r.entra(),
 	}
 	c.Storage.TablePrefix = r.tablePrefix(SettingTablePrefix)

@@ -65,6 +65,17 @@ func (s *Sim) Count(set string) int {
 	return 0
 }
 
+// IDs returns the ids of the rows of set, in key order (nil for an
+// unknown set).
+func (s *Sim) IDs(set string) []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if t, ok := s.st.tables[set]; ok {
+		return append([]string(nil), t.ids...)
+	}
+	return nil
+}
+
 // Counts returns the number of rows in every set.
 func (s *Sim) Counts() map[string]int {
 	s.mu.RLock()
@@ -99,6 +110,7 @@ func (s *Sim) ExpireDeltaTokens() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.minToken = s.st.version
+	s.st.version++ // tokens issued from now on are newer than every expired one
 }
 
 // Advance moves the simulator's clock forward by d: throttling windows,

@@ -150,6 +150,11 @@ func New(opts Options) (*Host, error) {
 	return h, nil
 }
 
+// KillHandler kills the handler process at once (SIGKILL), for tests of
+// crashes: invocations in flight fail (Service Bus messages are abandoned
+// and redelivered) and the host starts a new handler, as Azure does.
+func (h *Host) KillHandler() error { return h.worker.kill() }
+
 // Addr is the address HTTP functions are served on.
 func (h *Host) Addr() string { return h.ln.Addr().String() }
 

@@ -61,6 +61,17 @@ func (p props) str(k string) string {
 	return s
 }
 
+// int64 reads an Edm.Int64 (or a small number stored as Edm.Int32).
+func (p props) int64(k string) int64 {
+	switch v := p[k].(type) {
+	case aztables.EDMInt64:
+		return int64(v)
+	case int32:
+		return int64(v)
+	}
+	return 0
+}
+
 func (p props) time(k string) time.Time {
 	if t, ok := p[k].(aztables.EDMDateTime); ok {
 		return time.Time(t).UTC()

@@ -29,8 +29,11 @@ type EntitySet struct {
 	// Select lists the columns to copy ($select). Lookups are spelled as the
 	// Web API returns them (_parentcustomerid_value).
 	Select []string `json:"select"`
-	// Filter, if set, narrows the first load ($filter); change tracking then
-	// follows the same rows.
+	// Filter, if set, narrows what is copied ($filter). Dataverse refuses
+	// $filter together with change tracking (dataverse-webapi.md §3.3), so
+	// a filter applies only to tables without change tracking (the
+	// modifiedon watermark path); on a change-tracked table the sync of the
+	// set fails with an error that says so, in syncstate and the logs.
 	Filter string `json:"filter,omitempty"`
 	// PageSize is the odata.maxpagesize preference (1–5000).
 	PageSize int `json:"pageSize,omitempty"`
@@ -45,15 +48,16 @@ const DefaultPageSize = 1000
 const MaxPageSize = 5000
 
 // Default is the configuration used when SYNC_CONFIG is empty: the records
-// a field rep needs offline.
+// a field rep needs offline, with columns every Dataverse environment has
+// (and the simulator serves; a test in internal/syncer reads them there).
 func Default() Config {
 	return Config{EntitySets: []EntitySet{
 		{Name: "accounts", PageSize: DefaultPageSize, Select: []string{
 			"accountid", "name", "accountnumber", "telephone1", "emailaddress1", "websiteurl",
-			"address1_line1", "address1_city", "address1_postalcode", "address1_country", "modifiedon"}},
+			"address1_city", "statecode", "_primarycontactid_value", "modifiedon"}},
 		{Name: "contacts", PageSize: DefaultPageSize, Select: []string{
 			"contactid", "fullname", "firstname", "lastname", "jobtitle", "emailaddress1", "telephone1",
-			"mobilephone", "_parentcustomerid_value", "modifiedon"}},
+			"statecode", "_parentcustomerid_value", "modifiedon"}},
 		{Name: "appointments", PageSize: DefaultPageSize, Select: []string{
 			"activityid", "subject", "scheduledstart", "scheduledend", "location", "description",
 			"_regardingobjectid_value", "statecode", "modifiedon"}},

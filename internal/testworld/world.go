@@ -53,6 +53,10 @@ type Options struct {
 	// Settings are extra app settings, KEY=VALUE, layered over the World's
 	// (e.g. SYNC_CONFIG=..., AzureWebJobs.SyncScheduler.Disabled=true).
 	Settings []string
+	// DataverseHook, if set, sees every request to the Dataverse
+	// environment before the simulator answers it (it may block, e.g. to
+	// kill the handler between two pages).
+	DataverseHook func(r *http.Request)
 }
 
 // User is a seeded Entra user with the ids this World gave them.
@@ -111,7 +115,7 @@ func Start(t testing.TB, opts Options) *World {
 	port := freePort(t)
 	w.URL = "http://127.0.0.1:" + strconv.Itoa(port)
 	w.startEntra(t)
-	w.startDataverse(t, opts.Dataverse)
+	w.startDataverse(t, opts.Dataverse, opts.DataverseHook)
 	w.SyncQueue = w.ServiceBus.NewQueue(t, repoQueue(t, "sync-jobs"))
 	w.UploadQueue = w.ServiceBus.NewQueue(t, repoQueue(t, "uploads"))
 
@@ -183,7 +187,7 @@ func (w *World) startEntra(t testing.TB) {
 	w.Entra, w.EntraURL = sim, srv.URL
 }
 
-func (w *World) startDataverse(t testing.TB, opts dataversesim.Options) {
+func (w *World) startDataverse(t testing.TB, opts dataversesim.Options, hook func(*http.Request)) {
 	t.Helper()
 	if opts.Seed == 0 {
 		opts.Seed = 5
@@ -192,7 +196,12 @@ func (w *World) startDataverse(t testing.TB, opts dataversesim.Options) {
 	// both accept only RS256 tokens from the Entra simulator's keys, with
 	// aud = the URL they were reached at.
 	var sim *dataversesim.Sim
-	env := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) { sim.ServeHTTP(rw, r) }))
+	env := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if hook != nil {
+			hook(r)
+		}
+		sim.ServeHTTP(rw, r)
+	}))
 	t.Cleanup(env.Close)
 	opts.EnvironmentURL = env.URL
 	opts.Auth = dataversesim.AuthOptions{JWKSURL: w.EntraURL + "/common/discovery/v2.0/keys"}

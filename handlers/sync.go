@@ -1,0 +1,80 @@
+package handlers
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/pitcher/connector/internal/queue"
+	"github.com/pitcher/connector/internal/syncer"
+)
+
+// Scheduling fans out the sync jobs (internal/syncer.Scheduler).
+type Scheduling interface {
+	Run(ctx context.Context, pastDue bool) (syncer.ScheduleResult, error)
+}
+
+// SyncRunner syncs one user (internal/syncer.Worker).
+type SyncRunner interface {
+	Run(ctx context.Context, job queue.SyncJob) (syncer.Result, error)
+}
+
+var (
+	_ Scheduling = (*syncer.Scheduler)(nil)
+	_ SyncRunner = (*syncer.Worker)(nil)
+)
+
+// syncScheduler is the SyncScheduler timer function: one job per user due.
+func syncScheduler(s Scheduling) invocationFunc {
+	return func(ctx context.Context, inv *Invocation) error {
+		timer, err := DecodeTimer(inv.Request, "timer")
+		if err != nil {
+			return err
+		}
+		res, err := s.Run(ctx, timer.IsPastDue)
+		if err != nil {
+			return err
+		}
+		inv.Logf("enqueued %d sync jobs (capped: %v, past due: %v)", res.Enqueued, res.Capped, timer.IsPastDue)
+		return nil
+	}
+}
+
+// syncWorker is the SyncWorker Service Bus function. A message that is not
+// a valid sync job is completed and logged: redelivering it could never
+// make it valid (a poison message). Transient failures fail the
+// invocation, so Service Bus redelivers the job.
+func syncWorker(logger *slog.Logger, w SyncRunner) invocationFunc {
+	return func(ctx context.Context, inv *Invocation) error {
+		msg, err := DecodeServiceBus(inv.Request, "job")
+		if err != nil {
+			return err
+		}
+		job, err := queue.DecodeSyncJob(msg.Body)
+		if err != nil {
+			logger.Error("poison sync job completed without running", "function", inv.Function, "invocationId", inv.ID,
+				"messageId", msg.MessageID, "deliveryCount", msg.DeliveryCount, "error", err.Error())
+			inv.Logf("message %s is not a valid sync job and was dropped: %v", msg.MessageID, err)
+			return nil
+		}
+		res, err := w.Run(ctx, job)
+		if err != nil {
+			return err
+		}
+		inv.Logf("sync of user %s (tenant %s): %s", job.UserID, job.TenantID, res.Outcome)
+		return nil
+	}
+}
+
+func schedulerOr501(s Scheduling) invocationFunc {
+	if s == nil {
+		return notImplementedInvocation
+	}
+	return syncScheduler(s)
+}
+
+func syncWorkerOr501(logger *slog.Logger, w SyncRunner) invocationFunc {
+	if w == nil {
+		return notImplementedInvocation
+	}
+	return syncWorker(logger, w)
+}

@@ -1,0 +1,147 @@
+package mirror_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+	"github.com/google/uuid"
+
+	"github.com/pitcher/connector/internal/config"
+	"github.com/pitcher/connector/internal/mirror"
+	"github.com/pitcher/connector/internal/store"
+	"github.com/pitcher/connector/internal/testenv"
+)
+
+func newStore(t *testing.T) *mirror.Store {
+	t.Helper()
+	cs := testenv.Storage(t)
+	svc, err := aztables.NewServiceClientFromConnectionString(cs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := store.NewDB(svc, testenv.TablePrefix(t))
+	if err := db.CreateTables(context.Background(), mirror.Tables...); err != nil {
+		t.Fatal(err)
+	}
+	blobs, err := mirror.NewAzureBlobs(config.Storage{ConnectionString: cs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mirror.New(db, blobs)
+}
+
+func row(id, name string) mirror.Entry {
+	return mirror.Entry{ID: id, Data: json.RawMessage(fmt.Sprintf(`{"accountid":%q,"name":%q}`, id, name))}
+}
+
+func records(t *testing.T, s *mirror.Store, tenant, user, set string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := s.EachRecord(context.Background(), tenant, user, set, func(id string, data json.RawMessage) error {
+		out[id] = string(data)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestApplyMirrorsAndLogs: upserts land in the mirror and the log, a
+// tombstone removes the row (also one the mirror never had), rows larger
+// than an entity property travel through a blob, and the log reads back
+// in order, page by page.
+func TestApplyMirrorsAndLogs(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	tenant, user := uuid.NewString(), uuid.NewString()
+	var entries []mirror.Entry
+	for i := range 250 {
+		entries = append(entries, row(fmt.Sprintf("id-%03d", i), fmt.Sprintf("Account %d", i)))
+	}
+	big := strings.Repeat("é", 40000) // 40,000 UTF-16 units: more than a string property holds
+	entries = append(entries, row("id-big", big))
+	if err := s.Apply(ctx, tenant, user, "accounts", entries, 1, 1); err != nil {
+		t.Fatal(err)
+	}
+	del := []mirror.Entry{{ID: "id-001", Deleted: true}, {ID: "never-seen", Deleted: true}, row("id-002", "Renamed")}
+	if err := s.Apply(ctx, tenant, user, "accounts", del, 1, 300); err != nil {
+		t.Fatal(err)
+	}
+	got := records(t, s, tenant, user, "accounts")
+	if len(got) != 250 {
+		t.Errorf("mirror holds %d rows, want 250 (251 written, 1 deleted)", len(got))
+	}
+	if _, ok := got["id-001"]; ok {
+		t.Errorf("the deleted row id-001 is still in the mirror")
+	}
+	if !strings.Contains(got["id-002"], "Renamed") || !strings.Contains(got["id-big"], big) {
+		t.Errorf("rows id-002 = %.60s, id-big = %.60s…; want the latest data", got["id-002"], got["id-big"])
+	}
+
+	var all []mirror.Change
+	after := int64(0)
+	for {
+		page, more, err := s.Changes(ctx, tenant, user, after, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, page...)
+		if !more {
+			break
+		}
+		after = page[len(page)-1].Seq
+	}
+	if len(all) != 254 {
+		t.Fatalf("the log holds %d changes, want 254", len(all))
+	}
+	for i, c := range all {
+		if i > 0 && c.Seq <= all[i-1].Seq {
+			t.Fatalf("change %d has seq %d after %d", i, c.Seq, all[i-1].Seq)
+		}
+	}
+	last := all[len(all)-3:]
+	if last[0].Op != mirror.OpDelete || last[0].ID != "id-001" || last[0].Data != nil || last[1].ID != "never-seen" || last[2].Op != mirror.OpUpsert {
+		t.Errorf("last changes = %+v", last)
+	}
+	if c := all[250]; c.ID != "id-big" || !strings.Contains(string(c.Data), big) {
+		t.Errorf("change of the large row = %s %.40s…", c.ID, c.Data)
+	}
+
+	// Another user of the same tenant sees nothing.
+	other, _, err := s.Changes(ctx, tenant, uuid.NewString(), 0, 100)
+	if err != nil || len(other) != 0 {
+		t.Errorf("another user's changes = %d, %v; want none", len(other), err)
+	}
+}
+
+// TestMarkAndSweep: rows a full read did not mark are stale.
+func TestMarkAndSweep(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	tenant, user := uuid.NewString(), uuid.NewString()
+	if err := s.Apply(ctx, tenant, user, "leads", []mirror.Entry{row("a", "A"), row("b", "B"), row("c", "C")}, 1, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Apply(ctx, tenant, user, "accounts", []mirror.Entry{row("a", "other set")}, 1, 4); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Mark(ctx, tenant, user, "leads", []string{"a", "c", "not-in-mirror"}, 2); err != nil {
+		t.Fatal(err)
+	}
+	var stale []string
+	err := s.Stale(ctx, tenant, user, "leads", 2, func(ids []string) error { stale = append(stale, ids...); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(stale, ",") != "b" {
+		t.Errorf("stale = %v, want [b]", stale)
+	}
+	if got := records(t, s, tenant, user, "leads"); len(got) != 3 {
+		t.Errorf("Mark created or removed rows: %v", got)
+	}
+}

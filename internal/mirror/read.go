@@ -1,0 +1,156 @@
+package mirror
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+
+	"github.com/pitcher/connector/internal/store"
+)
+
+// MaxChangesPage is the most changes one Changes call returns.
+const MaxChangesPage = 1000
+
+// Changes returns up to limit (1–MaxChangesPage) entries of the change log
+// of user in tenant with a sequence number above after, in order, and
+// whether more follow. Only that user's partition is read.
+func (s *Store) Changes(ctx context.Context, tenant, user string, after int64, limit int) ([]Change, bool, error) {
+	if limit < 1 || limit > MaxChangesPage {
+		return nil, false, fmt.Errorf("mirror: limit %d is not from 1 to %d", limit, MaxChangesPage)
+	}
+	filter := fmt.Sprintf("PartitionKey eq '%s' and RowKey gt '%s'", quote(store.UserPartition(tenant, user)), seqKey(after))
+	top := int32(limit + 1)
+	pager := s.changes.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter, Top: &top})
+	var out []Change
+	for pager.More() && len(out) <= limit {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return nil, false, fmt.Errorf("mirror: read changes: %w", err)
+		}
+		for _, raw := range page.Entities {
+			if len(out) > limit {
+				break
+			}
+			c, err := s.decodeChange(ctx, raw)
+			if err != nil {
+				return nil, false, err
+			}
+			out = append(out, c)
+		}
+	}
+	more := len(out) > limit
+	if more {
+		out = out[:limit]
+	}
+	return out, more, nil
+}
+
+// changeEntity is the stored shape of a change.
+type changeEntity struct {
+	RowKey string
+	Set    string
+	ID     string `json:"Id"`
+	Op     string
+	Data   *string
+	Blob   string
+}
+
+func (s *Store) decodeChange(ctx context.Context, raw []byte) (Change, error) {
+	var e changeEntity
+	if err := unmarshal(raw, &e); err != nil {
+		return Change{}, err
+	}
+	seq, err := strconv.ParseInt(e.RowKey, 10, 64)
+	if err != nil {
+		return Change{}, fmt.Errorf("mirror: change %q has no sequence number", e.RowKey)
+	}
+	c := Change{Seq: seq, EntitySet: e.Set, ID: e.ID, Op: e.Op}
+	if e.Op == OpUpsert {
+		if c.Data, err = s.data(ctx, e.Data, e.Blob); err != nil {
+			return Change{}, err
+		}
+	}
+	return c, nil
+}
+
+// data returns a row's JSON, inline or from its blob.
+func (s *Store) data(ctx context.Context, inline *string, blob string) (json.RawMessage, error) {
+	switch {
+	case blob != "":
+		return s.blobs.Get(ctx, blob)
+	case inline != nil:
+		return json.RawMessage(*inline), nil
+	}
+	return nil, fmt.Errorf("mirror: a row has neither data nor a blob")
+}
+
+// EachRecord calls fn with the id and JSON of every row of set in the
+// mirror of user in tenant, in id order (for tests, tools and checks).
+func (s *Store) EachRecord(ctx context.Context, tenant, user, set string, fn func(id string, data json.RawMessage) error) error {
+	filter := fmt.Sprintf("PartitionKey eq '%s' and RowKey ge '%s' and RowKey lt '%s'",
+		quote(store.UserPartition(tenant, user)), quote(set+"_"), quote(set+"`"))
+	pager := s.records.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter})
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("mirror: read %s rows: %w", set, err)
+		}
+		for _, raw := range page.Entities {
+			var e struct {
+				RowKey string
+				Data   *string
+				Blob   string
+			}
+			if err := unmarshal(raw, &e); err != nil {
+				return err
+			}
+			data, err := s.data(ctx, e.Data, e.Blob)
+			if err != nil {
+				return err
+			}
+			if err := fn(strings.TrimPrefix(e.RowKey, set+"_"), data); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func unmarshal(raw []byte, v any) error {
+	if err := json.Unmarshal(raw, v); err != nil {
+		return fmt.Errorf("mirror: decode entity: %w", err)
+	}
+	return nil
+}
+
+// Same reports whether the mirror of user in tenant holds row id of set
+// with exactly data (so writing it again would change nothing). A missing
+// row is not the same.
+func (s *Store) Same(ctx context.Context, tenant, user, set, id string, data json.RawMessage) (bool, error) {
+	resp, err := s.records.GetEntity(ctx, store.UserPartition(tenant, user), recordKey(set, id), nil)
+	var re *azcore.ResponseError
+	if errors.As(err, &re) && re.StatusCode == http.StatusNotFound {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("mirror: read %s row %s: %w", set, id, err)
+	}
+	var e struct {
+		Data *string
+		Blob string
+	}
+	if err := unmarshal(resp.Value, &e); err != nil {
+		return false, err
+	}
+	if e.Blob != "" {
+		return e.Blob == blobName(tenant, user, data), nil
+	}
+	return e.Data != nil && *e.Data == string(data), nil
+}

@@ -1,0 +1,184 @@
+package mirror
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+
+	"github.com/pitcher/connector/internal/store"
+)
+
+// Table transaction limits: 100 operations, and a 4 MiB request; entity
+// bodies are kept below 3 MiB per transaction to leave room for the
+// envelope.
+const (
+	maxOps   = 100
+	maxBytes = 3 << 20
+)
+
+// Apply writes entries of set for user of tenant: each upsert replaces the
+// row in the mirror (marked with generation gen), each deletion removes
+// it, and every entry is appended to the change log with the sequence
+// numbers firstSeq, firstSeq+1, … in order (the caller reserves them).
+// The mirror and the log are written in transactions of up to 100
+// operations; the log's transactions are written in sequence order, so a
+// reader never sees a later entry before an earlier one of the same call.
+// On error some entries may be written: applying them again is harmless.
+func (s *Store) Apply(ctx context.Context, tenant, user, set string, entries []Entry, gen, firstSeq int64) error {
+	pk := store.UserPartition(tenant, user)
+	recs, logs := newBatcher(s.records, "records"), newBatcher(s.changes, "changes")
+	for i, e := range entries {
+		if e.ID == "" {
+			return fmt.Errorf("mirror: %s entry %d has no id", set, i)
+		}
+		rk := recordKey(set, e.ID)
+		change := map[string]any{"Set": set, "Id": e.ID, "Op": OpUpsert}
+		if e.Deleted {
+			change["Op"] = OpDelete
+			if err := recs.add(ctx, aztables.TransactionTypeDelete, pk, rk, nil); err != nil {
+				return err
+			}
+		} else {
+			rec := map[string]any{"Gen": aztables.EDMInt64(gen)}
+			if err := s.putData(ctx, tenant, user, e.Data, rec, change); err != nil {
+				return err
+			}
+			if err := recs.add(ctx, aztables.TransactionTypeInsertReplace, pk, rk, rec); err != nil {
+				return err
+			}
+		}
+		if err := logs.add(ctx, aztables.TransactionTypeInsertReplace, pk, seqKey(firstSeq+int64(i)), change); err != nil {
+			return err
+		}
+	}
+	// The two tables are written at the same time; each in order.
+	var recErr error
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); recErr = recs.flush(ctx) }()
+	logErr := logs.flush(ctx)
+	wg.Wait()
+	return errors.Join(recErr, logErr)
+}
+
+// putData sets the row's data on the entities: inline when it fits a
+// string property, else in a blob that both reference.
+func (s *Store) putData(ctx context.Context, tenant, user string, data []byte, entities ...map[string]any) error {
+	if fitsInline(data) {
+		for _, e := range entities {
+			e["Data"] = string(data)
+		}
+		return nil
+	}
+	name := blobName(tenant, user, data)
+	if err := s.blobs.Put(ctx, name, data); err != nil {
+		return err
+	}
+	for _, e := range entities {
+		e["Blob"] = name
+	}
+	return nil
+}
+
+// batcher groups operations on one table into transactions, submitted
+// in order by flush.
+type batcher struct {
+	table   *aztables.Client
+	name    string
+	full    [][]aztables.TransactionAction // closed transactions, not sent yet
+	actions []aztables.TransactionAction   // the open one
+	keys    map[string]bool
+	bytes   int
+}
+
+func newBatcher(t *aztables.Client, name string) *batcher {
+	return &batcher{table: t, name: name, keys: map[string]bool{}}
+}
+
+// add queues one operation, closing the open transaction first when it
+// is full or already holds rk (a transaction may touch an entity once).
+func (b *batcher) add(_ context.Context, op aztables.TransactionType, pk, rk string, p map[string]any) error {
+	body, err := aztables.EDMEntity{Entity: aztables.Entity{PartitionKey: pk, RowKey: rk}, Properties: p}.MarshalJSON()
+	if err != nil {
+		return fmt.Errorf("mirror: encode %s entity: %w", b.name, err)
+	}
+	if len(b.actions) == maxOps || b.bytes+len(body) > maxBytes || b.keys[rk] {
+		b.full = append(b.full, b.actions)
+		b.actions, b.bytes, b.keys = nil, 0, map[string]bool{}
+	}
+	a := aztables.TransactionAction{ActionType: op, Entity: body}
+	if op == aztables.TransactionTypeUpdateMerge {
+		a.IfMatch = &anyETag // update only: never create a row without data
+	}
+	b.actions = append(b.actions, a)
+	b.keys[rk] = true
+	b.bytes += len(body)
+	return nil
+}
+
+var anyETag = azcore.ETagAny
+
+// flush submits the queued transactions in order.
+func (b *batcher) flush(ctx context.Context) error {
+	if len(b.actions) > 0 {
+		b.full = append(b.full, b.actions)
+	}
+	groups := b.full
+	b.full, b.actions, b.bytes, b.keys = nil, nil, 0, map[string]bool{}
+	for _, g := range groups {
+		if err := b.submit(ctx, g); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// submit sends one transaction. A transaction that deletes or updates an
+// entity that is not there fails whole (a tombstone of a row the mirror
+// never had); it is then submitted again without those operations, which
+// are made one by one, ignoring the missing entities.
+func (b *batcher) submit(ctx context.Context, actions []aztables.TransactionAction) error {
+	_, err := b.table.SubmitTransaction(ctx, actions, nil)
+	if err == nil {
+		return nil
+	}
+	var keep, single []aztables.TransactionAction
+	for _, a := range actions {
+		if a.ActionType == aztables.TransactionTypeDelete || a.ActionType == aztables.TransactionTypeUpdateMerge {
+			single = append(single, a)
+		} else {
+			keep = append(keep, a)
+		}
+	}
+	if len(single) == 0 {
+		return fmt.Errorf("mirror: write %d %s entities: %w", len(actions), b.name, err)
+	}
+	if len(keep) > 0 {
+		if _, err := b.table.SubmitTransaction(ctx, keep, nil); err != nil {
+			return fmt.Errorf("mirror: write %d %s entities: %w", len(keep), b.name, err)
+		}
+	}
+	for _, a := range single {
+		var e aztables.Entity
+		if err := json.Unmarshal(a.Entity, &e); err != nil {
+			return fmt.Errorf("mirror: decode %s entity: %w", b.name, err)
+		}
+		var err error
+		if a.ActionType == aztables.TransactionTypeDelete {
+			_, err = b.table.DeleteEntity(ctx, e.PartitionKey, e.RowKey, nil)
+		} else {
+			_, err = b.table.UpdateEntity(ctx, a.Entity, &aztables.UpdateEntityOptions{IfMatch: &anyETag, UpdateMode: aztables.UpdateModeMerge})
+		}
+		var re *azcore.ResponseError
+		if err != nil && !(errors.As(err, &re) && re.StatusCode == http.StatusNotFound) {
+			return fmt.Errorf("mirror: %s %s entity %s: %w", a.ActionType, b.name, e.RowKey, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,136 @@
+package syncer_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+
+	"github.com/pitcher/connector/internal/mirror"
+	"github.com/pitcher/connector/internal/syncer"
+)
+
+// countWrites counts the write requests sent to Table Storage (a
+// transaction, an insert, an update: each is one billed transaction).
+type countWrites struct{ n atomic.Int64 }
+
+func (c *countWrites) Do(req *policy.Request) (*http.Response, error) {
+	if req.Raw().Method != http.MethodGet {
+		c.n.Add(1)
+	}
+	return req.Next()
+}
+
+// heapProbe measures the live heap between pages: after every page is
+// written it forces a collection and keeps the largest heap seen.
+type heapProbe struct {
+	syncer.Mirror
+	peak atomic.Uint64
+}
+
+func (p *heapProbe) Apply(ctx context.Context, tenant, user, set string, entries []mirror.Entry, gen, firstSeq int64) error {
+	err := p.Mirror.Apply(ctx, tenant, user, set, entries, gen, firstSeq)
+	live := liveHeap()
+	for {
+		old := p.peak.Load()
+		if live <= old || p.peak.CompareAndSwap(old, live) {
+			break
+		}
+	}
+	return err
+}
+
+// liveHeap is the heap that survives collection. Two collections: the
+// first only moves sync.Pool contents to the pools' victim caches.
+func liveHeap() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// fullSync runs the first sync of rows accounts in pages of pageSize and
+// reports what it cost.
+type fullSyncCost struct {
+	rows, requests, tableWrites int64
+	elapsed                     time.Duration
+	peakHeap                    uint64 // above the heap before the sync
+}
+
+func fullSync(tb testing.TB, rows, pageSize int) fullSyncCost {
+	tb.Helper()
+	writes := &countWrites{}
+	probe := &heapProbe{}
+	h := newHarness(tb, harnessOptions{seed: rows,
+		cfg:    fmt.Sprintf(`{"entitySets":[{"name":"accounts","select":["name","accountnumber","telephone1","emailaddress1","address1_city","statecode","modifiedon"],"pageSize":%d}]}`, pageSize),
+		client: &aztables.ClientOptions{ClientOptions: azcore.ClientOptions{PerCallPolicies: []policy.Policy{writes}}},
+		wrap:   func(m syncer.Mirror) syncer.Mirror { probe.Mirror = m; return probe },
+	})
+	base := liveHeap()
+	before := h.sim.Requests()
+	start := time.Now()
+	res := h.run(tb, syncer.OutcomeSynced)
+	elapsed := time.Since(start)
+	s := setResult(tb, res, "accounts")
+	if s.Upserted != int64(rows) {
+		tb.Fatalf("synced %d rows, want %d", s.Upserted, rows)
+	}
+	peak := probe.peak.Load()
+	if peak > base {
+		peak -= base
+	} else {
+		peak = 0
+	}
+	return fullSyncCost{rows: s.Upserted, requests: h.sim.Requests() - before, tableWrites: writes.n.Load(), elapsed: elapsed, peakHeap: peak}
+}
+
+// BenchmarkFullSync: the first sync of one entity set from the in-process
+// simulator into Azurite. Metrics: rows/s, Dataverse requests (the
+// metadata read plus one per page), Table writes per row, and the peak
+// live heap between pages above the heap before the sync.
+func BenchmarkFullSync(b *testing.B) {
+	for _, rows := range []int{10000, 100000} {
+		b.Run(fmt.Sprintf("rows=%d", rows), func(b *testing.B) {
+			var c fullSyncCost
+			for range b.N {
+				c = fullSync(b, rows, 1000)
+			}
+			b.ReportMetric(float64(c.rows)/c.elapsed.Seconds(), "rows/s")
+			b.ReportMetric(float64(c.requests), "dataverse-requests")
+			b.ReportMetric(float64(c.tableWrites)/float64(c.rows), "table-tx/row")
+			b.ReportMetric(float64(c.peakHeap), "peak-heap-B")
+		})
+	}
+}
+
+// TestFullSyncCosts is the CI-sized check of the performance contract:
+// requests = metadata + ⌈rows / page size⌉, at most 0.025 Table writes per
+// row at scale (a few writes per run are fixed: the lease, the state), and
+// a peak heap that does not grow with the number of rows (within 10 % from
+// 1,000 to 10,000 rows, 2 and 20 pages).
+func TestFullSyncCosts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("syncs 11,000 rows")
+	}
+	small, large := fullSync(t, 1000, 500), fullSync(t, 10000, 500)
+	for _, c := range []fullSyncCost{small, large} {
+		if want := 1 + (c.rows+499)/500; c.requests != want {
+			t.Errorf("%d rows: %d Dataverse requests, want %d (metadata + one per page)", c.rows, c.requests, want)
+		}
+	}
+	if perRow := float64(large.tableWrites) / float64(large.rows); perRow > 0.025 {
+		t.Errorf("%d rows: %.4f Table writes per row, want at most 0.025", large.rows, perRow)
+	}
+	if float64(large.peakHeap) > 1.10*float64(small.peakHeap)+64<<10 {
+		t.Errorf("peak heap %d B for 10,000 rows vs %d B for 1,000: it grows with the rows", large.peakHeap, small.peakHeap)
+	}
+	t.Logf("1,000 rows: %+v; 10,000 rows: %+v", small, large)
+}

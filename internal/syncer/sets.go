@@ -1,0 +1,254 @@
+package syncer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/pitcher/connector/internal/apperr"
+	"github.com/pitcher/connector/internal/dataverse"
+	"github.com/pitcher/connector/internal/mirror"
+	"github.com/pitcher/connector/internal/queue"
+	"github.com/pitcher/connector/internal/store"
+	"github.com/pitcher/connector/internal/syncconfig"
+	"github.com/pitcher/connector/internal/tokens"
+)
+
+// Mirror is what the sync writes into: the mirror and change log.
+type Mirror interface {
+	Apply(ctx context.Context, tenant, user, set string, entries []mirror.Entry, gen, firstSeq int64) error
+	Mark(ctx context.Context, tenant, user, set string, ids []string, gen int64) error
+	Stale(ctx context.Context, tenant, user, set string, gen int64, fn func(ids []string) error) error
+	Same(ctx context.Context, tenant, user, set, id string, data json.RawMessage) (bool, error)
+}
+
+var _ Mirror = (*mirror.Store)(nil)
+
+// maxErrorText bounds the error text kept in syncstate.
+const maxErrorText = 1000
+
+// runSets syncs each configured set in turn. It returns an error only for
+// what redelivery may fix (transient failures) or a lost lease.
+func (w *Worker) runSets(ctx context.Context, log *slog.Logger, job queue.SyncJob, conn store.Connection, l *lease) (Result, error) {
+	cnt := &countingTransport{next: w.d.HTTPClient.Transport}
+	client, err := dataverse.New(conn.OrgURL, w.tokenSource(job, conn.OrgURL), &dataverse.Options{
+		HTTPClient: &http.Client{Transport: cnt, Timeout: w.d.HTTPClient.Timeout}, Retry: w.d.Retry})
+	if err != nil {
+		log.Error("sync impossible: the connection's Dynamics URL is not usable; the user must sign in again", "error", err.Error())
+		return Result{Outcome: OutcomeSynced}, nil
+	}
+	states, err := w.d.States.Sets(ctx, job.TenantID, job.UserID)
+	if err != nil {
+		return Result{}, apperr.Wrap(apperr.Transient, err, "could not read the sync state")
+	}
+	res := Result{Outcome: OutcomeSynced}
+	var defs map[string]dataverse.EntityDefinition
+	for _, cfg := range w.sets {
+		st := states[cfg.Name]
+		st.EntitySet = cfg.Name
+		r := &setRun{w: w, client: client, cnt: cnt, job: job, cfg: cfg, st: st, l: l, log: log.With("entitySet", cfg.Name)}
+		start, before := w.d.Now(), cnt.n.Load()
+		err := r.prepare(ctx, client, &defs)
+		if err == nil {
+			err = r.run(ctx)
+		}
+		r.res.Requests = cnt.n.Load() - before
+		r.res.Err = err
+		res.Sets = append(res.Sets, r.res)
+		if err := r.record(ctx, start, err); err != nil {
+			return res, err
+		}
+		if err == nil {
+			continue
+		}
+		switch stop, outcome, retryAt, runErr := w.classify(ctx, err); {
+		case runErr != nil:
+			return res, runErr
+		case stop:
+			res.Outcome, res.RetryAt = outcome, retryAt
+			return res, nil
+		}
+	}
+	return res, nil
+}
+
+// classify says what a set's failure means for the run: stop it (with an
+// outcome), fail it for redelivery (runErr), or go on with the next set.
+func (w *Worker) classify(ctx context.Context, err error) (stop bool, outcome string, retryAt time.Time, runErr error) {
+	var reauth *tokens.ReauthRequiredError
+	var de *dataverse.Error
+	switch {
+	case errors.Is(err, errLeaseLost) || errors.Is(context.Cause(ctx), errLeaseLost):
+		return true, "", time.Time{}, errLeaseLost
+	case ctx.Err() != nil:
+		return true, "", time.Time{}, apperr.Wrap(apperr.Transient, err, "the sync ran out of time")
+	case errors.As(err, &reauth):
+		return true, OutcomeReauthRequired, time.Time{}, nil
+	case dataverse.IsThrottled(err):
+		wait := time.Minute
+		if errors.As(err, &de) && de.RetryAfter > wait {
+			wait = de.RetryAfter
+		}
+		return true, OutcomeThrottled, w.d.Now().Add(wait), nil
+	case dataverse.IsUnauthorized(err):
+		return true, OutcomeSynced, time.Time{}, nil // every set would fail the same way; the next run tries again
+	case dataverse.IsTransient(err), apperr.KindOf(err) == apperr.Transient, isStoreError(err):
+		return true, "", time.Time{}, apperr.Wrap(apperr.Transient, err, "the sync failed; it is retried")
+	}
+	return false, "", time.Time{}, nil
+}
+
+// isStoreError reports a failure of Table or Blob Storage (not a
+// Dataverse answer), which redelivery may fix.
+func isStoreError(err error) bool {
+	var de *dataverse.Error
+	return !errors.As(err, &de) && apperr.KindOf(err) == apperr.Internal && !errors.Is(err, errPermanent)
+}
+
+// errPermanent marks set failures that only a change of configuration or
+// of the Dynamics environment can fix.
+var errPermanent = errors.New("permanent")
+
+func permanentf(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{errPermanent}, args...)...)
+}
+
+// tokenSource adapts the vault to the Dataverse client: after a 401 the
+// cached token is dropped and a fresh one obtained.
+func (w *Worker) tokenSource(job queue.SyncJob, resource string) dataverse.TokenSource {
+	return dataverse.TokenFunc(func(ctx context.Context, force bool) (string, error) {
+		if force {
+			w.d.Vault.Forget(job.TenantID, job.UserID, resource)
+		}
+		t, err := w.d.Vault.TokenFor(ctx, job.TenantID, job.UserID, resource)
+		return t.Token, err
+	})
+}
+
+// setRun is the sync of one entity set in one run.
+type setRun struct {
+	w      *Worker
+	client *dataverse.Client
+	cnt    *countingTransport
+	job    queue.SyncJob
+	cfg    syncconfig.EntitySet
+	st     store.SetState // updated as the run goes; committed at the end
+	l      *lease
+	log    *slog.Logger
+	sel    []string
+	res    SetResult
+}
+
+// prepare learns the table's primary key and whether it has change
+// tracking (once: the answer is kept in syncstate), and starts over with a
+// full read when the configured columns changed.
+func (r *setRun) prepare(ctx context.Context, client *dataverse.Client, defs *map[string]dataverse.EntityDefinition) error {
+	if r.st.Mode == "" || r.st.PrimaryKey == "" {
+		if *defs == nil {
+			list, err := client.EntityDefinitions(ctx, false)
+			if err != nil {
+				return fmt.Errorf("read the tables' metadata: %w", err)
+			}
+			*defs = map[string]dataverse.EntityDefinition{}
+			for _, d := range list {
+				(*defs)[d.EntitySetName] = d
+			}
+		}
+		d, ok := (*defs)[r.cfg.Name]
+		if !ok {
+			return permanentf("Dynamics has no entity set %q; fix SYNC_CONFIG (entity set names are plural, e.g. accounts)", r.cfg.Name)
+		}
+		r.st.PrimaryKey, r.st.Mode = strings.ToLower(d.PrimaryIDAttribute), store.ModeWatermark
+		if d.ChangeTrackingEnabled {
+			r.st.Mode = store.ModeChangeTracking
+		}
+	}
+	r.res.EntitySet, r.res.Mode = r.cfg.Name, r.st.Mode
+	r.sel = append([]string(nil), r.cfg.Select...)
+	need := []string{r.st.PrimaryKey}
+	if r.st.Mode == store.ModeWatermark {
+		need = append(need, "modifiedon")
+	}
+	for _, c := range need {
+		if !slices.Contains(r.sel, c) {
+			r.sel = append(r.sel, c)
+		}
+	}
+	if sel := strings.Join(r.sel, ","); sel != r.st.Select {
+		if r.st.Select != "" {
+			r.log.Info("the configured columns changed; the set is read again in full")
+		}
+		r.st.Select, r.st.DeltaLink, r.st.Watermark = sel, "", time.Time{}
+	}
+	return nil
+}
+
+func (r *setRun) run(ctx context.Context) error {
+	if r.st.Mode == store.ModeChangeTracking {
+		return r.changeTracking(ctx)
+	}
+	return r.watermark(ctx)
+}
+
+// record stores the set's state: on success with the new delta link or
+// watermark (in one transaction with the lease), on failure the old one
+// with the error.
+func (r *setRun) record(ctx context.Context, start time.Time, runErr error) error {
+	now := r.w.d.Now()
+	st := r.st
+	st.LastRun, st.DurationMs = now, now.Sub(start).Milliseconds()
+	st.Upserted, st.Deleted, st.Pages, st.Requests = r.res.Upserted, r.res.Deleted, r.res.Pages, r.res.Requests
+	if runErr == nil {
+		st.LastSuccess, st.LastError, st.LastErrorAt = now, "", time.Time{}
+	} else {
+		if errors.Is(runErr, errLeaseLost) {
+			return errLeaseLost
+		}
+		st = r.failed(st, runErr, now)
+	}
+	if ctx.Err() != nil { // record what happened even when the run's time is up
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+	}
+	if err := r.l.commit(ctx, st); err != nil {
+		if errors.Is(err, errLeaseLost) {
+			return errLeaseLost
+		}
+		return apperr.Wrap(apperr.Transient, err, "could not store the sync state")
+	}
+	return nil
+}
+
+// failed is the stored state after a failure: the state the run started
+// from (never a half-read delta link or watermark), with the error.
+func (r *setRun) failed(cur store.SetState, err error, now time.Time) store.SetState {
+	msg := strings.TrimPrefix(err.Error(), errPermanent.Error()+": ")
+	if len(msg) > maxErrorText {
+		msg = msg[:maxErrorText] + "…"
+	}
+	cur.LastError, cur.LastErrorAt = msg, now
+	return cur
+}
+
+// countingTransport counts the HTTP requests sent to Dataverse.
+type countingTransport struct {
+	next http.RoundTripper
+	n    atomic.Int64
+}
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	next := c.next
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	return next.RoundTrip(r)
+}

@@ -1,0 +1,129 @@
+package syncer
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/pitcher/connector/internal/dataverse"
+	"github.com/pitcher/connector/internal/mirror"
+)
+
+// changeTracking syncs a table with Dataverse change tracking: from the
+// stored delta link, or (first run, changed columns, expired token) a full
+// read that starts a new delta link, followed by a sweep of the rows it did
+// not see when the mirror may hold rows from before.
+func (r *setRun) changeTracking(ctx context.Context) error {
+	if r.cfg.Filter != "" {
+		return permanentf("%s has change tracking, and Dataverse refuses $filter with change tracking; remove the filter of %s from SYNC_CONFIG", r.cfg.Name, r.cfg.Name)
+	}
+	opts := &dataverse.ChangesOptions{Select: r.sel, MaxPageSize: r.cfg.PageSize, PrimaryKey: r.st.PrimaryKey}
+	if r.st.DeltaLink != "" {
+		pager, err := r.client.ResumeChangesPager(r.st.DeltaLink, opts)
+		if err != nil {
+			r.log.Warn("the stored delta link is not usable; reading the set in full", "error", err.Error())
+		} else {
+			link, err := r.readChanges(ctx, pager, r.st.Generation, true)
+			switch {
+			case err == nil:
+				r.st.DeltaLink = link
+				return nil
+			case !dataverse.IsExpiredDeltaToken(err):
+				return err
+			}
+			r.log.Warn("the delta token has expired; reading the set in full and removing the rows deleted meanwhile")
+		}
+	}
+	gen := r.st.Generation + 1
+	r.res.Full = true
+	link, err := r.readChanges(ctx, r.client.NewChangesPager(r.cfg.Name, opts), gen, false)
+	if err != nil {
+		return err
+	}
+	if r.st.Generation > 0 {
+		if err := r.sweep(ctx, gen); err != nil {
+			return err
+		}
+	}
+	r.st.DeltaLink, r.st.Generation = link, gen
+	return nil
+}
+
+// readChanges applies every page of a change-tracking read and returns its
+// new delta link, which the caller stores only after this returns: a crash
+// before then repeats the read, never skips it.
+//
+// In a delta, Dataverse lists the latest state of every row that exists
+// first and the deletions after (dataverse-webapi.md §3.2), so a row that
+// was deleted and created again with the same id comes as a row and then a
+// tombstone: the row exists, and the tombstone is dropped. Only a delta's
+// upserted ids are remembered for this, so memory follows the number of
+// changes, never the size of the table.
+func (r *setRun) readChanges(ctx context.Context, pager *dataverse.Pager, gen int64, delta bool) (string, error) {
+	var upserted map[string]bool
+	if delta {
+		upserted = map[string]bool{}
+	}
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return "", fmt.Errorf("read %s page %d: %w", r.cfg.Name, r.res.Pages+1, err)
+		}
+		r.res.Pages++
+		entries := make([]mirror.Entry, 0, len(page.Rows))
+		for _, row := range page.Rows {
+			if row.ID == "" {
+				return "", fmt.Errorf("read %s page %d: a row has no %s", r.cfg.Name, r.res.Pages, r.st.PrimaryKey)
+			}
+			if row.Deleted && upserted[row.ID] {
+				continue
+			}
+			if !row.Deleted && delta {
+				upserted[row.ID] = true
+			}
+			entries = append(entries, mirror.Entry{ID: row.ID, Deleted: row.Deleted, Data: row.Data})
+		}
+		if err := r.apply(ctx, entries, gen); err != nil {
+			return "", err
+		}
+	}
+	link := pager.DeltaLink()
+	if link == "" {
+		return "", fmt.Errorf("read %s: the last page carried no delta link", r.cfg.Name)
+	}
+	return link, nil
+}
+
+// apply reserves change-log numbers and writes entries.
+func (r *setRun) apply(ctx context.Context, entries []mirror.Entry, gen int64) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	first, err := r.l.reserve(ctx, len(entries))
+	if err != nil {
+		return err
+	}
+	if err := r.w.d.Mirror.Apply(ctx, r.job.TenantID, r.job.UserID, r.cfg.Name, entries, gen, first); err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.Deleted {
+			r.res.Deleted++
+		} else {
+			r.res.Upserted++
+		}
+	}
+	return nil
+}
+
+// sweep deletes the rows of the set a full read of generation gen did not
+// see: they were deleted in Dynamics while their tombstones were out of
+// reach (an expired token, or a table without change tracking).
+func (r *setRun) sweep(ctx context.Context, gen int64) error {
+	return r.w.d.Mirror.Stale(ctx, r.job.TenantID, r.job.UserID, r.cfg.Name, gen, func(ids []string) error {
+		entries := make([]mirror.Entry, len(ids))
+		for i, id := range ids {
+			entries[i] = mirror.Entry{ID: id, Deleted: true}
+		}
+		return r.apply(ctx, entries, gen)
+	})
+}
