@@ -35,6 +35,8 @@ type Config struct {
 	Sync syncconfig.Config
 	// Entra holds sign-in, consent, token-vault and API-authentication settings.
 	Entra Entra
+	// Uploads holds the upload pipeline's settings.
+	Uploads Uploads
 }
 
 // Setting names read by Load.
@@ -79,6 +81,7 @@ func Load(getenv func(string) string) (Config, error) {
 		ShutdownTimeout: r.duration(SettingShutdownTimeout, 30*time.Second, time.Second, 10*time.Minute),
 		Sync:            r.syncConfig(SettingSyncConfig),
 		Entra:           r.entra(),
+		Uploads:         r.uploads(),
 	}
 	c.Storage.TablePrefix = r.tablePrefix(SettingTablePrefix)
 	if c.SyncQueue != "" && c.SyncQueue == c.UploadQueue {

@@ -148,6 +148,11 @@ func (Upload) schema() string { return "uploads" }
 // Bus' 128 characters and no id needs escaping in a key or a log line.
 var uploadIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
 
+// ValidUploadID reports whether id can be an upload id: 1-100 letters,
+// digits, '.', '_' or '-', starting with a letter or digit. The API checks
+// client-generated ids with it, so every accepted id fits a MessageId.
+func ValidUploadID(id string) bool { return uploadIDPattern.MatchString(id) }
+
 // Validate checks every field of u.
 func (u Upload) Validate() error {
 	var p problems
