@@ -150,6 +150,11 @@ func New(opts Options) (*Host, error) {
 	return h, nil
 }
 
+// KillHandler kills the running handler process without warning, for
+// tests of what survives a crash mid-invocation; the host restarts it as
+// it restarts any handler that exits (at most maxRestarts times).
+func (h *Host) KillHandler() error { return h.worker.kill() }
+
 // Addr is the address HTTP functions are served on.
 func (h *Host) Addr() string { return h.ln.Addr().String() }
 

@@ -37,6 +37,7 @@ type worker struct {
 	mu    sync.Mutex
 	port  int
 	ready chan struct{} // closed while the current process is ready
+	cur   *process      // the running handler, if any
 }
 
 func newWorker(root string, hc HostConfig, settings Settings, log *logger) (*worker, error) {
@@ -112,6 +113,9 @@ func (w *worker) runOnce(ctx context.Context) error {
 	go func() { defer pipes.Done(); w.copyLines(stderr, "stderr: ", tail) }()
 	p := &process{cmd: cmd, done: make(chan struct{})}
 	go func() { pipes.Wait(); p.err = cmd.Wait(); close(p.done) }()
+	w.mu.Lock()
+	w.cur = p
+	w.mu.Unlock()
 
 	readyCtx, cancelReady := context.WithTimeout(ctx, w.initTimeout)
 	readyErr := waitReady(readyCtx, port, p.done)
@@ -141,6 +145,18 @@ type process struct {
 	cmd  *exec.Cmd
 	done chan struct{}
 	err  error
+}
+
+// kill ends the running handler at once (SIGKILL), as a crash or an
+// instance taken away would; run then restarts it like any exit.
+func (w *worker) kill() error {
+	w.mu.Lock()
+	p := w.cur
+	w.mu.Unlock()
+	if p == nil {
+		return errors.New("no handler is running")
+	}
+	return p.cmd.Process.Kill()
 }
 
 func (p *process) status() string {
