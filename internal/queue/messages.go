@@ -132,14 +132,22 @@ func (u Upload) Retry() Upload {
 	return u
 }
 
-// MessageID is the upload id for the first message, and
-// "<upload id>:retry:<attempt>" for a retry: a retry sent within the
-// duplicate detection window must not be dropped as a copy of the first.
+// uploadNamespace is the UUIDv5 namespace of upload MessageIds.
+var uploadNamespace = uuid.MustParse("5b0e7c53-2f61-4d3a-9a8e-6c1d2e3f4a5b")
+
+// MessageID is "upload:<UUIDv5 of tenant, user and upload id>" for the
+// first message, and that with ":retry:<attempt>" for a retry. Upload ids
+// are chosen by devices and are only unique per user, while duplicate
+// detection spans the whole queue: two users' "r-1" must not be one
+// message. A retry sent within the detection window must not be dropped as
+// a copy of the first, hence its own id. Workers read the ids from the
+// body, never from the MessageId.
 func (u Upload) MessageID() string {
+	id := "upload:" + uuid.NewSHA1(uploadNamespace, []byte(canonicalID(u.TenantID)+"/"+canonicalID(u.UserID)+"/"+u.UploadID)).String()
 	if u.Attempt == 0 {
-		return u.UploadID
+		return id
 	}
-	return fmt.Sprintf("%s:retry:%d", u.UploadID, u.Attempt)
+	return fmt.Sprintf("%s:retry:%d", id, u.Attempt)
 }
 
 func (Upload) schema() string { return "uploads" }
