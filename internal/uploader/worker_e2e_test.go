@@ -2,6 +2,7 @@ package uploader_test
 
 import (
 	"context"
+	"encoding/base64"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -200,5 +201,51 @@ func TestHandlerKilledMidBatch(t *testing.T) {
 	exactlyOnce(t, c, "killed-1", before)
 	if !strings.Contains(w.Logs(), "Restarting it") {
 		t.Errorf("the logs do not show the handler restarting")
+	}
+}
+
+// TestLargeDocumentChunkedAndResumed: a document above the inline budget
+// goes through the chunked upload after the batch. When its commit fails,
+// the redelivery does not send the batch again (it is recorded as done)
+// and uploads only the document.
+func TestLargeDocumentChunkedAndResumed(t *testing.T) {
+	w := testworld.Start(t, testworld.Options{Settings: []string{"UPLOAD_INLINE_DOCUMENT_BYTES=1024"}})
+	if err := w.Dataverse.UpdateRow("organizations", dataversesim.OrganizationID.String(), map[string]any{"maxuploadfilesize": 20 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	c := connect(t, w, "dave@fabrikam.example")
+	before := w.Dataverse.Counts()
+	var batches, blocks atomic.Int64
+	w.SetDataverseHook(func(rw http.ResponseWriter, r *http.Request, sim http.Handler) {
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/$batch"):
+			batches.Add(1)
+		case strings.HasSuffix(r.URL.Path, "/UploadBlock"):
+			blocks.Add(1)
+		}
+		sim.ServeHTTP(rw, r)
+	})
+	w.Dataverse.FailNext(dataversesim.Fault{Status: http.StatusInternalServerError, Path: "CommitAnnotationBlocksUpload"})
+
+	big := make([]byte, 5<<20) // two blocks of at most 4 MB
+	for i := range big {
+		big[i] = byte(i * 7)
+	}
+	r := newReport("chunked-1")
+	r["documents"] = append(r["documents"].([]any), map[string]any{"name": "catalogue.bin", "mimeType": "application/octet-stream", "content": base64.StdEncoding.EncodeToString(big)})
+	if status, _, b := c.post(t, r); status != http.StatusAccepted {
+		t.Fatalf("POST = %d %s", status, b)
+	}
+	up := c.waitStatus(t, "chunked-1", time.Minute, store.UploadDone)
+	if batches.Load() != 1 || blocks.Load() != 4 || up.Attempts != 2 {
+		t.Errorf("%d batches, %d blocks, %d attempts; want the batch once and the document's 2 blocks twice over 2 attempts", batches.Load(), blocks.Load(), up.Attempts)
+	}
+	_, st := c.status(t, "chunked-1")
+	doc, ok := w.Dataverse.GetRow("annotations", recordOf(t, st, "documents[1]"))
+	if !ok || doc["documentbody"] != base64.StdEncoding.EncodeToString(big) || doc["_objectid_value"] != recordOf(t, st, "meeting") {
+		t.Errorf("the chunked document is not in Dynamics whole, on the meeting (found %v)", ok)
+	}
+	if after := w.Dataverse.Counts(); after["annotations"]-before["annotations"] != 3 {
+		t.Errorf("annotations grew by %d, want 3 (the note and two documents)", after["annotations"]-before["annotations"])
 	}
 }
