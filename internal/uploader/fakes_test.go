@@ -183,7 +183,7 @@ func newFixture(t *testing.T) *fixture {
 		owner: Owner{TenantID: tenant, UserID: user, OrgURL: srv.URL}}
 	f.conns.set(store.Connection{TenantID: tenant, UserID: user, Status: store.StatusActive, OrgURL: srv.URL, ConnectedAt: time.Now().Add(-time.Hour)})
 	retry := dataverse.DefaultRetry
-	retry.MaxRetryAfter, retry.BaseDelay, retry.MaxDelay = 0, time.Millisecond, time.Millisecond
+	retry.MaxRetryAfter, retry.BaseDelay, retry.MaxDelay = InlineRetryAfter, time.Millisecond, time.Millisecond
 	f.svc = New(Config{Allow: uploadconfig.Default(), MaxBodyBytes: 1 << 20, MaxDocuments: 3, InlineDocumentBytes: 1 << 20, MaxDeliveryCount: 10,
 		Dataverse: &dataverse.Options{Retry: retry, HTTPClient: srv.Client()}},
 		Deps{Rows: f.rows, Blobs: f.blobs, Queue: f.queue, Connections: f.conns, Tokens: f.tokens, Logger: slog.New(slog.DiscardHandler)})

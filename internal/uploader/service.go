@@ -77,8 +77,9 @@ type Config struct {
 	// MaxDeliveryCount is the uploads queue's maxDeliveryCount.
 	MaxDeliveryCount int
 	// Dataverse configures the Dataverse clients; nil means the worker's
-	// policy: retries of 5xx as DefaultRetry, but a 429 is never waited
-	// out inside an invocation (the retry is scheduled on the queue).
+	// policy: DefaultRetry, except that only a Retry-After of at most
+	// InlineRetryAfter is waited out inside an invocation; a longer one
+	// schedules the retry on the queue and completes the message.
 	Dataverse *dataverse.Options
 }
 
@@ -99,7 +100,15 @@ type Service struct {
 	now func() time.Time
 
 	limits orgLimits
+	gate   gate
 }
+
+// InlineRetryAfter is the longest Retry-After the worker waits out itself.
+// Near the turn of the throttling window Dataverse asks for a second or
+// two: waiting then (as Microsoft advises non-interactive clients) costs
+// nothing, while a scheduled retry would cost a whole new invocation, and
+// many of them at once would meet the limit again together.
+const InlineRetryAfter = 5 * time.Second
 
 // Owner is the user an upload belongs to: every read and write of uploads
 // is keyed by both ids. OrgURL is their Dynamics environment.
@@ -111,10 +120,11 @@ type Owner struct {
 func New(cfg Config, d Deps) *Service {
 	if cfg.Dataverse == nil {
 		retry := dataverse.DefaultRetry
-		retry.MaxRetryAfter = 0
+		retry.MaxRetryAfter = InlineRetryAfter
 		cfg.Dataverse = &dataverse.Options{Retry: retry}
 	}
-	return &Service{cfg: cfg, Deps: d, now: time.Now, limits: orgLimits{ttl: time.Hour, entries: map[string]orgLimit{}, sf: &singleflight.Group{}}}
+	return &Service{cfg: cfg, Deps: d, now: time.Now, limits: orgLimits{ttl: time.Hour, entries: map[string]orgLimit{}, sf: &singleflight.Group{}},
+		gate: gate{until: map[string]time.Time{}}}
 }
 
 // client returns a Dataverse client for o's environment with o's tokens;

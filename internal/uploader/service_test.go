@@ -101,27 +101,78 @@ func TestStaleMessagesChangeNothing(t *testing.T) {
 // a new attempt number (so duplicate detection keeps it) at Retry-After.
 func TestThrottledRetriesGetTheirOwnMessages(t *testing.T) {
 	f := newFixture(t)
+	clock := time.Now()
+	f.svc.now = func() time.Time { return clock }
 	f.accept(t, meeting("t-1", "null")+"}")
 	m := queue.NewUpload(tenant, user, "t-1")
 	for i := 1; i <= 2; i++ {
 		f.sim.FailNext(dataversesim.Fault{Status: http.StatusTooManyRequests, RetryAfter: 7})
-		start := time.Now()
 		f.process(t, m)
 		sched := f.queue.ScheduledMessages()
 		if len(sched) != i {
 			t.Fatalf("after %d 429s, %d retries scheduled", i, len(sched))
 		}
 		got := sched[i-1]
-		if got.Message.Attempt != i || got.At.Sub(start) < 7*time.Second || got.At.Sub(start) > 9*time.Second {
-			t.Errorf("retry %d = attempt %d at +%s, want attempt %d at +7s", i, got.Message.Attempt, got.At.Sub(start), i)
+		if got.Message.Attempt != i || !got.At.Equal(clock.Add(7*time.Second)) {
+			t.Errorf("retry %d = attempt %d at +%s, want attempt %d at +7s", i, got.Message.Attempt, got.At.Sub(clock), i)
 		}
 		if up := f.row(t, "t-1"); up.Status != store.UploadRetrying || up.RetryAttempt != i || !up.NextAttemptAt.Equal(got.At.UTC()) {
 			t.Errorf("row after 429 %d = %s, retry attempt %d, next %v", i, up.Status, up.RetryAttempt, up.NextAttemptAt)
 		}
 		m = got.Message
+		clock = clock.Add(7 * time.Second)
 	}
 	if what := f.process(t, m); what != "done" {
 		t.Errorf("the second retry = %q, want done", what)
+	}
+}
+
+// TestShortRetryAfterIsWaitedOut: a Retry-After of a second or two is
+// waited out inside the invocation: no second message, one attempt.
+func TestShortRetryAfterIsWaitedOut(t *testing.T) {
+	f := newFixture(t)
+	f.accept(t, meeting("s-1", "null")+"}")
+	f.sim.FailNext(dataversesim.Fault{Status: http.StatusTooManyRequests, RetryAfter: 1})
+	if what := f.process(t, queue.NewUpload(tenant, user, "s-1")); what != "done" {
+		t.Errorf("Process = %q, want done after waiting a second", what)
+	}
+	if n := len(f.queue.ScheduledMessages()); n != 0 || f.row(t, "s-1").Attempts != 1 {
+		t.Errorf("%d retries scheduled, %d attempts; want the 429 waited out in the one attempt", n, f.row(t, "s-1").Attempts)
+	}
+}
+
+// TestThrottledUserIsHeldOff: after a 429, the same user's other uploads
+// are rescheduled for the same time without a request Dataverse would
+// refuse; another user's upload is not held.
+func TestThrottledUserIsHeldOff(t *testing.T) {
+	f := newFixture(t)
+	clock := time.Now()
+	f.svc.now = func() time.Time { return clock }
+	for _, id := range []string{"h-1", "h-2"} {
+		f.accept(t, meeting(id, "null")+"}")
+	}
+	other := Owner{TenantID: tenant, UserID: "5d0c3b2a-1f4e-4a6b-8c9d-0e1f2a3b4c5d", OrgURL: f.owner.OrgURL}
+	f.conns.set(store.Connection{TenantID: other.TenantID, UserID: other.UserID, Status: store.StatusActive, OrgURL: other.OrgURL})
+	if _, _, err := f.svc.Accept(context.Background(), other, "application/json", strings.NewReader(meeting("h-3", "null")+"}")); err != nil {
+		t.Fatal(err)
+	}
+	f.sim.FailNext(dataversesim.Fault{Status: http.StatusTooManyRequests, RetryAfter: 20})
+	f.process(t, queue.NewUpload(tenant, user, "h-1"))
+	requests := f.sim.Requests()
+	f.process(t, queue.NewUpload(tenant, user, "h-2"))
+	if f.sim.Requests() != requests {
+		t.Errorf("a held-off user's upload reached Dataverse")
+	}
+	sched := f.queue.ScheduledMessages()
+	if len(sched) != 2 || !sched[1].At.Equal(sched[0].At) {
+		t.Errorf("scheduled retries = %+v, want h-2 at h-1's time", sched)
+	}
+	if what := f.process(t, queue.NewUpload(other.TenantID, other.UserID, "h-3")); what != "done" {
+		t.Errorf("another user's upload = %q, want done (limits are per user)", what)
+	}
+	clock = clock.Add(21 * time.Second)
+	if what := f.process(t, sched[1].Message); what != "done" {
+		t.Errorf("after Retry-After, h-2 = %q, want done", what)
 	}
 }
 

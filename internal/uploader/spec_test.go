@@ -20,7 +20,7 @@ var (
 // docs/openapi.yaml.
 type specChecker struct{ s *apispec.Spec }
 
-func loadSpec(t *testing.T) *specChecker {
+func loadSpec(t testing.TB) *specChecker {
 	t.Helper()
 	specOnce.Do(func() { spec, specErr = apispec.Load(filepath.Join(testworld.RepoRoot(t), "docs", "openapi.yaml")) })
 	if specErr != nil {
@@ -29,7 +29,7 @@ func loadSpec(t *testing.T) *specChecker {
 	return &specChecker{s: spec}
 }
 
-func (c *specChecker) check(t *testing.T, method, path string, status int, h http.Header, body []byte) {
+func (c *specChecker) check(t testing.TB, method, path string, status int, h http.Header, body []byte) {
 	t.Helper()
 	if err := c.s.CheckResponse(method, path, status, h, body); err != nil {
 		t.Errorf("the answer differs from docs/openapi.yaml: %v", err)

@@ -70,31 +70,44 @@ func (s *Service) write(ctx context.Context, row *store.Upload, log *slog.Logger
 		return conn.ConnectedAt, parked(nil, conn.StatusReason)
 	}
 	o := Owner{TenantID: row.TenantID, UserID: row.UserID, OrgURL: conn.OrgURL}
+	if until, closed := s.gate.closedUntil(o, s.now()); closed {
+		return conn.ConnectedAt, outcome{kind: outcomeThrottled, retryAfter: until.Sub(s.now()),
+			last: &LastError{Code: "throttled", Message: "Dynamics 365 asked to slow down; the upload is sent again at nextAttemptAt"}}
+	}
+	out := s.attempt(ctx, o, row, log)
+	if out.kind == outcomeThrottled {
+		s.gate.close(o, s.now().Add(out.retryAfter))
+	}
+	return conn.ConnectedAt, out
+}
+
+// attempt writes what is left of the upload for o.
+func (s *Service) attempt(ctx context.Context, o Owner, row *store.Upload, log *slog.Logger) outcome {
 	if _, err := s.Tokens.TokenFor(ctx, o.TenantID, o.UserID, o.OrgURL); err != nil {
-		return conn.ConnectedAt, classify(err, "")
+		return classify(err, "")
 	}
 	stored, err := s.Blobs.Get(ctx, reportBlob(o.TenantID, o.UserID, row.UploadID, row.ContentHash))
 	if err != nil {
-		return conn.ConnectedAt, classify(err, "")
+		return classify(err, "")
 	}
 	r, err := report.Parse(stored)
 	if err != nil {
-		return conn.ConnectedAt, failed(err, &LastError{Code: "stored_report_damaged", Message: "the stored report cannot be read; send it again under a new upload id"})
+		return failed(err, &LastError{Code: "stored_report_damaged", Message: "the stored report cannot be read; send it again under a new upload id"})
 	}
 	c, err := s.client(o, s.cfg.Dataverse)
 	if err != nil {
-		return conn.ConnectedAt, failed(err, &LastError{Code: "environment_invalid", Message: "your Dynamics 365 environment's URL is not usable; sign in again"})
+		return failed(err, &LastError{Code: "environment_invalid", Message: "your Dynamics 365 environment's URL is not usable; sign in again"})
 	}
 	content := func(ctx context.Context, d report.Document) ([]byte, error) {
 		return s.Blobs.Get(ctx, documentBlob(o.TenantID, o.UserID, r.UploadID, d.SHA256))
 	}
 	p, err := s.newPlan(ctx, o, r, content)
 	if err != nil {
-		return conn.ConnectedAt, classify(err, "")
+		return classify(err, "")
 	}
 	if !row.BatchDone {
 		if out := s.writeBatch(ctx, c, p, row); out.kind != outcomeDone {
-			return conn.ConnectedAt, out
+			return out
 		}
 		log.Debug("batch written", "requests", p.batch.Len())
 	}
@@ -103,10 +116,10 @@ func (s *Service) write(ctx context.Context, row *store.Upload, log *slog.Logger
 			continue
 		}
 		if out := s.writeChunked(ctx, c, o, r, i, p, row); out.kind != outcomeDone {
-			return conn.ConnectedAt, out
+			return out
 		}
 	}
-	return conn.ConnectedAt, done()
+	return done()
 }
 
 // writeBatch sends the plan's $batch and records its records.

@@ -51,22 +51,23 @@ func exactlyOnce(t *testing.T, c *client, id string, before map[string]int) {
 	}
 }
 
-// TestThrottledUploadIsRetriedLater: a 429 schedules a retry at
-// Retry-After and completes the message; the retry writes the report once.
+// TestThrottledUploadIsRetriedLater: a 429 whose Retry-After is longer than
+// the worker waits out itself (5 s) schedules a retry at Retry-After and
+// completes the message; the retry writes the report once.
 func TestThrottledUploadIsRetriedLater(t *testing.T) {
 	w := testworld.Start(t, testworld.Options{})
 	c := connect(t, w, "dave@fabrikam.example")
 	before := w.Dataverse.Counts()
 	batches := countBatches(w)
-	w.Dataverse.FailNext(dataversesim.Fault{Status: http.StatusTooManyRequests, Path: "$batch", RetryAfter: 2})
+	w.Dataverse.FailNext(dataversesim.Fault{Status: http.StatusTooManyRequests, Path: "$batch", RetryAfter: 6})
 
 	if status, _, b := c.post(t, newReport("throttled-1")); status != http.StatusAccepted {
 		t.Fatalf("POST = %d %s", status, b)
 	}
 	up := c.waitStatus(t, "throttled-1", 30*time.Second, store.UploadRetrying)
 	_, st := c.status(t, "throttled-1")
-	if st.NextAttemptAt == nil || st.NextAttemptAt.Sub(up.UpdatedAt) < 2*time.Second || st.LastError == nil || st.LastError.HTTPStatus != http.StatusTooManyRequests {
-		t.Errorf("throttled status = %+v, want retrying at Retry-After (2 s) with the 429 as last error", st)
+	if st.NextAttemptAt == nil || st.NextAttemptAt.Sub(up.UpdatedAt) < 6*time.Second || st.LastError == nil || st.LastError.HTTPStatus != http.StatusTooManyRequests {
+		t.Errorf("throttled status = %+v, want retrying at Retry-After (6 s) with the 429 as last error", st)
 	}
 	up = c.waitStatus(t, "throttled-1", 30*time.Second, store.UploadDone)
 	if up.Attempts != 2 || up.RetryAttempt != 1 || batches.Load() != 2 {

@@ -43,7 +43,7 @@ type client struct {
 	spec  *specChecker
 }
 
-func connect(t *testing.T, w *testworld.World, upn string) *client {
+func connect(t testing.TB, w *testworld.World, upn string) *client {
 	t.Helper()
 	u := w.Connect(t, upn)
 	return &client{w: w, user: u, token: w.DeviceToken(t, upn), spec: loadSpec(t)}
@@ -51,7 +51,7 @@ func connect(t *testing.T, w *testworld.World, upn string) *client {
 
 // post sends a report (a rep, or raw bytes) and checks the answer against
 // the OpenAPI document.
-func (c *client) post(t *testing.T, body any) (int, http.Header, []byte) {
+func (c *client) post(t testing.TB, body any) (int, http.Header, []byte) {
 	t.Helper()
 	status, h, b := c.w.API(t, http.MethodPost, "/api/uploads", c.token, body)
 	c.spec.check(t, http.MethodPost, "/api/uploads", status, h, b)
@@ -59,7 +59,7 @@ func (c *client) post(t *testing.T, body any) (int, http.Header, []byte) {
 }
 
 // status reads an upload's status, checked against the OpenAPI document.
-func (c *client) status(t *testing.T, id string) (int, uploader.Status) {
+func (c *client) status(t testing.TB, id string) (int, uploader.Status) {
 	t.Helper()
 	status, h, b := c.w.API(t, http.MethodGet, "/api/uploads/"+id, c.token, nil)
 	c.spec.check(t, http.MethodGet, "/api/uploads/{id}", status, h, b)
@@ -73,7 +73,7 @@ func (c *client) status(t *testing.T, id string) (int, uploader.Status) {
 }
 
 // row reads the upload's row directly.
-func (c *client) row(t *testing.T, id string) store.Upload {
+func (c *client) row(t testing.TB, id string) store.Upload {
 	t.Helper()
 	up, err := store.NewUploads(c.w.DB).Get(context.Background(), c.user.TenantID, c.user.OID, id)
 	if err != nil {
@@ -83,7 +83,7 @@ func (c *client) row(t *testing.T, id string) store.Upload {
 }
 
 // waitStatus waits until upload id has one of the statuses.
-func (c *client) waitStatus(t *testing.T, id string, timeout time.Duration, statuses ...string) store.Upload {
+func (c *client) waitStatus(t testing.TB, id string, timeout time.Duration, statuses ...string) store.Upload {
 	t.Helper()
 	var up store.Upload
 	c.w.WaitFor(t, fmt.Sprintf("upload %s to be %s", id, strings.Join(statuses, " or ")), timeout, func() bool {
@@ -103,7 +103,7 @@ func (c *client) waitStatus(t *testing.T, id string, timeout time.Duration, stat
 }
 
 // recordOf returns the id of the record written for item.
-func recordOf(t *testing.T, st uploader.Status, item string) string {
+func recordOf(t testing.TB, st uploader.Status, item string) string {
 	t.Helper()
 	for _, r := range st.Records {
 		if r.Item == item {
@@ -114,7 +114,7 @@ func recordOf(t *testing.T, st uploader.Status, item string) string {
 	return ""
 }
 
-func errorBody(t *testing.T, b []byte) (code, message string, problems []string) {
+func errorBody(t testing.TB, b []byte) (code, message string, problems []string) {
 	t.Helper()
 	var e struct {
 		Error struct {
