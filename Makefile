@@ -1,5 +1,5 @@
 # The two commands of the README are `make dev` and `make test`.
-.PHONY: dev test build check clean bench-startup package deploy
+.PHONY: dev test build check clean bench-startup bench-uploads package deploy
 
 dev:            ## start Azurite + the Service Bus fake + funchost + the handler (Ctrl-C stops them)
 	@scripts/dev.sh
@@ -26,6 +26,9 @@ deploy: package ## provision infra/ and upload the package with the Azure CLI (d
 
 bench-startup:  ## measure how soon the handler answers GET / after it starts
 	go test -run '^$$' -bench HandlerStartup -benchtime 50x ./cmd/handler
+
+bench-uploads:  ## the upload pipeline's throughput, plain and throttled (docs/performance.md); a few minutes
+	@scripts/bench-uploads.sh
 
 clean:
 	rm -rf bin build .run .funchost
