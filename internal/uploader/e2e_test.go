@@ -1,10 +1,13 @@
 package uploader_test
 
 import (
+	"context"
 	"encoding/base64"
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 
 	"github.com/pitcher/connector/internal/store"
 	"github.com/pitcher/connector/internal/testworld"
@@ -54,6 +57,15 @@ func TestUploadHappyPath(t *testing.T) {
 	doc, ok := w.Dataverse.GetRow("annotations", recordOf(t, st, "documents[0]"))
 	if !ok || doc["filename"] != "offer.txt" || doc["documentbody"] != base64.StdEncoding.EncodeToString([]byte("Offer for happy-1")) || doc["_objectid_value"] != meetingID {
 		t.Errorf("document = %v, want offer.txt with its content on the appointment", doc)
+	}
+	docs, err := container.NewClientFromConnectionString(w.Storage, "documents", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := c.user.TenantID + "/" + c.user.OID + "/happy-1/"
+	page, err := docs.NewListBlobsFlatPager(&container.ListBlobsFlatOptions{Prefix: &prefix}).NextPage(context.Background())
+	if err != nil || len(page.Segment.BlobItems) != 0 {
+		t.Errorf("blobs left under %s after the upload is done: %d (%v); the report and its documents must not be kept twice", prefix, len(page.Segment.BlobItems), err)
 	}
 	w.AssertNoSecrets(t, base64.StdEncoding.EncodeToString([]byte("Offer for happy-1")), "Send the offer by Friday.")
 }

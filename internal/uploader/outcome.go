@@ -40,6 +40,8 @@ type outcome struct {
 	err        error
 	retryAfter time.Duration
 	last       *LastError
+	// blobs are the upload's blobs, deleted once it is done.
+	blobs []string
 }
 
 func done() outcome { return outcome{kind: outcomeDone} }

@@ -7,7 +7,6 @@ import (
 
 	"github.com/pitcher/connector/internal/apperr"
 	"github.com/pitcher/connector/internal/queue"
-	"github.com/pitcher/connector/internal/report"
 	"github.com/pitcher/connector/internal/store"
 )
 
@@ -29,7 +28,10 @@ func (s *Service) settle(ctx context.Context, row *store.Upload, m queue.Upload,
 		if err := s.save(ctx, row); err != nil {
 			return "", err
 		}
-		s.forget(ctx, row, log)
+		// The report is in Dynamics now: its blobs need not be kept twice.
+		if err := s.Blobs.Delete(ctx, o.blobs...); err != nil {
+			log.Warn("could not delete the finished upload's blobs", "deleteError", err.Error())
+		}
 		log.Info("upload written to Dynamics", "attempts", row.Attempts)
 		return "done", nil
 
@@ -87,20 +89,4 @@ func (s *Service) settle(ctx context.Context, row *store.Upload, m queue.Upload,
 	}
 	log.Warn("upload attempt failed; Service Bus delivers it again", "status", row.Status)
 	return "", apperr.Wrap(apperr.Transient, o.err, "the upload failed for now: "+o.last.Message)
-}
-
-// forget deletes a finished upload's blobs: the report is in Dynamics, and
-// its documents need not be kept twice. Failures are only logged.
-func (s *Service) forget(ctx context.Context, row *store.Upload, log *slog.Logger) {
-	names := []string{reportBlob(row.TenantID, row.UserID, row.UploadID, row.ContentHash)}
-	if b, err := s.Blobs.Get(ctx, names[0]); err == nil {
-		if r, err := report.Parse(b); err == nil {
-			for _, d := range r.Documents {
-				names = append(names, documentBlob(row.TenantID, row.UserID, row.UploadID, d.SHA256))
-			}
-		}
-	}
-	if err := s.Blobs.Delete(ctx, names...); err != nil {
-		log.Warn("could not delete the finished upload's blobs", "deleteError", err.Error())
-	}
 }

@@ -106,7 +106,9 @@ func (s *Service) attempt(ctx context.Context, o Owner, row *store.Upload, log *
 		return classify(err, "")
 	}
 	if !row.BatchDone {
-		if out := s.writeBatch(ctx, c, p, row); out.kind != outcomeDone {
+		// Recorded at once only when documents follow, so a failure among
+		// them does not send the batch again; otherwise done records it.
+		if out := s.writeBatch(ctx, c, p, row, len(p.chunked) > 0); out.kind != outcomeDone {
 			return out
 		}
 		log.Debug("batch written", "requests", p.batch.Len())
@@ -119,11 +121,16 @@ func (s *Service) attempt(ctx context.Context, o Owner, row *store.Upload, log *
 			return out
 		}
 	}
-	return done()
+	out := done()
+	out.blobs = []string{reportBlob(o.TenantID, o.UserID, row.UploadID, row.ContentHash)}
+	for _, d := range r.Documents {
+		out.blobs = append(out.blobs, documentBlob(o.TenantID, o.UserID, row.UploadID, d.SHA256))
+	}
+	return out
 }
 
 // writeBatch sends the plan's $batch and records its records.
-func (s *Service) writeBatch(ctx context.Context, c *dataverse.Client, p *plan, row *store.Upload) outcome {
+func (s *Service) writeBatch(ctx context.Context, c *dataverse.Client, p *plan, row *store.Upload, record bool) outcome {
 	res, err := c.ExecuteBatch(ctx, p.batch, nil)
 	if err != nil {
 		return classify(err, "")
@@ -145,6 +152,9 @@ func (s *Service) writeBatch(ctx context.Context, c *dataverse.Client, p *plan, 
 	slices.SortStableFunc(recs, itemOrder)
 	row.BatchDone = true
 	setRecords(row, recs)
+	if !record {
+		return done()
+	}
 	if err := s.save(ctx, row); err != nil {
 		return transient(err)
 	}
