@@ -3,6 +3,7 @@ package uploader_test
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"testing"
 	"time"
@@ -21,7 +22,12 @@ func TestUploadHappyPath(t *testing.T) {
 	c := connect(t, w, "dave@fabrikam.example")
 	before := w.Dataverse.Counts()
 
-	status, h, b := c.post(t, newReport("happy-1"))
+	r := newReport("happy-1")
+	body, _ := json.Marshal(r)
+	if err := c.spec.s.CheckRequest(http.MethodPost, "/api/uploads", body); err != nil {
+		t.Errorf("the test's report does not match docs/openapi.yaml: %v", err)
+	}
+	status, h, b := c.post(t, r)
 	if status != http.StatusAccepted {
 		t.Fatalf("POST /api/uploads = %d %s, want 202", status, b)
 	}
