@@ -64,6 +64,7 @@ func failed(err error, last *LastError) outcome {
 func classify(err error, item string) outcome {
 	var reauth *tokens.ReauthRequiredError
 	var dv *dataverse.Error
+	var notAllowed *notAllowedError
 	switch {
 	case errors.As(err, &reauth):
 		return parked(err, reauth.Reason)
@@ -86,6 +87,8 @@ func classify(err error, item string) outcome {
 		return failed(err, &LastError{Code: dv.Code, Message: dv.Message, HTTPStatus: dv.StatusCode, Item: item})
 	case apperr.KindOf(err) == apperr.NotFound && !errors.As(err, &dv):
 		return parked(err, "you are not connected to Dynamics 365")
+	case errors.As(err, &notAllowed):
+		return failed(err, &LastError{Code: "not_allowed", Message: err.Error() + "; the report cannot be written as it is", Item: notAllowed.item})
 	case errors.Is(err, documents.ErrNotFound), errors.Is(err, documents.ErrCorrupt):
 		return failed(err, &LastError{Code: "stored_report_damaged", Message: "the stored report or one of its documents is missing or damaged; send the report again under a new upload id", Item: item})
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/pitcher/connector/internal/dataverse"
@@ -68,9 +69,12 @@ func (s *Service) newPlan(ctx context.Context, o Owner, r *report.Report, conten
 		item := report.Item("customers", i)
 		es, ok := allow.EntitySet(c.EntitySet)
 		if !ok {
-			return nil, fmt.Errorf("%s: entity set %s is no longer allowed", item, c.EntitySet)
+			return nil, &notAllowedError{item: item, what: "entity set " + c.EntitySet}
 		}
-		ref, known := customerRef(es, c, id(item))
+		ref, known, err := customerRef(es, c, id(item))
+		if err != nil {
+			return nil, &notAllowedError{item: item, what: err.Error()}
+		}
 		var opts *dataverse.UpsertOptions
 		if known == "" {
 			// Upserted by alternate key: ask for the row back to learn its id.
@@ -104,9 +108,13 @@ func (s *Service) newPlan(ctx context.Context, o Owner, r *report.Report, conten
 		} else {
 			es, ok := allow.EntitySet(ref.EntitySet)
 			if !ok {
-				return nil, fmt.Errorf("meeting.regarding: entity set %s is no longer allowed", ref.EntitySet)
+				return nil, &notAllowedError{item: report.ItemMeeting, what: "entity set " + ref.EntitySet}
 			}
-			t = target{ref: existingRef(es, ref.ID, ref.Key), logical: es.LogicalName}
+			r, err := existingRef(es, ref.ID, ref.Key)
+			if err != nil {
+				return nil, &notAllowedError{item: report.ItemMeeting, what: err.Error()}
+			}
+			t = target{ref: r, logical: es.LogicalName}
 		}
 		rec["regardingobjectid_"+t.logical+"_"+act.LogicalName+"@odata.bind"] = t.ref.Bind()
 	}
@@ -152,32 +160,44 @@ func documentNote(id string, d report.Document, meeting dataverse.Ref, act uploa
 // customerRef is the row customer c addresses: by its id, by its key, or
 // (neither) the new row with id newID. known is the row's id when it is
 // known before the write.
-func customerRef(es uploadconfig.EntitySet, c report.Customer, newID string) (ref dataverse.Ref, known string) {
+func customerRef(es uploadconfig.EntitySet, c report.Customer, newID string) (ref dataverse.Ref, known string, err error) {
 	switch {
 	case c.ID != "":
-		return dataverse.ByID(es.Name, c.ID), c.ID
+		return dataverse.ByID(es.Name, c.ID), c.ID, nil
 	case c.Key != nil:
-		return existingRef(es, "", c.Key), ""
+		ref, err := existingRef(es, "", c.Key)
+		return ref, "", err
 	}
-	return dataverse.ByID(es.Name, newID), newID
+	return dataverse.ByID(es.Name, newID), newID, nil
 }
 
 // existingRef addresses a row by id or by alternate key, the key's columns
 // in the order the configuration declares them.
-func existingRef(es uploadconfig.EntitySet, id string, key map[string]any) dataverse.Ref {
+func existingRef(es uploadconfig.EntitySet, id string, key map[string]any) (dataverse.Ref, error) {
 	if id != "" {
-		return dataverse.ByID(es.Name, id)
+		return dataverse.ByID(es.Name, id), nil
 	}
 	names := make([]string, 0, len(key))
 	for k := range key {
 		names = append(names, k)
 	}
-	cols, _ := es.Key(names)
+	cols, ok := es.Key(names)
+	if !ok {
+		return dataverse.Ref{}, fmt.Errorf("the key (%s) of %s", strings.Join(names, ", "), es.Name)
+	}
 	pairs := make([]any, 0, 2*len(cols))
 	for _, col := range cols {
 		pairs = append(pairs, col, keyValue(key[col]))
 	}
-	return dataverse.ByKey(es.Name, pairs...)
+	return dataverse.ByKey(es.Name, pairs...), nil
+}
+
+// notAllowedError: the report was accepted under an allow-list that has
+// changed since, and what it names may no longer be written.
+type notAllowedError struct{ item, what string }
+
+func (e *notAllowedError) Error() string {
+	return e.item + ": " + e.what + " is no longer allowed by UPLOAD_CONFIG"
 }
 
 // keyValue turns a decoded key value into what dataverse.Literal renders.

@@ -283,6 +283,7 @@ func TestClassify(t *testing.T) {
 		{&dataverse.Error{Err: errors.New("connection reset")}, outcomeTransient, "unavailable"},
 		{apperr.E(apperr.NotFound, "not connected"), outcomeParked, "reauth_required"},
 		{fmt.Errorf("x: %w", documents.ErrCorrupt), outcomeFailed, "stored_report_damaged"},
+		{&notAllowedError{item: "customers[0]", what: "entity set leads"}, outcomeFailed, "not_allowed"},
 		{errors.New("table storage timeout"), outcomeTransient, "unavailable"},
 	}
 	for _, tc := range tests {
@@ -290,6 +291,25 @@ func TestClassify(t *testing.T) {
 		if o.kind != tc.want || o.last == nil || o.last.Code != tc.code {
 			t.Errorf("classify(%v) = %s %+v, want %s with code %q", tc.err, o.kind, o.last, tc.want, tc.code)
 		}
+	}
+}
+
+// TestAllowListChangedSinceIntake: a report accepted under an allow-list
+// that no longer permits what it names fails with the reason; nothing is
+// sent to Dynamics.
+func TestAllowListChangedSinceIntake(t *testing.T) {
+	f := newFixture(t)
+	f.accept(t, meeting("c-1", `{"entitySet":"accounts","key":{"accountnumber":"A-1"}}`)+"}")
+	f.svc.cfg.Allow.EntitySets[0].Keys = nil // accounts lose their alternate key
+	requests := f.sim.Requests()
+	if what := f.process(t, queue.NewUpload(tenant, user, "c-1")); !strings.HasPrefix(what, "failed") {
+		t.Errorf("Process = %q, want failed", what)
+	}
+	if up := f.row(t, "c-1"); up.ErrorCode != "not_allowed" || up.ErrorItem != "meeting" {
+		t.Errorf("row error = %s for %s, want not_allowed for meeting", up.ErrorCode, up.ErrorItem)
+	}
+	if f.sim.Requests() != requests {
+		t.Errorf("a report the allow-list no longer permits reached Dynamics")
 	}
 }
 

@@ -43,7 +43,7 @@ type Record struct {
 // LastError is why the last attempt did not finish: Dataverse's code (hex,
 // often empty) and message with its HTTP status and the report's item it
 // concerns, or one of the connector's codes (reauth_required, throttled,
-// unavailable, stored_report_damaged).
+// unavailable, stored_report_damaged, environment_invalid, not_allowed).
 type LastError struct {
 	Code       string `json:"code"`
 	Message    string `json:"message"`
