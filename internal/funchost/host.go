@@ -150,9 +150,9 @@ func New(opts Options) (*Host, error) {
 	return h, nil
 }
 
-// KillHandler kills the running handler process without warning, for
-// tests of what survives a crash mid-invocation; the host restarts it as
-// it restarts any handler that exits (at most maxRestarts times).
+// KillHandler kills the handler process at once (SIGKILL), for tests of
+// crashes: invocations in flight fail (Service Bus messages are abandoned
+// and redelivered) and the host starts a new handler, as Azure does.
 func (h *Host) KillHandler() error { return h.worker.kill() }
 
 // Addr is the address HTTP functions are served on.

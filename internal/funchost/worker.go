@@ -37,7 +37,7 @@ type worker struct {
 	mu    sync.Mutex
 	port  int
 	ready chan struct{} // closed while the current process is ready
-	cur   *process      // the running handler, if any
+	proc  *process      // the running handler, nil between processes
 }
 
 func newWorker(root string, hc HostConfig, settings Settings, log *logger) (*worker, error) {
@@ -114,8 +114,9 @@ func (w *worker) runOnce(ctx context.Context) error {
 	p := &process{cmd: cmd, done: make(chan struct{})}
 	go func() { pipes.Wait(); p.err = cmd.Wait(); close(p.done) }()
 	w.mu.Lock()
-	w.cur = p
+	w.proc = p
 	w.mu.Unlock()
+	defer func() { w.mu.Lock(); w.proc = nil; w.mu.Unlock() }()
 
 	readyCtx, cancelReady := context.WithTimeout(ctx, w.initTimeout)
 	readyErr := waitReady(readyCtx, port, p.done)
@@ -147,18 +148,6 @@ type process struct {
 	err  error
 }
 
-// kill ends the running handler at once (SIGKILL), as a crash or an
-// instance taken away would; run then restarts it like any exit.
-func (w *worker) kill() error {
-	w.mu.Lock()
-	p := w.cur
-	w.mu.Unlock()
-	if p == nil {
-		return errors.New("no handler is running")
-	}
-	return p.cmd.Process.Kill()
-}
-
 func (p *process) status() string {
 	select {
 	case <-p.done:
@@ -185,6 +174,18 @@ func (w *worker) stop(p *process) error {
 		<-p.done
 	}
 	return p.err
+}
+
+// kill ends the running handler at once (SIGKILL), as a crash or an
+// instance being recycled would; run restarts it like any exit.
+func (w *worker) kill() error {
+	w.mu.Lock()
+	p := w.proc
+	w.mu.Unlock()
+	if p == nil {
+		return errors.New("no handler is running")
+	}
+	return p.cmd.Process.Kill()
 }
 
 // waitReady polls GET / like the host: any HTTP response means ready.

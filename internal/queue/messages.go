@@ -2,6 +2,8 @@ package queue
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -132,18 +134,17 @@ func (u Upload) Retry() Upload {
 	return u
 }
 
-// uploadNamespace is the UUIDv5 namespace of upload MessageIds.
-var uploadNamespace = uuid.MustParse("5b0e7c53-2f61-4d3a-9a8e-6c1d2e3f4a5b")
-
-// MessageID is "upload:<UUIDv5 of tenant, user and upload id>" for the
-// first message, and that with ":retry:<attempt>" for a retry. Upload ids
-// are chosen by devices and are only unique per user, while duplicate
-// detection spans the whole queue: two users' "r-1" must not be one
-// message. A retry sent within the detection window must not be dropped as
-// a copy of the first, hence its own id. Workers read the ids from the
-// body, never from the MessageId.
+// MessageID is "upload:<hex sha256 of tenant|user|upload id>" for the
+// first message, with ":retry:<attempt>" appended for a retry. Upload ids
+// are chosen by the client and unique only per user, while duplicate
+// detection spans the whole queue: the tenant and user in the hash keep one
+// user's upload from suppressing another's with the same id (the hash keeps
+// the MessageId within Service Bus' 128 characters). A retry sent within
+// the duplicate detection window must not be dropped as a copy of the first,
+// so it has its own id.
 func (u Upload) MessageID() string {
-	id := "upload:" + uuid.NewSHA1(uploadNamespace, []byte(canonicalID(u.TenantID)+"/"+canonicalID(u.UserID)+"/"+u.UploadID)).String()
+	sum := sha256.Sum256([]byte(canonicalID(u.TenantID) + "|" + canonicalID(u.UserID) + "|" + u.UploadID))
+	id := "upload:" + hex.EncodeToString(sum[:])
 	if u.Attempt == 0 {
 		return id
 	}
@@ -152,14 +153,9 @@ func (u Upload) MessageID() string {
 
 func (Upload) schema() string { return "uploads" }
 
-// uploadIDPattern bounds upload ids so that every MessageId fits Service
-// Bus' 128 characters and no id needs escaping in a key or a log line.
+// uploadIDPattern bounds upload ids so that no id needs escaping in a
+// table key or a log line.
 var uploadIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
-
-// ValidUploadID reports whether id can be an upload id: 1-100 letters,
-// digits, '.', '_' or '-', starting with a letter or digit. The API checks
-// client-generated ids with it, so every accepted id fits a MessageId.
-func ValidUploadID(id string) bool { return uploadIDPattern.MatchString(id) }
 
 // Validate checks every field of u.
 func (u Upload) Validate() error {
@@ -196,6 +192,11 @@ func DecodeUpload(body []byte) (Upload, error) {
 	}
 	return u, u.Validate()
 }
+
+// ValidUploadID reports whether id can be an upload id: 1-100 letters,
+// digits, '.', '_' or '-', starting with a letter or digit. The API checks
+// client-generated ids with it, so every accepted id is one Validate takes.
+func ValidUploadID(id string) bool { return uploadIDPattern.MatchString(id) }
 
 // decodeStrict checks the version first, so that a message of a newer
 // schema is reported as such rather than as unknown fields.

@@ -16,10 +16,10 @@ const (
 	tenant = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 	user   = "9c1e5b2a-3f4d-4e6a-8b7c-0d1e2f3a4b5c"
 	upload = "6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f"
-	// uploadMsgID is the MessageId of that user's upload: pinned, because
-	// changing how it is derived would let a redeployment process messages
-	// sent before it twice.
-	uploadMsgID = "upload:15afac71-3a5e-5a65-90ba-64242b1b98c9"
+	// uploadMessageID is the MessageId of upload by user of tenant: "upload:"
+	// and the hex sha256 of "<tenant>|<user>|<upload id>", computed by hand
+	// (printf '%s|%s|%s' … | sha256sum).
+	uploadMessageID = "upload:4e5ba432f415adecd01cabc0dbf4f7ef99d1d05d4992310ef4be77f93d1e8f9d"
 )
 
 // TestGolden: each testdata message decodes to the expected value, which
@@ -36,8 +36,8 @@ func TestGolden(t *testing.T) {
 	}{
 		{"sync-job.json", NewSyncJob(tenant, user, ReasonScheduled, slot), "sync:" + tenant + ":" + user + ":20261128T140500Z", decodeSync},
 		{"sync-job-retry.json", retry, "sync:" + tenant + ":" + user + ":20261128T140730Z", decodeSync},
-		{"upload.json", NewUpload(tenant, user, upload), uploadMsgID, decodeUpload},
-		{"upload-retry.json", NewUpload(tenant, user, upload).Retry(), uploadMsgID + ":retry:1", decodeUpload},
+		{"upload.json", NewUpload(tenant, user, upload), uploadMessageID, decodeUpload},
+		{"upload-retry.json", NewUpload(tenant, user, upload).Retry(), uploadMessageID + ":retry:1", decodeUpload},
 	}
 	for _, tc := range tests {
 		golden, err := os.ReadFile(filepath.Join("testdata", tc.file))
@@ -118,7 +118,7 @@ func TestMessageIDsMakeDuplicatesHarmless(t *testing.T) {
 		{"GUID case", NewSyncJob(upper, user, ReasonScheduled, at), NewSyncJob(tenant, user, ReasonScheduled, at)},
 		{"sign-ins in one minute", InitialSync(tenant, user, at), InitialSync(tenant, user, at.Add(40*time.Second))},
 		{"same upload", NewUpload(tenant, user, upload), NewUpload(tenant, user, upload)},
-		{"upload, GUID case", NewUpload(upper, user, upload), NewUpload(tenant, user, upload)},
+		{"same upload, GUID case", NewUpload(upper, strings.ToUpper(user), upload), NewUpload(tenant, user, upload)},
 	}
 	for _, tc := range same {
 		if tc.a.MessageID() != tc.b.MessageID() {
@@ -134,9 +134,12 @@ func TestMessageIDsMakeDuplicatesHarmless(t *testing.T) {
 		{"other user", job, NewSyncJob(tenant, upload, ReasonScheduled, at)},
 		{"sync retry", job, job.Retry(at.Add(time.Minute))},
 		{"upload retry", NewUpload(tenant, user, upload), NewUpload(tenant, user, upload).Retry()},
-		{"same upload id, other user", NewUpload(tenant, user, upload), NewUpload(tenant, tenant, upload)},
-		{"same upload id, other tenant", NewUpload(tenant, user, upload), NewUpload(user, user, upload)},
 		{"second upload retry", NewUpload(tenant, user, upload).Retry(), NewUpload(tenant, user, upload).Retry().Retry()},
+		// Upload ids are unique per user only, but duplicate detection spans
+		// the queue: another user's "meeting-42" must not be dropped.
+		{"same upload id, other user", NewUpload(tenant, user, "meeting-42"), NewUpload(tenant, upload, "meeting-42")},
+		{"same upload id, other tenant", NewUpload(tenant, user, "meeting-42"), NewUpload(upload, user, "meeting-42")},
+		{"same upload id, other tenant, retry", NewUpload(tenant, user, "meeting-42").Retry(), NewUpload(upload, user, "meeting-42").Retry()},
 	}
 	for _, tc := range different {
 		if tc.a.MessageID() == tc.b.MessageID() {

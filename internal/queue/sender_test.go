@@ -70,7 +70,7 @@ func TestSendOne(t *testing.T) {
 	}
 	m := f.sent[0]
 	got, err := DecodeUpload(m.Body)
-	if err != nil || got != u || *m.MessageID != uploadMsgID || *m.ContentType != ContentType || *m.Subject != "uploads" {
+	if err != nil || got != u || *m.MessageID != uploadMessageID || *m.ContentType != ContentType || *m.Subject != "uploads" {
 		t.Errorf("sent body %s id %s content type %s subject %s (decoded %+v, %v)", m.Body, *m.MessageID, *m.ContentType, *m.Subject, got, err)
 	}
 }
