@@ -1,5 +1,5 @@
 # The two commands of the README are `make dev` and `make test`.
-.PHONY: dev test build check clean bench-startup bench-sync package deploy demo
+.PHONY: dev test build check clean bench-startup bench-sync bench-uploads package deploy demo
 
 dev:            ## start Azurite + the Service Bus fake + funchost + the handler (Ctrl-C stops them)
 	@scripts/dev.sh
@@ -32,6 +32,9 @@ bench-sync:     ## the sync benchmarks against a fresh Azurite (docs/performance
 
 bench-startup:  ## measure how soon the handler answers GET / after it starts
 	go test -run '^$$' -bench HandlerStartup -benchtime 50x ./cmd/handler
+
+bench-uploads:  ## the upload pipeline's throughput, plain and throttled (docs/performance.md); a few minutes
+	@scripts/bench-uploads.sh
 
 clean:
 	rm -rf bin build .run .funchost

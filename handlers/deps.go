@@ -2,10 +2,13 @@ package handlers
 
 import (
 	"context"
+	"io"
 	"net/url"
 
 	"github.com/pitcher/connector/internal/apiauth"
+	"github.com/pitcher/connector/internal/queue"
 	"github.com/pitcher/connector/internal/signin"
+	"github.com/pitcher/connector/internal/uploader"
 )
 
 // SignIn runs the consent and sign-in flows (internal/signin).
@@ -21,9 +24,17 @@ type Authenticator interface {
 	Authenticate(ctx context.Context, authorization string) (apiauth.Caller, error)
 }
 
+// Uploads runs the upload pipeline (internal/uploader).
+type Uploads interface {
+	Accept(ctx context.Context, o uploader.Owner, contentType string, body io.Reader) (uploader.Status, bool, error)
+	Status(ctx context.Context, o uploader.Owner, id string) (uploader.Status, error)
+	Process(ctx context.Context, m queue.Upload, delivery int) (string, error)
+}
+
 var (
 	_ SignIn        = (*signin.Service)(nil)
 	_ Authenticator = (*apiauth.Authenticator)(nil)
+	_ Uploads       = (*uploader.Service)(nil)
 )
 
 // Deps are the engines the functions use. A nil member leaves its
@@ -31,6 +42,8 @@ var (
 type Deps struct {
 	SignIn SignIn
 	Auth   Authenticator
+	// Uploads serves UploadIntake, UploadStatus and UploadWorker.
+	Uploads Uploads
 	// PublicBaseURL is where browsers reach the app (links on pages).
 	PublicBaseURL string
 	// Scheduler, SyncWorker and Changes run the downstream sync and serve

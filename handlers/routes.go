@@ -31,14 +31,24 @@ func addRoutes(mux *http.ServeMux, logger *slog.Logger, d Deps) {
 	mux.Handle("GET /api/consent/callback", browser("AdminConsentCallback", adminConsentCallback))
 	mux.Handle("GET /api/login", browser("LoginStart", loginStart))
 	mux.Handle("GET /api/auth/callback", browser("LoginCallback", loginCallback))
-	mux.Handle("POST /api/uploads", api("UploadIntake", notImplementedAuthed("UploadIntake")))
-	mux.Handle("GET /api/uploads/{id}", api("UploadStatus", notImplementedAuthed("UploadStatus")))
+	uploads := func(name string, h func(Uploads, links) authedFunc) http.Handler {
+		if d.Uploads == nil {
+			return api(name, notImplementedAuthed(name))
+		}
+		return api(name, h(d.Uploads, l))
+	}
+	mux.Handle("POST /api/uploads", uploads("UploadIntake", uploadIntake))
+	mux.Handle("GET /api/uploads/{id}", uploads("UploadStatus", uploadStatus))
 	mux.Handle("GET /api/changes", api("Changes", changesOr501(d.Changes)))
 	mux.Handle("GET /api/diagnostics", api("Diagnostics", notImplementedAuthed("Diagnostics")))
 
 	mux.Handle("POST /SyncScheduler", invoke(logger, "SyncScheduler", schedulerOr501(d.Scheduler)))
 	mux.Handle("POST /SyncWorker", invoke(logger, "SyncWorker", syncWorkerOr501(logger, d.SyncWorker)))
-	mux.Handle("POST /UploadWorker", invoke(logger, "UploadWorker", notImplementedInvocation))
+	if d.Uploads != nil {
+		mux.Handle("POST /UploadWorker", invoke(logger, "UploadWorker", uploadWorker(d.Uploads)))
+	} else {
+		mux.Handle("POST /UploadWorker", invoke(logger, "UploadWorker", notImplementedInvocation))
+	}
 
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, apperr.E(apperr.NotFound, "no function serves %s %s", r.Method, r.URL.Path), "", r.Header.Get("X-Azure-Functions-InvocationId"))

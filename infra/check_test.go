@@ -276,6 +276,12 @@ func check(infraDir, repoRoot string) []string {
 		if fn.Name == "UploadWorker" && q.Get("deadLetteringOnMessageExpiration").String() != "true" {
 			add("queue %s: deadLetteringOnMessageExpiration must be true: an upload may never vanish", name)
 		}
+		if fn.Name == "UploadWorker" {
+			// The worker marks an upload dead_lettered on the last delivery.
+			if n, _ := resolve(main, settings[config.SettingUploadMaxDeliveries]); n != q.Get("maxDeliveryCount").String() {
+				add("setting %s is %q but queue %s has maxDeliveryCount %s; they must be equal", config.SettingUploadMaxDeliveries, n, name, q.Get("maxDeliveryCount").String())
+			}
+		}
 		checkLocalQueue(repoRoot, name, q, add)
 		if _, ok := isoDuration(q.Get("duplicateDetectionHistoryTimeWindow")); !ok {
 			add("queue %s: duplicateDetectionHistoryTimeWindow must be set", name)

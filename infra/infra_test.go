@@ -39,6 +39,7 @@ func TestCheckCatchesDrift(t *testing.T) {
 		{"a connection string", "main.bicep", "      LOG_LEVEL: logLevel\n", "      LOG_LEVEL: logLevel\n      ServiceBusConnection: 'Endpoint=sb://x'\n", "identity-based connections"},
 		{"a stale setting", "main.bicep", "      LOG_LEVEL: logLevel\n", "      LOG_LEVEL: logLevel\n      OLD_FLAG: 'true'\n", "OLD_FLAG is set in main.bicep but nothing reads it"},
 		{"a redirect URI missing", "main.bicep", "  '${functionApp.outputs.url}/api/auth/callback'\n", "", "lacks /api/auth/callback"},
+		{"the worker's delivery count differs from the queue's", "main.bicep", "UPLOAD_MAX_DELIVERY_COUNT: '10'", "UPLOAD_MAX_DELIVERY_COUNT: '5'", "UPLOAD_MAX_DELIVERY_COUNT is \"5\" but queue uploads has maxDeliveryCount 10"},
 		{"a bad schedule", "main.bicep", "param syncSchedule string = '0 */5 * * * *'", "param syncSchedule string = 'every 5 minutes'", "function SyncScheduler: schedule"},
 	}
 	for _, tc := range tests {

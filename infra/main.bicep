@@ -35,6 +35,9 @@ param entraApiScope string = 'access_as_user'
 @description('Where sign-in may send the browser afterwards: comma-separated absolute URLs (e.g. pitcher://auth). Empty: only the connector\'s own pages.')
 param returnToAllowlist string = ''
 
+@description('What meeting reports may write into Dynamics: the UPLOAD_CONFIG JSON document (README, "Uploads"); empty for the defaults (meetings as appointments; accounts by account number and contacts by e-mail, with their everyday columns).')
+param uploadConfig string = ''
+
 @description('NCRONTAB schedule (UTC) on which SyncScheduler looks for users due a sync.')
 param syncSchedule string = '0 */5 * * * *'
 
@@ -59,6 +62,7 @@ var tags = { 'azd-env-name': environmentName, application: 'pitcher-dynamics-con
 var appName = 'func-pitcher-${environmentName}-${resourceToken}'
 var syncQueueName = 'sync-jobs'
 var uploadQueueName = 'uploads'
+var documentsContainerName = 'documents'
 
 module identity 'modules/identity.bicep' = {
   name: 'identity'
@@ -87,7 +91,7 @@ module storage 'modules/storage.bicep' = {
     location: location
     tags: tags
     deploymentContainerName: 'app-package-${take(resourceToken, 12)}'
-    documentsContainerName: 'documents'
+    documentsContainerName: documentsContainerName
     principalId: identity.outputs.principalId
   }
 }
@@ -149,6 +153,12 @@ module functionApp 'modules/functionapp.bicep' = {
       RETURN_TO_ALLOWLIST: returnToAllowlist
       TOKEN_ENCRYPTION_KEYS: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.tokenEncryptionKeysUri})'
       TOKEN_ENCRYPTION_ACTIVE_KEY: tokenEncryptionActiveKey
+      UPLOAD_CONFIG: uploadConfig
+      UPLOAD_MAX_BODY_BYTES: '33554432'
+      UPLOAD_MAX_DOCUMENTS: '10'
+      UPLOAD_INLINE_DOCUMENT_BYTES: '4194304'
+      UPLOAD_MAX_DELIVERY_COUNT: '10'
+      DOCUMENTS_CONTAINER: documentsContainerName
     }
   }
 }

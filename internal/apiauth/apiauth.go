@@ -22,6 +22,8 @@ type Caller struct {
 	// ConnectionStatus is the user's connection status: active, or
 	// reauth_required (their data can still be read; uploads park).
 	ConnectionStatus string
+	// OrgURL is the user's Dynamics environment.
+	OrgURL string
 }
 
 // AccessVerifier validates access tokens for this app's API.
@@ -100,7 +102,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, authorization string) 
 	case c.Status != store.StatusActive && c.Status != store.StatusReauthRequired:
 		return Caller{}, refuse(apperr.Forbidden, "insufficient_scope", "your sign-in to the connector did not finish; sign in again")
 	}
-	return Caller{TenantID: claims.TenantID, UserID: claims.ObjectID, ConnectionStatus: c.Status}, nil
+	return Caller{TenantID: claims.TenantID, UserID: claims.ObjectID, ConnectionStatus: c.Status, OrgURL: c.OrgURL}, nil
 }
 
 func refuse(kind apperr.Kind, challenge, msg string) *Error {

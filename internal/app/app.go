@@ -13,11 +13,13 @@ import (
 	"github.com/pitcher/connector/handlers"
 	"github.com/pitcher/connector/internal/apiauth"
 	"github.com/pitcher/connector/internal/config"
+	"github.com/pitcher/connector/internal/documents"
 	"github.com/pitcher/connector/internal/entra"
 	"github.com/pitcher/connector/internal/mirror"
 	"github.com/pitcher/connector/internal/signin"
 	"github.com/pitcher/connector/internal/store"
 	"github.com/pitcher/connector/internal/tokens"
+	"github.com/pitcher/connector/internal/uploader"
 )
 
 // Options are the parts a caller may supply; nil means the default.
@@ -34,11 +36,13 @@ type App struct {
 	Vault  *tokens.Vault
 	Queues *Queues
 	DB     *store.DB
+	// Documents is the Blob Storage container of uploads.
+	Documents *documents.Store
 }
 
 // Tables are the tables this package's parts use.
 var Tables = []string{store.TenantsTable, store.ConnectionsTable, store.AuthFlowsTable,
-	store.SyncStateTable, mirror.RecordsTable, mirror.ChangesTable}
+	store.SyncStateTable, mirror.RecordsTable, mirror.ChangesTable, store.UploadsTable}
 
 // New builds the app. It contacts nothing; EnsureTables does.
 func New(cfg config.Config, logger *slog.Logger, opts Options) (*App, error) {
@@ -80,27 +84,39 @@ func New(cfg config.Config, logger *slog.Logger, opts Options) (*App, error) {
 	if dyn == nil {
 		dyn = signin.DataverseDynamics{}
 	}
+	docs, err := documents.Open(cfg.Storage, cfg.Uploads.Container)
+	if err != nil {
+		return nil, err
+	}
+	u := cfg.Uploads
+	uploads := uploader.New(uploader.Config{Allow: u.Allow, MaxBodyBytes: u.MaxBodyBytes, MaxDocuments: u.MaxDocuments,
+		InlineDocumentBytes: u.InlineDocumentBytes, MaxDeliveryCount: u.MaxDeliveryCount},
+		uploader.Deps{Rows: store.NewUploads(db), Blobs: docs, Queue: queues.Uploads, Connections: conns, Tokens: vault, Logger: logger})
 	flowsSvc := signin.New(signin.Config{ConsentRedirectURI: e.ConsentRedirectURI, LoginRedirectURI: e.LoginRedirectURI,
 		DiscoveryURL: e.DiscoveryURL, ReturnTo: returnTo},
 		signin.Deps{Entra: client, IDs: verifier, Flows: flows, Tenants: tenants, Conns: conns, Vault: vault, Keys: ring,
-			Dynamics: dyn, Queue: firstSync, Logger: logger})
+			Dynamics: dyn, Queue: firstSync, Parked: uploads, Logger: logger})
 	auth := &apiauth.Authenticator{Verifier: verifier, Tenants: tenants, Connections: conns, Scope: e.APIScope}
-	deps := handlers.Deps{SignIn: flowsSvc, Auth: auth, PublicBaseURL: e.PublicBaseURL}
+	deps := handlers.Deps{SignIn: flowsSvc, Auth: auth, Uploads: uploads, PublicBaseURL: e.PublicBaseURL}
 	if err := addSync(&deps, cfg, db, conns, vault, queues, logger); err != nil {
 		return nil, err
 	}
-	return &App{Deps: deps, Vault: vault, Queues: queues, DB: db}, nil
+	return &App{Deps: deps, Vault: vault, Queues: queues, DB: db, Documents: docs}, nil
 }
 
 // Close releases the app's connections.
 func (a *App) Close(ctx context.Context) error { return a.Queues.Close(ctx) }
 
-// EnsureTables creates the app's tables, retrying until it succeeds or ctx
-// ends, so a handler that starts before Storage is reachable recovers.
+// EnsureTables creates the app's tables and the documents container,
+// retrying until it succeeds or ctx ends, so a handler that starts before
+// Storage is reachable recovers.
 func (a *App) EnsureTables(ctx context.Context, logger *slog.Logger) error {
 	wait := time.Second
 	for {
 		err := a.DB.CreateTables(ctx, Tables...)
+		if err == nil {
+			err = a.Documents.EnsureContainer(ctx)
+		}
 		if err == nil {
 			return nil
 		}

@@ -37,6 +37,8 @@ type Config struct {
 	SyncTuning SyncTuning
 	// Entra holds sign-in, consent, token-vault and API-authentication settings.
 	Entra Entra
+	// Uploads holds the upload pipeline's settings.
+	Uploads Uploads
 }
 
 // Setting names read by Load.
@@ -82,6 +84,7 @@ func Load(getenv func(string) string) (Config, error) {
 		Sync:            r.syncConfig(SettingSyncConfig),
 		SyncTuning:      r.syncTuning(),
 		Entra:           r.entra(),
+		Uploads:         r.uploads(),
 	}
 	c.Storage.TablePrefix = r.tablePrefix(SettingTablePrefix)
 	if c.SyncQueue != "" && c.SyncQueue == c.UploadQueue {

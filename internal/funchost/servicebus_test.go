@@ -255,8 +255,11 @@ func TestServiceBusShutdownSettlesInFlight(t *testing.T) {
 func TestRealHandlerReceivesQueues(t *testing.T) {
 	env := testenv.ServiceBus(t)
 	syncQ, uploadQ := env.NewQueue(t, testenv.QueueProperties{}), env.NewQueue(t, testenv.QueueProperties{})
+	// The handler's UploadWorker reads the uploads table: give it the test
+	// Azurite (the message names no upload, so it is completed).
 	_, out, _ := startHost(t, "../..", "AzureFunctionsJobHost__customHandler__description__defaultExecutablePath="+realHandlerBin, "FUNCTIONS_WORKER_RUNTIME=custom",
-		"ServiceBusConnection="+env.ConnectionString, "SYNC_QUEUE="+syncQ, "UPLOAD_QUEUE="+uploadQ, "LOG_LEVEL=debug")
+		"ServiceBusConnection="+env.ConnectionString, "SYNC_QUEUE="+syncQ, "UPLOAD_QUEUE="+uploadQ, "LOG_LEVEL=debug",
+		"AzureWebJobsStorage="+testenv.Storage(t), "STORAGE_TABLE_PREFIX="+testenv.TablePrefix(t))
 	c, err := queue.NewClient(config.ServiceBus{ConnectionString: env.ConnectionString})
 	if err != nil {
 		t.Fatal(err)

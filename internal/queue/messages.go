@@ -193,6 +193,11 @@ func DecodeUpload(body []byte) (Upload, error) {
 	return u, u.Validate()
 }
 
+// ValidUploadID reports whether id can be an upload id: 1-100 letters,
+// digits, '.', '_' or '-', starting with a letter or digit. The API checks
+// client-generated ids with it, so every accepted id is one Validate takes.
+func ValidUploadID(id string) bool { return uploadIDPattern.MatchString(id) }
+
 // decodeStrict checks the version first, so that a message of a newer
 // schema is reported as such rather than as unknown fields.
 func decodeStrict(body []byte, schema string, dst any) error {

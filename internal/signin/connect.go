@@ -81,6 +81,11 @@ func (s *Service) connect(ctx context.Context, f store.AuthFlow, c entra.IDClaim
 	} else if err := s.Queue.EnqueueFirstSync(ctx, tid, oid); err != nil {
 		log.Warn("could not queue the first sync; the scheduler will run it", "error", err.Error())
 	}
+	if s.Parked != nil {
+		if err := s.Parked.ResumeParked(ctx, tid, oid); err != nil {
+			log.Warn("could not resume parked uploads; they are resumed at the next sign-in", "error", err.Error())
+		}
+	}
 	log.Info("connection active", "org", org)
 	return LoginResult{Outcome: Connected, TenantID: tid, UserName: c.Name, OrgURL: org, ReturnTo: f.ReturnTo}, nil
 }

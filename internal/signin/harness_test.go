@@ -188,8 +188,16 @@ func (f *fakeDynamics) WhoAmI(_ context.Context, org, token string) (WhoAmI, err
 }
 
 type recordingQueue struct {
-	mu  sync.Mutex
-	got []string
+	mu      sync.Mutex
+	got     []string
+	resumed []string // users whose parked uploads were resumed
+}
+
+func (q *recordingQueue) ResumeParked(_ context.Context, t, u string) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.resumed = append(q.resumed, t+"/"+u)
+	return nil
 }
 
 func (q *recordingQueue) EnqueueFirstSync(_ context.Context, t, u string) error {
@@ -252,7 +260,7 @@ func newHarnessWith(t *testing.T, edit func(*entrasim.Seed)) *harness {
 	svc := New(Config{ConsentRedirectURI: base + "/api/consent/callback", LoginRedirectURI: base + "/api/auth/callback",
 		DiscoveryURL: discovery, ReturnTo: policy},
 		Deps{Entra: client, IDs: verifier, Flows: ms, Tenants: ms, Conns: memConns{ms}, Vault: vault, Keys: ring,
-			Dynamics: dyn, Queue: q, Logger: logger})
+			Dynamics: dyn, Queue: q, Parked: q, Logger: logger})
 	return &harness{svc: svc, sim: sim, simURL: srv.URL, store: ms, dyn: dyn, queue: q, logs: logs, entra: client,
 		noRedirect: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }

@@ -43,6 +43,9 @@ func TestLoginConnects(t *testing.T) {
 	if len(h.queue.got) != 1 || h.queue.got[0] != contoso+"/"+aliceOID {
 		t.Errorf("queued first syncs = %v, want Alice's", h.queue.got)
 	}
+	if len(h.queue.resumed) != 1 || h.queue.resumed[0] != contoso+"/"+aliceOID {
+		t.Errorf("parked uploads resumed for %v, want Alice's (a sign-in resumes what waited for it)", h.queue.resumed)
+	}
 	// Replaying Entra's answer: the state works once.
 	if _, err := h.svc.FinishLogin(context.Background(), back); apperr.KindOf(err) != apperr.Invalid || !strings.Contains(err.Error(), "already used") {
 		t.Errorf("replayed callback = %v, want invalid: already used", err)

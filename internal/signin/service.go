@@ -98,8 +98,15 @@ const flowTTL = 10 * time.Minute
 // than one, so abandoned flows never outnumber the starts that sweep them.
 const sweepBatch = 20
 
+// ParkedWork resumes what waited for a user to sign in again: their
+// parked uploads.
+type ParkedWork interface {
+	ResumeParked(ctx context.Context, tenantID, userID string) error
+}
+
 // Deps are the service's collaborators. Queue may be nil: the first sync
 // then waits for the scheduler, which picks up every connection due.
+// Parked may be nil when nothing parks.
 type Deps struct {
 	Entra    EntraClient
 	IDs      IDVerifier
@@ -110,6 +117,7 @@ type Deps struct {
 	Keys     *tokens.KeyRing
 	Dynamics Dynamics
 	Queue    FirstSyncQueue
+	Parked   ParkedWork
 	Logger   *slog.Logger
 }
 

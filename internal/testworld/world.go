@@ -24,10 +24,12 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 	"github.com/google/uuid"
 
 	"github.com/pitcher/connector/internal/app"
 	"github.com/pitcher/connector/internal/dataversesim"
+	"github.com/pitcher/connector/internal/documents"
 	"github.com/pitcher/connector/internal/entrasim"
 	"github.com/pitcher/connector/internal/funchost"
 	"github.com/pitcher/connector/internal/store"
@@ -92,6 +94,7 @@ type World struct {
 	users   map[string]User // by lower-case UPN
 	mu      sync.Mutex
 	secrets []string // one-time values handed out, never to be logged
+	hook    func(rw http.ResponseWriter, r *http.Request, sim http.Handler)
 }
 
 // Start runs a World until the test ends. It fails the test if any part
@@ -109,6 +112,13 @@ func Start(t testing.TB, opts Options) *World {
 	prefix := testenv.TablePrefix(t)
 	w.DB = store.NewDB(svc, prefix)
 	if err := w.DB.CreateTables(ctx, app.Tables...); err != nil {
+		t.Fatal(err)
+	}
+	docs, err := container.NewClientFromConnectionString(w.Storage, "documents", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := documents.New(docs).EnsureContainer(ctx); err != nil {
 		t.Fatal(err)
 	}
 
@@ -200,6 +210,13 @@ func (w *World) startDataverse(t testing.TB, opts dataversesim.Options, hook fun
 		if hook != nil {
 			hook(r)
 		}
+		w.mu.Lock()
+		wrap := w.hook
+		w.mu.Unlock()
+		if wrap != nil {
+			wrap(rw, r, sim)
+			return
+		}
 		sim.ServeHTTP(rw, r)
 	}))
 	t.Cleanup(env.Close)
@@ -209,6 +226,16 @@ func (w *World) startDataverse(t testing.TB, opts dataversesim.Options, hook fun
 	disco := httptest.NewServer(sim)
 	t.Cleanup(disco.Close)
 	w.Dataverse, w.DataverseURL, w.DiscoveryURL = sim, env.URL, disco.URL
+}
+
+// SetDataverseHook puts hook in front of the Dataverse environment: it
+// receives every request to it, with the simulator to pass it to (or not).
+// nil removes it. Tests use it to act at an exact moment, e.g. to kill the
+// handler while Dataverse runs its $batch.
+func (w *World) SetDataverseHook(hook func(rw http.ResponseWriter, r *http.Request, sim http.Handler)) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.hook = hook
 }
 
 // waitReady waits until funchost runs the handler.

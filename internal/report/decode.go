@@ -1,0 +1,336 @@
+package report
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"mime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/pitcher/connector/internal/apperr"
+	"github.com/pitcher/connector/internal/queue"
+	"github.com/pitcher/connector/internal/uploadconfig"
+)
+
+// Bounds of a report that do not depend on configuration. Text lengths
+// follow Dataverse's column limits where they are fixed (the appointment's
+// subject and location: 200; a note's subject: 500, its text 100,000).
+const (
+	MaxNotes          = 50
+	MaxCustomers      = 50
+	maxSubject        = 200
+	maxLocation       = 200
+	maxDescription    = 100000
+	maxNoteSubject    = 500
+	maxNoteText       = 100000
+	maxDocumentName   = 255
+	maxMimeType       = 256
+	maxKeyValueLength = 4000
+)
+
+// Limits are the configurable bounds Decode enforces.
+type Limits struct {
+	// MaxDocuments bounds the number of documents.
+	MaxDocuments int
+	// MaxDocumentBase64 is the organization's maxuploadfilesize: the
+	// longest Base64 text of one document Dataverse accepts. 0 means it is
+	// not known, and then it is not checked (Dataverse will say so).
+	MaxDocumentBase64 int64
+}
+
+// Decode reads a report strictly: unknown fields are refused, every value
+// is checked against its rules and the allow-list, and every problem is
+// reported at once in an apperr Invalid error whose Problems name each
+// field (meeting.start, customers[0].fields.foo). Times are returned in
+// UTC and documents decoded, with their size and SHA-256.
+func Decode(body []byte, allow uploadconfig.Config, lim Limits) (*Report, error) {
+	var p problems
+	dec := json.NewDecoder(bytes.NewReader(body))
+	var raw json.RawMessage
+	if err := dec.Decode(&raw); err != nil {
+		p.add("(body)", "%s", syntaxProblem(err))
+		return nil, invalid(p)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		p.add("(body)", "has more after the JSON object; send exactly one report")
+		return nil, invalid(p)
+	}
+	top := newObject(raw, "(body)", "", &p)
+	if top == nil {
+		return nil, invalid(p)
+	}
+	r := &Report{UploadID: top.str("uploadId", true, 100)}
+	if r.UploadID != "" && !queue.ValidUploadID(r.UploadID) {
+		p.add("uploadId", "must be 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit")
+	}
+	customers := top.array("customers", MaxCustomers)
+	if m := top.object("meeting", true); m != nil {
+		r.Meeting = decodeMeeting(m, allow, len(customers))
+	}
+	for i, n := range top.array("notes", MaxNotes) {
+		if o := newObject(n, Item("notes", i), Item("notes", i)+".", &p); o != nil {
+			r.Notes = append(r.Notes, Note{Subject: o.str("subject", false, maxNoteSubject), Text: o.str("text", true, maxNoteText)})
+			o.done("subject, text")
+		}
+	}
+	for i, c := range customers {
+		if o := newObject(c, Item("customers", i), Item("customers", i)+".", &p); o != nil {
+			r.Customers = append(r.Customers, decodeCustomer(o, allow))
+		}
+	}
+	for i, d := range top.array("documents", lim.MaxDocuments) {
+		if o := newObject(d, Item("documents", i), Item("documents", i)+".", &p); o != nil {
+			r.Documents = append(r.Documents, decodeDocument(o, lim))
+		}
+	}
+	top.done("uploadId, meeting, notes, customers, documents")
+	if len(p) > 0 {
+		return nil, invalid(p)
+	}
+	return r, nil
+}
+
+func invalid(p problems) error {
+	return apperr.InvalidProblems(fmt.Sprintf("the meeting report has %d problem(s); fix them all and send it again", len(p)), p)
+}
+
+func syntaxProblem(err error) string {
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.As(err, &syntaxErr):
+		return fmt.Sprintf("malformed JSON at byte %d", syntaxErr.Offset)
+	case errors.Is(err, io.EOF):
+		return "is empty; send the meeting report as a JSON object"
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "malformed JSON: the body ends early"
+	}
+	return "is not JSON"
+}
+
+func decodeMeeting(o *object, allow uploadconfig.Config, customers int) Meeting {
+	m := Meeting{
+		Subject:     o.str("subject", true, maxSubject),
+		Start:       o.time("start"),
+		End:         o.time("end"),
+		Location:    o.str("location", false, maxLocation),
+		Description: o.str("description", false, maxDescription),
+	}
+	if !m.Start.IsZero() && !m.End.IsZero() && m.End.Before(m.Start) {
+		o.p.add(o.field("end"), "is before meeting.start")
+	}
+	if ref := o.object("regarding", false); ref != nil {
+		m.Regarding = decodeReference(ref, allow, customers)
+	}
+	o.done("subject, start, end, location, description, regarding")
+	return m
+}
+
+// time takes a required RFC 3339 time with its offset.
+func (o *object) time(key string) time.Time {
+	s := o.str(key, true, 64)
+	if s == "" {
+		return time.Time{}
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		o.p.add(o.field(key), "is not an RFC 3339 time with an offset, e.g. 2026-03-02T09:30:00Z")
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+func decodeReference(o *object, allow uploadconfig.Config, customers int) *Reference {
+	ref := &Reference{}
+	if v, ok := o.raw("customer"); ok {
+		var i int
+		switch err := json.Unmarshal(v, &i); {
+		case err != nil:
+			o.p.add(o.field("customer"), "must be the index of one of the report's customers")
+		case i < 0 || i >= customers:
+			o.p.add(o.field("customer"), "is %d, but the report has %d customer(s)", i, customers)
+		default:
+			ref.Customer = &i
+		}
+		for _, other := range []string{"entitySet", "id", "key"} {
+			if _, ok := o.raw(other); ok {
+				o.p.add(o.field(other), "must not be set with customer; the customer says which record it is")
+			}
+		}
+		o.done("customer, or entitySet with id or key")
+		return ref
+	}
+	es, ok := entitySet(o, allow)
+	ref.EntitySet = es.Name
+	ref.ID, ref.Key = idOrKey(o, es, ok)
+	if ref.ID == "" && ref.Key == nil && !o.hasProblemsUnder() {
+		o.p.add(o.path[:len(o.path)-1], "names no record; give its id, its key, or customer (the index of one of the report's customers)")
+	}
+	o.done("customer, or entitySet with id or key")
+	return ref
+}
+
+// hasProblemsUnder reports problems already found inside this object.
+func (o *object) hasProblemsUnder() bool {
+	for _, pr := range *o.p {
+		if strings.HasPrefix(pr.Field, o.path) {
+			return true
+		}
+	}
+	return false
+}
+
+// entitySet takes entitySet and finds it in the allow-list.
+func entitySet(o *object, allow uploadconfig.Config) (uploadconfig.EntitySet, bool) {
+	name := o.str("entitySet", true, 128)
+	if name == "" {
+		return uploadconfig.EntitySet{}, false
+	}
+	es, ok := allow.EntitySet(name)
+	if !ok {
+		o.p.add(o.field("entitySet"), "%q is not an entity set reports may write; the allowed ones are %s", name, strings.Join(allow.SetNames(), ", "))
+	}
+	return es, ok
+}
+
+// idOrKey takes the optional id (a GUID) and key (an alternate key of es),
+// at most one of them.
+func idOrKey(o *object, es uploadconfig.EntitySet, known bool) (string, map[string]any) {
+	id := o.str("id", false, 64)
+	if id != "" {
+		if u, err := uuid.Parse(id); err != nil || len(id) != 36 {
+			o.p.add(o.field("id"), "is not a GUID like 00000000-0000-0000-0000-000000000000")
+			id = ""
+		} else {
+			id = u.String()
+		}
+	}
+	key, ok := o.values("key")
+	if !ok {
+		return id, nil
+	}
+	if id != "" {
+		o.p.add(o.field("key"), "must not be set with id; name the record one way")
+		return id, nil
+	}
+	names := slices.Sorted(maps.Keys(key))
+	for _, k := range names {
+		v := key[k]
+		f := o.field("key." + k)
+		switch x := v.(type) {
+		case string:
+			if x == "" || len(x) > maxKeyValueLength {
+				o.p.add(f, "must be a non-empty string of at most %d characters", maxKeyValueLength)
+			}
+		case json.Number:
+			if _, err := x.Int64(); err != nil {
+				o.p.add(f, "must be a string or a whole number")
+			}
+		default:
+			o.p.add(f, "must be a string or a whole number")
+		}
+	}
+	if !known {
+		return "", key
+	}
+	if len(key) == 0 {
+		o.p.add(o.field("key"), "is empty; name the columns of an alternate key of %s", es.Name)
+	} else if _, ok := es.Key(names); !ok {
+		o.p.add(o.field("key"), "is not an alternate key of %s; its keys are %s", es.Name, describeKeys(es.Keys))
+	}
+	return "", key
+}
+
+func describeKeys(keys [][]string) string {
+	if len(keys) == 0 {
+		return "none (address its rows by id)"
+	}
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = "(" + strings.Join(k, ", ") + ")"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func decodeCustomer(o *object, allow uploadconfig.Config) Customer {
+	es, known := entitySet(o, allow)
+	c := Customer{EntitySet: es.Name}
+	c.ID, c.Key = idOrKey(o, es, known)
+	fields, ok := o.values("fields")
+	switch {
+	case !ok && !o.reported("fields"):
+		o.p.add(o.field("fields"), "missing; give the columns to write")
+	case ok && len(fields) == 0:
+		o.p.add(o.field("fields"), "is empty; give the columns to write")
+	}
+	for _, name := range slices.Sorted(maps.Keys(fields)) {
+		v := fields[name]
+		f := o.field("fields." + name)
+		switch v.(type) {
+		case string, json.Number, bool, nil:
+		default:
+			o.p.add(f, "must be a string, number, boolean or null")
+			continue
+		}
+		if !known {
+			continue
+		}
+		if _, inKey := c.Key[name]; inKey {
+			o.p.add(f, "is part of the key; the key already sets it")
+		} else if !es.AllowsField(name) {
+			o.p.add(f, "is not a column reports may write in %s; the allowed ones are %s", es.Name, strings.Join(es.Fields, ", "))
+		}
+	}
+	c.Fields = fields
+	o.done("entitySet, id, key, fields")
+	return c
+}
+
+// reported says whether a problem was found with key already.
+func (o *object) reported(key string) bool {
+	for _, pr := range *o.p {
+		if pr.Field == o.field(key) {
+			return true
+		}
+	}
+	return false
+}
+
+func decodeDocument(o *object, lim Limits) Document {
+	d := Document{Name: o.str("name", true, maxDocumentName), MimeType: o.str("mimeType", true, maxMimeType)}
+	if strings.ContainsAny(d.Name, "/\\") || strings.ContainsFunc(d.Name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		o.p.add(o.field("name"), "must be a file name without '/', '\\' or control characters")
+	}
+	if d.MimeType != "" {
+		if mt, _, err := mime.ParseMediaType(d.MimeType); err != nil || !strings.Contains(mt, "/") {
+			o.p.add(o.field("mimeType"), "is not a MIME type like application/pdf")
+		}
+	}
+	content := o.str("content", true, int(^uint(0)>>1))
+	if content == "" {
+		o.done("name, mimeType, content")
+		return d
+	}
+	b, err := base64.StdEncoding.DecodeString(content)
+	switch {
+	case err != nil:
+		o.p.add(o.field("content"), "is not standard Base64 (RFC 4648 §4, with padding)")
+	case lim.MaxDocumentBase64 > 0 && int64(base64.StdEncoding.EncodedLen(len(b))) > lim.MaxDocumentBase64:
+		o.p.add(o.field("content"), "is %d bytes of Base64; the organisation's Dynamics accepts at most %d (maxuploadfilesize)",
+			base64.StdEncoding.EncodedLen(len(b)), lim.MaxDocumentBase64)
+	default:
+		sum := sha256.Sum256(b)
+		d.Content, d.Size, d.SHA256 = b, int64(len(b)), hex.EncodeToString(sum[:])
+	}
+	o.done("name, mimeType, content")
+	return d
+}

@@ -1,0 +1,183 @@
+package report
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pitcher/connector/internal/apperr"
+	"github.com/pitcher/connector/internal/uploadconfig"
+)
+
+var lim = Limits{MaxDocuments: 3, MaxDocumentBase64: 5242880}
+
+const valid = `{
+  "uploadId": "r-2026.03.02_1",
+  "meeting": {"subject": "Quarterly review", "start": "2026-03-02T10:30:00+01:00", "end": "2026-03-02T11:30:00+01:00",
+              "location": "Contoso HQ", "regarding": {"customer": 0}},
+  "notes": [{"subject": "Next steps", "text": "Send the offer"}],
+  "customers": [
+    {"entitySet": "accounts", "key": {"accountnumber": "A-1"}, "fields": {"name": "Contoso", "telephone1": null}},
+    {"entitySet": "contacts", "fields": {"firstname": "Dana", "lastname": "Lee", "emailaddress1": "dana@contoso.example"}},
+    {"entitySet": "accounts", "id": "6F1B3C1E-2D4A-4B6C-8E9F-0A1B2C3D4E5F", "fields": {"description": "Key account"}}
+  ],
+  "documents": [{"name": "offer.pdf", "mimeType": "application/pdf", "content": "JVBERi0xLjQK"}]
+}`
+
+func TestDecodeValid(t *testing.T) {
+	r, err := Decode([]byte(valid), uploadconfig.Default(), lim)
+	if err != nil {
+		t.Fatalf("Decode(valid) = %v", err)
+	}
+	if got := r.Meeting.Start; !got.Equal(time.Date(2026, 3, 2, 9, 30, 0, 0, time.UTC)) || got.Location() != time.UTC {
+		t.Errorf("meeting.start = %v, want 09:30 UTC", got)
+	}
+	if r.Meeting.Regarding == nil || r.Meeting.Regarding.Customer == nil || *r.Meeting.Regarding.Customer != 0 {
+		t.Errorf("meeting.regarding = %+v, want customer 0", r.Meeting.Regarding)
+	}
+	if r.Customers[2].ID != "6f1b3c1e-2d4a-4b6c-8e9f-0a1b2c3d4e5f" {
+		t.Errorf("customers[2].id = %q, want the GUID in lower case", r.Customers[2].ID)
+	}
+	d := r.Documents[0]
+	if string(d.Content) != "%PDF-1.4\n" || d.Size != 9 || d.SHA256 != "e5c62df5dab5c87b6a015ef3d43597074d1eec433b15f51aec63b8582d0e4ab4" {
+		t.Errorf("document = %q size %d sha %s", d.Content, d.Size, d.SHA256)
+	}
+	if strings.Contains(string(r.Canonical()), "JVBERi0") {
+		t.Errorf("the canonical form holds the document's content: %s", r.Canonical())
+	}
+}
+
+// TestContentHash: the hash is the report's content, not its spelling.
+func TestContentHash(t *testing.T) {
+	a, err := Decode([]byte(valid), uploadconfig.Default(), lim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var generic map[string]any
+	if err := json.Unmarshal([]byte(valid), &generic); err != nil {
+		t.Fatal(err)
+	}
+	respelled, _ := json.MarshalIndent(generic, "", "\t") // other key order and spacing
+	respelled = []byte(strings.Replace(string(respelled), "2026-03-02T10:30:00+01:00", "2026-03-02T09:30:00Z", 1))
+	b, err := Decode(respelled, uploadconfig.Default(), lim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.ContentHash() != b.ContentHash() {
+		t.Errorf("the same report spelled differently hashed differently:\n%s\n%s", a.Canonical(), b.Canonical())
+	}
+	changed := strings.Replace(valid, "Send the offer", "Send the offer today", 1)
+	c, err := Decode([]byte(changed), uploadconfig.Default(), lim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ContentHash() == a.ContentHash() {
+		t.Errorf("a changed note did not change the hash")
+	}
+	back, err := Parse(a.Canonical())
+	if err != nil || back.ContentHash() != a.ContentHash() {
+		t.Errorf("Parse(Canonical) hashes to %s, %v; want %s", back.ContentHash(), err, a.ContentHash())
+	}
+}
+
+func TestRecordID(t *testing.T) {
+	a := RecordID("t1", "u1", "up-1", "notes[0]")
+	if a != RecordID("t1", "u1", "up-1", "notes[0]") {
+		t.Fatal("RecordID is not deterministic")
+	}
+	for _, other := range []string{RecordID("t1", "u1", "up-1", "notes[1]"), RecordID("t1", "u2", "up-1", "notes[0]"), RecordID("t2", "u1", "up-1", "notes[0]")} {
+		if other == a {
+			t.Errorf("RecordID gave %s to two different items", a)
+		}
+	}
+	if a[14] != '5' {
+		t.Errorf("RecordID %s is not a version 5 UUID", a)
+	}
+}
+
+func TestDecodeProblems(t *testing.T) {
+	big := base64.StdEncoding.EncodeToString(make([]byte, 3000))
+	tests := []struct {
+		name string
+		body string
+		lim  Limits
+		want []string // every problem, "field: start of message"
+	}{
+		{"not json", `{"uploadId":`, lim, []string{"(body): malformed JSON: the body ends early"}},
+		{"empty", ``, lim, []string{"(body): is empty"}},
+		{"array", `[]`, lim, []string{"(body): must be a JSON object"}},
+		{"two objects", `{} {}`, lim, []string{"(body): has more after the JSON object"}},
+		{"empty object", `{}`, lim, []string{"uploadId: missing", "meeting: missing"}},
+		{"everything wrong", `{
+			"uploadId": "bad id!", "extra": 1, "Meeting": {},
+			"meeting": {"subject": "", "start": "yesterday", "end": "2026-03-02T09:00:00Z", "duration": 5,
+			            "regarding": {"entitySet": "leads", "id": "x"}},
+			"notes": [{"text": 3}, "note"],
+			"customers": [
+				{"entitySet": "accounts", "key": {"name": "Contoso"}, "fields": {"name": "C", "revenue": 5, "telephone1": {"a": 1}}},
+				{"entitySet": "accounts", "id": "6f1b3c1e-2d4a-4b6c-8e9f-0a1b2c3d4e5f", "key": {"accountnumber": "A"}, "fields": {}},
+				{"entitySet": "contacts", "key": {"emailaddress1": "a@b.c"}, "fields": {"emailaddress1": "x@y.z"}},
+				{"entitySet": "accounts"}
+			],
+			"documents": [{"name": "a/b.pdf", "mimeType": "pdf", "content": "%%%"}, {"name": "c.pdf", "mimeType": "application/pdf", "content": "` + big + `"}]
+		}`, Limits{MaxDocuments: 3, MaxDocumentBase64: 1000}, []string{
+			"uploadId: must be 1-100 letters",
+			"meeting.subject: is empty",
+			"meeting.start: is not an RFC 3339 time",
+			`meeting.regarding.entitySet: "leads" is not an entity set reports may write; the allowed ones are accounts, contacts`,
+			"meeting.regarding.id: is not a GUID",
+			"meeting.duration: unknown field",
+			"notes[0].text: must be a string",
+			"notes[1]: must be a JSON object",
+			"customers[0].key: is not an alternate key of accounts; its keys are (accountnumber)",
+			"customers[0].fields.name: is part of the key",
+			"customers[0].fields.revenue: is not a column reports may write in accounts",
+			"customers[0].fields.telephone1: must be a string, number, boolean or null",
+			"customers[1].key: must not be set with id",
+			"customers[1].fields: is empty",
+			"customers[2].fields.emailaddress1: is part of the key",
+			"customers[3].fields: missing",
+			"documents[0].name: must be a file name without '/'",
+			"documents[0].mimeType: is not a MIME type",
+			"documents[0].content: is not standard Base64",
+			"documents[1].content: is 4000 bytes of Base64; the organisation's Dynamics accepts at most 1000 (maxuploadfilesize)",
+			"Meeting: unknown field",
+			"extra: unknown field",
+		}},
+		{"regarding", `{"uploadId":"u","meeting":{"subject":"s","start":"2026-03-02T10:00:00Z","end":"2026-03-02T09:00:00Z",
+			"regarding":{"customer":2,"entitySet":"accounts"}}}`, lim, []string{
+			"meeting.end: is before meeting.start",
+			"meeting.regarding.customer: is 2, but the report has 0 customer(s)",
+			"meeting.regarding.entitySet: must not be set with customer",
+		}},
+		{"regarding names nothing", `{"uploadId":"u","meeting":{"subject":"s","start":"2026-03-02T10:00:00Z","end":"2026-03-02T10:00:00Z",
+			"regarding":{"entitySet":"accounts"}}}`, lim, []string{"meeting.regarding: names no record"}},
+		{"too many", `{"uploadId":"u","meeting":{"subject":"s","start":"2026-03-02T10:00:00Z","end":"2026-03-02T10:00:00Z"},
+			"documents":[{},{}]}`, Limits{MaxDocuments: 1}, []string{"documents: has 2 elements; at most 1 are allowed"}},
+		{"long subject", `{"uploadId":"u","meeting":{"subject":"` + strings.Repeat("é", 201) + `","start":"2026-03-02T10:00:00Z","end":"2026-03-02T10:00:00Z"}}`,
+			lim, []string{"meeting.subject: is 201 characters long; at most 200 are allowed"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := Decode([]byte(tc.body), uploadconfig.Default(), tc.lim)
+			e, ok := apperr.As(err)
+			if !ok || e.Kind != apperr.Invalid || r != nil {
+				t.Fatalf("Decode = %v, %v; want nil and an Invalid error", r, err)
+			}
+			var got []string
+			for _, p := range e.Problems {
+				got = append(got, p.String())
+			}
+			if len(got) != len(tc.want) {
+				t.Fatalf("problems:\n  %s\nwant %d:\n  %s", strings.Join(got, "\n  "), len(tc.want), strings.Join(tc.want, "\n  "))
+			}
+			for i := range got {
+				if !strings.HasPrefix(got[i], tc.want[i]) {
+					t.Errorf("problem %d = %q, want it to start %q", i, got[i], tc.want[i])
+				}
+			}
+		})
+	}
+}

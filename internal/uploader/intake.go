@@ -1,0 +1,122 @@
+package uploader
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+
+	"github.com/pitcher/connector/internal/apperr"
+	"github.com/pitcher/connector/internal/queue"
+	"github.com/pitcher/connector/internal/report"
+	"github.com/pitcher/connector/internal/store"
+)
+
+// Accept takes a report POSTed by o (UploadIntake). A new report is
+// stored (documents and report in Blob Storage, the row queued) and sent
+// to the uploads queue with MessageId = its upload id; accepted is then
+// true. The same upload id with the same content again returns the
+// current status and sends nothing (unless the first send failed); with
+// different content it is a Conflict. Errors: Invalid (every problem
+// named), TooLarge (the body limit), Conflict, Transient.
+func (s *Service) Accept(ctx context.Context, o Owner, contentType string, body io.Reader) (st Status, accepted bool, err error) {
+	if mt, _, err := mime.ParseMediaType(contentType); err != nil || mt != "application/json" {
+		return Status{}, false, apperr.InvalidProblems("the request is not a meeting report",
+			[]apperr.Problem{{Field: "Content-Type", Message: "must be application/json"}})
+	}
+	b, err := io.ReadAll(io.LimitReader(body, s.cfg.MaxBodyBytes+1))
+	if err != nil {
+		return Status{}, false, apperr.Wrap(apperr.Transient, err, "could not read the request body; send it again")
+	}
+	if int64(len(b)) > s.cfg.MaxBodyBytes {
+		return Status{}, false, apperr.E(apperr.TooLarge, "the report is larger than %d bytes; send fewer or smaller documents", s.cfg.MaxBodyBytes)
+	}
+	lim := report.Limits{MaxDocuments: s.cfg.MaxDocuments}
+	if len(b) > 0 {
+		lim.MaxDocumentBase64 = s.maxUpload(ctx, o)
+	}
+	r, err := report.Decode(b, s.cfg.Allow, lim)
+	if err != nil {
+		return Status{}, false, err
+	}
+	hash := r.ContentHash()
+	row, err := s.Rows.Get(ctx, o.TenantID, o.UserID, r.UploadID)
+	switch {
+	case err == nil:
+		return s.again(ctx, row, hash)
+	case !errors.Is(err, store.ErrNotFound):
+		return Status{}, false, apperr.Wrap(apperr.Transient, err, "could not read the uploads; try again")
+	}
+	stored := map[string]bool{}
+	for _, d := range r.Documents {
+		if stored[d.SHA256] {
+			continue
+		}
+		if err := s.Blobs.Put(ctx, documentBlob(o.TenantID, o.UserID, r.UploadID, d.SHA256), d.Content); err != nil {
+			return Status{}, false, apperr.Wrap(apperr.Transient, err, "could not store a document; send the report again")
+		}
+		stored[d.SHA256] = true
+	}
+	if err := s.Blobs.Put(ctx, reportBlob(o.TenantID, o.UserID, r.UploadID, hash), r.Canonical()); err != nil {
+		return Status{}, false, apperr.Wrap(apperr.Transient, err, "could not store the report; send it again")
+	}
+	now := s.now().UTC()
+	row = store.Upload{TenantID: o.TenantID, UserID: o.UserID, UploadID: r.UploadID, Status: store.UploadQueued,
+		ContentHash: hash, CreatedAt: now, UpdatedAt: now}
+	etag, err := s.Rows.Insert(ctx, row)
+	if errors.Is(err, store.ErrConflict) { // the same id sent twice at once
+		existing, gerr := s.Rows.Get(ctx, o.TenantID, o.UserID, r.UploadID)
+		if gerr != nil {
+			return Status{}, false, apperr.Wrap(apperr.Transient, gerr, "could not read the uploads; try again")
+		}
+		if existing.ContentHash != hash {
+			_ = s.Blobs.Delete(ctx, reportBlob(o.TenantID, o.UserID, r.UploadID, hash))
+		}
+		return s.again(ctx, existing, hash)
+	}
+	if err != nil {
+		return Status{}, false, apperr.Wrap(apperr.Transient, err, "could not record the upload; send it again")
+	}
+	row.ETag = etag
+	if err := s.send(ctx, &row); err != nil {
+		return Status{}, false, err
+	}
+	s.Logger.Info("upload accepted", "tenant", o.TenantID, "user", o.UserID, "upload", r.UploadID,
+		"customers", len(r.Customers), "notes", len(r.Notes), "documents", len(r.Documents), "bytes", len(b))
+	return statusOf(row), true, nil
+}
+
+// again answers a report whose upload id is taken.
+func (s *Service) again(ctx context.Context, row store.Upload, hash string) (Status, bool, error) {
+	if row.ContentHash != hash {
+		return Status{}, false, apperr.E(apperr.Conflict,
+			"upload id %s was already used for a different report; give every report its own upload id", row.UploadID)
+	}
+	if !row.MessageSent {
+		if err := s.send(ctx, &row); err != nil {
+			return Status{}, false, err
+		}
+	}
+	return statusOf(row), false, nil
+}
+
+// send queues the upload's first message and records that it was sent.
+// A failure to record it is only logged: sending again is harmless, since
+// Service Bus drops a MessageId it has seen within a day.
+func (s *Service) send(ctx context.Context, row *store.Upload) error {
+	if err := s.Queue.Send(ctx, queue.NewUpload(row.TenantID, row.UserID, row.UploadID)); err != nil {
+		return apperr.Wrap(apperr.Transient, fmt.Errorf("queue upload %s: %w", row.UploadID, err), "the report is stored but could not be queued; send it again")
+	}
+	row.MessageSent = true
+	etag, err := s.Rows.Update(ctx, *row)
+	switch {
+	case errors.Is(err, store.ErrConflict):
+		return nil // the worker got the message first, and records it itself
+	case err != nil:
+		s.Logger.Warn("could not record that the upload was queued", "upload", row.UploadID, "error", err.Error())
+		return nil
+	}
+	row.ETag = etag
+	return nil
+}

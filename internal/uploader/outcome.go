@@ -1,0 +1,96 @@
+package uploader
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/pitcher/connector/internal/apperr"
+	"github.com/pitcher/connector/internal/dataverse"
+	"github.com/pitcher/connector/internal/documents"
+	"github.com/pitcher/connector/internal/tokens"
+)
+
+// outcomeKind is how an attempt ended, which decides the upload's status
+// and the message's settlement (the one table of this edge):
+//
+//	done      → done;          message completed
+//	throttled → retrying;      a retry scheduled at Retry-After, message completed
+//	parked    → parked;        message completed; re-queued when the user signs in
+//	failed    → failed;        message completed (Dynamics refused the report)
+//	transient → retrying, or dead_lettered on the last delivery; message
+//	            abandoned (non-2xx), so Service Bus redelivers it
+type outcomeKind int
+
+const (
+	outcomeDone outcomeKind = iota
+	outcomeThrottled
+	outcomeParked
+	outcomeFailed
+	outcomeTransient
+)
+
+func (k outcomeKind) String() string {
+	return [...]string{"done", "throttled", "parked", "failed", "transient"}[k]
+}
+
+// outcome is the end of one attempt.
+type outcome struct {
+	kind       outcomeKind
+	err        error
+	retryAfter time.Duration
+	last       *LastError
+	// blobs are the upload's blobs, deleted once it is done.
+	blobs []string
+}
+
+func done() outcome { return outcome{kind: outcomeDone} }
+
+func transient(err error) outcome {
+	return outcome{kind: outcomeTransient, err: err, last: &LastError{Code: "unavailable", Message: "a service the upload needs did not answer; it is tried again"}}
+}
+
+func parked(err error, why string) outcome {
+	return outcome{kind: outcomeParked, err: err, last: &LastError{Code: "reauth_required",
+		Message: "sign in to Dynamics 365 again; the report is kept and sent when you do (" + why + ")"}}
+}
+
+func failed(err error, last *LastError) outcome {
+	return outcome{kind: outcomeFailed, err: err, last: last}
+}
+
+// classify sorts the error of writing item (or of the whole upload when
+// item is "").
+func classify(err error, item string) outcome {
+	var reauth *tokens.ReauthRequiredError
+	var dv *dataverse.Error
+	var notAllowed *notAllowedError
+	switch {
+	case errors.As(err, &reauth):
+		return parked(err, reauth.Reason)
+	case errors.As(err, &dv) && dv.StatusCode != 0:
+		switch {
+		case dv.StatusCode == http.StatusTooManyRequests:
+			o := outcome{kind: outcomeThrottled, err: err, retryAfter: dv.RetryAfter,
+				last: &LastError{Code: dv.Code, Message: dv.Message, HTTPStatus: dv.StatusCode, Item: item}}
+			if o.last.Code == "" {
+				o.last.Code = "throttled"
+			}
+			return o
+		case dv.StatusCode == http.StatusUnauthorized:
+			return parked(err, "Dynamics 365 did not accept your sign-in")
+		case dv.Kind() == apperr.Transient:
+			o := transient(err)
+			o.last = &LastError{Code: dv.Code, Message: dv.Message, HTTPStatus: dv.StatusCode, Item: item}
+			return o
+		}
+		return failed(err, &LastError{Code: dv.Code, Message: dv.Message, HTTPStatus: dv.StatusCode, Item: item})
+	case apperr.KindOf(err) == apperr.NotFound && !errors.As(err, &dv):
+		return parked(err, "you are not connected to Dynamics 365")
+	case errors.As(err, &notAllowed):
+		return failed(err, &LastError{Code: "not_allowed", Message: err.Error() + "; the report cannot be written as it is", Item: notAllowed.item})
+	case errors.Is(err, documents.ErrNotFound), errors.Is(err, documents.ErrCorrupt):
+		return failed(err, &LastError{Code: "stored_report_damaged", Message: "the stored report or one of its documents is missing or damaged; send the report again under a new upload id", Item: item})
+	}
+	return transient(err)
+}

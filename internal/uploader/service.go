@@ -1,0 +1,152 @@
+// Package uploader moves meeting reports from the Pitcher app into
+// Dynamics 365, exactly once: Accept (UploadIntake) validates a report,
+// stores it and its documents in Blob Storage, records it in the uploads
+// table and queues it; Process (UploadWorker) writes it with one $batch
+// change set of upserts under deterministic ids; Status (UploadStatus)
+// shows where it is; ResumeParked re-queues what waited for a sign-in.
+package uploader
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/pitcher/connector/internal/dataverse"
+	"github.com/pitcher/connector/internal/documents"
+	"github.com/pitcher/connector/internal/queue"
+	"github.com/pitcher/connector/internal/store"
+	"github.com/pitcher/connector/internal/tokens"
+	"github.com/pitcher/connector/internal/uploadconfig"
+)
+
+// Rows is the uploads table.
+type Rows interface {
+	Get(ctx context.Context, tenant, user, id string) (store.Upload, error)
+	Insert(ctx context.Context, up store.Upload) (azcore.ETag, error)
+	Update(ctx context.Context, up store.Upload) (azcore.ETag, error)
+	ListByStatus(ctx context.Context, tenant, user, status string) ([]store.Upload, error)
+}
+
+// Blobs keeps reports and documents until they are in Dynamics.
+type Blobs interface {
+	Put(ctx context.Context, name string, data []byte) error
+	Get(ctx context.Context, name string) ([]byte, error)
+	Open(ctx context.Context, name string) (io.ReadCloser, error)
+	Delete(ctx context.Context, names ...string) error
+}
+
+// Queue sends upload messages.
+type Queue interface {
+	Send(ctx context.Context, msgs ...queue.Upload) error
+	ScheduleAt(ctx context.Context, at time.Time, msgs ...queue.Upload) ([]int64, error)
+}
+
+// Connections reads users' connections (their Dynamics environment and status).
+type Connections interface {
+	Get(ctx context.Context, tenant, user string) (store.Connection, error)
+}
+
+// Tokens hands out users' access tokens to their environment.
+type Tokens interface {
+	TokenFor(ctx context.Context, tenant, user, resource string) (tokens.AccessToken, error)
+	Forget(tenant, user, resource string)
+}
+
+var (
+	_ Rows        = (*store.Uploads)(nil)
+	_ Blobs       = (*documents.Store)(nil)
+	_ Queue       = (*queue.Sender[queue.Upload])(nil)
+	_ Connections = (*store.Connections)(nil)
+	_ Tokens      = (*tokens.Vault)(nil)
+)
+
+// Config are the pipeline's settings.
+type Config struct {
+	// Allow says which entity sets and fields reports may write.
+	Allow uploadconfig.Config
+	// MaxBodyBytes bounds a report's JSON; MaxDocuments its documents.
+	MaxBodyBytes int64
+	MaxDocuments int
+	// InlineDocumentBytes: documents travel inside the $batch while their
+	// total stays within it; the others use the chunked upload.
+	InlineDocumentBytes int64
+	// MaxDeliveryCount is the uploads queue's maxDeliveryCount.
+	MaxDeliveryCount int
+	// Dataverse configures the Dataverse clients; nil means the worker's
+	// policy: DefaultRetry, except that only a Retry-After of at most
+	// InlineRetryAfter is waited out inside an invocation; a longer one
+	// schedules the retry on the queue and completes the message.
+	Dataverse *dataverse.Options
+}
+
+// Deps are the service's collaborators.
+type Deps struct {
+	Rows        Rows
+	Blobs       Blobs
+	Queue       Queue
+	Connections Connections
+	Tokens      Tokens
+	Logger      *slog.Logger
+}
+
+// Service runs the pipeline. It is safe for concurrent use.
+type Service struct {
+	cfg Config
+	Deps
+	now func() time.Time
+
+	limits orgLimits
+	gate   gate
+}
+
+// InlineRetryAfter is the longest Retry-After the worker waits out itself.
+// Near the turn of the throttling window Dataverse asks for a second or
+// two: waiting then (as Microsoft advises non-interactive clients) costs
+// nothing, while a scheduled retry would cost a whole new invocation, and
+// many of them at once would meet the limit again together.
+const InlineRetryAfter = 5 * time.Second
+
+// Owner is the user an upload belongs to: every read and write of uploads
+// is keyed by both ids. OrgURL is their Dynamics environment.
+type Owner struct {
+	TenantID, UserID, OrgURL string
+}
+
+// New returns the service.
+func New(cfg Config, d Deps) *Service {
+	if cfg.Dataverse == nil {
+		retry := dataverse.DefaultRetry
+		retry.MaxRetryAfter = InlineRetryAfter
+		cfg.Dataverse = &dataverse.Options{Retry: retry}
+	}
+	return &Service{cfg: cfg, Deps: d, now: time.Now, limits: orgLimits{ttl: time.Hour, entries: map[string]orgLimit{}, sf: &singleflight.Group{}},
+		gate: gate{until: map[string]time.Time{}}}
+}
+
+// client returns a Dataverse client for o's environment with o's tokens;
+// after a 401 the token is dropped and refreshed once.
+func (s *Service) client(o Owner, opts *dataverse.Options) (*dataverse.Client, error) {
+	ts := dataverse.TokenFunc(func(ctx context.Context, force bool) (string, error) {
+		if force {
+			s.Tokens.Forget(o.TenantID, o.UserID, o.OrgURL)
+		}
+		t, err := s.Tokens.TokenFor(ctx, o.TenantID, o.UserID, o.OrgURL)
+		return t.Token, err
+	})
+	return dataverse.New(o.OrgURL, ts, opts)
+}
+
+// reportBlob and documentBlob name an upload's blobs. The report's name
+// holds its content hash and a document's its SHA-256, so two different
+// reports sent at once under one id never overwrite each other's blobs.
+func reportBlob(tenant, user, id, hash string) string {
+	return tenant + "/" + user + "/" + id + "/report-" + hash + ".json"
+}
+
+func documentBlob(tenant, user, id, sha string) string {
+	return tenant + "/" + user + "/" + id + "/document-" + sha
+}
