@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 
@@ -11,9 +12,9 @@ import (
 	"github.com/pitcher/connector/internal/mirror"
 )
 
-// ChangeLog reads a user's change log (internal/mirror).
+// ChangeLog reads a user's mirror as changes (internal/mirror).
 type ChangeLog interface {
-	Changes(ctx context.Context, tenant, user string, after int64, limit int) ([]mirror.Change, bool, error)
+	Read(ctx context.Context, tenant, user string, c mirror.Cursor, limit int) ([]mirror.Change, mirror.Cursor, bool, error)
 }
 
 var _ ChangeLog = (*mirror.Store)(nil)
@@ -46,13 +47,9 @@ func changes(log ChangeLog) authedFunc {
 	return func(w http.ResponseWriter, r *http.Request, caller apiauth.Caller) {
 		q := r.URL.Query()
 		var problems []apperr.Problem
-		after, cursor := int64(0), q.Get("cursor")
-		if cursor != "" {
-			n, err := strconv.ParseInt(cursor, 10, 64)
-			if err != nil || n < 0 {
-				problems = append(problems, apperr.Problem{Field: "cursor", Message: "is not a cursor this API returned; start again without one to read everything"})
-			}
-			after = n
+		cursor, err := mirror.ParseCursor(q.Get("cursor"))
+		if err != nil {
+			problems = append(problems, apperr.Problem{Field: "cursor", Message: "is not a cursor this API returned; start again without one to read everything"})
 		}
 		limit := DefaultChangesLimit
 		if v := q.Get("limit"); v != "" {
@@ -67,15 +64,18 @@ func changes(log ChangeLog) authedFunc {
 			writeError(w, apperr.InvalidProblems("the query is not valid", problems), "Changes", invocation)
 			return
 		}
-		list, more, err := log.Changes(r.Context(), caller.TenantID, caller.UserID, after, limit)
+		list, next, more, err := log.Read(r.Context(), caller.TenantID, caller.UserID, cursor, limit)
+		if errors.Is(err, mirror.ErrCursorExpired) {
+			writeError(w, apperr.E(apperr.Gone, "the changes after this cursor are older than the connector keeps; drop the local copy and read again without a cursor"), "Changes", invocation)
+			return
+		}
 		if err != nil {
 			writeError(w, apperr.Wrap(apperr.Transient, err, "the changes cannot be read right now; try again"), "Changes", invocation)
 			return
 		}
-		resp := ChangesResponse{Changes: make([]ChangeItem, len(list)), Cursor: strconv.FormatInt(after, 10), More: more}
+		resp := ChangesResponse{Changes: make([]ChangeItem, len(list)), Cursor: next.String(), More: more}
 		for i, c := range list {
 			resp.Changes[i] = ChangeItem{EntitySet: c.EntitySet, ID: c.ID, Op: c.Op, Data: c.Data}
-			resp.Cursor = strconv.FormatInt(c.Seq, 10)
 		}
 		writeJSON(w, http.StatusOK, resp)
 	}

@@ -18,6 +18,7 @@ var statusFor = map[apperr.Kind]int{
 	apperr.Forbidden:      http.StatusForbidden,
 	apperr.NotFound:       http.StatusNotFound,
 	apperr.Conflict:       http.StatusConflict,
+	apperr.Gone:           http.StatusGone,
 	apperr.TooLarge:       http.StatusRequestEntityTooLarge,
 	apperr.Throttled:      http.StatusTooManyRequests,
 	apperr.Transient:      http.StatusServiceUnavailable,
@@ -30,7 +31,7 @@ var statusFor = map[apperr.Kind]int{
 // warnings, ours are errors.
 func levelFor(err error) slog.Level {
 	switch apperr.KindOf(err) {
-	case apperr.Invalid, apperr.Unauthorized, apperr.Forbidden, apperr.NotFound, apperr.Conflict, apperr.TooLarge:
+	case apperr.Invalid, apperr.Unauthorized, apperr.Forbidden, apperr.NotFound, apperr.Conflict, apperr.Gone, apperr.TooLarge:
 		return slog.LevelWarn
 	}
 	return slog.LevelError

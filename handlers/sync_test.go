@@ -25,20 +25,20 @@ func (f *fakeRunner) Run(_ context.Context, j queue.SyncJob) (syncer.Result, err
 
 type fakeLog struct {
 	tenant, user string
-	after        int64
+	cursor       mirror.Cursor
 	limit        int
 	err          error
 }
 
-func (f *fakeLog) Changes(_ context.Context, tenant, user string, after int64, limit int) ([]mirror.Change, bool, error) {
-	f.tenant, f.user, f.after, f.limit = tenant, user, after, limit
+func (f *fakeLog) Read(_ context.Context, tenant, user string, c mirror.Cursor, limit int) ([]mirror.Change, mirror.Cursor, bool, error) {
+	f.tenant, f.user, f.cursor, f.limit = tenant, user, c, limit
 	if f.err != nil {
-		return nil, false, f.err
+		return nil, c, false, f.err
 	}
 	return []mirror.Change{
-		{Seq: after + 1, EntitySet: "accounts", ID: "a1", Op: mirror.OpUpsert, Data: json.RawMessage(`{"accountid":"a1","name":"A"}`)},
-		{Seq: after + 3, EntitySet: "contacts", ID: "c1", Op: mirror.OpDelete},
-	}, true, nil
+		{Seq: c.Seq + 1, EntitySet: "accounts", ID: "a1", Op: mirror.OpUpsert, Data: json.RawMessage(`{"accountid":"a1","name":"A"}`)},
+		{Seq: c.Seq + 3, EntitySet: "contacts", ID: "c1", Op: mirror.OpDelete},
+	}, mirror.Cursor{Seq: c.Seq + 3}, true, nil
 }
 
 // TestSyncWorkerCompletesPoisonMessages: a body that is not a sync job is
@@ -98,14 +98,18 @@ func TestChangesAPI(t *testing.T) {
 	if status != http.StatusOK || strings.TrimSpace(string(body)) != want {
 		t.Errorf("GET ?cursor=41&limit=2 = %d %s\nwant %s", status, body, want)
 	}
-	if log.tenant != "t" || log.user != "u" || log.after != 41 || log.limit != 2 {
-		t.Errorf("read %s/%s after %d limit %d; want the caller t/u after 41 limit 2", log.tenant, log.user, log.after, log.limit)
+	if log.tenant != "t" || log.user != "u" || log.cursor != (mirror.Cursor{Seq: 41}) || log.limit != 2 {
+		t.Errorf("read %s/%s after %+v limit %d; want the caller t/u after 41 limit 2", log.tenant, log.user, log.cursor, log.limit)
 	}
-	if get(""); log.after != 0 || log.limit != DefaultChangesLimit {
-		t.Errorf("without parameters: after %d limit %d; want 0 and %d", log.after, log.limit, DefaultChangesLimit)
+	if get(""); log.cursor != (mirror.Cursor{}) || log.limit != DefaultChangesLimit {
+		t.Errorf("without parameters: cursor %+v limit %d; want the start and %d", log.cursor, log.limit, DefaultChangesLimit)
+	}
+	snap := mirror.Cursor{Seq: 7, Snapshot: true, After: "accounts_a1"}
+	if get("?cursor=" + snap.String()); log.cursor != snap {
+		t.Errorf("a snapshot cursor reached the store as %+v, want %+v", log.cursor, snap)
 	}
 	for _, tc := range []struct{ query, field string }{
-		{"?cursor=-1", "cursor"}, {"?cursor=abc", "cursor"}, {"?limit=0", "limit"}, {"?limit=1001", "limit"}, {"?limit=ten", "limit"},
+		{"?cursor=-1", "cursor"}, {"?cursor=abc", "cursor"}, {"?cursor=s1.%25%25", "cursor"}, {"?cursor=007", "cursor"}, {"?limit=0", "limit"}, {"?limit=1001", "limit"}, {"?limit=ten", "limit"},
 	} {
 		status, body := get(tc.query)
 		var eb ErrorBody
@@ -113,6 +117,10 @@ func TestChangesAPI(t *testing.T) {
 		if status != http.StatusBadRequest || len(eb.Error.Problems) != 1 || eb.Error.Problems[0].Field != tc.field {
 			t.Errorf("GET %s = %d %s; want 400 naming %s", tc.query, status, body, tc.field)
 		}
+	}
+	log.err = mirror.ErrCursorExpired
+	if status, body := get("?cursor=3"); status != http.StatusGone || !strings.Contains(string(body), "without a cursor") {
+		t.Errorf("with a trimmed cursor = %d %s, want 410 saying to read again without a cursor", status, body)
 	}
 	log.err = errors.New("storage down")
 	if status, _ := get(""); status != http.StatusServiceUnavailable {

@@ -22,6 +22,7 @@ const (
 	Forbidden      Kind = "forbidden"       // authenticated, but not allowed
 	NotFound       Kind = "not_found"       // the thing does not exist (for this caller)
 	Conflict       Kind = "conflict"        // the state changed or the request contradicts an earlier one
+	Gone           Kind = "gone"            // what the request points to no longer exists; start over
 	TooLarge       Kind = "too_large"       // the input is bigger than allowed; send less
 	Throttled      Kind = "throttled"       // slow down; see RetryAfter
 	Transient      Kind = "transient"       // try again later, unchanged

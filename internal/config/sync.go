@@ -27,6 +27,9 @@ type SyncTuning struct {
 	// ReconcileInterval is how often a table without change tracking is
 	// compared in full with the mirror to find deleted rows.
 	ReconcileInterval time.Duration
+	// ChangesRetention is how long a user's change log keeps an entry. An
+	// app offline for longer reads its mirror again from a snapshot.
+	ChangesRetention time.Duration
 }
 
 // Setting names of the sync tuning.
@@ -36,6 +39,7 @@ const (
 	SettingLeaseDuration     = "SYNC_LEASE_DURATION"
 	SettingWatermarkOverlap  = "SYNC_WATERMARK_OVERLAP"
 	SettingReconcileInterval = "SYNC_RECONCILE_INTERVAL"
+	SettingChangesRetention  = "SYNC_CHANGES_RETENTION"
 )
 
 func (r *reader) syncTuning() SyncTuning {
@@ -45,6 +49,7 @@ func (r *reader) syncTuning() SyncTuning {
 		LeaseDuration:     r.duration(SettingLeaseDuration, 2*time.Minute, 3*time.Second, 30*time.Minute),
 		WatermarkOverlap:  r.duration(SettingWatermarkOverlap, 5*time.Minute, 0, 24*time.Hour),
 		ReconcileInterval: r.duration(SettingReconcileInterval, 24*time.Hour, time.Minute, 30*24*time.Hour),
+		ChangesRetention:  r.duration(SettingChangesRetention, 30*24*time.Hour, 24*time.Hour, 400*24*time.Hour),
 	}
 }
 

@@ -20,7 +20,8 @@ const MaxChangesPage = 1000
 
 // Changes returns up to limit (1–MaxChangesPage) entries of the change log
 // of user in tenant with a sequence number above after, in order, and
-// whether more follow. Only that user's partition is read.
+// whether more follow, or ErrCursorExpired when entries after it were
+// trimmed. Only that user's partition is read.
 func (s *Store) Changes(ctx context.Context, tenant, user string, after int64, limit int) ([]Change, bool, error) {
 	if limit < 1 || limit > MaxChangesPage {
 		return nil, false, fmt.Errorf("mirror: limit %d is not from 1 to %d", limit, MaxChangesPage)
@@ -48,6 +49,17 @@ func (s *Store) Changes(ctx context.Context, tenant, user string, after int64, l
 	more := len(out) > limit
 	if more {
 		out = out[:limit]
+	}
+	// Numbers can be missing (a run that died leaves a gap), and so can a
+	// trimmed part of the log; only a gap tells which it is.
+	if len(out) > 0 && out[0].Seq != after+1 {
+		through, err := s.trimmedThrough(ctx, store.UserPartition(tenant, user))
+		if err != nil {
+			return nil, false, err
+		}
+		if after < through {
+			return nil, false, ErrCursorExpired
+		}
 	}
 	return out, more, nil
 }

@@ -34,6 +34,8 @@ type Lease struct {
 	Until time.Time
 	// NextSeq is the next unused sequence number of the user's change log.
 	NextSeq int64
+	// TrimmedAt is when the user's change log was last trimmed.
+	TrimmedAt time.Time
 	// ETag is the version read or written last.
 	ETag azcore.ETag
 }
@@ -96,7 +98,7 @@ func (s *SyncStates) Lease(ctx context.Context, tenant, user string) (Lease, err
 		return Lease{}, mapErr(err, "decode sync lease "+tenant+"/"+user)
 	}
 	p := props(e.Properties)
-	return Lease{Owner: p.str("Owner"), Until: p.time("Until"), NextSeq: p.int64("NextSeq"), ETag: resp.ETag}, nil
+	return Lease{Owner: p.str("Owner"), Until: p.time("Until"), NextSeq: p.int64("NextSeq"), TrimmedAt: p.time("TrimmedAt"), ETag: resp.ETag}, nil
 }
 
 // CreateLease inserts the first lease of a user; ErrConflict if one exists.
@@ -178,6 +180,7 @@ func (s *SyncStates) Sets(ctx context.Context, tenant, user string) (map[string]
 func leaseProps(l Lease) map[string]any {
 	p := map[string]any{"Owner": l.Owner, "NextSeq": aztables.EDMInt64(l.NextSeq)}
 	edmTime(p, "Until", l.Until)
+	edmTime(p, "TrimmedAt", l.TrimmedAt)
 	return p
 }
 

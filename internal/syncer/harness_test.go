@@ -79,7 +79,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	if h.cfg, err = syncconfig.Parse(o.cfg); err != nil {
 		t.Fatal(err)
 	}
-	h.tuning = config.SyncTuning{Interval: 5 * time.Minute, SchedulerMaxJobs: 100, LeaseDuration: 30 * time.Second, WatermarkOverlap: time.Minute, ReconcileInterval: 24 * time.Hour}
+	h.tuning = config.SyncTuning{Interval: 5 * time.Minute, SchedulerMaxJobs: 100, LeaseDuration: 30 * time.Second, WatermarkOverlap: time.Minute, ReconcileInterval: 24 * time.Hour, ChangesRetention: 30 * 24 * time.Hour}
 	if o.tuning != nil {
 		o.tuning(&h.tuning)
 	}
@@ -132,36 +132,29 @@ func (h *harness) mirrorOf(t testing.TB, set string) map[string]json.RawMessage 
 	return out
 }
 
-// replay applies the whole change log in order, as the app would, and
-// returns the resulting rows per set.
+// replay reads the user's mirror from the start through the Changes
+// reader (the log, or a snapshot and the log once it was trimmed) and
+// applies it in order, as the app would; it returns the rows per set.
 func (h *harness) replay(t testing.TB) map[string]map[string]json.RawMessage {
 	t.Helper()
-	return replayLog(t, func(after int64) ([]mirror.Change, bool, error) {
-		return h.mirror.Changes(context.Background(), h.tenant, h.user, after, mirror.MaxChangesPage)
-	})
-}
-
-func replayLog(t testing.TB, read func(after int64) ([]mirror.Change, bool, error)) map[string]map[string]json.RawMessage {
-	t.Helper()
 	out := map[string]map[string]json.RawMessage{}
-	after := int64(0)
+	var c mirror.Cursor
 	for {
-		page, more, err := read(after)
+		page, next, more, err := h.mirror.Read(context.Background(), h.tenant, h.user, c, mirror.MaxChangesPage)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, c := range page {
-			if out[c.EntitySet] == nil {
-				out[c.EntitySet] = map[string]json.RawMessage{}
+		for _, ch := range page {
+			if out[ch.EntitySet] == nil {
+				out[ch.EntitySet] = map[string]json.RawMessage{}
 			}
-			if c.Op == mirror.OpDelete {
-				delete(out[c.EntitySet], c.ID)
+			if ch.Op == mirror.OpDelete {
+				delete(out[ch.EntitySet], ch.ID)
 			} else {
-				out[c.EntitySet][c.ID] = c.Data
+				out[ch.EntitySet][ch.ID] = ch.Data
 			}
-			after = c.Seq
 		}
-		if !more {
+		if c = next; !more {
 			return out
 		}
 	}

@@ -166,6 +166,20 @@ func (l *lease) commit(ctx context.Context, st store.SetState) error {
 	return nil
 }
 
+// trimmedAt is when the user's change log was trimmed last.
+func (l *lease) trimmedAt() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.cur.TrimmedAt
+}
+
+// markTrimmed records a trim at t; the next lease write stores it.
+func (l *lease) markTrimmed(t time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.cur.TrimmedAt = t
+}
+
 // release frees the lease so the next job need not wait for it to expire.
 func (l *lease) release(ctx context.Context) error {
 	_, err := l.update(ctx, func(next *store.Lease) { next.Owner, next.Until = "", time.Time{} })

@@ -27,6 +27,7 @@ type Mirror interface {
 	Mark(ctx context.Context, tenant, user, set string, ids []string, gen int64) error
 	Stale(ctx context.Context, tenant, user, set string, gen int64, fn func(ids []string) error) error
 	Same(ctx context.Context, tenant, user, set, id string, data json.RawMessage) (bool, error)
+	TrimChanges(ctx context.Context, tenant, user string, cutoff time.Time, limit int) (int, bool, error)
 }
 
 var _ Mirror = (*mirror.Store)(nil)

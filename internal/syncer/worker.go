@@ -159,6 +159,9 @@ func (w *Worker) Run(ctx context.Context, job queue.SyncJob) (Result, error) {
 	go l.keepAlive(runCtx, cancel)
 
 	res, runErr := w.runSets(runCtx, log, job, conn, l)
+	if runErr == nil && res.Outcome == OutcomeSynced {
+		w.trimLog(runCtx, log, job, l)
+	}
 	cancel(nil)
 	if errors.Is(runErr, errLeaseLost) || errors.Is(context.Cause(runCtx), errLeaseLost) {
 		log.Warn("sync stopped: the lease was taken over by another worker")
