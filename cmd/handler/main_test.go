@@ -29,6 +29,7 @@ func testEnv(port int) map[string]string {
 		"ENTRA_CLIENT_SECRET":          "CLIENT_SECRET_VALUE",
 		"PUBLIC_BASE_URL":              "http://127.0.0.1:7071",
 		"TOKEN_ENCRYPTION_KEYS":        "k1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+		"LOG_PSEUDONYM_KEY":            "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/pitcher/connector/handlers"
 	"github.com/pitcher/connector/internal/apiauth"
 	"github.com/pitcher/connector/internal/config"
+	"github.com/pitcher/connector/internal/dataverse"
 	"github.com/pitcher/connector/internal/documents"
 	"github.com/pitcher/connector/internal/entra"
 	"github.com/pitcher/connector/internal/mirror"
@@ -89,8 +90,11 @@ func New(cfg config.Config, logger *slog.Logger, opts Options) (*App, error) {
 		return nil, err
 	}
 	u := cfg.Uploads
+	uploadRetry := dataverse.DefaultRetry
+	uploadRetry.MaxRetryAfter = uploader.InlineRetryAfter
 	uploads := uploader.New(uploader.Config{Allow: u.Allow, MaxBodyBytes: u.MaxBodyBytes, MaxDocuments: u.MaxDocuments,
-		InlineDocumentBytes: u.InlineDocumentBytes, MaxDeliveryCount: u.MaxDeliveryCount},
+		InlineDocumentBytes: u.InlineDocumentBytes, MaxDeliveryCount: u.MaxDeliveryCount,
+		Dataverse: &dataverse.Options{Retry: uploadRetry, HTTPClient: dataverseHTTP(logger)}},
 		uploader.Deps{Rows: store.NewUploads(db), Blobs: docs, Queue: queues.Uploads, Connections: conns, Tokens: vault, Logger: logger})
 	flowsSvc := signin.New(signin.Config{ConsentRedirectURI: e.ConsentRedirectURI, LoginRedirectURI: e.LoginRedirectURI,
 		DiscoveryURL: e.DiscoveryURL, ReturnTo: returnTo},

@@ -41,7 +41,9 @@ func NewHandler(next slog.Handler, p Pseudonyms) *Handler {
 }
 
 // Enabled reports whether next logs level.
-func (h *Handler) Enabled(ctx context.Context, level slog.Level) bool { return h.next.Enabled(ctx, level) }
+func (h *Handler) Enabled(ctx context.Context, level slog.Level) bool {
+	return h.next.Enabled(ctx, level)
+}
 
 // WithAttrs returns a handler whose lines carry as.
 func (h *Handler) WithAttrs(as []slog.Attr) slog.Handler {

@@ -75,12 +75,16 @@ func TestHandlerKeepsUsersPseudonymous(t *testing.T) {
 		log  func(l *slog.Logger)
 	}{
 		{"attribute", func(l *slog.Logger) { l.Info("sync skipped", "tenant", tenant, "user", oid) }},
-		{"with", func(l *slog.Logger) { l.With("tenant", tenant, "user", oid).Warn("failed", "error", "get connection "+tenant+"/"+oid+": 503") }},
+		{"with", func(l *slog.Logger) {
+			l.With("tenant", tenant, "user", oid).Warn("failed", "error", "get connection "+tenant+"/"+oid+": 503")
+		}},
 		{"error value", func(l *slog.Logger) {
 			l.Error("failed", "tenant", tenant, "user", oid, "error", errors.New("user "+upper+" of tenant must sign in"))
 		}},
 		{"message", func(l *slog.Logger) { l.Info("sync of "+oid+" done", "tenant", tenant, "user", oid) }},
-		{"string list", func(l *slog.Logger) { l.Info("invocation", "tenant", tenant, "user", oid, "logs", []string{"user " + oid}) }},
+		{"string list", func(l *slog.Logger) {
+			l.Info("invocation", "tenant", tenant, "user", oid, "logs", []string{"user " + oid})
+		}},
 		{"group", func(l *slog.Logger) {
 			l.Info("x", "tenant", tenant, "user", oid, slog.Group("detail", "key", tenant+"_"+oid))
 		}},

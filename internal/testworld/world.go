@@ -45,6 +45,10 @@ const (
 	APIScope = "api://" + ConnectorClientID + "/access_as_user"
 	// EncryptionKey seals refresh tokens (32 bytes, base64).
 	EncryptionKey = "ZTJlLXRlc3Qta2V5LTMyLWJ5dGVzLWxvbmctISEhISE="
+	// PseudonymKey makes the logs' user pseudonyms (32 bytes, base64).
+	PseudonymKey = "d29ybGQtcHNldWRvbnltLWtleS0zMi1ieXRlcy0hISE="
+	// DiagnosticsKey opens every organisation's diagnostics.
+	DiagnosticsKey = "world-diagnostics-key-0123456789abcdef"
 )
 
 // Options shape a World; the zero value is a working world.
@@ -148,6 +152,8 @@ func Start(t testing.TB, opts Options) *World {
 		"PUBLIC_BASE_URL":             w.URL,
 		"TOKEN_ENCRYPTION_KEYS":       "world-1:" + EncryptionKey,
 		"TOKEN_ENCRYPTION_ACTIVE_KEY": "world-1",
+		"LOG_PSEUDONYM_KEY":           PseudonymKey,
+		"DIAGNOSTICS_KEY":             DiagnosticsKey,
 		"RETURN_TO_ALLOWLIST":         w.URL + "/done",
 		"DYNAMICS_DISCOVERY_URL":      w.DiscoveryURL,
 		"LOG_LEVEL":                   "debug",
