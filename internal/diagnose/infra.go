@@ -47,7 +47,7 @@ func (d *Doctor) storageChecks(r *run) {
 			case errors.Is(err, ErrMissing) && c.CreatedOnDemand:
 				found = append(found, c.Name+" (not created yet; made when first needed)")
 			case errors.Is(err, ErrMissing):
-				return fail("blob container "+c.Name+" does not exist", "the infrastructure (infra/main.bicep) creates it in Azure and the handler locally: redeploy, or create it, and check UPLOAD_CONTAINER")
+				return fail("blob container "+c.Name+" does not exist", "the infrastructure (infra/main.bicep) creates it in Azure and the handler locally: redeploy, or create it, and check DOCUMENTS_CONTAINER")
 			case err != nil:
 				return fail("Blob Storage at "+d.Storage.Where()+" did not answer: "+c.Name+": "+err.Error(), storageFix)
 			default:
