@@ -84,4 +84,3 @@ func probeStorage(s config.Storage) (*aztables.ServiceClient, *azblob.Client, er
 	}
 	return t, b, nil
 }
-
