@@ -57,7 +57,7 @@ func (u *userRun) connectionChecks() {
 		u.conn = c
 		switch c.Status {
 		case store.StatusReauthRequired:
-			return fail(fmt.Sprintf("Entra ID refused the user's refresh token at %s (%s); nothing syncs until they sign in again", c.StatusChangedAt.UTC().Format("2006-01-02 15:04 MST"), c.StatusReason), u.signInFix())
+			return fail(fmt.Sprintf("the connection is reauth_required: Entra ID refused the user's refresh token at %s (%s); nothing syncs until they sign in again", c.StatusChangedAt.UTC().Format("2006-01-02 15:04 MST"), c.StatusReason), u.signInFix())
 		case store.StatusPending:
 			return fail("the user's sign-in did not finish (status pending)", u.signInFix())
 		}

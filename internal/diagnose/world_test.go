@@ -1,0 +1,208 @@
+package diagnose_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
+
+	"github.com/pitcher/connector/internal/app"
+	"github.com/pitcher/connector/internal/config"
+	"github.com/pitcher/connector/internal/diagnose"
+	"github.com/pitcher/connector/internal/dataversesim"
+	"github.com/pitcher/connector/internal/testenv"
+	"github.com/pitcher/connector/internal/testworld"
+)
+
+// doctor builds the diagnostics from settings the way connectorctl doctor
+// does (config.LoadTool, app.New), with changes layered over them.
+func doctor(t *testing.T, settings map[string]string, changes ...string) *diagnose.Doctor {
+	t.Helper()
+	over := map[string]string{}
+	for _, kv := range changes {
+		k, v, _ := strings.Cut(kv, "=")
+		over[k] = v
+	}
+	cfg, err := config.LoadTool(func(k string) string {
+		if v, ok := over[k]; ok {
+			return v
+		}
+		return settings[k]
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := app.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), app.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Close(context.Background()) })
+	a.Doctor.Timeout = 10 * time.Second
+	return a.Doctor
+}
+
+// expect asserts that check id has status and that its detail (and fix,
+// for a failure) mention each of words.
+func expect(t *testing.T, rep diagnose.Report, id string, status diagnose.Status, words ...string) {
+	t.Helper()
+	c, ok := rep.Check(id)
+	if !ok {
+		t.Errorf("the report has no check %s:\n%s", id, render(rep))
+		return
+	}
+	text := c.Detail + " | " + c.Fix
+	if c.Status != status {
+		t.Errorf("check %s = %s (%s), want %s", id, c.Status, text, status)
+		return
+	}
+	for _, w := range words {
+		if !strings.Contains(text, w) {
+			t.Errorf("check %s says %q; want it to mention %q", id, text, w)
+		}
+	}
+	if status == diagnose.Fail && c.Fix == "" {
+		t.Errorf("failed check %s has no fix", id)
+	}
+}
+
+// onlyFailures asserts that no check but ids failed.
+func onlyFailures(t *testing.T, rep diagnose.Report, ids ...string) {
+	t.Helper()
+	allowed := map[string]bool{}
+	for _, id := range ids {
+		allowed[id] = true
+	}
+	for _, c := range rep.Failed() {
+		if !allowed[c.ID] {
+			t.Errorf("check %s failed (%s | %s); want only %v to fail", c.ID, c.Detail, c.Fix, ids)
+		}
+	}
+	if rep.OK != (len(rep.Failed()) == 0) {
+		t.Errorf("report ok = %v with %d failures", rep.OK, len(rep.Failed()))
+	}
+}
+
+func render(rep diagnose.Report) string {
+	var b strings.Builder
+	for _, c := range rep.Checks {
+		fmt.Fprintf(&b, "  %-4s %-36s %s | %s\n", c.Status, c.ID, c.Detail, c.Fix)
+	}
+	return b.String()
+}
+
+// TestDoctorInTheLocalWorld: with every link healthy every check passes;
+// each broken link fails its own check, for its own reason, with a fix.
+func TestDoctorInTheLocalWorld(t *testing.T) {
+	since := time.Now()
+	w := testworld.Start(t, testworld.Options{Dataverse: dataversesim.Options{Seed: 3}})
+	u := w.Connect(t, "dave@fabrikam.example")
+	w.WaitSynced(t, u, since, time.Minute, "accounts", "contacts", "appointments")
+	target := diagnose.Target{TenantID: u.TenantID, UserID: u.OID}
+	ctx := context.Background()
+	d := doctor(t, w.Settings)
+
+	t.Run("healthy", func(t *testing.T) {
+		rep := d.Run(ctx, target)
+		onlyFailures(t, rep)
+		if t.Failed() {
+			t.Logf("report:\n%s", render(rep))
+		}
+		expect(t, rep, diagnose.IDTenant, diagnose.Pass, "approved at", "Fabrikam")
+		expect(t, rep, diagnose.IDRefresh, diagnose.Pass)
+		expect(t, rep, diagnose.IDWhoAmI, diagnose.Pass)
+		for _, s := range []string{"accounts", "contacts", "appointments"} {
+			expect(t, rep, diagnose.IDRead(s), diagnose.Pass)
+			expect(t, rep, diagnose.IDChangeTracking(s), diagnose.Pass)
+			expect(t, rep, diagnose.IDLastSync(s), diagnose.Pass, "ago")
+		}
+		expect(t, rep, diagnose.IDDeadLetters("uploads"), diagnose.Pass)
+		expect(t, rep, diagnose.IDUploads, diagnose.Pass)
+	})
+
+	t.Run("missing privilege", func(t *testing.T) {
+		if err := w.Dataverse.SetPrivilege("contacts", dataversesim.AccessRead, false); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = w.Dataverse.SetPrivilege("contacts", dataversesim.AccessRead, true) }()
+		rep := d.Run(ctx, target)
+		expect(t, rep, diagnose.IDRead("contacts"), diagnose.Fail, "403", "prvReadContact", "Security roles")
+		expect(t, rep, diagnose.IDRead("accounts"), diagnose.Pass)
+		onlyFailures(t, rep, diagnose.IDRead("contacts"))
+	})
+
+	t.Run("change tracking off", func(t *testing.T) {
+		if err := w.Dataverse.SetChangeTracking("accounts", false); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = w.Dataverse.SetChangeTracking("accounts", true) }()
+		rep := d.Run(ctx, target)
+		expect(t, rep, diagnose.IDChangeTracking("accounts"), diagnose.Fail, "change tracking is off for table account", "Track changes")
+		expect(t, rep, diagnose.IDChangeTracking("contacts"), diagnose.Pass)
+		onlyFailures(t, rep, diagnose.IDChangeTracking("accounts"))
+	})
+
+	t.Run("wrong client secret", func(t *testing.T) {
+		bad := doctor(t, w.Settings, "ENTRA_CLIENT_SECRET=not-the-secret")
+		rep := bad.Run(ctx, target)
+		expect(t, rep, diagnose.IDCredential, diagnose.Fail, "AADSTS7000215", "ENTRA_CLIENT_SECRET", "Certificates & secrets")
+		expect(t, rep, diagnose.IDRefresh, diagnose.Fail, "ENTRA_CLIENT_SECRET")
+		expect(t, rep, diagnose.IDWhoAmI, diagnose.Skip)
+		onlyFailures(t, rep, diagnose.IDCredential, diagnose.IDRefresh)
+		// The app's connection is untouched: its own credential still works.
+		expect(t, d.Run(ctx, target), diagnose.IDRefresh, diagnose.Pass)
+	})
+
+	t.Run("dead letters present", func(t *testing.T) {
+		poison(t, w)
+		rep := d.Run(ctx, target)
+		expect(t, rep, diagnose.IDDeadLetters("uploads"), diagnose.Fail, "1 dead-lettered message(s) in "+w.UploadQueue, "connectorctl dlq list --queue "+w.UploadQueue)
+		expect(t, rep, diagnose.IDQueue("uploads"), diagnose.Pass)
+		onlyFailures(t, rep, diagnose.IDDeadLetters("uploads"))
+	})
+
+	// Last: a revoked grant cannot be undone but by a new sign-in.
+	t.Run("revoked grant", func(t *testing.T) {
+		resp, err := http.Post(w.EntraURL+"/_sim/users/"+url.PathEscape(u.UPN)+"/revoke", "application/json", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		rep := d.Run(ctx, target)
+		expect(t, rep, diagnose.IDRefresh, diagnose.Fail, "AADSTS50173", "signs in again")
+		expect(t, rep, diagnose.IDCredential, diagnose.Pass)
+		expect(t, rep, diagnose.IDWhoAmI, diagnose.Skip)
+		onlyFailures(t, rep, diagnose.IDRefresh, diagnose.IDDeadLetters("uploads"))
+		// A second run reads the mark the first left, without asking Entra.
+		expect(t, d.Run(ctx, target), diagnose.IDRefresh, diagnose.Fail, "reauth", "AADSTS50173")
+	})
+	w.AssertNoSecrets(t)
+}
+
+// poison sends an upload message the worker cannot read; Service Bus
+// dead-letters it after its deliveries, as it would in Azure.
+func poison(t *testing.T, w *testworld.World) {
+	t.Helper()
+	ctx := context.Background()
+	c, err := azservicebus.NewClientFromConnectionString(w.ServiceBus.ConnectionString, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	s, err := c.NewSender(w.UploadQueue, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(ctx)
+	id, ct := "poison-1", "application/json"
+	if err := s.SendMessage(ctx, &azservicebus.Message{MessageID: &id, ContentType: &ct, Body: []byte(`{"v":1,"tenantId":"not-a-guid"}`)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	w.ServiceBus.WaitCounts(t, w.UploadQueue, time.Minute, func(c testenv.QueueCounts) bool { return c.DeadLetter == 1 })
+}
