@@ -87,8 +87,8 @@ func TestRunServesUntilCancelled(t *testing.T) {
 func TestRunRejectsBadSettings(t *testing.T) {
 	err := run(context.Background(), nil, func(string) string { return "" }, io.Discard, io.Discard)
 	var ce *config.Error
-	if !errors.As(err, &ce) || len(ce.Problems) != 9 {
-		t.Fatalf("run with no settings = %v, want a config error listing 9 problems", err)
+	if !errors.As(err, &ce) || len(ce.Problems) != 10 {
+		t.Fatalf("run with no settings = %v, want a config error listing 10 problems", err)
 	}
 	if err := run(context.Background(), []string{"--db", "x"}, func(string) string { return "" }, io.Discard, io.Discard); err == nil {
 		t.Error("run with unknown arguments succeeded")
