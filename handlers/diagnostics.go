@@ -34,7 +34,9 @@ func diagnostics(logger *slog.Logger, auth Authenticator, d Diagnostics, key str
 	own := authenticated(auth, "Diagnostics", func(w http.ResponseWriter, r *http.Request, caller apiauth.Caller) {
 		q := r.URL.Query()
 		if t, u := q.Get("tenant"), q.Get("user"); (t != "" && !strings.EqualFold(t, caller.TenantID)) || (u != "" && !strings.EqualFold(u, caller.UserID)) {
-			writeError(w, apperr.E(apperr.Forbidden, "a device token opens only its own user's diagnostics; leave out tenant and user, or use the diagnostics key"), "Diagnostics", r.Header.Get("X-Azure-Functions-InvocationId"))
+			e := &apiauth.Error{Err: apperr.E(apperr.Forbidden, "a device token opens only its own user's diagnostics; leave out tenant and user, or use the diagnostics key"), Challenge: "insufficient_scope"}
+			w.Header().Set("WWW-Authenticate", challenge(e))
+			writeError(w, e, "Diagnostics", r.Header.Get("X-Azure-Functions-InvocationId"))
 			return
 		}
 		writeReport(r.Context(), w, d, diagnose.Target{TenantID: caller.TenantID, UserID: caller.UserID})

@@ -2,17 +2,21 @@ package diagnose_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
 
+	"github.com/pitcher/connector/handlers"
+	"github.com/pitcher/connector/internal/apispec"
 	"github.com/pitcher/connector/internal/app"
 	"github.com/pitcher/connector/internal/config"
 	"github.com/pitcher/connector/internal/diagnose"
@@ -126,6 +130,8 @@ func TestDoctorInTheLocalWorld(t *testing.T) {
 		expect(t, rep, diagnose.IDUploads, diagnose.Pass)
 	})
 
+	t.Run("over HTTP", func(t *testing.T) { diagnosticsAPI(t, w, u) })
+
 	t.Run("missing privilege", func(t *testing.T) {
 		if err := w.Dataverse.SetPrivilege("contacts", dataversesim.AccessRead, false); err != nil {
 			t.Fatal(err)
@@ -205,4 +211,73 @@ func poison(t *testing.T, w *testworld.World) {
 		t.Fatal(err)
 	}
 	w.ServiceBus.WaitCounts(t, w.UploadQueue, time.Minute, func(c testenv.QueueCounts) bool { return c.DeadLetter == 1 })
+}
+
+// diagnosticsAPI: GET /api/diagnostics answers a device token with its
+// own user's report and the diagnostics key with any user's, as
+// docs/openapi.yaml says; a wrong key, a bad target or a device token
+// asking for someone else is refused.
+func diagnosticsAPI(t *testing.T, w *testworld.World, u testworld.User) {
+	spec, err := apispec.Load(filepath.Join(testworld.RepoRoot(t), "docs", "openapi.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(query string, header http.Header) (int, diagnose.Report, []byte) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, w.URL+"/api/diagnostics"+query, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header = header
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if err := spec.CheckResponse(http.MethodGet, "/api/diagnostics", resp.StatusCode, resp.Header, body); err != nil {
+			t.Errorf("GET /api/diagnostics%s: %v", query, err)
+		}
+		var rep diagnose.Report
+		if resp.StatusCode == http.StatusOK {
+			if err := json.Unmarshal(body, &rep); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return resp.StatusCode, rep, body
+	}
+	bearer := http.Header{"Authorization": {"Bearer " + w.DeviceToken(t, u.UPN)}}
+	status, rep, body := get("", bearer)
+	if status != http.StatusOK || !rep.OK || rep.TenantID != u.TenantID || rep.UserID != u.OID {
+		t.Fatalf("own diagnostics = %d %s; want 200, ok, for %s", status, body, u.OID)
+	}
+	expect(t, rep, diagnose.IDWhoAmI, diagnose.Pass)
+
+	key := http.Header{handlers.DiagnosticsKeyHeader: {testworld.DiagnosticsKey}}
+	status, rep, body = get("?tenant="+u.TenantID+"&user="+u.OID, key)
+	if status != http.StatusOK || !rep.OK || rep.UserID != u.OID {
+		t.Errorf("diagnostics by key = %d %s; want 200 and ok for %s", status, body, u.OID)
+	}
+	if status, rep, _ = get("?tenant="+u.TenantID, key); status != http.StatusOK || rep.UserID != "" {
+		t.Errorf("tenant diagnostics by key = %d, user %q; want 200 for the tenant alone", status, rep.UserID)
+	}
+	expect(t, rep, diagnose.IDRefresh, diagnose.Skip, "needs a user")
+
+	other := w.User(t, "alice@contoso.example")
+	for _, tc := range []struct {
+		name   string
+		query  string
+		header http.Header
+		want   int
+	}{
+		{"wrong key", "?tenant=" + u.TenantID, http.Header{handlers.DiagnosticsKeyHeader: {"not-the-key-0123456789abcdef012345"}}, http.StatusUnauthorized},
+		{"user without tenant", "?user=" + u.OID, key, http.StatusBadRequest},
+		{"tenant not a GUID", "?tenant=fabrikam", key, http.StatusBadRequest},
+		{"someone else's by device token", "?tenant=" + other.TenantID + "&user=" + other.OID, bearer, http.StatusForbidden},
+		{"no credentials", "", http.Header{}, http.StatusUnauthorized},
+	} {
+		if status, _, body := get(tc.query, tc.header); status != tc.want {
+			t.Errorf("%s: GET /api/diagnostics%s = %d %s, want %d", tc.name, tc.query, status, body, tc.want)
+		}
+	}
 }
