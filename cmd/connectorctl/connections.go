@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/pitcher/connector/internal/obs"
 	"github.com/pitcher/connector/internal/store"
 )
 
@@ -15,6 +16,7 @@ import (
 type connectionJSON struct {
 	TenantID     string     `json:"tenantId"`
 	UserID       string     `json:"userId"`
+	UserRef      string     `json:"userRef"`
 	UserName     string     `json:"userName,omitempty"`
 	Status       string     `json:"status"`
 	Reason       string     `json:"reauthorizationReason,omitempty"`
@@ -58,13 +60,13 @@ func runConnections(ctx context.Context, env *environment, args []string) error 
 	if err != nil {
 		return err
 	}
-	states := store.NewSyncStates(a.DB)
+	states, refs := store.NewSyncStates(a.DB), obs.NewPseudonyms(cfg.Ops.PseudonymKey)
 	out := []connectionJSON{}
 	for _, c := range cs {
 		if *status != "" && c.Status != *status {
 			continue
 		}
-		j := connectionJSON{TenantID: c.TenantID, UserID: c.UserID, UserName: c.UserName, Status: c.Status, StatusSince: timePtr(c.StatusChangedAt),
+		j := connectionJSON{TenantID: c.TenantID, UserID: c.UserID, UserRef: refs.User(c.TenantID, c.UserID), UserName: c.UserName, Status: c.Status, StatusSince: timePtr(c.StatusChangedAt),
 			DynamicsURL: c.OrgURL, ConnectedAt: timePtr(c.ConnectedAt), NextSync: timePtr(c.NextSyncAt)}
 		if c.Status == store.StatusReauthRequired {
 			j.Reason = c.StatusReason
@@ -90,13 +92,13 @@ func runConnections(ctx context.Context, env *environment, args []string) error 
 		return err
 	}
 	tw := tabwriter.NewWriter(env.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "TENANT\tUSER\tNAME\tSTATUS\tLAST SYNC (UTC)\tNEXT SYNC (UTC)\tREASON / SYNC FAILURES")
+	fmt.Fprintln(tw, "TENANT\tUSER\tUSER REF (LOGS)\tNAME\tSTATUS\tLAST SYNC (UTC)\tNEXT SYNC (UTC)\tREASON / SYNC FAILURES")
 	for _, c := range out {
 		note := c.Reason
 		if note == "" && len(c.SyncFailures) > 0 {
 			note = fmt.Sprintf("%d set(s) failing: %s", len(c.SyncFailures), c.SyncFailures[0])
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.TenantID, c.UserID, dash(c.UserName), c.Status, when(c.LastSync), when(c.NextSync), dash(clip(note, 60)))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.TenantID, c.UserID, c.UserRef, dash(c.UserName), c.Status, when(c.LastSync), when(c.NextSync), dash(clip(note, 60)))
 	}
 	return tw.Flush()
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pitcher/connector/internal/dataversesim"
+	"github.com/pitcher/connector/internal/obs"
 	"github.com/pitcher/connector/internal/store"
 	"github.com/pitcher/connector/internal/testworld"
 )
@@ -73,6 +74,10 @@ func TestOperationsCommands(t *testing.T) {
 	}
 	if c := conns[0]; c.UserID != u.OID || c.Status != store.StatusActive || c.LastSync == nil || c.LastSync.Before(since) {
 		t.Errorf("connections list: %+v, want %s active with a last sync after %s", c, u.OID, since)
+	}
+	// The user's pseudonym is the one their log lines carry.
+	if ref := conns[0].UserRef; !obs.IsPseudonym(ref) || !strings.Contains(w.Logs(), `"userRef":"`+ref+`"`) {
+		t.Errorf("connections list: userRef %q is not the pseudonym in the handler's logs", ref)
 	}
 
 	before := time.Now()
