@@ -67,6 +67,10 @@ func TestDoctorWhenStorageOrServiceBusDies(t *testing.T) {
 		expect(t, rep, id, diagnose.Pass)
 	}
 	onlyFailures(t, rep, diagnose.IDMetadata, diagnose.IDStorageTab, diagnose.IDStorageBlob)
+	for _, id := range infra[:2] {
+		c, _ := rep.Check(id)
+		t.Logf("with Azurite down, %s failed after %d ms", id, c.DurationMs)
+	}
 	if took := time.Since(start); took > 4*d.Timeout {
 		t.Errorf("the run with Storage down took %s; want each check bounded by %s", took, d.Timeout)
 	}
@@ -76,6 +80,8 @@ func TestDoctorWhenStorageOrServiceBusDies(t *testing.T) {
 	expect(t, rep, diagnose.IDQueue("sync"), diagnose.Fail, "did not answer", "ServiceBusConnection")
 	expect(t, rep, diagnose.IDQueue("uploads"), diagnose.Fail, "did not answer")
 	expect(t, rep, diagnose.IDDeadLetters("uploads"), diagnose.Skip, "did not pass")
+	c, _ := rep.Check(diagnose.IDQueue("sync"))
+	t.Logf("with the Service Bus fake down, %s failed after %d ms", c.ID, c.DurationMs)
 }
 
 // prepareStorage creates the app's tables and its documents container,
