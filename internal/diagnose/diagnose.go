@@ -84,13 +84,13 @@ func (r Report) Check(id string) (Check, bool) {
 }
 
 // run is one run in progress: it times each check, bounds it with the
-// doctor's timeout, and remembers which checks failed so that those that
-// depend on them are skipped.
+// doctor's timeout, and remembers which checks did not pass, with why, so
+// that those that depend on them are skipped.
 type run struct {
 	ctx     context.Context
 	timeout time.Duration
 	report  Report
-	failed  map[string]bool
+	blocked map[string]string
 }
 
 // result is what a check function returns.
@@ -113,9 +113,9 @@ func skip(format string, args ...any) result {
 // was skipped, and records the result.
 func (r *run) check(id, title string, needs []string, fn func(ctx context.Context) result) {
 	for _, n := range needs {
-		if r.failed[n] {
-			r.add(Check{ID: id, Title: title, Status: Skip, Detail: "not checked: " + n + " did not pass"})
-			r.failed[id] = true
+		if why, blocked := r.blocked[n]; blocked {
+			r.add(Check{ID: id, Title: title, Status: Skip, Detail: why})
+			r.blocked[id] = why
 			return
 		}
 	}
@@ -127,8 +127,11 @@ func (r *run) check(id, title string, needs []string, fn func(ctx context.Contex
 		res.detail = fmt.Sprintf("no answer within %s: %s", r.timeout, res.detail)
 	}
 	r.add(Check{ID: id, Title: title, Status: res.status, Detail: res.detail, Fix: res.fix, DurationMs: time.Since(start).Milliseconds()})
-	if res.status != Pass {
-		r.failed[id] = true
+	switch res.status {
+	case Fail:
+		r.blocked[id] = "not checked: " + id + " did not pass"
+	case Skip:
+		r.blocked[id] = res.detail // the reason carries over to the checks that need this one
 	}
 }
 

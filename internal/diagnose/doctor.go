@@ -142,7 +142,7 @@ const maxDeadLetters = 1000
 // Checks of a user are skipped when target names none, those of a tenant
 // when it names no tenant.
 func (d *Doctor) Run(ctx context.Context, target Target) Report {
-	r := &run{ctx: ctx, timeout: d.Timeout, failed: map[string]bool{}}
+	r := &run{ctx: ctx, timeout: d.Timeout, blocked: map[string]string{}}
 	if r.timeout <= 0 {
 		r.timeout = 10 * time.Second
 	}
@@ -171,7 +171,7 @@ func (d *Doctor) now() time.Time {
 // run.
 func ConfigReport(target Target, problems []string) Report {
 	d := &Doctor{ConfigProblems: problems}
-	r := &run{ctx: context.Background(), timeout: time.Second, failed: map[string]bool{}}
+	r := &run{ctx: context.Background(), timeout: time.Second, blocked: map[string]string{}}
 	r.report = Report{Target: target, OK: true, At: time.Now().UTC()}
 	d.configCheck(r)
 	r.add(Check{ID: "other", Title: "Everything else", Status: Skip, Detail: "not checked: the configuration did not load"})

@@ -19,8 +19,8 @@ import (
 	"github.com/pitcher/connector/internal/apispec"
 	"github.com/pitcher/connector/internal/app"
 	"github.com/pitcher/connector/internal/config"
-	"github.com/pitcher/connector/internal/diagnose"
 	"github.com/pitcher/connector/internal/dataversesim"
+	"github.com/pitcher/connector/internal/diagnose"
 	"github.com/pitcher/connector/internal/testenv"
 	"github.com/pitcher/connector/internal/testworld"
 )
