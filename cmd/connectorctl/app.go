@@ -32,6 +32,21 @@ func (e *environment) openApp(ctx context.Context, cfg config.Config) (*app.App,
 	return a, func() { _ = a.Close(context.WithoutCancel(ctx)) }, nil
 }
 
+// withApp loads the settings, builds the app and runs fn with both,
+// closing the app's connections afterwards.
+func (e *environment) withApp(ctx context.Context, fn func(config.Config, *app.App) error) error {
+	cfg, err := e.loadConfig()
+	if err != nil {
+		return err
+	}
+	a, closeApp, err := e.openApp(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer closeApp()
+	return fn(cfg, a)
+}
+
 // flags is a command's flag set: errors are usage errors, output is
 // discarded (the command prints its own usage).
 type flags struct {

@@ -7,6 +7,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/pitcher/connector/internal/app"
+	"github.com/pitcher/connector/internal/config"
 	"github.com/pitcher/connector/internal/obs"
 	"github.com/pitcher/connector/internal/store"
 )
@@ -47,60 +49,53 @@ func runConnections(ctx context.Context, env *environment, args []string) error 
 	default:
 		return usagef("connections list: --status %q is not active, pending or reauth_required", *status)
 	}
-	cfg, err := env.loadConfig()
-	if err != nil {
-		return err
-	}
-	a, closeApp, err := env.openApp(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer closeApp()
-	cs, err := store.NewConnections(a.DB).List(ctx, id)
-	if err != nil {
-		return err
-	}
-	states, refs := store.NewSyncStates(a.DB), obs.NewPseudonyms(cfg.Ops.PseudonymKey)
-	out := []connectionJSON{}
-	for _, c := range cs {
-		if *status != "" && c.Status != *status {
-			continue
-		}
-		j := connectionJSON{TenantID: c.TenantID, UserID: c.UserID, UserRef: refs.User(c.TenantID, c.UserID), UserName: c.UserName, Status: c.Status, StatusSince: timePtr(c.StatusChangedAt),
-			DynamicsURL: c.OrgURL, ConnectedAt: timePtr(c.ConnectedAt), NextSync: timePtr(c.NextSyncAt)}
-		if c.Status == store.StatusReauthRequired {
-			j.Reason = c.StatusReason
-		}
-		sets, err := states.Sets(ctx, c.TenantID, c.UserID)
+	return env.withApp(ctx, func(cfg config.Config, a *app.App) error {
+		cs, err := store.NewConnections(a.DB).List(ctx, id)
 		if err != nil {
 			return err
 		}
-		j.LastSync, j.SyncFailures = lastSync(sets)
-		out = append(out, j)
-	}
-	sort.Slice(out, func(i, k int) bool {
-		if out[i].TenantID != out[k].TenantID {
-			return out[i].TenantID < out[k].TenantID
+		states, refs := store.NewSyncStates(a.DB), obs.NewPseudonyms(cfg.Ops.PseudonymKey)
+		out := []connectionJSON{}
+		for _, c := range cs {
+			if *status != "" && c.Status != *status {
+				continue
+			}
+			j := connectionJSON{TenantID: c.TenantID, UserID: c.UserID, UserRef: refs.User(c.TenantID, c.UserID), UserName: c.UserName, Status: c.Status, StatusSince: timePtr(c.StatusChangedAt),
+				DynamicsURL: c.OrgURL, ConnectedAt: timePtr(c.ConnectedAt), NextSync: timePtr(c.NextSyncAt)}
+			if c.Status == store.StatusReauthRequired {
+				j.Reason = c.StatusReason
+			}
+			sets, err := states.Sets(ctx, c.TenantID, c.UserID)
+			if err != nil {
+				return err
+			}
+			j.LastSync, j.SyncFailures = lastSync(sets)
+			out = append(out, j)
 		}
-		return out[i].UserID < out[k].UserID
+		sort.Slice(out, func(i, k int) bool {
+			if out[i].TenantID != out[k].TenantID {
+				return out[i].TenantID < out[k].TenantID
+			}
+			return out[i].UserID < out[k].UserID
+		})
+		if f.json {
+			return writeJSON(env.stdout, out)
+		}
+		if len(out) == 0 {
+			_, err := fmt.Fprintln(env.stdout, "No connections match.")
+			return err
+		}
+		tw := tabwriter.NewWriter(env.stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "TENANT\tUSER\tUSER REF (LOGS)\tNAME\tSTATUS\tLAST SYNC (UTC)\tNEXT SYNC (UTC)\tREASON / SYNC FAILURES")
+		for _, c := range out {
+			note := c.Reason
+			if note == "" && len(c.SyncFailures) > 0 {
+				note = fmt.Sprintf("%d set(s) failing: %s", len(c.SyncFailures), c.SyncFailures[0])
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.TenantID, c.UserID, c.UserRef, dash(c.UserName), c.Status, when(c.LastSync), when(c.NextSync), dash(clip(note, 60)))
+		}
+		return tw.Flush()
 	})
-	if f.json {
-		return writeJSON(env.stdout, out)
-	}
-	if len(out) == 0 {
-		_, err := fmt.Fprintln(env.stdout, "No connections match.")
-		return err
-	}
-	tw := tabwriter.NewWriter(env.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "TENANT\tUSER\tUSER REF (LOGS)\tNAME\tSTATUS\tLAST SYNC (UTC)\tNEXT SYNC (UTC)\tREASON / SYNC FAILURES")
-	for _, c := range out {
-		note := c.Reason
-		if note == "" && len(c.SyncFailures) > 0 {
-			note = fmt.Sprintf("%d set(s) failing: %s", len(c.SyncFailures), c.SyncFailures[0])
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.TenantID, c.UserID, c.UserRef, dash(c.UserName), c.Status, when(c.LastSync), when(c.NextSync), dash(clip(note, 60)))
-	}
-	return tw.Flush()
 }
 
 // lastSync is the oldest of the sets' last successes (the user is as

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/pitcher/connector/internal/app"
+	"github.com/pitcher/connector/internal/config"
 	"github.com/pitcher/connector/internal/queue"
 	"github.com/pitcher/connector/internal/store"
 )
@@ -35,31 +37,24 @@ func runSync(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := env.loadConfig()
-	if err != nil {
+	return env.withApp(ctx, func(cfg config.Config, a *app.App) error {
+		c, err := store.NewConnections(a.DB).Get(ctx, tid, uid)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return failedf("user %s of tenant %s has not connected Dynamics; nothing to sync (connectorctl connections list --tenant %s)", uid, tid, tid)
+		case err != nil:
+			return err
+		case c.Status != store.StatusActive:
+			return failedf("the connection is %s (%s): the user must sign in again before it can sync", c.Status, dash(c.StatusReason))
+		}
+		job := queue.NewSyncJob(tid, uid, queue.ReasonManual, time.Now())
+		if err := a.Queues.SyncJobs.Send(ctx, job); err != nil {
+			return err
+		}
+		if f.json {
+			return writeJSON(env.stdout, map[string]any{"queued": true, "queue": cfg.SyncQueue, "messageId": job.MessageID(), "job": job})
+		}
+		_, err = fmt.Fprintf(env.stdout, "Queued a sync of user %s of tenant %s on %s (message %s).\nconnectorctl connections list --tenant %s shows its last sync once it ran.\n", uid, tid, cfg.SyncQueue, job.MessageID(), tid)
 		return err
-	}
-	a, closeApp, err := env.openApp(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer closeApp()
-	c, err := store.NewConnections(a.DB).Get(ctx, tid, uid)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return failedf("user %s of tenant %s has not connected Dynamics; nothing to sync (connectorctl connections list --tenant %s)", uid, tid, tid)
-	case err != nil:
-		return err
-	case c.Status != store.StatusActive:
-		return failedf("the connection is %s (%s): the user must sign in again before it can sync", c.Status, dash(c.StatusReason))
-	}
-	job := queue.NewSyncJob(tid, uid, queue.ReasonManual, time.Now())
-	if err := a.Queues.SyncJobs.Send(ctx, job); err != nil {
-		return err
-	}
-	if f.json {
-		return writeJSON(env.stdout, map[string]any{"queued": true, "queue": cfg.SyncQueue, "messageId": job.MessageID(), "job": job})
-	}
-	_, err = fmt.Fprintf(env.stdout, "Queued a sync of user %s of tenant %s on %s (message %s).\nconnectorctl connections list --tenant %s shows its last sync once it ran.\n", uid, tid, cfg.SyncQueue, job.MessageID(), tid)
-	return err
+	})
 }

@@ -8,6 +8,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/pitcher/connector/internal/app"
+	"github.com/pitcher/connector/internal/config"
 	"github.com/pitcher/connector/internal/store"
 )
 
@@ -54,70 +56,63 @@ func runTenants(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := env.loadConfig()
-	if err != nil {
-		return err
-	}
-	a, closeApp, err := env.openApp(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer closeApp()
-	tenants, conns := store.NewTenants(a.DB), store.NewConnections(a.DB)
-	var list []store.Tenant
-	if sub == "show" {
-		t, err := tenants.Get(ctx, id)
-		if errors.Is(err, store.ErrNotFound) {
-			return failedf("tenant %s is not known: no administrator has approved the connector and nobody has signed in from it", id)
+	return env.withApp(ctx, func(cfg config.Config, a *app.App) error {
+		tenants, conns := store.NewTenants(a.DB), store.NewConnections(a.DB)
+		var list []store.Tenant
+		if sub == "show" {
+			t, err := tenants.Get(ctx, id)
+			if errors.Is(err, store.ErrNotFound) {
+				return failedf("tenant %s is not known: no administrator has approved the connector and nobody has signed in from it", id)
+			}
+			if err != nil {
+				return err
+			}
+			list = []store.Tenant{t}
+		} else if list, err = tenants.List(ctx); err != nil {
+			return err
 		}
+		cs, err := conns.List(ctx, id)
 		if err != nil {
 			return err
 		}
-		list = []store.Tenant{t}
-	} else if list, err = tenants.List(ctx); err != nil {
-		return err
-	}
-	cs, err := conns.List(ctx, id)
-	if err != nil {
-		return err
-	}
-	out := make([]tenantJSON, 0, len(list))
-	for _, t := range list {
-		j := tenantJSON{TenantID: t.ID, Approved: t.Consented(), ApprovedAt: timePtr(t.ConsentedAt), ApprovedBy: t.ConsentedByName,
-			ApprovedByOID: t.ConsentedByOID, Scopes: t.ConsentScopes, LastRefusalAt: timePtr(t.LastRefusalAt), DynamicsURL: t.DynamicsURL}
-		if t.LastRefusalError != "" {
-			j.LastRefusal = t.LastRefusalError + ": " + t.LastRefusalDescription
-		}
-		for _, c := range cs {
-			if c.TenantID == t.ID {
-				j.Connections++
-				if c.Status == store.StatusReauthRequired {
-					j.ReauthRequired++
+		out := make([]tenantJSON, 0, len(list))
+		for _, t := range list {
+			j := tenantJSON{TenantID: t.ID, Approved: t.Consented(), ApprovedAt: timePtr(t.ConsentedAt), ApprovedBy: t.ConsentedByName,
+				ApprovedByOID: t.ConsentedByOID, Scopes: t.ConsentScopes, LastRefusalAt: timePtr(t.LastRefusalAt), DynamicsURL: t.DynamicsURL}
+			if t.LastRefusalError != "" {
+				j.LastRefusal = t.LastRefusalError + ": " + t.LastRefusalDescription
+			}
+			for _, c := range cs {
+				if c.TenantID == t.ID {
+					j.Connections++
+					if c.Status == store.StatusReauthRequired {
+						j.ReauthRequired++
+					}
 				}
 			}
+			out = append(out, j)
 		}
-		out = append(out, j)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].TenantID < out[j].TenantID })
-	if f.json {
+		sort.Slice(out, func(i, j int) bool { return out[i].TenantID < out[j].TenantID })
+		if f.json {
+			if sub == "show" {
+				return writeJSON(env.stdout, out[0])
+			}
+			return writeJSON(env.stdout, out)
+		}
 		if sub == "show" {
-			return writeJSON(env.stdout, out[0])
+			return printTenant(env, out[0])
 		}
-		return writeJSON(env.stdout, out)
-	}
-	if sub == "show" {
-		return printTenant(env, out[0])
-	}
-	if len(out) == 0 {
-		_, err := fmt.Fprintln(env.stdout, "No tenants yet: no administrator has approved the connector.")
-		return err
-	}
-	tw := tabwriter.NewWriter(env.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "TENANT\tAPPROVED (UTC)\tAPPROVED BY\tCONNECTIONS\tREAUTH REQUIRED\tLAST REFUSAL")
-	for _, t := range out {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", t.TenantID, when(t.ApprovedAt), dash(t.ApprovedBy), t.Connections, t.ReauthRequired, dash(clip(t.LastRefusal, 50)))
-	}
-	return tw.Flush()
+		if len(out) == 0 {
+			_, err := fmt.Fprintln(env.stdout, "No tenants yet: no administrator has approved the connector.")
+			return err
+		}
+		tw := tabwriter.NewWriter(env.stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "TENANT\tAPPROVED (UTC)\tAPPROVED BY\tCONNECTIONS\tREAUTH REQUIRED\tLAST REFUSAL")
+		for _, t := range out {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", t.TenantID, when(t.ApprovedAt), dash(t.ApprovedBy), t.Connections, t.ReauthRequired, dash(clip(t.LastRefusal, 50)))
+		}
+		return tw.Flush()
+	})
 }
 
 func printTenant(env *environment, t tenantJSON) error {

@@ -9,6 +9,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/pitcher/connector/internal/app"
+	"github.com/pitcher/connector/internal/config"
 	"github.com/pitcher/connector/internal/store"
 )
 
@@ -61,58 +63,51 @@ func runUploads(ctx context.Context, env *environment, args []string) error {
 	if *status != "" && !uploadStatuses[*status] {
 		return usagef("uploads show: --status %q is not queued, processing, done, retrying, parked, failed or dead_lettered", *status)
 	}
-	cfg, err := env.loadConfig()
-	if err != nil {
-		return err
-	}
-	a, closeApp, err := env.openApp(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer closeApp()
-	rows := store.NewUploads(a.DB)
-	var ups []store.Upload
-	if *id != "" {
-		up, err := rows.Get(ctx, tid, uid, *id)
-		if errors.Is(err, store.ErrNotFound) {
-			return failedf("user %s of tenant %s has no upload %q (connectorctl uploads show without --id lists them)", uid, tid, *id)
-		}
-		if err != nil {
+	return env.withApp(ctx, func(cfg config.Config, a *app.App) error {
+		rows := store.NewUploads(a.DB)
+		var ups []store.Upload
+		if *id != "" {
+			up, err := rows.Get(ctx, tid, uid, *id)
+			if errors.Is(err, store.ErrNotFound) {
+				return failedf("user %s of tenant %s has no upload %q (connectorctl uploads show without --id lists them)", uid, tid, *id)
+			}
+			if err != nil {
+				return err
+			}
+			ups = []store.Upload{up}
+		} else if ups, err = rows.List(ctx, tid, uid); err != nil {
 			return err
 		}
-		ups = []store.Upload{up}
-	} else if ups, err = rows.List(ctx, tid, uid); err != nil {
-		return err
-	}
-	out := []uploadJSON{}
-	for _, u := range ups {
-		if *status != "" && u.Status != *status {
-			continue
+		out := []uploadJSON{}
+		for _, u := range ups {
+			if *status != "" && u.Status != *status {
+				continue
+			}
+			out = append(out, uploadJSON{UploadID: u.UploadID, Status: u.Status, Attempts: u.Attempts, CreatedAt: timePtr(u.CreatedAt),
+				UpdatedAt: timePtr(u.UpdatedAt), CompletedAt: timePtr(u.CompletedAt), NextAttempt: timePtr(u.NextAttemptAt),
+				ErrorCode: u.ErrorCode, ErrorStatus: u.ErrorStatus, ErrorItem: u.ErrorItem, Error: u.ErrorMessage, Records: u.Records})
 		}
-		out = append(out, uploadJSON{UploadID: u.UploadID, Status: u.Status, Attempts: u.Attempts, CreatedAt: timePtr(u.CreatedAt),
-			UpdatedAt: timePtr(u.UpdatedAt), CompletedAt: timePtr(u.CompletedAt), NextAttempt: timePtr(u.NextAttemptAt),
-			ErrorCode: u.ErrorCode, ErrorStatus: u.ErrorStatus, ErrorItem: u.ErrorItem, Error: u.ErrorMessage, Records: u.Records})
-	}
-	sort.Slice(out, func(i, j int) bool { return when(out[i].CreatedAt) > when(out[j].CreatedAt) })
-	if f.json {
+		sort.Slice(out, func(i, j int) bool { return when(out[i].CreatedAt) > when(out[j].CreatedAt) })
+		if f.json {
+			if *id != "" {
+				return writeJSON(env.stdout, out[0])
+			}
+			return writeJSON(env.stdout, out)
+		}
 		if *id != "" {
-			return writeJSON(env.stdout, out[0])
+			return printUpload(env, out[0])
 		}
-		return writeJSON(env.stdout, out)
-	}
-	if *id != "" {
-		return printUpload(env, out[0])
-	}
-	if len(out) == 0 {
-		_, err := fmt.Fprintln(env.stdout, "No uploads match.")
-		return err
-	}
-	tw := tabwriter.NewWriter(env.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "UPLOAD\tSTATUS\tATTEMPTS\tCREATED (UTC)\tUPDATED (UTC)\tERROR")
-	for _, u := range out {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", u.UploadID, u.Status, u.Attempts, when(u.CreatedAt), when(u.UpdatedAt), dash(clip(errText(u), 60)))
-	}
-	return tw.Flush()
+		if len(out) == 0 {
+			_, err := fmt.Fprintln(env.stdout, "No uploads match.")
+			return err
+		}
+		tw := tabwriter.NewWriter(env.stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "UPLOAD\tSTATUS\tATTEMPTS\tCREATED (UTC)\tUPDATED (UTC)\tERROR")
+		for _, u := range out {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", u.UploadID, u.Status, u.Attempts, when(u.CreatedAt), when(u.UpdatedAt), dash(clip(errText(u), 60)))
+		}
+		return tw.Flush()
+	})
 }
 
 func errText(u uploadJSON) string {

@@ -37,13 +37,13 @@ func (p *Process) Stop() {
 // stopped when the test ends in any case.
 func PrivateAzurite(tb testing.TB) (string, *Process) {
 	tb.Helper()
-	root := repoRoot(tb)
+	root := RepoRoot(tb)
 	bin := filepath.Join(root, "node_modules", ".bin", "azurite")
 	need(tb, "CONNECTOR_TEST_STORAGE", "Azurite")
 	if _, err := os.Stat(bin); err != nil {
 		tb.Fatalf("%s is missing: run npm ci (make test does)", bin)
 	}
-	blob, queue, table := freePort(tb), freePort(tb), freePort(tb)
+	blob, queue, table := FreePort(tb), FreePort(tb), FreePort(tb)
 	p := start(tb, bin, "--silent", "--skipApiVersionCheck", "--inMemoryPersistence", "--blobHost", "127.0.0.1", "--queueHost", "127.0.0.1", "--tableHost", "127.0.0.1",
 		"--blobPort", strconv.Itoa(blob), "--queuePort", strconv.Itoa(queue), "--tablePort", strconv.Itoa(table))
 	waitPorts(tb, p, blob, queue, table)
@@ -56,8 +56,8 @@ func PrivateAzurite(tb testing.TB) (string, *Process) {
 func PrivateServiceBus(tb testing.TB) (ServiceBusEnv, *Process) {
 	tb.Helper()
 	need(tb, "CONNECTOR_TEST_SERVICEBUS", "the Service Bus fake")
-	port, admin := freePort(tb), freePort(tb)
-	p := start(tb, "node", filepath.Join(repoRoot(tb), "tools", "servicebus-fake", "main.js"), "--port", strconv.Itoa(port), "--admin-port", strconv.Itoa(admin))
+	port, admin := FreePort(tb), FreePort(tb)
+	p := start(tb, "node", filepath.Join(RepoRoot(tb), "tools", "servicebus-fake", "main.js"), "--port", strconv.Itoa(port), "--admin-port", strconv.Itoa(admin))
 	waitPorts(tb, p, port, admin)
 	return ServiceBusEnv{
 		ConnectionString: fmt.Sprintf("Endpoint=sb://127.0.0.1:%d;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=SAS_KEY_VALUE;UseDevelopmentEmulator=true;", port),
@@ -103,7 +103,8 @@ func waitPorts(tb testing.TB, p *Process, ports ...int) {
 	}
 }
 
-func freePort(tb testing.TB) int {
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func FreePort(tb testing.TB) int {
 	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -113,7 +114,9 @@ func freePort(tb testing.TB) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-func repoRoot(tb testing.TB) string {
+// RepoRoot is the repository's root (where go.mod is), found upwards from
+// the test's directory.
+func RepoRoot(tb testing.TB) string {
 	tb.Helper()
 	dir, err := os.Getwd()
 	if err != nil {
