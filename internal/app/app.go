@@ -117,7 +117,7 @@ func New(cfg config.Config, logger *slog.Logger, opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	deps.Diagnostics = doctor
+	deps.Diagnostics = &diagnose.Shared{Runner: doctor, TTL: diagnosticsTTL}
 	deps.DiagnosticsKey = cfg.Ops.DiagnosticsKey
 	return &App{Deps: deps, Vault: vault, Queues: queues, DB: db, Documents: docs, Doctor: doctor, probeSB: probeSB}, nil
 }

@@ -25,6 +25,10 @@ import (
 // once, quickly, so that a dead link is reported in seconds.
 var probeRetry = policy.RetryOptions{MaxRetries: 1, RetryDelay: 200 * time.Millisecond, MaxRetryDelay: time.Second}
 
+// diagnosticsTTL is how long GET /api/diagnostics answers a target with
+// the same report (diagnose.Shared).
+const diagnosticsTTL = 10 * time.Second
+
 // newDoctor builds the diagnostics over the app's parts, with Storage and
 // Service Bus clients of their own that give up quickly. It contacts
 // nothing.
