@@ -68,7 +68,7 @@ func diagnostics(logger *slog.Logger, auth Authenticator, d Diagnostics, key str
 			writeError(w, apperr.InvalidProblems("the diagnostics target is not valid", problems), "Diagnostics", inv)
 			return
 		}
-		if t.UserID != "" {
+		if t.TenantID != "" {
 			obs.SetUser(r.Context(), t.TenantID, t.UserID)
 		}
 		writeReport(r.Context(), w, d, t)

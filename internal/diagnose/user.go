@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pitcher/connector/internal/apperr"
+	"github.com/pitcher/connector/internal/entra"
 	"github.com/pitcher/connector/internal/store"
 	"github.com/pitcher/connector/internal/tokens"
 )
@@ -69,8 +70,8 @@ func (u *userRun) connectionChecks() {
 			return pass("Entra ID issued a Dynamics token for %s with it", c.OrgURL)
 		case errors.As(err, &reauth):
 			return fail("Entra ID refused the refresh token ("+reauth.Reason+"); the connection is now marked reauth_required", u.signInFix())
-		case apperr.KindOf(err) == apperr.Permanent && strings.Contains(err.Error(), "ENTRA_CLIENT_SECRET"):
-			return fail(err.Error(), "fix the app's credential (see the credential check)")
+		case entra.Classify(err) == entra.ClientMisconfigured:
+			return fail(err.Error(), "fix the app's credential (ENTRA_CLIENT_ID, ENTRA_CLIENT_SECRET; see the credential check)")
 		case apperr.KindOf(err) == apperr.Throttled:
 			return fail(err.Error(), "Entra ID is throttling; run the diagnostics again in a minute")
 		}
