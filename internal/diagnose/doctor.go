@@ -25,6 +25,8 @@ type Tenants interface {
 // Connections reads connections.
 type Connections interface {
 	Get(ctx context.Context, tenant, user string) (store.Connection, error)
+	// List returns the connections of tenant.
+	List(ctx context.Context, tenant string) ([]store.Connection, error)
 }
 
 // Tokens hands out access tokens with a user's refresh token.
@@ -137,7 +139,7 @@ const maxDeadLetters = 1000
 
 // Run runs every check for target, in a fixed order: configuration; Entra
 // metadata; the app's credential; the tenant's approval; the user's refresh
-// token; the Dynamics URL; WhoAmI; read privilege and change tracking per
+// token (or, for an organisation, its connections); the Dynamics URL; WhoAmI; read privilege and change tracking per
 // synced entity set; Storage; Service Bus; the last sync per set; uploads.
 // Checks of a user are skipped when target names none, those of a tenant
 // when it names no tenant.
@@ -150,6 +152,7 @@ func (d *Doctor) Run(ctx context.Context, target Target) Report {
 	d.configCheck(r)
 	u := &userRun{d: d, r: r, target: target}
 	d.entraChecks(r, target)
+	d.tenantConnections(r, target)
 	u.connectionChecks()
 	u.dataverseChecks()
 	d.storageChecks(r)

@@ -50,6 +50,13 @@ func (fakeQueues) Peek(context.Context, string) error                      { ret
 func (f fakeQueues) DeadLetters(context.Context, string, int) (int, error) { return f.dead, nil }
 func (fakeQueues) Where() string                                           { return "fake namespace" }
 
+type noConnections struct{}
+
+func (noConnections) Get(context.Context, string, string) (store.Connection, error) {
+	return store.Connection{}, store.ErrNotFound
+}
+func (noConnections) List(context.Context, string) ([]store.Connection, error) { return nil, nil }
+
 type noTenants struct{}
 
 func (noTenants) Get(context.Context, string) (store.Tenant, error) {
@@ -57,7 +64,7 @@ func (noTenants) Get(context.Context, string) (store.Tenant, error) {
 }
 
 func fakeDoctor() *Doctor {
-	return &Doctor{Entra: fakeEntra{}, Tenants: noTenants{}, Storage: fakeStorage{absent: "overflow"}, Queues: fakeQueues{},
+	return &Doctor{Entra: fakeEntra{}, Tenants: noTenants{}, Connections: noConnections{}, Storage: fakeStorage{absent: "overflow"}, Queues: fakeQueues{},
 		PublicBaseURL: "https://app.example", Tables: []string{"tenants", "connections"},
 		Containers: []Container{{Name: "documents"}, {Name: "overflow", CreatedOnDemand: true}},
 		QueueList:  []Queue{{Role: "sync", Name: "sync-jobs", Setting: "SYNC_QUEUE"}},

@@ -17,6 +17,7 @@ const (
 	IDMetadata    = "entra.metadata"
 	IDCredential  = "entra.credential"
 	IDTenant      = "tenant.approved"
+	IDTenantUsers = "tenant.connections"
 	IDRefresh     = "user.refresh_token"
 	IDDNS         = "dynamics.dns"
 	IDWhoAmI      = "dataverse.whoami"
@@ -98,6 +99,38 @@ func (d *Doctor) entraChecks(r *run, t Target) {
 			by = strings.TrimSpace(tn.ConsentedByName + " (" + tn.ConsentedByOID + ")")
 		}
 		return pass("approved at %s by %s", tn.ConsentedAt.UTC().Format("2006-01-02 15:04 MST"), by)
+	})
+}
+
+// tenantConnections, for an organisation's run (no user): how many of its
+// users are connected, and which must sign in again or did not finish.
+func (d *Doctor) tenantConnections(r *run, t Target) {
+	if t.TenantID == "" || t.UserID != "" {
+		return
+	}
+	r.check(IDTenantUsers, "Connections of the tenant", []string{IDConfig}, func(ctx context.Context) result {
+		cs, err := d.Connections.List(ctx, t.TenantID)
+		if err != nil {
+			return fail("could not read the connections: "+err.Error(), "see the Storage checks below")
+		}
+		var broken []string
+		for _, c := range cs {
+			if c.Status != store.StatusActive {
+				broken = append(broken, fmt.Sprintf("%s %s (%s)", c.UserID, c.Status, c.StatusReason))
+			}
+		}
+		switch {
+		case len(cs) == 0:
+			return pass("no user of tenant %s has connected Dynamics yet", t.TenantID)
+		case len(broken) > 0:
+			n, more := len(broken), ""
+			if n > 5 {
+				broken, more = broken[:5], fmt.Sprintf(" and %d more", n-5)
+			}
+			return fail(fmt.Sprintf("%d of %d connection(s) do not work: %s%s", n, len(cs), strings.Join(broken, "; "), more),
+				"each of these users signs in again (connectorctl connections list --tenant "+t.TenantID+" lists them with the reason); connectorctl doctor --tenant "+t.TenantID+" --user <id> checks one")
+		}
+		return pass("%d connection(s), all active", len(cs))
 	})
 }
 

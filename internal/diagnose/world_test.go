@@ -187,6 +187,10 @@ func TestDoctorInTheLocalWorld(t *testing.T) {
 		onlyFailures(t, rep, diagnose.IDRefresh, diagnose.IDDeadLetters("uploads"))
 		// A second run reads the mark the first left, without asking Entra.
 		expect(t, d.Run(ctx, target), diagnose.IDRefresh, diagnose.Fail, "reauth", "AADSTS50173")
+		// The organisation's run names the user who must sign in again.
+		rep = d.Run(ctx, diagnose.Target{TenantID: u.TenantID})
+		expect(t, rep, diagnose.IDTenantUsers, diagnose.Fail, "1 of 1 connection(s) do not work", u.OID, "reauth_required", "AADSTS50173", "signs in again")
+		onlyFailures(t, rep, diagnose.IDTenantUsers, diagnose.IDDeadLetters("uploads"))
 	})
 	w.AssertNoSecrets(t)
 }
@@ -262,6 +266,7 @@ func diagnosticsAPI(t *testing.T, w *testworld.World, u testworld.User) {
 		t.Errorf("tenant diagnostics by key = %d, user %q; want 200 for the tenant alone", status, rep.UserID)
 	}
 	expect(t, rep, diagnose.IDRefresh, diagnose.Skip, "needs a user")
+	expect(t, rep, diagnose.IDTenantUsers, diagnose.Pass, "1 connection(s), all active")
 
 	other := w.User(t, "alice@contoso.example")
 	for _, tc := range []struct {
