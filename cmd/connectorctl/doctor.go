@@ -89,7 +89,11 @@ func printReport(w io.Writer, rep diagnose.Report) error {
 	counts := map[diagnose.Status]int{}
 	for _, c := range rep.Checks {
 		counts[c.Status]++
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", mark[c.Status], c.Title, oneLine(c.Detail))
+		lines := strings.Split(c.Detail, "\n")
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", mark[c.Status], c.Title, oneLine(lines[0]))
+		for _, l := range lines[1:] {
+			fmt.Fprintf(tw, "\t\t  - %s\n", oneLine(l))
+		}
 		if c.Fix != "" {
 			fmt.Fprintf(tw, "\t\tfix: %s\n", oneLine(c.Fix))
 		}

@@ -141,3 +141,20 @@ func TestOperationsCommands(t *testing.T) {
 	}
 	w.AssertNoSecrets(t)
 }
+
+// TestDoctorWithBrokenSettings: without valid settings doctor still
+// reports, listing every wrong setting on its own line, and exits 1.
+func TestDoctorWithBrokenSettings(t *testing.T) {
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), []string{"doctor"}, func(k string) string {
+		return map[string]string{"SYNC_QUEUE": "sync-jobs", "UPLOAD_QUEUE": "sync-jobs"}[k]
+	}, &out, &errOut)
+	if err == nil || exitCode(err) != 1 {
+		t.Fatalf("doctor with broken settings = %v, want exit 1", err)
+	}
+	for _, want := range []string{"✗  Configuration complete and valid", "  - AzureWebJobsStorage: missing", "  - UPLOAD_QUEUE: must differ from SYNC_QUEUE", "  - LOG_PSEUDONYM_KEY: missing", "0 passed, 1 failed"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("doctor's report lacks %q:\n%s", want, out.String())
+		}
+	}
+}

@@ -39,7 +39,7 @@ type Check struct {
 	Title  string `json:"title"`
 	Status Status `json:"status"`
 	// Detail says what was found: the evidence of a pass, the error of a
-	// failure.
+	// failure. A list (the configuration's problems) has one item a line.
 	Detail string `json:"detail"`
 	// Fix is the concrete remedy of a failure.
 	Fix        string `json:"fix,omitempty"`

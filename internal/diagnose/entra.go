@@ -40,8 +40,8 @@ func (d *Doctor) configCheck(r *run) {
 		if len(d.ConfigProblems) == 0 {
 			return pass("every setting is present and valid")
 		}
-		return fail(fmt.Sprintf("%d setting(s) wrong: %s", len(d.ConfigProblems), strings.Join(d.ConfigProblems, "; ")),
-			"correct each setting named above (Function App → Configuration in Azure, local.settings.json locally) and restart the app")
+		return fail(fmt.Sprintf("%d setting(s) wrong:\n%s", len(d.ConfigProblems), strings.Join(d.ConfigProblems, "\n")),
+			"correct each setting named above (in Azure the Function App's Environment variables, or main.bicep and a redeployment; locally local.settings.json) and restart the app")
 	})
 }
 
