@@ -76,8 +76,7 @@ func (u *userRun) tokenSource() dataverse.TokenSource {
 		if force {
 			u.d.Tokens.Forget(c.TenantID, c.UserID, c.OrgURL)
 		}
-		t, err := u.d.Tokens.TokenFor(ctx, c.TenantID, c.UserID, c.OrgURL)
-		return t.Token, err
+		return u.token(ctx)
 	})
 }
 

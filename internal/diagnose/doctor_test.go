@@ -10,6 +10,7 @@ import (
 	"github.com/pitcher/connector/internal/entra"
 	"github.com/pitcher/connector/internal/store"
 	"github.com/pitcher/connector/internal/syncconfig"
+	"github.com/pitcher/connector/internal/tokens"
 )
 
 // Hand-written fakes of the links the deployment-level checks use.
@@ -57,6 +58,18 @@ func (noConnections) Get(context.Context, string, string) (store.Connection, err
 }
 func (noConnections) List(context.Context, string) ([]store.Connection, error) { return nil, nil }
 
+type noSyncs struct{}
+
+func (noSyncs) Sets(context.Context, string, string) (map[string]store.SetState, error) {
+	return map[string]store.SetState{}, nil
+}
+
+type noUploads struct{}
+
+func (noUploads) ListByStatus(context.Context, string, string, string) ([]store.Upload, error) {
+	return nil, nil
+}
+
 type noTenants struct{}
 
 func (noTenants) Get(context.Context, string) (store.Tenant, error) {
@@ -64,7 +77,7 @@ func (noTenants) Get(context.Context, string) (store.Tenant, error) {
 }
 
 func fakeDoctor() *Doctor {
-	return &Doctor{Entra: fakeEntra{}, Tenants: noTenants{}, Connections: noConnections{}, Storage: fakeStorage{absent: "overflow"}, Queues: fakeQueues{},
+	return &Doctor{Entra: fakeEntra{}, Tenants: noTenants{}, Connections: noConnections{}, SyncStates: noSyncs{}, Uploads: noUploads{}, Storage: fakeStorage{absent: "overflow"}, Queues: fakeQueues{},
 		PublicBaseURL: "https://app.example", Tables: []string{"tenants", "connections"},
 		Containers: []Container{{Name: "documents"}, {Name: "overflow", CreatedOnDemand: true}},
 		QueueList:  []Queue{{Role: "sync", Name: "sync-jobs", Setting: "SYNC_QUEUE"}},
@@ -174,5 +187,42 @@ func TestLastSync(t *testing.T) {
 		if r.status != tc.want || !strings.Contains(r.detail, tc.says) || (tc.want == Fail && r.fix == "") {
 			t.Errorf("%s: %s %q (fix %q), want %s mentioning %q", tc.name, r.status, r.detail, r.fix, tc.want, tc.says)
 		}
+	}
+}
+
+// oneConnection is a tenant with one active connection.
+type oneConnection struct{ noConnections }
+
+func (oneConnection) Get(_ context.Context, tenant, user string) (store.Connection, error) {
+	return store.Connection{TenantID: tenant, UserID: user, Status: store.StatusActive, OrgURL: "https://org.crm.example"}, nil
+}
+
+// hungTokens never finishes a refresh (until the test ends).
+type hungTokens struct{ done chan struct{} }
+
+func (hungTokens) Forget(string, string, string) {}
+func (h hungTokens) TokenFor(context.Context, string, string, string) (tokens.AccessToken, error) {
+	<-h.done
+	return tokens.AccessToken{}, errors.New("too late")
+}
+
+// TestHungRefreshFailsAtTheTimeout: the vault finishes a refresh even when
+// its caller gives up, but the check does not wait for it.
+func TestHungRefreshFailsAtTheTimeout(t *testing.T) {
+	d := fakeDoctor()
+	h := hungTokens{done: make(chan struct{})}
+	defer close(h.done)
+	d.Connections, d.Tokens, d.Timeout = oneConnection{}, h, 200*time.Millisecond
+	start := time.Now()
+	rep := d.Run(context.Background(), Target{TenantID: "t", UserID: "u"})
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("the run took %s with a hung refresh and a 200ms timeout", took)
+	}
+	c, _ := rep.Check(IDRefresh)
+	if c.Status != Fail || !strings.Contains(c.Detail, "did not answer the refresh") {
+		t.Errorf("hung refresh = %s %q, want a failure saying Entra did not answer", c.Status, c.Detail)
+	}
+	if w, _ := rep.Check(IDWhoAmI); w.Status != Skip {
+		t.Errorf("whoami after a hung refresh = %s, want skipped", w.Status)
 	}
 }
