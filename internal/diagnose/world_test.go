@@ -242,6 +242,11 @@ func diagnosticsAPI(t *testing.T, w *testworld.World, u testworld.User) {
 		if err := spec.CheckResponse(http.MethodGet, "/api/diagnostics", resp.StatusCode, resp.Header, body); err != nil {
 			t.Errorf("GET /api/diagnostics%s: %v", query, err)
 		}
+		for _, secret := range []string{testworld.ConnectorSecret, testworld.EncryptionKey, "AccountKey=", "SharedAccessKey="} {
+			if strings.Contains(string(body), secret) {
+				t.Errorf("GET /api/diagnostics%s answers with a secret (%q):\n%s", query, secret, body)
+			}
+		}
 		var rep diagnose.Report
 		if resp.StatusCode == http.StatusOK {
 			if err := json.Unmarshal(body, &rep); err != nil {
