@@ -226,3 +226,37 @@ func TestHungRefreshFailsAtTheTimeout(t *testing.T) {
 		t.Errorf("whoami after a hung refresh = %s, want skipped", w.Status)
 	}
 }
+
+// okTokens hands out a token at once.
+type okTokens struct{}
+
+func (okTokens) Forget(string, string, string) {}
+func (okTokens) TokenFor(context.Context, string, string, string) (tokens.AccessToken, error) {
+	return tokens.AccessToken{Token: "t", ExpiresAt: time.Now().Add(time.Hour)}, nil
+}
+
+// TestDynamicsURLThatDoesNotResolve: a deleted or renamed environment
+// fails the DNS check, naming the host, and Dataverse is not tried.
+func TestDynamicsURLThatDoesNotResolve(t *testing.T) {
+	d := fakeDoctor()
+	d.Connections, d.Tokens = oneConnection{}, okTokens{}
+	var asked string
+	d.Resolve = func(_ context.Context, host string) ([]string, error) {
+		asked = host
+		return nil, errors.New("lookup " + host + ": no such host")
+	}
+	rep := d.Run(context.Background(), Target{TenantID: "t", UserID: "u"})
+	if asked != "org.crm.example" {
+		t.Errorf("resolved %q, want the connection's host org.crm.example", asked)
+	}
+	c, _ := rep.Check(IDDNS)
+	if c.Status != Fail || !strings.Contains(c.Detail, "no such host") || !strings.Contains(c.Fix, "Power Platform admin center") {
+		t.Errorf("dns = %s %q / %q, want a failure naming the lookup and where to check the environment", c.Status, c.Detail, c.Fix)
+	}
+	if w, _ := rep.Check(IDWhoAmI); w.Status != Skip {
+		t.Errorf("whoami after a failed lookup = %s, want skipped", w.Status)
+	}
+	if r, _ := rep.Check(IDRefresh); r.Status != Pass {
+		t.Errorf("refresh = %s %q, want pass", r.Status, r.Detail)
+	}
+}
