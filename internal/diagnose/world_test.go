@@ -154,6 +154,14 @@ func TestDoctorInTheLocalWorld(t *testing.T) {
 		onlyFailures(t, rep, diagnose.IDChangeTracking("accounts"))
 	})
 
+	t.Run("Dynamics unavailable", func(t *testing.T) {
+		w.Dataverse.FailNext(dataversesim.Fault{Status: http.StatusServiceUnavailable, Count: 2, Path: "/WhoAmI"})
+		rep := d.Run(ctx, target)
+		expect(t, rep, diagnose.IDWhoAmI, diagnose.Fail, "503", "try again")
+		expect(t, rep, diagnose.IDRead("accounts"), diagnose.Skip, "dataverse.whoami did not pass")
+		onlyFailures(t, rep, diagnose.IDWhoAmI)
+	})
+
 	t.Run("wrong client secret", func(t *testing.T) {
 		bad := doctor(t, w.Settings, "ENTRA_CLIENT_SECRET=not-the-secret")
 		rep := bad.Run(ctx, target)
