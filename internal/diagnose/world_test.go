@@ -113,7 +113,9 @@ func TestDoctorInTheLocalWorld(t *testing.T) {
 	d := doctor(t, w.Settings)
 
 	t.Run("healthy", func(t *testing.T) {
+		start := time.Now()
 		rep := d.Run(ctx, target)
+		t.Logf("a healthy user's run: %d checks in %s", len(rep.Checks), time.Since(start).Round(time.Millisecond))
 		onlyFailures(t, rep)
 		if t.Failed() {
 			t.Logf("report:\n%s", render(rep))
