@@ -12,6 +12,7 @@ import (
 	"github.com/pitcher/connector/internal/app"
 	"github.com/pitcher/connector/internal/config"
 	"github.com/pitcher/connector/internal/entra"
+	"github.com/pitcher/connector/internal/store"
 )
 
 // loadConfig reads the handler's settings as the handler does (every
@@ -45,6 +46,26 @@ func (e *environment) withApp(ctx context.Context, fn func(config.Config, *app.A
 	}
 	defer closeApp()
 	return fn(cfg, a)
+}
+
+// tenantOfUser is the tenant of user's only connection, for commands
+// given --user without --tenant.
+func tenantOfUser(ctx context.Context, a *app.App, cmd, user string) (string, error) {
+	cs, err := store.NewConnections(a.DB).OfUser(ctx, user)
+	if err != nil {
+		return "", err
+	}
+	switch len(cs) {
+	case 0:
+		return "", failedf("%s: user %s has no connection in any tenant (connectorctl connections list)", cmd, user)
+	case 1:
+		return cs[0].TenantID, nil
+	}
+	tenants := make([]string, len(cs))
+	for i, c := range cs {
+		tenants[i] = c.TenantID
+	}
+	return "", usagef("%s: user %s is connected in %d tenants (%s); choose one with --tenant", cmd, user, len(cs), strings.Join(tenants, ", "))
 }
 
 // flags is a command's flag set: errors are usage errors, output is

@@ -14,10 +14,11 @@ import (
 )
 
 const doctorUsage = `usage:
-  connectorctl doctor [--tenant T [--user U]] [--timeout 10s] [--json]
+  connectorctl doctor [--tenant T] [--user U] [--timeout 10s] [--json]
 
 Runs every check of GET /api/diagnostics from here: the deployment alone,
-an organisation (--tenant), or one user's connection (--tenant and --user).
+an organisation (--tenant), or one user's connection (--user, with --tenant
+when the user is connected in several tenants).
 Exit status 1 when any check fails.`
 
 func runDoctor(ctx context.Context, env *environment, args []string) error {
@@ -30,7 +31,7 @@ func runDoctor(ctx context.Context, env *environment, args []string) error {
 	}
 	var t diagnose.Target
 	var err error
-	if t.TenantID, err = guid("doctor", "tenant", *tenant, *user != ""); err != nil {
+	if t.TenantID, err = guid("doctor", "tenant", *tenant, false); err != nil {
 		return err
 	}
 	if t.UserID, err = guid("doctor", "user", *user, false); err != nil {
@@ -57,6 +58,11 @@ func runDoctor(ctx context.Context, env *environment, args []string) error {
 			return err
 		}
 		defer closeApp()
+		if t.UserID != "" && t.TenantID == "" {
+			if t.TenantID, err = tenantOfUser(ctx, a, "doctor", t.UserID); err != nil {
+				return err
+			}
+		}
 		a.Doctor.Timeout = *timeout
 		rep = a.Doctor.Run(ctx, t)
 	}

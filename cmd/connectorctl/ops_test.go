@@ -81,7 +81,8 @@ func TestOperationsCommands(t *testing.T) {
 	}
 
 	before := time.Now()
-	if out, errOut, code = ctlWorld(t, w, "sync", "now", T, U); code != 0 || !strings.Contains(out, "Queued a sync") {
+	// Without --tenant: the user's only connection says which.
+	if out, errOut, code = ctlWorld(t, w, "sync", "now", U); code != 0 || !strings.Contains(out, "Queued a sync of user "+u.OID+" of tenant "+u.TenantID) {
 		t.Fatalf("sync now = exit %d\n%s%s", code, out, errOut)
 	}
 	w.WaitSynced(t, u, before, time.Minute, "accounts", "contacts", "appointments")
@@ -111,8 +112,8 @@ func TestOperationsCommands(t *testing.T) {
 	if ups[0].UploadID != "refused-1" || ups[0].ErrorStatus != http.StatusForbidden || !strings.Contains(ups[0].Error, "Activity privilege") {
 		t.Errorf("uploads show: %+v, want refused-1 failed with Dataverse's 403 naming the Activity privilege", ups[0])
 	}
-	out, _, code = ctlWorld(t, w, "doctor", T, U)
-	if code != 1 || !strings.Contains(out, "✗  Uploads parked, failed or dead-lettered") || !strings.Contains(out, "1 failed (latest refused-1") || !strings.Contains(out, "1 failed,") {
+	out, _, code = ctlWorld(t, w, "doctor", U)
+	if code != 1 || !strings.Contains(out, "Diagnostics of user "+u.OID+" of tenant "+u.TenantID) || !strings.Contains(out, "✗  Uploads parked, failed or dead-lettered") || !strings.Contains(out, "1 failed (latest refused-1") || !strings.Contains(out, "1 failed,") {
 		t.Errorf("doctor with a failed upload = exit %d, want 1 and the uploads check failed\n%s", code, out)
 	}
 	var rep struct {
@@ -125,10 +126,10 @@ func TestOperationsCommands(t *testing.T) {
 	}
 
 	for _, args := range [][]string{
-		{"doctor", U},
+		{"doctor", "--user=dave"},
 		{"doctor", "--tenant=fabrikam"},
 		{"sync", "now", T},
-		{"uploads", "show", U},
+		{"uploads", "show", T},
 		{"connections", "list", "--status=gone"},
 		{"tenants", "remove"},
 	} {
@@ -138,6 +139,9 @@ func TestOperationsCommands(t *testing.T) {
 	}
 	if _, errOut, code := ctlWorld(t, w, "sync", "now", T, "--user=00000000-0000-4000-8000-000000000000"); code != 1 || !strings.Contains(errOut, "has not connected") {
 		t.Errorf("sync now of a stranger = exit %d (%s), want 1 saying they have not connected", code, errOut)
+	}
+	if _, errOut, code := ctlWorld(t, w, "uploads", "show", "--user=00000000-0000-4000-8000-000000000000"); code != 1 || !strings.Contains(errOut, "has no connection in any tenant") {
+		t.Errorf("uploads show of a stranger without --tenant = exit %d (%s), want 1 saying they have no connection", code, errOut)
 	}
 	w.AssertNoSecrets(t)
 }

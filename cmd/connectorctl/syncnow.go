@@ -13,10 +13,11 @@ import (
 )
 
 const syncUsage = `usage:
-  connectorctl sync now --tenant T --user U [--json]
+  connectorctl sync now --user U [--tenant T] [--json]
 
 Queues a sync of the user's Dynamics data now, through the sync-jobs queue
-as the scheduler does; the SyncWorker runs it. Jobs sent within the same
+as the scheduler does; the SyncWorker runs it. --tenant is needed only when
+the user is connected in several tenants. Jobs sent within the same
 second share a MessageId, so a repeated command within it sends one job.`
 
 func runSync(ctx context.Context, env *environment, args []string) error {
@@ -29,7 +30,7 @@ func runSync(ctx context.Context, env *environment, args []string) error {
 	if err := f.parse(args[1:]); err != nil {
 		return err
 	}
-	tid, err := guid("sync now", "tenant", *tenant, true)
+	tid, err := guid("sync now", "tenant", *tenant, false)
 	if err != nil {
 		return err
 	}
@@ -38,6 +39,11 @@ func runSync(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	return env.withApp(ctx, func(cfg config.Config, a *app.App) error {
+		if tid == "" {
+			if tid, err = tenantOfUser(ctx, a, "sync now", uid); err != nil {
+				return err
+			}
+		}
 		c, err := store.NewConnections(a.DB).Get(ctx, tid, uid)
 		switch {
 		case errors.Is(err, store.ErrNotFound):

@@ -15,7 +15,7 @@ import (
 )
 
 const uploadsUsage = `usage:
-  connectorctl uploads show --tenant T --user U [--id UPLOAD] [--status S] [--json]
+  connectorctl uploads show --user U [--tenant T] [--id UPLOAD] [--status S] [--json]
 
 Lists the user's uploads (newest first), or shows one with --id. --status
 keeps one state: queued, processing, done, retrying, parked, failed or
@@ -52,7 +52,7 @@ func runUploads(ctx context.Context, env *environment, args []string) error {
 	if err := f.parse(args[1:]); err != nil {
 		return err
 	}
-	tid, err := guid("uploads show", "tenant", *tenant, true)
+	tid, err := guid("uploads show", "tenant", *tenant, false)
 	if err != nil {
 		return err
 	}
@@ -64,6 +64,11 @@ func runUploads(ctx context.Context, env *environment, args []string) error {
 		return usagef("uploads show: --status %q is not queued, processing, done, retrying, parked, failed or dead_lettered", *status)
 	}
 	return env.withApp(ctx, func(cfg config.Config, a *app.App) error {
+		if tid == "" {
+			if tid, err = tenantOfUser(ctx, a, "uploads show", uid); err != nil {
+				return err
+			}
+		}
 		rows := store.NewUploads(a.DB)
 		var ups []store.Upload
 		if *id != "" {

@@ -43,6 +43,22 @@ func (c *Connections) List(ctx context.Context, tenant string) ([]Connection, er
 	return out, err
 }
 
+// OfUser returns the connections of user (an Entra object id) in every
+// tenant: a scan of the table, filtered by Table Storage.
+func (c *Connections) OfUser(ctx context.Context, user string) ([]Connection, error) {
+	var out []Connection
+	err := each(ctx, c.table, "RowKey eq "+quote(user), "find the connections of "+user, func(raw []byte) error {
+		e, err := decode(raw)
+		if err == nil {
+			conn := connectionOf(e.PartitionKey, e.RowKey, props(e.Properties))
+			conn.RefreshToken, conn.ETag = nil, azcore.ETag(e.ETag)
+			out = append(out, conn)
+		}
+		return err
+	})
+	return out, err
+}
+
 // List returns every upload of user in tenant.
 func (u *Uploads) List(ctx context.Context, tenant, user string) ([]Upload, error) {
 	var out []Upload
