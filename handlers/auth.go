@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/pitcher/connector/internal/apiauth"
+	"github.com/pitcher/connector/internal/obs"
 )
 
 // authedFunc is an API function that runs only for an authenticated
@@ -27,6 +28,7 @@ func authenticated(auth Authenticator, function string, h authedFunc) http.Handl
 			writeError(w, err, function, r.Header.Get("X-Azure-Functions-InvocationId"))
 			return
 		}
+		obs.SetUser(r.Context(), caller.TenantID, caller.UserID)
 		h(w, r, caller)
 	})
 }

@@ -54,4 +54,8 @@ type Deps struct {
 	Scheduler  Scheduling
 	SyncWorker SyncRunner
 	Changes    ChangeLog
+	// Diagnostics serves GET /api/diagnostics; DiagnosticsKey (may be
+	// empty: then only one's own) opens every organisation's.
+	Diagnostics    Diagnostics
+	DiagnosticsKey string
 }

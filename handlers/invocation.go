@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pitcher/connector/internal/apperr"
+	"github.com/pitcher/connector/internal/obs"
 )
 
 // InvokeRequest is the payload the Functions host POSTs to /<FunctionName>
@@ -61,28 +62,64 @@ func invoke(logger *slog.Logger, name string, fn invocationFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		inv := &Invocation{ID: r.Header.Get("X-Azure-Functions-InvocationId"), Function: name}
-		log := logger.With("function", name, "invocationId", inv.ID)
+		scope := &obs.Scope{Function: name, InvocationID: inv.ID}
+		ctx := obs.WithScope(r.Context(), scope)
 		err := decodeInvokeRequest(r, &inv.Request)
 		if err == nil {
-			err = runGuarded(r.Context(), fn, inv)
+			err = runGuarded(ctx, fn, inv)
 		}
-		elapsed := time.Since(start)
+		status := http.StatusOK
 		if err != nil {
-			log.LogAttrs(r.Context(), levelFor(err), "invocation failed",
-				slog.String("outcome", string(apperr.KindOf(err))),
-				slog.String("error", err.Error()),
-				slog.Any("logs", inv.logs),
-				durationMs(elapsed))
+			status = statusOf(err)
+		}
+		var extra []slog.Attr
+		if err != nil { // the host drops Logs of a failed invocation
+			extra = append(extra, slog.Any("logs", inv.logs))
+		}
+		logInvocation(ctx, logger, "invocation", scope, status, err, time.Since(start), extra...)
+		if err != nil {
 			writeError(w, err, name, inv.ID)
 			return
 		}
-		log.LogAttrs(r.Context(), slog.LevelDebug, "invocation succeeded", durationMs(elapsed))
 		logs := inv.logs
 		if logs == nil {
 			logs = []string{}
 		}
 		writeJSON(w, http.StatusOK, InvokeResponse{Outputs: map[string]any{}, Logs: logs})
 	})
+}
+
+// logInvocation writes the one line every invocation and request ends
+// with: function, invocationId, tenant and user (as a pseudonym, by the
+// obs handler), success, outcome, status and duration. Failures are logged
+// at Warn (the caller's mistakes) or Error (ours), with the error.
+func logInvocation(ctx context.Context, logger *slog.Logger, msg string, scope *obs.Scope, status int, err error, elapsed time.Duration, extra ...slog.Attr) {
+	level, outcome := slog.LevelInfo, scope.Outcome()
+	attrs := []slog.Attr{slog.String("function", scope.Function), slog.String("invocationId", scope.InvocationID)}
+	if tenant, user := scope.User(); tenant != "" {
+		attrs = append(attrs, slog.String("tenant", tenant))
+		if user != "" {
+			attrs = append(attrs, slog.String("user", user))
+		}
+	}
+	switch {
+	case err != nil:
+		level, outcome = levelFor(err), string(apperr.KindOf(err))
+	case status >= 500:
+		level = slog.LevelError
+	case status >= 400:
+		level = slog.LevelWarn
+	}
+	if outcome == "" {
+		outcome = "ok"
+	}
+	attrs = append(attrs, slog.Bool("success", err == nil && status < 400), slog.String("outcome", outcome),
+		slog.Int("status", status), durationMs(elapsed))
+	attrs = append(attrs, extra...)
+	if err != nil {
+		attrs = append(attrs, slog.String("error", err.Error()))
+	}
+	logger.LogAttrs(ctx, level, msg, attrs...)
 }
 
 func decodeInvokeRequest(r *http.Request, dst *InvokeRequest) error {

@@ -59,9 +59,9 @@ func writeError(w http.ResponseWriter, err error, function, invocationID string)
 	if e, ok := apperr.As(err); ok && kind != apperr.Internal {
 		d.Message, d.Problems = e.Message, e.Problems
 	}
-	status, ok := statusFor[kind]
-	if !ok {
-		status = http.StatusInternalServerError
+	status := statusOf(err)
+	if rec, ok := w.(*statusRecorder); ok {
+		rec.kind = kind
 	}
 	if kind == apperr.Throttled {
 		if e, _ := apperr.As(err); e != nil && e.RetryAfter > 0 {
@@ -69,6 +69,14 @@ func writeError(w http.ResponseWriter, err error, function, invocationID string)
 		}
 	}
 	writeJSON(w, status, ErrorBody{Error: d})
+}
+
+// statusOf is the HTTP status of err's kind.
+func statusOf(err error) int {
+	if status, ok := statusFor[apperr.KindOf(err)]; ok {
+		return status
+	}
+	return http.StatusInternalServerError
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -40,7 +40,11 @@ func addRoutes(mux *http.ServeMux, logger *slog.Logger, d Deps) {
 	mux.Handle("POST /api/uploads", uploads("UploadIntake", uploadIntake))
 	mux.Handle("GET /api/uploads/{id}", uploads("UploadStatus", uploadStatus))
 	mux.Handle("GET /api/changes", api("Changes", changesOr501(d.Changes)))
-	mux.Handle("GET /api/diagnostics", api("Diagnostics", notImplementedAuthed("Diagnostics")))
+	if d.Diagnostics != nil && d.Auth != nil {
+		mux.Handle("GET /api/diagnostics", diagnostics(logger, d.Auth, d.Diagnostics, d.DiagnosticsKey))
+	} else {
+		mux.Handle("GET /api/diagnostics", api("Diagnostics", notImplementedAuthed("Diagnostics")))
+	}
 
 	mux.Handle("POST /SyncScheduler", invoke(logger, "SyncScheduler", schedulerOr501(d.Scheduler)))
 	mux.Handle("POST /SyncWorker", invoke(logger, "SyncWorker", syncWorkerOr501(logger, d.SyncWorker)))

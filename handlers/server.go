@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pitcher/connector/internal/apperr"
+	"github.com/pitcher/connector/internal/obs"
 )
 
 // NewServer returns the handler for every function of the app, using the
@@ -30,30 +31,34 @@ func ready(w http.ResponseWriter, _ *http.Request) {
 	_, _ = w.Write([]byte("ready\n"))
 }
 
-// httpFunction wraps the handler of a forwarded HTTP function: it logs the
-// outcome (never the query string, which can carry codes and state) and turns
-// a panic into a 500 instead of a dead handler.
+// httpFunction wraps the handler of a forwarded HTTP function: it gives
+// the request an obs.Scope (authenticated functions add the caller), logs
+// its outcome (never the query string, which can carry codes and state)
+// and turns a panic into a 500 instead of a dead handler.
 func httpFunction(logger *slog.Logger, name string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := r.Header.Get("X-Azure-Functions-InvocationId")
+		scope := &obs.Scope{Function: name, InvocationID: id}
+		r = r.WithContext(obs.WithScope(r.Context(), scope))
 		rec := &statusRecorder{ResponseWriter: w}
 		defer func() {
+			var err error
 			if p := recover(); p != nil {
-				err := apperr.Wrap(apperr.Internal, fmt.Errorf("panic: %v\n%s", p, debug.Stack()), "internal error")
-				logger.Error("request failed", "function", name, "invocationId", id, "error", err.Error())
+				err = apperr.Wrap(apperr.Internal, fmt.Errorf("panic: %v\n%s", p, debug.Stack()), "internal error")
 				if rec.status == 0 {
 					writeError(rec, err, name, id)
 				}
 			}
-			level := slog.LevelInfo
-			if rec.status >= 500 {
-				level = slog.LevelError
+			if err == nil && rec.kind != "" {
+				scope.SetOutcome(string(rec.kind))
 			}
-			logger.LogAttrs(r.Context(), level, "request",
-				slog.String("function", name), slog.String("invocationId", id),
-				slog.String("method", r.Method), slog.String("path", r.URL.Path),
-				slog.Int("status", rec.status), durationMs(time.Since(start)))
+			status := rec.status
+			if status == 0 {
+				status = http.StatusOK // net/http's answer when nothing was written
+			}
+			logInvocation(r.Context(), logger, "request", scope, status, err, time.Since(start),
+				slog.String("method", r.Method), slog.String("path", r.URL.Path))
 		}()
 		h.ServeHTTP(rec, r)
 	})
@@ -62,6 +67,7 @@ func httpFunction(logger *slog.Logger, name string, h http.Handler) http.Handler
 type statusRecorder struct {
 	http.ResponseWriter
 	status int
+	kind   apperr.Kind // the error kind answered, if any
 }
 
 func (s *statusRecorder) WriteHeader(code int) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/pitcher/connector/internal/obs"
 	"github.com/pitcher/connector/internal/queue"
 	"github.com/pitcher/connector/internal/syncer"
 )
@@ -56,12 +57,27 @@ func syncWorker(logger *slog.Logger, w SyncRunner) invocationFunc {
 			inv.Logf("message %s is not a valid sync job and was dropped: %v", msg.MessageID, err)
 			return nil
 		}
+		obs.SetUser(ctx, job.TenantID, job.UserID)
 		res, err := w.Run(ctx, job)
 		if err != nil {
 			return err
 		}
-		inv.Logf("sync of user %s (tenant %s): %s", job.UserID, job.TenantID, res.Outcome)
+		obs.SetOutcome(ctx, res.Outcome)
+		countRows(ctx, logger, res)
+		inv.Logf("sync job %s (tenant %s): %s", msg.MessageID, job.TenantID, res.Outcome)
 		return nil
+	}
+}
+
+// countRows logs the rows each entity set of a run wrote into the mirror
+// (obs.MetricRowsSynced); sets that failed before writing count nothing.
+func countRows(ctx context.Context, logger *slog.Logger, res syncer.Result) {
+	for _, s := range res.Sets {
+		if s.Err != nil && s.Upserted+s.Deleted == 0 {
+			continue
+		}
+		obs.Count(ctx, logger, obs.MetricRowsSynced, s.Upserted+s.Deleted, slog.String("entitySet", s.EntitySet),
+			slog.Int64("upserted", s.Upserted), slog.Int64("deleted", s.Deleted), slog.Bool("full", s.Full))
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"net/url"
 
 	"github.com/pitcher/connector/internal/apiauth"
+	"github.com/pitcher/connector/internal/obs"
 	"github.com/pitcher/connector/internal/queue"
 	"github.com/pitcher/connector/internal/uploader"
 )
@@ -64,6 +65,7 @@ func uploadWorker(u Uploads) invocationFunc {
 		if err != nil {
 			return err
 		}
+		obs.SetUser(ctx, msg.TenantID, msg.UserID)
 		what, err := u.Process(ctx, msg, m.DeliveryCount)
 		if err != nil {
 			return err

@@ -55,6 +55,7 @@ var notSetInAzure = map[string]string{
 	"AzureWebJobsStorage__accountName": "the service URIs are set instead (they work in sovereign clouds)",
 	"ServiceBusConnection":             "identity-based: __fullyQualifiedNamespace is used",
 	"SHUTDOWN_TIMEOUT":                 "optional; the default suits Flex Consumption",
+	"DIAGNOSTICS_KEY":                  "optional; unset, /api/diagnostics serves only users' own diagnostics (docs/operations.md: how to add it as a Key Vault secret for support)",
 	"DYNAMICS_DISCOVERY_URL":           "optional; defaults to the commercial Global Discovery service (set it in sovereign clouds)",
 	"STORAGE_TABLE_PREFIX":             "optional; the account is the connector's own, so table names need no prefix",
 	"SYNC_CONFIG":                      "optional; the defaults sync accounts, contacts and appointments",

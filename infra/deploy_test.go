@@ -42,11 +42,12 @@ func TestDeployKeepsSecretsOffTheCommandLine(t *testing.T) {
 		}
 	}
 	const secret, keys = `s3cr"et\~with spaces`, "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=,k0:old"
+	const pseudonymKey = "cHNldWRvbnltLWtleS0zMi1ieXRlcy1sb25nLSEhISE="
 	logFile := filepath.Join(root, "az.log")
 	cmd := exec.Command("bash", filepath.Join(root, "scripts", "deploy.sh"))
 	cmd.Env = append(os.Environ(), "PATH="+filepath.Join(root, "bin")+":"+os.Getenv("PATH"), "FAKE_AZ_LOG="+logFile, "TMPDIR="+root,
 		"AZURE_RESOURCE_GROUP=rg", "AZURE_ENV_NAME=test", "ENTRA_CLIENT_ID=5a1c0f3e-7b2d-4c8e-9f10-2b3c4d5e6f70",
-		"ENTRA_CLIENT_SECRET="+secret, "TOKEN_ENCRYPTION_KEYS="+keys)
+		"ENTRA_CLIENT_SECRET="+secret, "TOKEN_ENCRYPTION_KEYS="+keys, "LOG_PSEUDONYM_KEY="+pseudonymKey)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("deploy.sh: %v\n%s", err, out)
 	}
@@ -58,7 +59,7 @@ func TestDeployKeepsSecretsOffTheCommandLine(t *testing.T) {
 	for _, line := range strings.Split(string(b), "\n") {
 		switch kind, rest, _ := strings.Cut(line, " "); kind {
 		case "ARGS":
-			if strings.Contains(rest, "s3cr") || strings.Contains(rest, "AAECAw") {
+			if strings.Contains(rest, "s3cr") || strings.Contains(rest, "AAECAw") || strings.Contains(rest, "cHNldWRvbnlt") {
 				t.Errorf("az was called with a secret on its command line: %s", rest)
 			}
 		case "FILE":
@@ -77,6 +78,9 @@ func TestDeployKeepsSecretsOffTheCommandLine(t *testing.T) {
 	}
 	if got := params.Parameters["tokenEncryptionKeys"].Value; got != keys {
 		t.Errorf("tokenEncryptionKeys in the file = %q, want %q", got, keys)
+	}
+	if got := params.Parameters["logPseudonymKey"].Value; got != pseudonymKey {
+		t.Errorf("logPseudonymKey in the file = %q, want %q", got, pseudonymKey)
 	}
 	if _, err := os.Stat(file); !os.IsNotExist(err) {
 		t.Errorf("the parameters file %s is still there after the deployment (%v)", file, err)

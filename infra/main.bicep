@@ -23,6 +23,10 @@ param entraClientSecret string
 @description('The token-encryption key ring, "id:base64key[,id2:base64key]" with 32-byte keys (see docs/deploy.md). Stored in Key Vault; the app reads it through a Key Vault reference.')
 param tokenEncryptionKeys string
 
+@secure()
+@description('The key of the users\' pseudonyms in the logs: 32 random bytes in base64 (openssl rand -base64 32). Keep it for the life of the deployment: a new key gives every user a new pseudonym. Stored in Key Vault; the app reads it through a Key Vault reference.')
+param logPseudonymKey string
+
 @description('The id of the key in tokenEncryptionKeys that encrypts new tokens; required when the ring has several keys.')
 param tokenEncryptionActiveKey string = ''
 
@@ -115,6 +119,7 @@ module keyVault 'modules/keyvault.bicep' = {
     principalId: identity.outputs.principalId
     entraClientSecret: entraClientSecret
     tokenEncryptionKeys: tokenEncryptionKeys
+    logPseudonymKey: logPseudonymKey
   }
 }
 
@@ -145,6 +150,7 @@ module functionApp 'modules/functionapp.bicep' = {
       SYNC_QUEUE: syncQueueName
       UPLOAD_QUEUE: uploadQueueName
       LOG_LEVEL: logLevel
+      LOG_PSEUDONYM_KEY: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.logPseudonymKeyUri})'
       ENTRA_CLIENT_ID: entraClientId
       ENTRA_CLIENT_SECRET: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.entraClientSecretUri})'
       ENTRA_AUTHORITY_HOST: entraAuthorityHost

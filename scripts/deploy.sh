@@ -2,11 +2,11 @@
 # The manual path (docs/deploy.md): provision infra/main.bicep into a resource
 # group with the Azure CLI, then upload the package built by `make package`.
 # Needs: az (logged in), AZURE_RESOURCE_GROUP, AZURE_ENV_NAME, ENTRA_CLIENT_ID,
-# ENTRA_CLIENT_SECRET, TOKEN_ENCRYPTION_KEYS.
+# ENTRA_CLIENT_SECRET, TOKEN_ENCRYPTION_KEYS, LOG_PSEUDONYM_KEY.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 missing=()
-for v in AZURE_RESOURCE_GROUP AZURE_ENV_NAME ENTRA_CLIENT_ID ENTRA_CLIENT_SECRET TOKEN_ENCRYPTION_KEYS; do
+for v in AZURE_RESOURCE_GROUP AZURE_ENV_NAME ENTRA_CLIENT_ID ENTRA_CLIENT_SECRET TOKEN_ENCRYPTION_KEYS LOG_PSEUDONYM_KEY; do
   [ -n "${!v:-}" ] || missing+=("$v")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -25,8 +25,8 @@ json_string() {
 }
 secrets=$(umask 077 && mktemp "${TMPDIR:-/tmp}/pitcher-deploy.XXXXXX")
 trap 'rm -f "$secrets"' EXIT
-printf '{"$schema":"https://schema.management.azure.com/schemas/2019-04-01/deploymentParameters.json#","contentVersion":"1.0.0.0","parameters":{"entraClientSecret":{"value":%s},"tokenEncryptionKeys":{"value":%s}}}\n' \
-  "$(json_string "$ENTRA_CLIENT_SECRET")" "$(json_string "$TOKEN_ENCRYPTION_KEYS")" >"$secrets"
+printf '{"$schema":"https://schema.management.azure.com/schemas/2019-04-01/deploymentParameters.json#","contentVersion":"1.0.0.0","parameters":{"entraClientSecret":{"value":%s},"tokenEncryptionKeys":{"value":%s},"logPseudonymKey":{"value":%s}}}\n' \
+  "$(json_string "$ENTRA_CLIENT_SECRET")" "$(json_string "$TOKEN_ENCRYPTION_KEYS")" "$(json_string "$LOG_PSEUDONYM_KEY")" >"$secrets"
 
 app=$(az deployment group create \
   --resource-group "$AZURE_RESOURCE_GROUP" \

@@ -57,6 +57,7 @@ Try:  curl -i http://127.0.0.1:$port/api/diagnostics
       open http://127.0.0.1:$port/api/login                                (sign in as a seeded user)
       curl -X POST http://127.0.0.1:$port/admin/functions/SyncScheduler -d '{}'
       bin/connectorctl --settings $settings_file dlq list --queue uploads
+      bin/connectorctl --settings $settings_file doctor                    (every link checked, with fixes)
 Ctrl-C stops everything. Following the funchost log:
 
 TXT

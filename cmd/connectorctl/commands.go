@@ -21,7 +21,12 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"dlq": {summary: "list, show, resubmit or purge dead-lettered messages of a queue", run: runDLQ},
+	"dlq":         {summary: "list, show, resubmit or purge dead-lettered messages of a queue", run: runDLQ},
+	"doctor":      {summary: "check every link of the deployment, a tenant or a user's connection", run: runDoctor},
+	"tenants":     {summary: "list the organisations, or show one's approval", run: runTenants},
+	"connections": {summary: "list users' connections: status, last sync, reauthorization reasons", run: runConnections},
+	"sync":        {summary: "sync now: queue a sync of one user", run: runSync},
+	"uploads":     {summary: "show a user's uploads and their errors", run: runUploads},
 }
 
 func commandNames() string {
@@ -37,10 +42,13 @@ func printUsage(w io.Writer) {
 	fmt.Fprintln(w, "usage: connectorctl [--settings local.settings.json] COMMAND [ARGS]")
 	fmt.Fprintln(w, "\nCommands:")
 	for _, n := range strings.Split(commandNames(), ", ") {
-		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
+		fmt.Fprintf(w, "  %-12s %s\n", n, commands[n].summary)
 	}
-	fmt.Fprintln(w, "\nSettings come from the environment, as for the handler (ServiceBusConnection or")
-	fmt.Fprintln(w, "ServiceBusConnection__fullyQualifiedNamespace); --settings adds a local.settings.json's Values.")
+	fmt.Fprintln(w, "\nSettings come from the environment, as for the handler (dlq needs only ServiceBusConnection")
+	fmt.Fprintln(w, "or ServiceBusConnection__fullyQualifiedNamespace; the others the handler's settings);")
+	fmt.Fprintln(w, "--settings adds a local.settings.json's Values. Every command takes --json.")
+	fmt.Fprintln(w, "\nExit status: 0 done (doctor: every check passed), 1 the operation failed or found")
+	fmt.Fprintln(w, "problems (doctor: a check failed), 2 the command line is wrong.")
 }
 
 // environment is what commands get from run: settings and output streams.

@@ -20,6 +20,7 @@ import (
 	"github.com/pitcher/connector/handlers"
 	"github.com/pitcher/connector/internal/app"
 	"github.com/pitcher/connector/internal/config"
+	"github.com/pitcher/connector/internal/obs"
 )
 
 func main() {
@@ -52,7 +53,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("listen on %s=%d: %w", config.SettingPort, cfg.Port, err)
 	}
-	logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	// Every line goes through obs: users appear only as pseudonyms, and an
+	// invocation's lines carry its id, function, tenant and user.
+	logger := slog.New(obs.NewHandler(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}), obs.NewPseudonyms(cfg.Ops.PseudonymKey)))
 	logger.Info("handler listening", "addr", ln.Addr().String(), "storage", cfg.Storage.String(), "serviceBus", cfg.ServiceBus.String(), "entra", cfg.Entra.String())
 	a, err := app.New(cfg, logger, app.Options{})
 	if err != nil {

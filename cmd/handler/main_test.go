@@ -29,6 +29,7 @@ func testEnv(port int) map[string]string {
 		"ENTRA_CLIENT_SECRET":          "CLIENT_SECRET_VALUE",
 		"PUBLIC_BASE_URL":              "http://127.0.0.1:7071",
 		"TOKEN_ENCRYPTION_KEYS":        "k1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+		"LOG_PSEUDONYM_KEY":            "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
 	}
 }
 
@@ -86,8 +87,8 @@ func TestRunServesUntilCancelled(t *testing.T) {
 func TestRunRejectsBadSettings(t *testing.T) {
 	err := run(context.Background(), nil, func(string) string { return "" }, io.Discard, io.Discard)
 	var ce *config.Error
-	if !errors.As(err, &ce) || len(ce.Problems) != 9 {
-		t.Fatalf("run with no settings = %v, want a config error listing 9 problems", err)
+	if !errors.As(err, &ce) || len(ce.Problems) != 10 {
+		t.Fatalf("run with no settings = %v, want a config error listing 10 problems", err)
 	}
 	if err := run(context.Background(), []string{"--db", "x"}, func(string) string { return "" }, io.Discard, io.Discard); err == nil {
 		t.Error("run with unknown arguments succeeded")

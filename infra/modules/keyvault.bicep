@@ -11,6 +11,8 @@ param principalId string
 param entraClientSecret string
 @secure()
 param tokenEncryptionKeys string
+@secure()
+param logPseudonymKey string
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: name
@@ -35,6 +37,11 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
     name: 'token-encryption-keys'
     properties: { value: tokenEncryptionKeys }
   }
+
+  resource pseudonymKey 'secrets' = {
+    name: 'log-pseudonym-key'
+    properties: { value: logPseudonymKey }
+  }
 }
 
 resource clientSecretReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
@@ -57,6 +64,17 @@ resource tokenKeysReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = 
   }
 }
 
+resource pseudonymKeyReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  scope: vault::pseudonymKey
+  name: guid(vault::pseudonymKey.id, principalId, roles.keyVaultSecretsUser)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsUser)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
 // Unversioned URIs: a new secret version is picked up without redeploying.
 output entraClientSecretUri string = vault::clientSecret.properties.secretUri
 output tokenEncryptionKeysUri string = vault::tokenKeys.properties.secretUri
+output logPseudonymKeyUri string = vault::pseudonymKey.properties.secretUri

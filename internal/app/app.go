@@ -5,14 +5,19 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
+
 	"github.com/pitcher/connector/handlers"
 	"github.com/pitcher/connector/internal/apiauth"
 	"github.com/pitcher/connector/internal/config"
+	"github.com/pitcher/connector/internal/dataverse"
+	"github.com/pitcher/connector/internal/diagnose"
 	"github.com/pitcher/connector/internal/documents"
 	"github.com/pitcher/connector/internal/entra"
 	"github.com/pitcher/connector/internal/mirror"
@@ -38,6 +43,10 @@ type App struct {
 	DB     *store.DB
 	// Documents is the Blob Storage container of uploads.
 	Documents *documents.Store
+	// Doctor runs the diagnostics (GET /api/diagnostics, connectorctl doctor).
+	Doctor *diagnose.Doctor
+
+	probeSB *azservicebus.Client
 }
 
 // Tables are the tables this package's parts use.
@@ -89,8 +98,11 @@ func New(cfg config.Config, logger *slog.Logger, opts Options) (*App, error) {
 		return nil, err
 	}
 	u := cfg.Uploads
+	uploadRetry := dataverse.DefaultRetry
+	uploadRetry.MaxRetryAfter = uploader.InlineRetryAfter
 	uploads := uploader.New(uploader.Config{Allow: u.Allow, MaxBodyBytes: u.MaxBodyBytes, MaxDocuments: u.MaxDocuments,
-		InlineDocumentBytes: u.InlineDocumentBytes, MaxDeliveryCount: u.MaxDeliveryCount},
+		InlineDocumentBytes: u.InlineDocumentBytes, MaxDeliveryCount: u.MaxDeliveryCount,
+		Dataverse: &dataverse.Options{Retry: uploadRetry, HTTPClient: dataverseHTTP(logger)}},
 		uploader.Deps{Rows: store.NewUploads(db), Blobs: docs, Queue: queues.Uploads, Connections: conns, Tokens: vault, Logger: logger})
 	flowsSvc := signin.New(signin.Config{ConsentRedirectURI: e.ConsentRedirectURI, LoginRedirectURI: e.LoginRedirectURI,
 		DiscoveryURL: e.DiscoveryURL, ReturnTo: returnTo},
@@ -101,11 +113,19 @@ func New(cfg config.Config, logger *slog.Logger, opts Options) (*App, error) {
 	if err := addSync(&deps, cfg, db, conns, vault, queues, logger); err != nil {
 		return nil, err
 	}
-	return &App{Deps: deps, Vault: vault, Queues: queues, DB: db, Documents: docs}, nil
+	doctor, probeSB, err := newDoctor(cfg, client, db, vault)
+	if err != nil {
+		return nil, err
+	}
+	deps.Diagnostics = &diagnose.Shared{Runner: doctor, TTL: diagnosticsTTL}
+	deps.DiagnosticsKey = cfg.Ops.DiagnosticsKey
+	return &App{Deps: deps, Vault: vault, Queues: queues, DB: db, Documents: docs, Doctor: doctor, probeSB: probeSB}, nil
 }
 
 // Close releases the app's connections.
-func (a *App) Close(ctx context.Context) error { return a.Queues.Close(ctx) }
+func (a *App) Close(ctx context.Context) error {
+	return errors.Join(a.Queues.Close(ctx), a.probeSB.Close(ctx))
+}
 
 // EnsureTables creates the app's tables and the documents container,
 // retrying until it succeeds or ctx ends, so a handler that starts before

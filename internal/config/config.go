@@ -39,6 +39,8 @@ type Config struct {
 	Entra Entra
 	// Uploads holds the upload pipeline's settings.
 	Uploads Uploads
+	// Ops holds the observability and diagnostics settings.
+	Ops Ops
 }
 
 // Setting names read by Load.
@@ -71,10 +73,21 @@ func (e *Error) Error() string {
 
 // Load reads the settings through getenv and validates them. The error, if
 // any, is an *Error listing every problem.
-func Load(getenv func(string) string) (Config, error) {
+func Load(getenv func(string) string) (Config, error) { return load(getenv, true) }
+
+// LoadTool reads the handler's settings for a tool that works on the same
+// deployment from outside the Functions host (connectorctl): every setting
+// but FUNCTIONS_CUSTOMHANDLER_PORT, which only the host sets (Port is 0).
+func LoadTool(getenv func(string) string) (Config, error) { return load(getenv, false) }
+
+func load(getenv func(string) string, handler bool) (Config, error) {
 	r := reader{getenv: getenv}
+	var port int
+	if handler {
+		port = r.port(SettingPort)
+	}
 	c := Config{
-		Port:            r.port(SettingPort),
+		Port:            port,
 		Storage:         r.storage(SettingStorage),
 		ServiceBus:      r.serviceBus(SettingServiceBus),
 		SyncQueue:       r.queueName(SettingSyncQueue, "sync-jobs"),
@@ -85,6 +98,7 @@ func Load(getenv func(string) string) (Config, error) {
 		SyncTuning:      r.syncTuning(),
 		Entra:           r.entra(),
 		Uploads:         r.uploads(),
+		Ops:             r.ops(),
 	}
 	c.Storage.TablePrefix = r.tablePrefix(SettingTablePrefix)
 	if c.SyncQueue != "" && c.SyncQueue == c.UploadQueue {

@@ -21,6 +21,7 @@ func valid() map[string]string {
 		SettingClientSecret:  "CLIENT_SECRET_VALUE",
 		SettingPublicBaseURL: "https://pitcher-connector.example.com",
 		SettingTokenKeys:     "k1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+		SettingPseudonymKey:  "cHNldWRvbnltLWtleS0zMi1ieXRlcy1sb25nLSEhISE=",
 	}
 }
 

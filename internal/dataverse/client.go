@@ -58,10 +58,20 @@ const DefaultResponseHeaderTimeout = 3 * time.Minute
 var defaultHTTPClient = newHTTPClient(DefaultResponseHeaderTimeout)
 
 func newHTTPClient(responseHeaderTimeout time.Duration) *http.Client {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConnsPerHost = 64
+	t := NewTransport()
 	t.ResponseHeaderTimeout = responseHeaderTimeout
 	return &http.Client{Transport: t}
+}
+
+// NewTransport returns a transport tuned like the default client's (64 idle
+// connections per host, answers' headers awaited at most
+// DefaultResponseHeaderTimeout), for callers that wrap it (to observe
+// throttling, say) and pass it in Options.HTTPClient.
+func NewTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 64
+	t.ResponseHeaderTimeout = DefaultResponseHeaderTimeout
+	return t
 }
 
 // New returns a client for the environment at environmentURL, either the

@@ -21,6 +21,8 @@ import (
 //	GET|PUT /_sim/faults                    {"errorRate","resetRate","afterRate","latencyMs","randomSeed"}
 //	POST   /_sim/faults/next                {"status","count","method","path","retryAfter","after"}
 //	POST   /_sim/changetracking/expire      204: every delta token so far expires
+//	PUT    /_sim/tables/{set}/changetracking {"enabled":bool} -> 204
+//	PUT    /_sim/privileges                 {"entitySet","access":"read|create|write|delete","granted":bool} -> 204
 //	POST   /_sim/clock/advance              {"seconds":n} -> {"now":time}
 func (s *Sim) adminMux() *http.ServeMux {
 	mux := http.NewServeMux()
@@ -131,6 +133,34 @@ func (s *Sim) adminMux() *http.ServeMux {
 	})
 	mux.HandleFunc("POST /_sim/changetracking/expire", func(w http.ResponseWriter, r *http.Request) {
 		s.ExpireDeltaTokens()
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("PUT /_sim/tables/{set}/changetracking", func(w http.ResponseWriter, r *http.Request) {
+		var in struct {
+			Enabled bool `json:"enabled"`
+		}
+		if !readJSON(w, r, &in) {
+			return
+		}
+		if err := s.SetChangeTracking(r.PathValue("set"), in.Enabled); err != nil {
+			adminError(w, http.StatusNotFound, err.Error())
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("PUT /_sim/privileges", func(w http.ResponseWriter, r *http.Request) {
+		var in struct {
+			EntitySet string `json:"entitySet"`
+			Access    string `json:"access"`
+			Granted   bool   `json:"granted"`
+		}
+		if !readJSON(w, r, &in) {
+			return
+		}
+		if err := s.SetPrivilege(in.EntitySet, in.Access, in.Granted); err != nil {
+			adminError(w, http.StatusBadRequest, err.Error())
+			return
+		}
 		w.WriteHeader(http.StatusNoContent)
 	})
 	mux.HandleFunc("POST /_sim/clock/advance", func(w http.ResponseWriter, r *http.Request) {

@@ -59,6 +59,9 @@ func (s *Sim) entity(c *call) *response {
 	if !ok {
 		return errorResponse(errNoSegment(name))
 	}
+	if e := s.checkPrivilege(c, t); e != nil {
+		return errorResponse(e)
+	}
 	rest := c.segs[1:]
 	if !hasKey {
 		switch {

@@ -44,7 +44,7 @@ type Options struct {
 // let tests change and inspect the state directly. It is safe for
 // concurrent use.
 type Sim struct {
-	mu       sync.RWMutex // guards st, blocks, minToken
+	mu       sync.RWMutex // guards st, blocks, minToken, denied
 	st       store
 	offset   atomic.Int64 // nanoseconds added to the clock by Advance
 	baseNow  func() time.Time
@@ -52,7 +52,8 @@ type Sim struct {
 	auth     *authenticator
 	throttle *throttler
 	faults   *faultInjector
-	minToken int64 // delta tokens at or below this version have expired
+	minToken int64           // delta tokens at or below this version have expired
+	denied   map[string]bool // "<set>|<access>" the users' role lacks (SetPrivilege)
 	requests atomic.Int64
 	admin    *http.ServeMux
 	envURL   string

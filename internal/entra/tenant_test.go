@@ -3,6 +3,7 @@ package entra
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -46,5 +47,32 @@ func TestCanApproveForOrganisation(t *testing.T) {
 		if got := (IDClaims{DirectoryRoles: tc.roles}).CanApproveForOrganisation(); got != tc.want {
 			t.Errorf("CanApproveForOrganisation(%v) = %v, want %v", tc.roles, got, tc.want)
 		}
+	}
+}
+
+func TestMetadata(t *testing.T) {
+	jwks := `{"keys":[{"kty":"RSA","kid":"k1","n":"xx","e":"AQAB"}]}`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/organizations/v2.0/.well-known/openid-configuration":
+			fmt.Fprintf(w, `{"issuer":"http://%s/{tenantid}/v2.0","token_endpoint":"http://%s/organizations/oauth2/v2.0/token","jwks_uri":"http://%s/common/discovery/v2.0/keys"}`, r.Host, r.Host, r.Host)
+		case "/common/discovery/v2.0/keys":
+			fmt.Fprint(w, jwks)
+		default:
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprint(w, `{"error":"invalid_tenant","error_description":"AADSTS90002: Tenant 'x' not found.","error_codes":[90002]}`)
+		}
+	}))
+	defer srv.Close()
+	a, _ := NewAuthority(srv.URL)
+	c := NewClient(a, "id", "secret", srv.Client())
+	m, err := c.Metadata(context.Background(), "organizations")
+	if err != nil || m.Keys != 1 || m.JWKSURI != srv.URL+"/common/discovery/v2.0/keys" {
+		t.Errorf("Metadata(organizations) = %+v, %v; want one key at the JWKS", m, err)
+	}
+	_, err = c.Metadata(context.Background(), "nobody.example")
+	var e *Error
+	if !errors.As(err, &e) || !e.Has(90002) {
+		t.Errorf("Metadata of an unknown tenant = %v, want an *Error with AADSTS90002", err)
 	}
 }

@@ -80,10 +80,14 @@ func (j SyncJob) Retry(at time.Time) SyncJob {
 	return r
 }
 
-// MessageID is "sync:<tenant>:<user>:<slot>", e.g.
-// sync:4a6f...:9c1e...:20261128T140500Z.
+// MessageID is "sync:<tenant>:<user hash>:<slot>", e.g.
+// sync:4a6f...:9c1e0d...:20261128T140500Z, where the user hash is the first
+// 32 hex digits of SHA-256("<tenant>|<user>"). MessageIds reach the
+// Functions host's logs (Trigger Details), which must not name users by
+// their object id.
 func (j SyncJob) MessageID() string {
-	return "sync:" + canonicalID(j.TenantID) + ":" + canonicalID(j.UserID) + ":" + j.Slot.UTC().Format("20060102T150405Z")
+	sum := sha256.Sum256([]byte(canonicalID(j.TenantID) + "|" + canonicalID(j.UserID)))
+	return "sync:" + canonicalID(j.TenantID) + ":" + hex.EncodeToString(sum[:16]) + ":" + j.Slot.UTC().Format("20060102T150405Z")
 }
 
 func (SyncJob) schema() string { return "sync-jobs" }

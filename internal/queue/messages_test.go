@@ -19,6 +19,8 @@ const (
 	// uploadMessageID is the MessageId of upload by user of tenant: "upload:"
 	// and the hex sha256 of "<tenant>|<user>|<upload id>", computed by hand
 	// (printf '%s|%s|%s' … | sha256sum).
+	// syncUserHash is the first 32 hex digits of sha256(tenant|user).
+	syncUserHash    = "e6392c948fe9ff3371db66ae7653c4fe"
 	uploadMessageID = "upload:4e5ba432f415adecd01cabc0dbf4f7ef99d1d05d4992310ef4be77f93d1e8f9d"
 )
 
@@ -34,8 +36,8 @@ func TestGolden(t *testing.T) {
 		msgID  string
 		decode func([]byte) (Message, error)
 	}{
-		{"sync-job.json", NewSyncJob(tenant, user, ReasonScheduled, slot), "sync:" + tenant + ":" + user + ":20261128T140500Z", decodeSync},
-		{"sync-job-retry.json", retry, "sync:" + tenant + ":" + user + ":20261128T140730Z", decodeSync},
+		{"sync-job.json", NewSyncJob(tenant, user, ReasonScheduled, slot), "sync:" + tenant + ":" + syncUserHash + ":20261128T140500Z", decodeSync},
+		{"sync-job-retry.json", retry, "sync:" + tenant + ":" + syncUserHash + ":20261128T140730Z", decodeSync},
 		{"upload.json", NewUpload(tenant, user, upload), uploadMessageID, decodeUpload},
 		{"upload-retry.json", NewUpload(tenant, user, upload).Retry(), uploadMessageID + ":retry:1", decodeUpload},
 	}

@@ -21,8 +21,14 @@ import (
 // fully qualified namespace with the managed identity (or, on a developer
 // machine, the default credential chain). It does not contact the service.
 func NewClient(s config.ServiceBus) (*azservicebus.Client, error) {
+	return NewClientWithOptions(s, nil)
+}
+
+// NewClientWithOptions is NewClient with the client's options (nil: the
+// SDK's defaults), e.g. fewer retries for a probe that must fail fast.
+func NewClientWithOptions(s config.ServiceBus, opts *azservicebus.ClientOptions) (*azservicebus.Client, error) {
 	if s.ConnectionString != "" {
-		c, err := azservicebus.NewClientFromConnectionString(s.ConnectionString, nil)
+		c, err := azservicebus.NewClientFromConnectionString(s.ConnectionString, opts)
 		if err != nil {
 			return nil, fmt.Errorf("queue: Service Bus client from connection string: %w", err)
 		}
@@ -35,7 +41,7 @@ func NewClient(s config.ServiceBus) (*azservicebus.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("queue: %w", err)
 	}
-	c, err := azservicebus.NewClient(s.Namespace, cred, nil)
+	c, err := azservicebus.NewClient(s.Namespace, cred, opts)
 	if err != nil {
 		return nil, fmt.Errorf("queue: Service Bus client for %s: %w", s.Namespace, err)
 	}

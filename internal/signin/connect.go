@@ -6,6 +6,7 @@ import (
 
 	"github.com/pitcher/connector/internal/apperr"
 	"github.com/pitcher/connector/internal/entra"
+	"github.com/pitcher/connector/internal/obs"
 	"github.com/pitcher/connector/internal/store"
 	"github.com/pitcher/connector/internal/tokens"
 )
@@ -15,6 +16,7 @@ import (
 // sync queued. Users are keyed by tenant id + object id (reference §3.2).
 func (s *Service) connect(ctx context.Context, f store.AuthFlow, c entra.IDClaims, tok entra.Token) (LoginResult, error) {
 	tid, oid := c.TenantID, c.ObjectID
+	obs.SetUser(ctx, tid, oid)
 	log := s.Logger.With("tenant", tid, "user", oid)
 	tenant, err := s.Tenants.Get(ctx, tid)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {

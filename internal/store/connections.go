@@ -66,11 +66,16 @@ func (c *Connections) Get(ctx context.Context, tenant, user string) (Connection,
 	if err != nil {
 		return Connection{}, mapErr(err, "decode connection "+tenant+"/"+user)
 	}
-	p := props(e.Properties)
+	conn := connectionOf(tenant, user, props(e.Properties))
+	conn.ETag = resp.ETag
+	return conn, nil
+}
+
+func connectionOf(tenant, user string, p props) Connection {
 	return Connection{TenantID: tenant, UserID: user, Status: p.str("Status"), StatusReason: p.str("StatusReason"),
 		StatusChangedAt: p.time("StatusChangedAt"), RefreshToken: p.bytes("RefreshToken"), KeyID: p.str("KeyID"),
 		OrgURL: p.str("OrgURL"), DataverseUserID: p.str("DataverseUserID"), UserName: p.str("UserName"),
-		ConnectedAt: p.time("ConnectedAt"), NextSyncAt: p.time("NextSyncAt"), ETag: resp.ETag}, nil
+		ConnectedAt: p.time("ConnectedAt"), NextSyncAt: p.time("NextSyncAt")}
 }
 
 // Put writes the whole connection, whatever was there: a fresh sign-in

@@ -25,6 +25,7 @@ func TestAzuriteRoundTrip(t *testing.T) {
 			config.SettingSyncQueue:  "sync-jobs", config.SettingUploadQueue: "uploads",
 			config.SettingClientID: "5a1c0f3e-7b2d-4c8e-9f10-2b3c4d5e6f70", config.SettingClientSecret: "s",
 			config.SettingPublicBaseURL: "http://127.0.0.1:7071", config.SettingTokenKeys: "k1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+			config.SettingPseudonymKey: "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
 		}[k]
 	})
 	if err != nil {

@@ -57,11 +57,14 @@ func (t *Tenants) Get(ctx context.Context, id string) (Tenant, error) {
 	if err != nil {
 		return Tenant{}, mapErr(err, "decode tenant "+id)
 	}
-	p := props(e.Properties)
+	return tenantOf(id, props(e.Properties)), nil
+}
+
+func tenantOf(id string, p props) Tenant {
 	return Tenant{ID: id, ConsentedAt: p.time("ConsentedAt"), ConsentScopes: p.str("ConsentScopes"),
 		ConsentedByName: p.str("ConsentedByName"), ConsentedByOID: p.str("ConsentedByOID"),
 		LastRefusalAt: p.time("LastRefusalAt"), LastRefusalError: p.str("LastRefusalError"),
-		LastRefusalDescription: p.str("LastRefusalDescription"), DynamicsURL: p.str("DynamicsURL")}, nil
+		LastRefusalDescription: p.str("LastRefusalDescription"), DynamicsURL: p.str("DynamicsURL")}
 }
 
 // RecordConsent records an approval. It merges into the row, so fields it

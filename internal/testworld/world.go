@@ -11,7 +11,6 @@ package testworld
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -45,6 +44,10 @@ const (
 	APIScope = "api://" + ConnectorClientID + "/access_as_user"
 	// EncryptionKey seals refresh tokens (32 bytes, base64).
 	EncryptionKey = "ZTJlLXRlc3Qta2V5LTMyLWJ5dGVzLWxvbmctISEhISE="
+	// PseudonymKey makes the logs' user pseudonyms (32 bytes, base64).
+	PseudonymKey = "d29ybGQtcHNldWRvbnltLWtleS0zMi1ieXRlcy0hISE="
+	// DiagnosticsKey opens every organisation's diagnostics.
+	DiagnosticsKey = "world-diagnostics-key-0123456789abcdef"
 )
 
 // Options shape a World; the zero value is a working world.
@@ -148,6 +151,8 @@ func Start(t testing.TB, opts Options) *World {
 		"PUBLIC_BASE_URL":             w.URL,
 		"TOKEN_ENCRYPTION_KEYS":       "world-1:" + EncryptionKey,
 		"TOKEN_ENCRYPTION_ACTIVE_KEY": "world-1",
+		"LOG_PSEUDONYM_KEY":           PseudonymKey,
+		"DIAGNOSTICS_KEY":             DiagnosticsKey,
 		"RETURN_TO_ALLOWLIST":         w.URL + "/done",
 		"DYNAMICS_DISCOVERY_URL":      w.DiscoveryURL,
 		"LOG_LEVEL":                   "debug",
@@ -293,23 +298,7 @@ func (b *Buffer) String() string {
 }
 
 // RepoRoot is the repository's root (where go.mod is).
-func RepoRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test's directory")
-		}
-		dir = parent
-	}
-}
+func RepoRoot(t testing.TB) string { return testenv.RepoRoot(t) }
 
 // repoQueue reads a queue's properties from the Service Bus fake's
 // config.json, which matches Azure's (go test ./infra checks it).
@@ -341,12 +330,4 @@ func repoQueue(t testing.TB, name string) testenv.QueueProperties {
 	return testenv.QueueProperties{}
 }
 
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
+func freePort(t testing.TB) int { return testenv.FreePort(t) }

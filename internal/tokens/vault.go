@@ -14,6 +14,7 @@ import (
 
 	"github.com/pitcher/connector/internal/apperr"
 	"github.com/pitcher/connector/internal/entra"
+	"github.com/pitcher/connector/internal/obs"
 	"github.com/pitcher/connector/internal/store"
 )
 
@@ -189,7 +190,8 @@ func (v *Vault) refresh(ctx context.Context, tenant, user, resource string) (Acc
 				if merr != nil {
 					return AccessToken{}, apperr.Wrap(apperr.Transient, merr, "could not mark the connection reauth_required")
 				}
-				log.Warn("reauthorization required", "reason", reason)
+				log.WarnContext(ctx, "reauthorization required", "reason", reason)
+				obs.Count(ctx, log, obs.MetricReauthorizations, 1, slog.String("reason", reason))
 				return AccessToken{}, &ReauthRequiredError{TenantID: tenant, UserID: user, Reason: reason}
 			case entra.ClientMisconfigured:
 				return AccessToken{}, apperr.Wrap(apperr.Permanent, err, "Entra refused the app's own credentials; check ENTRA_CLIENT_ID and ENTRA_CLIENT_SECRET")
@@ -223,7 +225,8 @@ func (v *Vault) refresh(ctx context.Context, tenant, user, resource string) (Acc
 		}
 		at := AccessToken{Token: tok.AccessToken, ExpiresAt: tok.ExpiresAt}
 		v.Remember(tenant, user, resource, at)
-		log.Debug("access token refreshed", "expiresAt", at.ExpiresAt)
+		log.DebugContext(ctx, "access token refreshed", "expiresAt", at.ExpiresAt)
+		obs.Count(ctx, log, obs.MetricTokenRefreshes, 1)
 		return at, nil
 	}
 	return AccessToken{}, apperr.E(apperr.Transient, "the connection of user %s kept changing during the refresh; try again", user)

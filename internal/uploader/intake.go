@@ -82,8 +82,9 @@ func (s *Service) Accept(ctx context.Context, o Owner, contentType string, body 
 	if err := s.send(ctx, &row); err != nil {
 		return Status{}, false, err
 	}
-	s.Logger.Info("upload accepted", "tenant", o.TenantID, "user", o.UserID, "upload", r.UploadID,
-		"customers", len(r.Customers), "notes", len(r.Notes), "documents", len(r.Documents), "bytes", len(b))
+	log := s.Logger.With("tenant", o.TenantID, "user", o.UserID, "upload", r.UploadID)
+	log.InfoContext(ctx, "upload accepted", "customers", len(r.Customers), "notes", len(r.Notes), "documents", len(r.Documents), "bytes", len(b))
+	counted(ctx, log, "accepted")
 	return statusOf(row), true, nil
 }
 

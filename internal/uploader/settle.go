@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/pitcher/connector/internal/apperr"
+	"github.com/pitcher/connector/internal/obs"
 	"github.com/pitcher/connector/internal/queue"
 	"github.com/pitcher/connector/internal/store"
 )
@@ -33,6 +34,7 @@ func (s *Service) settle(ctx context.Context, row *store.Upload, m queue.Upload,
 			log.Warn("could not delete the finished upload's blobs", "deleteError", err.Error())
 		}
 		log.Info("upload written to Dynamics", "attempts", row.Attempts)
+		counted(ctx, log, store.UploadDone)
 		return "done", nil
 
 	case outcomeThrottled:
@@ -49,6 +51,7 @@ func (s *Service) settle(ctx context.Context, row *store.Upload, m queue.Upload,
 			return "", err
 		}
 		log.Info("throttled by Dynamics; retry scheduled", "retryAt", at, "retryAttempt", retry.Attempt)
+		counted(ctx, log, "throttled")
 		return "throttled; retry " + retry.MessageID() + " at " + at.Format(time.RFC3339), nil
 
 	case outcomeParked:
@@ -58,6 +61,7 @@ func (s *Service) settle(ctx context.Context, row *store.Upload, m queue.Upload,
 			return "", err
 		}
 		log.Warn("upload parked until the user signs in again")
+		counted(ctx, log, store.UploadParked)
 		// A sign-in between reading the connection and parking would have
 		// found nothing parked: look once more, and re-queue if so.
 		if conn, err := s.Connections.Get(ctx, row.TenantID, row.UserID); err == nil &&
@@ -76,6 +80,7 @@ func (s *Service) settle(ctx context.Context, row *store.Upload, m queue.Upload,
 			return "", err
 		}
 		log.Warn("Dynamics refused the upload", "code", o.last.Code, "status", o.last.HTTPStatus, "item", o.last.Item)
+		counted(ctx, log, store.UploadFailed)
 		return "failed: " + o.last.Message, nil
 	}
 
@@ -88,5 +93,13 @@ func (s *Service) settle(ctx context.Context, row *store.Upload, m queue.Upload,
 		log.Warn("could not record the failure", "saveError", err.Error())
 	}
 	log.Warn("upload attempt failed; Service Bus delivers it again", "status", row.Status)
+	counted(ctx, log, row.Status)
 	return "", apperr.Wrap(apperr.Transient, o.err, "the upload failed for now: "+o.last.Message)
+}
+
+// counted records what an attempt came to: the invocation's outcome and
+// one obs.MetricUploads.
+func counted(ctx context.Context, log *slog.Logger, outcome string) {
+	obs.SetOutcome(ctx, outcome)
+	obs.Count(ctx, log, obs.MetricUploads, 1, slog.String("outcome", outcome))
 }
