@@ -4,6 +4,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/google/uuid"
 )
 
 // TestPrivilegeDenied: a table access the users' security role lacks is
@@ -19,6 +21,12 @@ func TestPrivilegeDenied(t *testing.T) {
 	if err := s.SetPrivilege("appointments", AccessCreate, false); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.SetPrivilege("contacts", AccessWrite, false); err != nil {
+		t.Fatal(err)
+	}
+	newAppointment := "/api/data/v9.2/appointments(" + uuid.NewString() + ")"
+	existingContact := "/api/data/v9.2/contacts(" + s.IDs("contacts")[0] + ")"
+	newContact := "/api/data/v9.2/contacts(" + uuid.NewString() + ")"
 	tests := []struct {
 		method, path, body string
 		want               string // the privilege named, "" for allowed
@@ -27,6 +35,10 @@ func TestPrivilegeDenied(t *testing.T) {
 		{"GET", "/api/data/v9.2/contacts?$select=fullname&$top=1", "", ""},
 		{"POST", "/api/data/v9.2/appointments", `{"subject":"x"}`, "prvCreateActivity"},
 		{"POST", "/api/data/v9.2/accounts", `{"name":"allowed"}`, ""},
+		// A PATCH is an upsert: creating needs create, updating needs write.
+		{"PATCH", newAppointment, `{"subject":"x"}`, "prvCreateActivity"},
+		{"PATCH", existingContact, `{"firstname":"x"}`, "prvWriteContact"},
+		{"PATCH", newContact, `{"firstname":"x"}`, ""},
 	}
 	for _, tc := range tests {
 		r := send(t, srv, tc.method, tc.path, tc.body, "Content-Type", "application/json")

@@ -93,6 +93,13 @@ func (s *Sim) patch(c *call, t *table, keySeg string, k rowKey) *response {
 		return errorResponse(err)
 	}
 	r := k.find(t)
+	access := AccessWrite
+	if r == nil {
+		access = AccessCreate // an upsert that creates needs create, not write
+	}
+	if e := s.checkAccess(c, t, access); e != nil {
+		return errorResponse(e)
+	}
 	ifMatch, ifNoneMatch := c.header.Get("If-Match"), c.header.Get("If-None-Match")
 	if r == nil {
 		if ifMatch != "" {
