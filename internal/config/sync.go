@@ -27,6 +27,11 @@ type SyncTuning struct {
 	// ReconcileInterval is how often a table without change tracking is
 	// compared in full with the mirror to find deleted rows.
 	ReconcileInterval time.Duration
+	// TimeBudget is how long one SyncWorker invocation reads: a full read
+	// still going at its end is checkpointed after the page in hand and
+	// continued by another job, so no invocation nears the host's
+	// functionTimeout (10 minutes in host.json).
+	TimeBudget time.Duration
 }
 
 // Setting names of the sync tuning.
@@ -36,6 +41,7 @@ const (
 	SettingLeaseDuration     = "SYNC_LEASE_DURATION"
 	SettingWatermarkOverlap  = "SYNC_WATERMARK_OVERLAP"
 	SettingReconcileInterval = "SYNC_RECONCILE_INTERVAL"
+	SettingSyncTimeBudget    = "SYNC_TIME_BUDGET"
 )
 
 func (r *reader) syncTuning() SyncTuning {
@@ -45,6 +51,7 @@ func (r *reader) syncTuning() SyncTuning {
 		LeaseDuration:     r.duration(SettingLeaseDuration, 2*time.Minute, 3*time.Second, 30*time.Minute),
 		WatermarkOverlap:  r.duration(SettingWatermarkOverlap, 5*time.Minute, 0, 24*time.Hour),
 		ReconcileInterval: r.duration(SettingReconcileInterval, 24*time.Hour, time.Minute, 30*24*time.Hour),
+		TimeBudget:        r.duration(SettingSyncTimeBudget, 5*time.Minute, time.Millisecond, 8*time.Minute),
 	}
 }
 
