@@ -76,16 +76,22 @@ type fakeSignIn struct {
 }
 
 func (f fakeSignIn) StartConsent(context.Context, string) (string, error) {
-	return "https://login.example/x", f.err
+	return "https://login.example/x?state=x", f.err
 }
 func (f fakeSignIn) FinishConsent(context.Context, url.Values) (signin.ConsentResult, error) {
 	return f.consent, f.err
 }
 func (f fakeSignIn) StartLogin(context.Context, signin.LoginRequest) (string, error) {
-	return "https://login.example/y", f.err
+	return "https://login.example/y?state=y", f.err
 }
 func (f fakeSignIn) FinishLogin(context.Context, url.Values) (signin.LoginResult, error) {
 	return f.login, f.err
+}
+func (fakeSignIn) BindBrowser(state string) string       { return "bound:" + state }
+func (fakeSignIn) BrowserBound(state, value string) bool { return value == "bound:"+state }
+func bindRequest(r *http.Request, state string) *http.Request {
+	r.AddCookie(&http.Cookie{Name: flowCookieName(state), Value: "bound:" + state})
+	return r
 }
 
 // TestPagesEscapeEchoedValues: Entra's description, names and URLs reach
@@ -112,7 +118,8 @@ func TestPagesEscapeEchoedValues(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			srv := httptest.NewServer(NewServer(slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil)), Deps{SignIn: tc.s, PublicBaseURL: "https://conn.example"}))
 			defer srv.Close()
-			resp, err := http.Get(srv.URL + tc.path + "?state=s")
+			req, _ := http.NewRequest("GET", srv.URL+tc.path+"?state=s", nil)
+			resp, err := http.DefaultClient.Do(bindRequest(req, "s"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -142,7 +149,7 @@ func TestConsentCallbackRedirectsToApproverSignIn(t *testing.T) {
 	s := fakeSignIn{consent: signin.ConsentResult{TenantID: "t", Next: "https://login.example/t/oauth2/v2.0/authorize?x=1"}}
 	h := NewServer(slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil)), Deps{SignIn: s})
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("GET", "/api/consent/callback?state=s", nil))
+	h.ServeHTTP(rec, bindRequest(httptest.NewRequest("GET", "/api/consent/callback?state=s", nil), "s"))
 	if rec.Code != http.StatusFound || rec.Header().Get("Location") != s.consent.Next {
 		t.Errorf("callback = %d to %q, want 302 to the approver sign-in", rec.Code, rec.Header().Get("Location"))
 	}
@@ -150,8 +157,73 @@ func TestConsentCallbackRedirectsToApproverSignIn(t *testing.T) {
 	s = fakeSignIn{login: signin.LoginResult{Outcome: signin.Connected, ReturnTo: "pitcher://auth/done"}}
 	h = NewServer(slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil)), Deps{SignIn: s})
 	rec = httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("GET", "/api/auth/callback?state=s&code=c", nil))
+	h.ServeHTTP(rec, bindRequest(httptest.NewRequest("GET", "/api/auth/callback?state=s&code=c", nil), "s"))
 	if rec.Code != http.StatusFound || rec.Header().Get("Location") != "pitcher://auth/done" || rec.Header().Get("Referrer-Policy") != "no-referrer" {
 		t.Errorf("login callback = %d to %q, want 302 to return_to without a Referer", rec.Code, rec.Header().Get("Location"))
 	}
+}
+
+// TestCallbacksNeedTheBrowserThatStarted: a start gives the browser an
+// HttpOnly, SameSite cookie bound to the flow's state (Secure behind https);
+// a callback without it, or with another flow's, is refused before the
+// flow is touched, and its cookie is cleared.
+func TestCallbacksNeedTheBrowserThatStarted(t *testing.T) {
+	f := &countingSignIn{fakeSignIn: fakeSignIn{login: signin.LoginResult{Outcome: signin.Connected}, consent: signin.ConsentResult{TenantID: "t", Next: "https://login.example/t/authorize?state=next"}}}
+	h := NewServer(slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil)), Deps{SignIn: f, PublicBaseURL: "https://conn.example"})
+
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/api/login", nil))
+	c := rec.Result().Cookies()
+	if len(c) != 1 || c[0].Name != flowCookieName("y") || c[0].Value != "bound:y" || !c[0].HttpOnly || !c[0].Secure || c[0].SameSite != http.SameSiteLaxMode || c[0].Path != "/api/" {
+		t.Errorf("LoginStart set cookies %+v, want one HttpOnly, Secure, SameSite=Lax flow cookie on /api/", c)
+	}
+
+	for _, tc := range []struct {
+		name, path string
+		cookie     *http.Cookie
+	}{
+		{"login without a cookie", "/api/auth/callback?state=s&code=c", nil},
+		{"consent without a cookie", "/api/consent/callback?state=s&admin_consent=True", nil},
+		{"another flow's cookie", "/api/auth/callback?state=s&code=c", &http.Cookie{Name: flowCookieName("s"), Value: "bound:other"}},
+	} {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("GET", tc.path, nil)
+		if tc.cookie != nil {
+			req.AddCookie(tc.cookie)
+		}
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "started in another browser") {
+			t.Errorf("%s: %d\n%s\nwant 400 saying to start again in this browser", tc.name, rec.Code, rec.Body.String())
+		}
+	}
+	if f.finished != 0 {
+		t.Errorf("a callback from another browser reached the flow %d times", f.finished)
+	}
+
+	// The consent callback's follow-up sign-in gets its own bound cookie.
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, bindRequest(httptest.NewRequest("GET", "/api/consent/callback?state=s", nil), "s"))
+	var cleared, next bool
+	for _, c := range rec.Result().Cookies() {
+		cleared = cleared || c.Name == flowCookieName("s") && c.MaxAge < 0
+		next = next || c.Name == flowCookieName("next") && c.Value == "bound:next"
+	}
+	if rec.Code != http.StatusFound || !cleared || !next {
+		t.Errorf("consent callback = %d with cookies %+v; want a redirect, the used cookie cleared and the next flow's set", rec.Code, rec.Result().Cookies())
+	}
+}
+
+type countingSignIn struct {
+	fakeSignIn
+	finished int
+}
+
+func (c *countingSignIn) FinishLogin(ctx context.Context, q url.Values) (signin.LoginResult, error) {
+	c.finished++
+	return c.fakeSignIn.FinishLogin(ctx, q)
+}
+
+func (c *countingSignIn) FinishConsent(ctx context.Context, q url.Values) (signin.ConsentResult, error) {
+	c.finished++
+	return c.fakeSignIn.FinishConsent(ctx, q)
 }

@@ -14,6 +14,10 @@ import (
 // an administrator of that organisation.
 func adminConsentCallback(logger *slog.Logger, s SignIn, l links) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if !boundHere(w, r, s, l) {
+			errorPage(w, r, logger, l, "AdminConsentCallback", errOtherBrowser)
+			return
+		}
 		res, err := s.FinishConsent(r.Context(), r.URL.Query())
 		if err != nil {
 			errorPage(w, r, logger, l, "AdminConsentCallback", err)
@@ -21,7 +25,7 @@ func adminConsentCallback(logger *slog.Logger, s SignIn, l links) http.HandlerFu
 		}
 		switch {
 		case res.Next != "":
-			redirect(w, res.Next)
+			redirectBound(w, s, l, res.Next)
 		case res.NotConfirmed:
 			renderPage(w, logger, http.StatusConflict, page{Title: "Approval not active yet", Class: "bad", body: "consent-unconfirmed",
 				Tenant: res.TenantID, RetryURL: l.consent(res.TenantID)})

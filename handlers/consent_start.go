@@ -15,7 +15,7 @@ func adminConsentStart(logger *slog.Logger, s SignIn, l links) http.HandlerFunc 
 			errorPage(w, r, logger, l, "AdminConsentStart", err)
 			return
 		}
-		redirect(w, u)
+		redirectBound(w, s, l, u)
 	}
 }
 

@@ -17,6 +17,9 @@ type SignIn interface {
 	FinishConsent(ctx context.Context, q url.Values) (signin.ConsentResult, error)
 	StartLogin(ctx context.Context, r signin.LoginRequest) (string, error)
 	FinishLogin(ctx context.Context, q url.Values) (signin.LoginResult, error)
+	// BindBrowser and BrowserBound tie a flow's state to the browser that started it.
+	BindBrowser(state string) string
+	BrowserBound(state, value string) bool
 }
 
 // Authenticator checks the Authorization header of API calls (internal/apiauth).

@@ -15,6 +15,10 @@ import (
 // to do.
 func loginCallback(logger *slog.Logger, s SignIn, l links) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if !boundHere(w, r, s, l) {
+			errorPage(w, r, logger, l, "LoginCallback", errOtherBrowser)
+			return
+		}
 		res, err := s.FinishLogin(r.Context(), r.URL.Query())
 		if err != nil {
 			errorPage(w, r, logger, l, "LoginCallback", err)

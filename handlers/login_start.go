@@ -18,6 +18,6 @@ func loginStart(logger *slog.Logger, s SignIn, l links) http.HandlerFunc {
 			errorPage(w, r, logger, l, "LoginStart", err)
 			return
 		}
-		redirect(w, u)
+		redirectBound(w, s, l, u)
 	}
 }

@@ -4,7 +4,8 @@
 # the rest of a local world (funchost + the handler, entra-sim,
 # dataverse-sim), approves a tenant, signs a user in, syncs, edits and
 # deletes rows in the simulator, syncs again and prints what the Changes
-# API returns. It exits non-zero when any step does not do what it says.
+# API returns, then uploads a meeting report and follows it into Dynamics
+# and back. It exits non-zero when any step does not do what it says.
 source "$(dirname "$0")/lib.sh"
 trap stop_started EXIT
 trap 'exit 130' INT TERM

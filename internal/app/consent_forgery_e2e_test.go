@@ -33,17 +33,22 @@ func TestForgedApprovalIsNotRecorded(t *testing.T) {
 	if status, _ := dave.Get(t, w.URL+"/api/login?login_hint=dave@fabrikam.example"); status != http.StatusForbidden {
 		t.Fatalf("Dave's sign-in = %d, want 403", status)
 	}
-	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := noFollow.Get(w.URL + "/api/consent/start?tenant=organizations")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	loc, _ := url.Parse(resp.Header.Get("Location"))
+	// Dave starts a consent flow in his browser and answers it himself,
+	// claiming Entra said Fabrikam approved.
+	loc, _ := url.Parse(dave.Location(t, w.URL+"/api/consent/start?tenant=organizations"))
 	forged := url.Values{"state": {loc.Query().Get("state")}, "admin_consent": {"True"}, "tenant": {fabrikam}}
 	status, page := dave.Get(t, w.URL+"/api/consent/callback?"+forged.Encode())
 	if status != http.StatusForbidden || !strings.Contains(page, "may not approve apps") {
 		t.Errorf("the forged approval = %d\n%s\nwant 403: Dave may not approve apps", status, page)
+	}
+	// Dave starts another and lures Fabrikam's administrator, who is signed
+	// in to Entra, to the forged answer: it is refused in her browser, which
+	// did not start that flow.
+	loc, _ = url.Parse(dave.Location(t, w.URL+"/api/consent/start?tenant=organizations"))
+	forged.Set("state", loc.Query().Get("state"))
+	status, page = admin.Get(t, w.URL+"/api/consent/callback?"+forged.Encode())
+	if status != http.StatusBadRequest || !strings.Contains(page, "started in another browser") {
+		t.Errorf("the forged approval opened by the lured administrator = %d\n%s\nwant 400: started in another browser", status, page)
 	}
 	if tn, err := store.NewTenants(w.DB).Get(ctx, fabrikam); err == nil && tn.Consented() {
 		t.Fatalf("tenants/%s = %+v: a forged answer was recorded as an approval", fabrikam, tn)

@@ -67,6 +67,27 @@ func (b *Browser) Get(t testing.TB, u string) (int, string) {
 	return resp.StatusCode, string(body)
 }
 
+// Location requests u without following its redirect and returns where it
+// redirects to; cookies it sets are kept, as a browser would.
+func (b *Browser) Location(t testing.TB, u string) string {
+	t.Helper()
+	c := *b.client
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := c.Get(u)
+	if err != nil {
+		t.Fatalf("GET %s: %v", u, err)
+	}
+	resp.Body.Close()
+	loc := resp.Header.Get("Location")
+	if loc == "" {
+		t.Fatalf("GET %s = %d without a redirect", u, resp.StatusCode)
+	}
+	if p, err := url.Parse(loc); err == nil {
+		b.remember(p)
+	}
+	return loc
+}
+
 var pickerLink = regexp.MustCompile(`href="([^"]*login_hint=([^"&]*)[^"]*)"`)
 
 // Approve has the administrator adminUPN approve the connector for their
