@@ -48,7 +48,7 @@ func TestRenderTable(t *testing.T) {
 	}
 	got := render(res, 10000)
 	for _, want := range []string{
-		"| Full sync, 10,000 rows | 1,086 rows/s | 0.0012 per row | 0.0220 per row | 31.6 MB | 9.2 s in 1 SyncWorker run(s) | 0 lost, 0 duplicated |",
+		"| Full sync, 10,000 rows | 1,086 rows/s | 1.20 per 1,000 rows | 0.0220 per row | 31.6 MB | 9.2 s in 1 SyncWorker run(s) | 0 lost, 0 duplicated |",
 		"| Incremental sync, 20 changes | — | 1 | 10 | — | 0.44 s |",
 		"| Uploads, 200 reports | 15.2 reports/s | 1.005 per report | 9.0 per report (+ 6.0 Blob) | 24.3 MB |",
 		"| Handler cold start (10 starts) | — | — | — | 16.9 MB idle | ready 58 ms after exec (65 ms after the host starts) |",

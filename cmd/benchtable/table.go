@@ -21,8 +21,8 @@ func render(res map[string]result, rows int) string {
 	b.WriteString("|---|---|---|---|---|---|---|\n")
 	if r, ok := res["BenchmarkSyncEndToEnd"]; ok {
 		m := r.metrics
-		fmt.Fprintf(&b, "| Full sync, %s rows | %s rows/s | %.4f per row | %.4f per row | %.1f MB | %.1f s in %s SyncWorker run(s) | %s lost, %s duplicated |\n",
-			thousands(float64(rows)), thousands(m["full-rows/s"]), m["full-dv-req/row"], m["full-table-tx/row"], m["peak-rss-MB"],
+		fmt.Fprintf(&b, "| Full sync, %s rows | %s rows/s | %.2f per 1,000 rows | %.4f per row | %.1f MB | %.1f s in %s SyncWorker run(s) | %s lost, %s duplicated |\n",
+			thousands(float64(rows)), thousands(m["full-rows/s"]), 1000*m["full-dv-req/row"], m["full-table-tx/row"], m["peak-rss-MB"],
 			float64(rows)/m["full-rows/s"], thousands(m["full-runs"]), thousands(m["full-lost"]), thousands(m["full-dup"]))
 		fmt.Fprintf(&b, "| Incremental sync, 20 changes | — | %s | %s | — | %.2f s | exactly the 20 changes |\n",
 			thousands(m["incr-dv-req"]), thousands(m["incr-table-tx"]), m["incr-s"])
