@@ -1,5 +1,5 @@
 # The two commands of the README are `make dev` and `make test`.
-.PHONY: dev test build check clean bench-startup bench-sync bench-uploads package deploy demo
+.PHONY: dev test build check clean bench bench-ci bench-startup bench-sync bench-uploads package deploy demo
 
 dev:            ## start Azurite + the Service Bus fake + funchost + the handler (Ctrl-C stops them)
 	@scripts/dev.sh
@@ -26,6 +26,12 @@ package:        ## build the deployable app: build/app/ and build/connector.zip 
 
 deploy: package ## provision infra/ and upload the package with the Azure CLI (docs/deploy.md); not run in CI
 	@scripts/deploy.sh
+
+bench:          ## the end-to-end benchmark through funchost (100,000 rows, BENCH_ROWS=1000000 for more; 1,000 uploads, throttled uploads, cold start): one table, written into docs/performance.md
+	@scripts/bench.sh full
+
+bench-ci:       ## the short form of make bench (10,000 rows, 200 uploads) that fails when a figure crosses its threshold
+	@scripts/bench.sh ci
 
 bench-sync:     ## the sync benchmarks against a fresh Azurite (docs/performance.md)
 	@scripts/bench-sync.sh

@@ -64,6 +64,7 @@ var notSetInAzure = map[string]string{
 	"SYNC_WATERMARK_OVERLAP":           "optional; 5 minutes covers Dataverse's transactions and clock skew",
 	"SYNC_RECONCILE_INTERVAL":          "optional; daily reconcile of tables without change tracking",
 	"SYNC_CHANGES_RETENTION":           "optional; the change log keeps 30 days, longer-offline apps read a snapshot",
+	"SYNC_TIME_BUDGET":                 "optional; 5 minutes per SyncWorker invocation, well inside the 10-minute functionTimeout",
 }
 
 // setAheadOfCode lists settings infra sets before the code that reads them

@@ -30,6 +30,11 @@ type SyncTuning struct {
 	// ChangesRetention is how long a user's change log keeps an entry. An
 	// app offline for longer reads its mirror again from a snapshot.
 	ChangesRetention time.Duration
+	// TimeBudget is how long one SyncWorker invocation reads: a full read
+	// still going at its end is checkpointed after the page in hand and
+	// continued by another job, so no invocation nears the host's
+	// functionTimeout (10 minutes in host.json).
+	TimeBudget time.Duration
 }
 
 // Setting names of the sync tuning.
@@ -40,6 +45,7 @@ const (
 	SettingWatermarkOverlap  = "SYNC_WATERMARK_OVERLAP"
 	SettingReconcileInterval = "SYNC_RECONCILE_INTERVAL"
 	SettingChangesRetention  = "SYNC_CHANGES_RETENTION"
+	SettingSyncTimeBudget    = "SYNC_TIME_BUDGET"
 )
 
 func (r *reader) syncTuning() SyncTuning {
@@ -50,6 +56,7 @@ func (r *reader) syncTuning() SyncTuning {
 		WatermarkOverlap:  r.duration(SettingWatermarkOverlap, 5*time.Minute, 0, 24*time.Hour),
 		ReconcileInterval: r.duration(SettingReconcileInterval, 24*time.Hour, time.Minute, 30*24*time.Hour),
 		ChangesRetention:  r.duration(SettingChangesRetention, 30*24*time.Hour, 24*time.Hour, 400*24*time.Hour),
+		TimeBudget:        r.duration(SettingSyncTimeBudget, 5*time.Minute, time.Millisecond, 8*time.Minute),
 	}
 }
 

@@ -155,6 +155,11 @@ func New(opts Options) (*Host, error) {
 // and redelivered) and the host starts a new handler, as Azure does.
 func (h *Host) KillHandler() error { return h.worker.kill() }
 
+// Handler returns the ready handler's process id (0 while none is ready)
+// and how long it took from exec to its first answer on GET / (polled every
+// 25 ms, as the Functions host does), for benchmarks of memory and start-up.
+func (h *Host) Handler() (pid int, readyIn time.Duration) { return h.worker.handler() }
+
 // Addr is the address HTTP functions are served on.
 func (h *Host) Addr() string { return h.ln.Addr().String() }
 

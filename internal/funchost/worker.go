@@ -34,10 +34,12 @@ type worker struct {
 	stopTimeout time.Duration
 	log         *logger
 
-	mu    sync.Mutex
-	port  int
-	ready chan struct{} // closed while the current process is ready
-	proc  *process      // the running handler, nil between processes
+	mu      sync.Mutex
+	port    int
+	ready   chan struct{} // closed while the current process is ready
+	proc    *process      // the running handler, nil between processes
+	pid     int           // the ready handler's process id, 0 while none is
+	readyIn time.Duration // how long the ready handler took from exec to its first answer
 }
 
 func newWorker(root string, hc HostConfig, settings Settings, log *logger) (*worker, error) {
@@ -129,7 +131,7 @@ func (w *worker) runOnce(ctx context.Context) error {
 		return fmt.Errorf("initializing the handler: %w (%s)%s", readyErr, p.status(), tail)
 	}
 	w.log.Printf("Handler ready on 127.0.0.1:%d after %s (pid %d).", port, time.Since(start).Round(time.Millisecond), cmd.Process.Pid)
-	w.setReady(port)
+	w.setReady(port, cmd.Process.Pid, time.Since(start))
 	defer w.setNotReady()
 
 	select {
@@ -210,18 +212,25 @@ func waitReady(ctx context.Context, port int, exited <-chan struct{}) error {
 	}
 }
 
-func (w *worker) setReady(port int) {
+func (w *worker) setReady(port, pid int, readyIn time.Duration) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.port = port
+	w.port, w.pid, w.readyIn = port, pid, readyIn
 	close(w.ready)
 }
 
 func (w *worker) setNotReady() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.port = 0
+	w.port, w.pid, w.readyIn = 0, 0, 0
 	w.ready = make(chan struct{})
+}
+
+// handler returns the ready handler's process id and start-up time.
+func (w *worker) handler() (pid int, readyIn time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.pid, w.readyIn
 }
 
 // endpoint waits until a handler is ready and returns its base URL.

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -43,6 +44,9 @@ const (
 	ReasonScheduled SyncReason = "scheduled" // the SyncScheduler's periodic run
 	ReasonManual    SyncReason = "manual"    // an operator or the user asked for it
 	ReasonRetry     SyncReason = "retry"     // a delayed retry of an earlier job
+	// ReasonContinuation continues a job that stopped at its time budget in
+	// the middle of a full read, from the read's checkpoint.
+	ReasonContinuation SyncReason = "continuation"
 )
 
 // SyncJob asks for one incremental sync of one user of one tenant. It is the
@@ -58,6 +62,9 @@ type SyncJob struct {
 	Slot time.Time `json:"slot"`
 	// Attempt counts retries: 0 for a first try.
 	Attempt int `json:"attempt,omitempty"`
+	// Part numbers the continuations of a job: 0 for the job itself, n for
+	// its n-th continuation (ReasonContinuation), which keeps the job's slot.
+	Part int `json:"part,omitempty"`
 }
 
 // NewSyncJob returns a job for user of tenant, with ids in canonical form
@@ -80,14 +87,28 @@ func (j SyncJob) Retry(at time.Time) SyncJob {
 	return r
 }
 
+// Continue returns the job that goes on where j stopped at its time
+// budget: the same slot, the next part. Its MessageId is derived from j's,
+// so a redelivered j that stops again sends the same continuation, and
+// Service Bus keeps one.
+func (j SyncJob) Continue() SyncJob {
+	c := NewSyncJob(j.TenantID, j.UserID, ReasonContinuation, j.Slot)
+	c.Part = j.Part + 1
+	return c
+}
+
 // MessageID is "sync:<tenant>:<user hash>:<slot>", e.g.
-// sync:4a6f...:9c1e0d...:20261128T140500Z, where the user hash is the first
-// 32 hex digits of SHA-256("<tenant>|<user>"). MessageIds reach the
-// Functions host's logs (Trigger Details), which must not name users by
-// their object id.
+// sync:4a6f...:9c1e0d...:20261128T140500Z, with ":part:<n>" appended for a
+// continuation, where the user hash is the first 32 hex digits of
+// SHA-256("<tenant>|<user>"). MessageIds reach the Functions host's logs
+// (Trigger Details), which must not name users by their object id.
 func (j SyncJob) MessageID() string {
 	sum := sha256.Sum256([]byte(canonicalID(j.TenantID) + "|" + canonicalID(j.UserID)))
-	return "sync:" + canonicalID(j.TenantID) + ":" + hex.EncodeToString(sum[:16]) + ":" + j.Slot.UTC().Format("20060102T150405Z")
+	id := "sync:" + canonicalID(j.TenantID) + ":" + hex.EncodeToString(sum[:16]) + ":" + j.Slot.UTC().Format("20060102T150405Z")
+	if j.Part == 0 {
+		return id
+	}
+	return id + ":part:" + strconv.Itoa(j.Part)
 }
 
 func (SyncJob) schema() string { return "sync-jobs" }
@@ -100,10 +121,17 @@ func (j SyncJob) Validate() error {
 	p.guid("userId", j.UserID, "the user's Entra object id")
 	switch j.Reason {
 	case ReasonInitial, ReasonScheduled, ReasonManual, ReasonRetry:
+		if j.Part != 0 {
+			p.add("part", "must be 0 (absent) unless the reason is continuation")
+		}
+	case ReasonContinuation:
+		if j.Part < 1 {
+			p.add("part", "must be 1 or more for a continuation")
+		}
 	case "":
-		p.add("reason", "missing; use initial, scheduled, manual or retry")
+		p.add("reason", "missing; use initial, scheduled, manual, retry or continuation")
 	default:
-		p.add("reason", fmt.Sprintf("%q is not initial, scheduled, manual or retry", j.Reason))
+		p.add("reason", fmt.Sprintf("%q is not initial, scheduled, manual, retry or continuation", j.Reason))
 	}
 	switch {
 	case j.Slot.IsZero():

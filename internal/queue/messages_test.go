@@ -38,6 +38,7 @@ func TestGolden(t *testing.T) {
 	}{
 		{"sync-job.json", NewSyncJob(tenant, user, ReasonScheduled, slot), "sync:" + tenant + ":" + syncUserHash + ":20261128T140500Z", decodeSync},
 		{"sync-job-retry.json", retry, "sync:" + tenant + ":" + syncUserHash + ":20261128T140730Z", decodeSync},
+		{"sync-job-continuation.json", NewSyncJob(tenant, user, ReasonScheduled, slot).Continue().Continue(), "sync:" + tenant + ":" + syncUserHash + ":20261128T140500Z:part:2", decodeSync},
 		{"upload.json", NewUpload(tenant, user, upload), uploadMessageID, decodeUpload},
 		{"upload-retry.json", NewUpload(tenant, user, upload).Retry(), uploadMessageID + ":retry:1", decodeUpload},
 	}
@@ -79,7 +80,9 @@ func TestDecodeRejects(t *testing.T) {
 		{"version as string", `{"v":"1",` + good + `,"uploadId":"u1"}`, "v", `version "1" is not supported`, decodeUpload},
 		{"unknown field", `{"v":1,` + good + `,"uploadId":"u1","extra":true}`, "", `unknown field "extra"`, decodeUpload},
 		{"not a GUID", `{"v":1,"tenantId":"contoso.com","userId":"` + user + `","reason":"manual","slot":"2026-11-28T14:05:00Z"}`, "tenantId", "is not a GUID", decodeSync},
-		{"bad reason", `{"v":1,` + good + `,"reason":"whenever","slot":"2026-11-28T14:05:00Z"}`, "reason", "is not initial, scheduled, manual or retry", decodeSync},
+		{"bad reason", `{"v":1,` + good + `,"reason":"whenever","slot":"2026-11-28T14:05:00Z"}`, "reason", "is not initial, scheduled, manual, retry or continuation", decodeSync},
+		{"continuation without part", `{"v":1,` + good + `,"reason":"continuation","slot":"2026-11-28T14:05:00Z"}`, "part", "1 or more", decodeSync},
+		{"part of another reason", `{"v":1,` + good + `,"reason":"scheduled","slot":"2026-11-28T14:05:00Z","part":3}`, "part", "unless the reason is continuation", decodeSync},
 		{"no slot", `{"v":1,` + good + `,"reason":"manual"}`, "slot", "missing", decodeSync},
 		{"fractional slot", `{"v":1,` + good + `,"reason":"manual","slot":"2026-11-28T14:05:00.5Z"}`, "slot", "whole seconds", decodeSync},
 		{"negative attempt", `{"v":1,` + good + `,"uploadId":"u1","attempt":-1}`, "attempt", "negative", decodeUpload},
@@ -121,6 +124,7 @@ func TestMessageIDsMakeDuplicatesHarmless(t *testing.T) {
 		{"sign-ins in one minute", InitialSync(tenant, user, at), InitialSync(tenant, user, at.Add(40*time.Second))},
 		{"same upload", NewUpload(tenant, user, upload), NewUpload(tenant, user, upload)},
 		{"same upload, GUID case", NewUpload(upper, strings.ToUpper(user), upload), NewUpload(tenant, user, upload)},
+		{"a redelivered job's continuation", NewSyncJob(tenant, user, ReasonScheduled, at).Continue(), NewSyncJob(tenant, user, ReasonScheduled, at).Continue()},
 	}
 	for _, tc := range same {
 		if tc.a.MessageID() != tc.b.MessageID() {
@@ -135,6 +139,8 @@ func TestMessageIDsMakeDuplicatesHarmless(t *testing.T) {
 		{"next slot", job, NewSyncJob(tenant, user, ReasonScheduled, at.Add(5*time.Minute))},
 		{"other user", job, NewSyncJob(tenant, upload, ReasonScheduled, at)},
 		{"sync retry", job, job.Retry(at.Add(time.Minute))},
+		{"continuation", job, job.Continue()},
+		{"next continuation", job.Continue(), job.Continue().Continue()},
 		{"upload retry", NewUpload(tenant, user, upload), NewUpload(tenant, user, upload).Retry()},
 		{"second upload retry", NewUpload(tenant, user, upload).Retry(), NewUpload(tenant, user, upload).Retry().Retry()},
 		// Upload ids are unique per user only, but duplicate detection spans

@@ -46,6 +46,12 @@ const (
 	ModeWatermark      = "watermark"      // a modifiedon watermark, for tables without it
 )
 
+// Kinds of full read.
+const (
+	FullRows = "rows" // every row and column: a first read, or a read again from the start
+	FullIDs  = "ids"  // only the ids: the reconcile of a table without change tracking
+)
+
 // SetState is what the sync keeps about one entity set of one user.
 type SetState struct {
 	EntitySet string
@@ -67,6 +73,20 @@ type SetState struct {
 	// Generation numbers full reads: the mirror's rows carry the generation
 	// that last saw them, so a full read can sweep rows it did not see.
 	Generation int64
+
+	// A full read in progress that has not finished within one invocation
+	// (checkpointed after every page it persisted). FullKind says what it
+	// reads (FullRows or FullIDs), "" when none is in progress;
+	// FullNextLink is the @odata.nextLink it continues from, verbatim;
+	// FullGeneration is the generation it marks the rows it sees with;
+	// FullWatermark is the greatest modifiedon it saw (watermark mode);
+	// FullStarted is when it began; FullRead counts the rows read so far.
+	FullKind       string
+	FullNextLink   string
+	FullGeneration int64
+	FullWatermark  time.Time
+	FullStarted    time.Time
+	FullRead       int64
 
 	// The last run: when it ended well, and what it did.
 	LastSuccess time.Time
@@ -190,7 +210,11 @@ func setProps(st SetState) map[string]any {
 		"Generation": aztables.EDMInt64(st.Generation), "Upserted": aztables.EDMInt64(st.Upserted),
 		"Deleted": aztables.EDMInt64(st.Deleted), "Pages": aztables.EDMInt64(st.Pages),
 		"Requests": aztables.EDMInt64(st.Requests), "DurationMs": aztables.EDMInt64(st.DurationMs), "LastError": st.LastError,
+		"FullKind": st.FullKind, "FullNextLink": st.FullNextLink, "FullGeneration": aztables.EDMInt64(st.FullGeneration),
+		"FullRead": aztables.EDMInt64(st.FullRead),
 	}
+	edmTime(p, "FullWatermark", st.FullWatermark)
+	edmTime(p, "FullStarted", st.FullStarted)
 	edmTime(p, "Watermark", st.Watermark)
 	edmTime(p, "WatermarkReadAt", st.WatermarkReadAt)
 	edmTime(p, "LastReconcile", st.LastReconcile)
@@ -208,6 +232,8 @@ func setState(e aztables.EDMEntity) SetState {
 		Generation: p.int64("Generation"), LastSuccess: p.time("LastSuccess"), LastRun: p.time("LastRun"),
 		Upserted: p.int64("Upserted"), Deleted: p.int64("Deleted"), Pages: p.int64("Pages"), Requests: p.int64("Requests"),
 		DurationMs: p.int64("DurationMs"), LastError: p.str("LastError"), LastErrorAt: p.time("LastErrorAt"),
+		FullKind: p.str("FullKind"), FullNextLink: p.str("FullNextLink"), FullGeneration: p.int64("FullGeneration"),
+		FullWatermark: p.time("FullWatermark"), FullStarted: p.time("FullStarted"), FullRead: p.int64("FullRead"),
 	}
 }
 

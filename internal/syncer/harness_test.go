@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"sync"
 	"testing"
@@ -49,6 +50,8 @@ type harnessOptions struct {
 	tuning func(*config.SyncTuning)
 	sim    func(*dataversesim.Options)
 	client *aztables.ClientOptions
+	// front sees every request before the simulator does.
+	front func(*http.Request)
 }
 
 func newHarness(t testing.TB, o harnessOptions) *harness {
@@ -59,7 +62,11 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 		o.sim(&so)
 	}
 	h.sim = dataversesim.New(so)
-	srv := httptest.NewServer(h.sim)
+	var handler http.Handler = h.sim
+	if o.front != nil {
+		handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { o.front(r); h.sim.ServeHTTP(w, r) })
+	}
+	srv := httptest.NewServer(handler)
 	t.Cleanup(srv.Close)
 	h.url = srv.URL
 	h.storageConnStr = testenv.Storage(t)
@@ -79,7 +86,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	if h.cfg, err = syncconfig.Parse(o.cfg); err != nil {
 		t.Fatal(err)
 	}
-	h.tuning = config.SyncTuning{Interval: 5 * time.Minute, SchedulerMaxJobs: 100, LeaseDuration: 30 * time.Second, WatermarkOverlap: time.Minute, ReconcileInterval: 24 * time.Hour, ChangesRetention: 30 * 24 * time.Hour}
+	h.tuning = config.SyncTuning{Interval: 5 * time.Minute, SchedulerMaxJobs: 100, LeaseDuration: 30 * time.Second, WatermarkOverlap: time.Minute, ReconcileInterval: 24 * time.Hour, ChangesRetention: 30 * 24 * time.Hour, TimeBudget: time.Hour}
 	if o.tuning != nil {
 		o.tuning(&h.tuning)
 	}
@@ -117,6 +124,16 @@ func (h *harness) run(t testing.TB, want string) syncer.Result {
 		t.Fatalf("Run outcome = %s, want %s (sets %+v)", res.Outcome, want, res.Sets)
 	}
 	return res
+}
+
+// state returns the stored state of set.
+func (h *harness) state(t testing.TB, set string) store.SetState {
+	t.Helper()
+	sets, err := h.states.Sets(context.Background(), h.tenant, h.user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sets[set]
 }
 
 // mirrorOf returns the mirror's rows of set by id.

@@ -37,7 +37,7 @@ const maxErrorText = 1000
 
 // runSets syncs each configured set in turn. It returns an error only for
 // what redelivery may fix (transient failures) or a lost lease.
-func (w *Worker) runSets(ctx context.Context, log *slog.Logger, job queue.SyncJob, conn store.Connection, l *lease) (Result, error) {
+func (w *Worker) runSets(ctx context.Context, log *slog.Logger, job queue.SyncJob, conn store.Connection, l *lease, deadline time.Time) (Result, error) {
 	cnt := &countingTransport{next: w.d.HTTPClient.Transport}
 	client, err := dataverse.New(conn.OrgURL, w.tokenSource(job, conn.OrgURL), &dataverse.Options{
 		HTTPClient: &http.Client{Transport: cnt, Timeout: w.d.HTTPClient.Timeout}, Retry: w.d.Retry})
@@ -54,14 +54,18 @@ func (w *Worker) runSets(ctx context.Context, log *slog.Logger, job queue.SyncJo
 	for _, cfg := range w.sets {
 		st := states[cfg.Name]
 		st.EntitySet = cfg.Name
-		r := &setRun{w: w, client: client, cnt: cnt, job: job, cfg: cfg, st: st, l: l, log: log.With("entitySet", cfg.Name)}
+		r := &setRun{w: w, client: client, cnt: cnt, job: job, cfg: cfg, st: st, l: l, deadline: deadline, log: log.With("entitySet", cfg.Name)}
 		start, before := w.d.Now(), cnt.n.Load()
 		err := r.prepare(ctx, client, &defs)
 		if err == nil {
 			err = r.run(ctx)
 		}
 		r.res.Requests = cnt.n.Load() - before
-		r.res.Err = err
+		if errors.Is(err, errBudget) {
+			r.res.Continued = true
+		} else {
+			r.res.Err = err
+		}
 		res.Sets = append(res.Sets, r.res)
 		if err := r.record(ctx, start, err); err != nil {
 			return res, err
@@ -88,6 +92,8 @@ func (w *Worker) classify(ctx context.Context, err error) (stop bool, outcome st
 	switch {
 	case errors.Is(err, errLeaseLost) || errors.Is(context.Cause(ctx), errLeaseLost):
 		return true, "", time.Time{}, errLeaseLost
+	case errors.Is(err, errBudget):
+		return true, OutcomeContinued, time.Time{}, nil
 	case ctx.Err() != nil:
 		return true, "", time.Time{}, apperr.Wrap(apperr.Transient, err, "the sync ran out of time")
 	case errors.As(err, &reauth):
@@ -145,6 +151,9 @@ type setRun struct {
 	log    *slog.Logger
 	sel    []string
 	res    SetResult
+	// deadline is when the run's time budget is spent: a full read stops
+	// at its first checkpoint after it.
+	deadline time.Time
 }
 
 // prepare learns the table's primary key and whether it has change
@@ -187,6 +196,9 @@ func (r *setRun) prepare(ctx context.Context, client *dataverse.Client, defs *ma
 			r.log.Info("the configured columns changed; the set is read again in full")
 		}
 		r.st.Select, r.st.DeltaLink, r.st.Watermark = sel, "", time.Time{}
+		// A full read in progress reads the old columns: it is abandoned
+		// (its generation stays taken, see startFull).
+		r.st.FullKind, r.st.FullNextLink = "", ""
 	}
 	return nil
 }
@@ -206,9 +218,11 @@ func (r *setRun) record(ctx context.Context, start time.Time, runErr error) erro
 	st := r.st
 	st.LastRun, st.DurationMs = now, now.Sub(start).Milliseconds()
 	st.Upserted, st.Deleted, st.Pages, st.Requests = r.res.Upserted, r.res.Deleted, r.res.Pages, r.res.Requests
-	if runErr == nil {
+	switch {
+	case errors.Is(runErr, errBudget): // progress, not yet a success: the checkpoint is in st
+	case runErr == nil:
 		st.LastSuccess, st.LastError, st.LastErrorAt = now, "", time.Time{}
-	} else {
+	default:
 		if errors.Is(runErr, errLeaseLost) {
 			return errLeaseLost
 		}

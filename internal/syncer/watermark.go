@@ -8,6 +8,7 @@ import (
 
 	"github.com/pitcher/connector/internal/dataverse"
 	"github.com/pitcher/connector/internal/mirror"
+	"github.com/pitcher/connector/internal/store"
 )
 
 // watermark syncs a table without change tracking: the rows modified after
@@ -17,26 +18,28 @@ import (
 // previous read started are read again, and those the mirror already holds
 // unchanged are skipped, so they are not logged twice. Deletions leave no
 // trace in such a table, so every ReconcileInterval the set's ids are read
-// in full and the mirror's rows not among them are removed.
+// in full and the mirror's rows not among them are removed. A full read or
+// reconcile in progress (checkpointed by an earlier run) goes on first,
+// before any incremental read: every write then carries its generation.
 func (r *setRun) watermark(ctx context.Context) error {
-	prev, gen := r.st.Watermark, r.st.Generation
-	full := prev.IsZero()
+	switch {
+	case r.st.FullKind == store.FullIDs:
+		return r.reconcile(ctx)
+	case r.st.FullKind == store.FullRows || r.st.Watermark.IsZero():
+		return r.watermarkFull(ctx)
+	}
+	prev := r.st.Watermark
 	filter := r.cfg.Filter
 	readAt := r.w.d.Now()
 	// Rows at or before settled were committed when the previous read
 	// started; later ones may have been invisible to it.
 	settled := r.st.WatermarkReadAt.Add(-r.w.tuning.WatermarkOverlap)
-	switch {
-	case full:
-		gen++
-		r.res.Full = true
-	case prev.Before(settled):
+	if prev.Before(settled) {
 		filter = and(filter, "modifiedon gt "+prev.UTC().Format(time.RFC3339))
-	default:
+	} else {
 		filter = and(filter, "modifiedon ge "+settled.UTC().Format(time.RFC3339))
 	}
-	q := &dataverse.Query{Select: r.sel, Filter: filter, OrderBy: []string{"modifiedon asc", r.st.PrimaryKey + " asc"}}
-	pager := r.client.NewListPager(r.cfg.Name, q, &dataverse.ListOptions{MaxPageSize: r.cfg.PageSize, PrimaryKey: r.st.PrimaryKey})
+	pager := r.client.NewListPager(r.cfg.Name, r.byModifiedOn(filter), r.listOptions())
 	seen := prev
 	for pager.More() {
 		page, err := pager.NextPage(ctx)
@@ -46,14 +49,12 @@ func (r *setRun) watermark(ctx context.Context) error {
 		r.res.Pages++
 		entries := make([]mirror.Entry, 0, len(page.Rows))
 		for _, row := range page.Rows {
-			m, err := modifiedOn(row.Data)
-			if err != nil || row.ID == "" {
-				return fmt.Errorf("read %s page %d: a row without %s or a valid modifiedon", r.cfg.Name, r.res.Pages, r.st.PrimaryKey)
+			m, err := r.modifiedOn(row)
+			if err != nil {
+				return err
 			}
-			if m.After(seen) {
-				seen = m
-			}
-			if !full && !m.After(prev) { // seen before, maybe unchanged
+			seen = later(seen, m)
+			if !m.After(prev) { // seen before, maybe unchanged
 				same, err := r.w.d.Mirror.Same(ctx, r.job.TenantID, r.job.UserID, r.cfg.Name, row.ID, row.Data)
 				if err != nil {
 					return err
@@ -64,53 +65,113 @@ func (r *setRun) watermark(ctx context.Context) error {
 			}
 			entries = append(entries, mirror.Entry{ID: row.ID, Data: row.Data})
 		}
-		if err := r.apply(ctx, entries, gen); err != nil {
+		if err := r.apply(ctx, entries, r.st.Generation); err != nil {
 			return err
 		}
 	}
-	if full && r.st.Generation > 0 {
+	r.st.Watermark, r.st.WatermarkReadAt = seen, readAt
+	if r.w.d.Now().Sub(r.st.LastReconcile) < r.w.tuning.ReconcileInterval {
+		return nil
+	}
+	return r.reconcile(ctx)
+}
+
+// watermarkFull reads every row of a table without change tracking,
+// ordered by modifiedon (so rows changed while the read goes on come again
+// at its end), and removes the mirror's rows it did not see.
+func (r *setRun) watermarkFull(ctx context.Context) error {
+	_, err := r.runFull(ctx, fullRead{
+		kind: store.FullRows,
+		open: func(link string) (*dataverse.Pager, error) {
+			if link == "" {
+				return r.client.NewListPager(r.cfg.Name, r.byModifiedOn(r.cfg.Filter), r.listOptions()), nil
+			}
+			return r.client.ResumeListPager(link, r.listOptions())
+		},
+		persist: func(ctx context.Context, page *dataverse.Page, gen int64) error {
+			entries := make([]mirror.Entry, 0, len(page.Rows))
+			for _, row := range page.Rows {
+				m, err := r.modifiedOn(row)
+				if err != nil {
+					return err
+				}
+				r.st.FullWatermark = later(r.st.FullWatermark, m)
+				entries = append(entries, mirror.Entry{ID: row.ID, Data: row.Data})
+			}
+			return r.apply(ctx, entries, gen)
+		},
+	})
+	if err != nil {
+		return err
+	}
+	gen := r.st.FullGeneration
+	if gen > 1 {
 		if err := r.sweep(ctx, gen); err != nil {
 			return err
 		}
 	}
-	r.st.Watermark, r.st.WatermarkReadAt, r.st.Generation = seen, readAt, gen
-	now := r.w.d.Now()
-	if full {
-		r.st.LastReconcile = now
-		return nil
-	}
-	if now.Sub(r.st.LastReconcile) < r.w.tuning.ReconcileInterval {
-		return nil
-	}
-	return r.reconcile(ctx, now)
+	r.st.Watermark, r.st.WatermarkReadAt, r.st.Generation = r.st.FullWatermark, r.st.FullStarted, gen
+	r.st.LastReconcile = r.w.d.Now()
+	r.endFull()
+	return nil
 }
 
 // reconcile reads every id of the set, marks the mirror's rows that still
 // exist with a new generation and removes the others.
-func (r *setRun) reconcile(ctx context.Context, now time.Time) error {
-	gen := r.st.Generation + 1
-	r.res.Full = true
-	q := &dataverse.Query{Select: []string{r.st.PrimaryKey}, Filter: r.cfg.Filter}
-	pager := r.client.NewListPager(r.cfg.Name, q, &dataverse.ListOptions{MaxPageSize: r.cfg.PageSize, PrimaryKey: r.st.PrimaryKey})
-	for pager.More() {
-		page, err := pager.NextPage(ctx)
-		if err != nil {
-			return fmt.Errorf("reconcile %s page: %w", r.cfg.Name, err)
-		}
-		r.res.Pages++
-		ids := make([]string, 0, len(page.Rows))
-		for _, row := range page.Rows {
-			ids = append(ids, row.ID)
-		}
-		if err := r.w.d.Mirror.Mark(ctx, r.job.TenantID, r.job.UserID, r.cfg.Name, ids, gen); err != nil {
-			return err
-		}
+func (r *setRun) reconcile(ctx context.Context) error {
+	_, err := r.runFull(ctx, fullRead{
+		kind: store.FullIDs,
+		open: func(link string) (*dataverse.Pager, error) {
+			if link == "" {
+				q := &dataverse.Query{Select: []string{r.st.PrimaryKey}, Filter: r.cfg.Filter}
+				return r.client.NewListPager(r.cfg.Name, q, r.listOptions()), nil
+			}
+			return r.client.ResumeListPager(link, r.listOptions())
+		},
+		persist: func(ctx context.Context, page *dataverse.Page, gen int64) error {
+			ids := make([]string, 0, len(page.Rows))
+			for _, row := range page.Rows {
+				ids = append(ids, row.ID)
+			}
+			return r.w.d.Mirror.Mark(ctx, r.job.TenantID, r.job.UserID, r.cfg.Name, ids, gen)
+		},
+	})
+	if err != nil {
+		return err
 	}
+	gen := r.st.FullGeneration
 	if err := r.sweep(ctx, gen); err != nil {
 		return err
 	}
-	r.st.Generation, r.st.LastReconcile = gen, now
+	r.st.Generation, r.st.LastReconcile = gen, r.w.d.Now()
+	r.endFull()
 	return nil
+}
+
+// byModifiedOn is the query of a watermark read: the configured columns,
+// filter, oldest change first.
+func (r *setRun) byModifiedOn(filter string) *dataverse.Query {
+	return &dataverse.Query{Select: r.sel, Filter: filter, OrderBy: []string{"modifiedon asc", r.st.PrimaryKey + " asc"}}
+}
+
+func (r *setRun) listOptions() *dataverse.ListOptions {
+	return &dataverse.ListOptions{MaxPageSize: r.cfg.PageSize, PrimaryKey: r.st.PrimaryKey}
+}
+
+// modifiedOn reads the modifiedon of a row of a watermark read.
+func (r *setRun) modifiedOn(row dataverse.Row) (time.Time, error) {
+	m, err := modifiedOn(row.Data)
+	if err != nil || row.ID == "" {
+		return time.Time{}, fmt.Errorf("read %s page %d: a row without %s or a valid modifiedon", r.cfg.Name, r.res.Pages, r.st.PrimaryKey)
+	}
+	return m, nil
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // modifiedOn reads a row's modifiedon.

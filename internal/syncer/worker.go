@@ -97,6 +97,7 @@ const (
 	OutcomeLeaseHeld      = "lease_held"      // another worker syncs the user: retried after its lease
 	OutcomeThrottled      = "throttled"       // Dataverse asked for a long pause: rescheduled
 	OutcomeLeaseLost      = "lease_lost"      // this worker was too slow; the new holder goes on
+	OutcomeContinued      = "continued"       // a full read spent the time budget: a continuation job goes on from its checkpoint
 )
 
 // Result is what a run did.
@@ -116,6 +117,9 @@ type SetResult struct {
 	Deleted   int64
 	Pages     int64
 	Requests  int64
+	// Continued is true when a full read stopped at the run's time budget
+	// (checkpointed, not failed).
+	Continued bool
 	Err       error
 }
 
@@ -124,6 +128,7 @@ type SetResult struct {
 // set that failed permanently (recorded in syncstate). A transient failure
 // returns an error, so Service Bus redelivers the job.
 func (w *Worker) Run(ctx context.Context, job queue.SyncJob) (Result, error) {
+	deadline := w.d.Now().Add(w.tuning.TimeBudget)
 	log := w.d.Logger.With("tenant", job.TenantID, "user", job.UserID, "reason", string(job.Reason), "slot", job.Slot.Format(time.RFC3339))
 	conn, err := w.d.Conns.Get(ctx, job.TenantID, job.UserID)
 	switch {
@@ -158,7 +163,7 @@ func (w *Worker) Run(ctx context.Context, job queue.SyncJob) (Result, error) {
 	defer cancel(nil)
 	go l.keepAlive(runCtx, cancel)
 
-	res, runErr := w.runSets(runCtx, log, job, conn, l)
+	res, runErr := w.runSets(runCtx, log, job, conn, l, deadline)
 	if runErr == nil && res.Outcome == OutcomeSynced {
 		w.trimLog(runCtx, log, job, l)
 	}
@@ -175,10 +180,20 @@ func (w *Worker) Run(ctx context.Context, job queue.SyncJob) (Result, error) {
 	if runErr != nil {
 		return res, runErr
 	}
-	if res.Outcome == OutcomeThrottled {
+	switch res.Outcome {
+	case OutcomeThrottled:
 		if err := w.reschedule(ctx, job, res.RetryAt); err != nil {
 			return res, err
 		}
+	case OutcomeContinued:
+		// Sent after the lease is released, so the continuation can start
+		// at once. If the send fails, the job is redelivered and resumes
+		// from the same checkpoint.
+		next := job.Continue()
+		if _, err := w.d.Requeue.ScheduleAt(ctx, w.d.Now(), next); err != nil {
+			return res, apperr.Wrap(apperr.Transient, err, "could not queue the continuation of the sync")
+		}
+		res.RetryAt = w.d.Now()
 	}
 	w.logResult(log, res)
 	return res, nil
@@ -208,6 +223,10 @@ func (w *Worker) reschedule(ctx context.Context, job queue.SyncJob, at time.Time
 func (w *Worker) logResult(log *slog.Logger, res Result) {
 	for _, s := range res.Sets {
 		attrs := []any{"entitySet", s.EntitySet, "mode", s.Mode, "full", s.Full, "upserted", s.Upserted, "deleted", s.Deleted, "pages", s.Pages, "requests", s.Requests}
+		if s.Continued {
+			log.Info("entity set partly synced; its full read continues", attrs...)
+			continue
+		}
 		if s.Err != nil {
 			log.Warn("entity set not synced", append(attrs, "error", s.Err.Error())...)
 			continue
@@ -219,5 +238,7 @@ func (w *Worker) logResult(log *slog.Logger, res Result) {
 		log.Warn("Dataverse throttled the sync; job rescheduled", "retryAt", res.RetryAt.Format(time.RFC3339))
 	case OutcomeReauthRequired:
 		log.Warn("sync stopped: the user must sign in again; nothing is retried until they do")
+	case OutcomeContinued:
+		log.Info("a full read reached the run's time budget; a continuation job goes on from its checkpoint")
 	}
 }

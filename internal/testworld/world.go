@@ -62,6 +62,9 @@ type Options struct {
 	// environment before the simulator answers it (it may block, e.g. to
 	// kill the handler between two pages).
 	DataverseHook func(r *http.Request)
+	// CountStorage puts counting proxies between the handler and Storage
+	// (Table and Blob), read with StorageRequests; for benchmarks.
+	CountStorage bool
 }
 
 // User is a seeded Entra user with the ids this World gave them.
@@ -98,6 +101,7 @@ type World struct {
 	mu      sync.Mutex
 	secrets []string // one-time values handed out, never to be logged
 	hook    func(rw http.ResponseWriter, r *http.Request, sim http.Handler)
+	storage *storageCounter // nil unless Options.CountStorage
 }
 
 // Start runs a World until the test ends. It fails the test if any part
@@ -156,6 +160,9 @@ func Start(t testing.TB, opts Options) *World {
 		"RETURN_TO_ALLOWLIST":         w.URL + "/done",
 		"DYNAMICS_DISCOVERY_URL":      w.DiscoveryURL,
 		"LOG_LEVEL":                   "debug",
+	}
+	if opts.CountStorage {
+		w.Settings["AzureWebJobsStorage"] = w.countStorage(t, w.Storage)
 	}
 	for _, kv := range opts.Settings {
 		k, v, _ := strings.Cut(kv, "=")

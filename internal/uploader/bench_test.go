@@ -143,17 +143,25 @@ func (s *statusWriter) WriteHeader(code int) {
 
 // BenchmarkUploads: throughput without throttling, and what each report
 // costs in Dataverse requests (the target: one $batch, nothing else).
+//
+// Also: Table and Blob Storage requests per report (each one billed
+// transaction: intake's and the worker's reads and writes), and the
+// handler's peak RSS (VmHWM) at the end.
 func BenchmarkUploads(b *testing.B) {
-	w := testworld.Start(b, testworld.Options{Settings: benchSettings})
+	w := testworld.Start(b, testworld.Options{Settings: benchSettings, CountStorage: true})
 	c := connect(b, w, "dave@fabrikam.example")
 	tr := watch(w)
-	before := w.Dataverse.Counts()
+	before, storage := w.Dataverse.Counts(), w.StorageRequests(b)
 	b.ResetTimer()
 	elapsed := runReports(b, w, c, b.N)
 	b.StopTimer()
 	verify(b, w, c, before, b.N)
+	after := w.StorageRequests(b)
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "reports/s")
 	b.ReportMetric(float64(tr.requests)/float64(b.N), "dataverse-requests/report")
+	b.ReportMetric(float64(after.Table-storage.Table)/float64(b.N), "table-tx/report")
+	b.ReportMetric(float64(after.Blob-storage.Blob)/float64(b.N), "blob-tx/report")
+	b.ReportMetric(float64(w.HandlerPeakRSS(b))/(1<<20), "peak-rss-MB")
 }
 
 // BenchmarkUploadsThrottled: the simulator allows each user 600 requests
@@ -177,6 +185,7 @@ func BenchmarkUploadsThrottled(b *testing.B) {
 	verify(b, w, c, before, b.N)
 	span := tr.lastAdmit.Sub(tr.firstAdmit)
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "reports/s")
+	b.ReportMetric(float64(tr.requests)/float64(b.N), "dataverse-requests/report")
 	b.ReportMetric(float64(tr.throttled)/float64(b.N), "429s/report")
 	b.ReportMetric(float64(tr.admitted)/span.Seconds(), "admitted/s")
 	b.ReportMetric(100*float64(tr.admitted)/span.Seconds()/(float64(limit)/window.Seconds()), "rate-%")

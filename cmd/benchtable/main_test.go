@@ -1,0 +1,90 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const sample = `goos: linux
+BenchmarkSyncEndToEnd-2   	       1	1842101895 ns/op	         0 full-dup	         0.0012 full-dv-req/row	         0 full-lost	      1086 full-rows/s	         1.000 full-runs	         0.0220 full-table-tx/row	         1.000 incr-dv-req	         0.4430 incr-s	        10.00 incr-table-tx	        31.63 peak-rss-MB
+BenchmarkUploads-2   	      200	  65909256 ns/op	         6.000 blob-tx/report	         1.005 dataverse-requests/report	        24.34 peak-rss-MB	        15.17 reports/s	         9.000 table-tx/report
+BenchmarkHandlerColdStart-2   	      10	  77745449 ns/op	        65.30 host-ready-ms	        16.88 idle-rss-MB	        57.90 ready-ms
+PASS
+`
+
+func TestRunChecksThresholds(t *testing.T) {
+	for _, tc := range []struct {
+		name, in string
+		wantErr  string
+	}{
+		{"all held", sample, ""},
+		{"a row lost", strings.Replace(sample, "0 full-lost", "1 full-lost", 1), "full-lost = 1, more than 0"},
+		{"a request per row", strings.Replace(sample, "0.0012 full-dv-req/row", "1.001 full-dv-req/row", 1), "full-dv-req/row = 1.001"},
+		{"too slow", strings.Replace(sample, "15.17 reports/s", "2.5 reports/s", 1), "reports/s = 2.5, less than 3"},
+		{"a benchmark missing", strings.Split(sample, "BenchmarkHandlerColdStart")[0], "BenchmarkHandlerColdStart did not run"},
+		{"a benchmark failed", sample + "--- FAIL: BenchmarkUploads\n", "a benchmark failed"},
+		{"no results", "PASS\n", "no benchmark results"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			err := run([]string{"-check", "-rows", "10000"}, strings.NewReader(tc.in), &out)
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Errorf("run = %v, want success", err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Errorf("run = %v, want an error containing %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestRenderTable(t *testing.T) {
+	res, err := parse(strings.NewReader(sample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := render(res, 10000)
+	for _, want := range []string{
+		"| Full sync, 10,000 rows | 1,086 rows/s | 1.20 per 1,000 rows | 0.0220 per row | 31.6 MB | 9.2 s in 1 SyncWorker run(s) | 0 lost, 0 duplicated |",
+		"| Incremental sync, 20 changes | — | 1 | 10 | — | 0.44 s |",
+		"| Uploads, 200 reports | 15.2 reports/s | 1.005 per report | 9.0 per report (+ 6.0 Blob) | 24.3 MB |",
+		"| Handler cold start (10 starts) | — | — | — | 16.9 MB idle | ready 58 ms after exec (65 ms after the host starts) |",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("table lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "Throttled") {
+		t.Errorf("table has a line for a benchmark that did not run:\n%s", got)
+	}
+}
+
+// TestWriteSection: the tool's section is replaced in place, the others
+// kept; a document without it gets it appended.
+func TestWriteSection(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "performance.md")
+	before := "# Performance\n\n## A\n\nkept a\n\n" + sectionTitle + "\n\nold table\n\n## B\n\nkept b\n"
+	if err := os.WriteFile(path, []byte(before), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeSection(path, sectionTitle+"\n\nnew table\n"); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(path)
+	if want := "# Performance\n\n## A\n\nkept a\n\n" + sectionTitle + "\n\nnew table\n\n## B\n\nkept b\n"; string(got) != want {
+		t.Errorf("replaced:\n%s\nwant:\n%s", got, want)
+	}
+	if err := os.WriteFile(path, []byte("# Performance\n\n## A\n\nkept a\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeSection(path, sectionTitle+"\n\nnew table\n"); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = os.ReadFile(path)
+	if want := "# Performance\n\n## A\n\nkept a\n\n" + sectionTitle + "\n\nnew table\n"; string(got) != want {
+		t.Errorf("appended:\n%s\nwant:\n%s", got, want)
+	}
+}

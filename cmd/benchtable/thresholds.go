@@ -1,0 +1,73 @@
+package main
+
+import "fmt"
+
+// threshold bounds one metric of one benchmark. Structural ratios
+// (requests per row or report, rows lost) are tight: they do not depend on
+// the machine, so crossing them means the code does more work. Throughput
+// floors and times are loose: a loaded 2-core CI machine running Azurite,
+// the Service Bus fake, funchost, the handler and the benchmark at once must
+// still meet them; they catch a collapse (a lost batch, a sleep, a quadratic
+// loop), not a few per cent. docs/performance.md gives the reasons.
+type threshold struct {
+	bench, metric string
+	max           bool // the figure must be at most limit (else at least)
+	limit         float64
+}
+
+var thresholds = []threshold{
+	// Full sync of 10,000 rows in pages of 1,000: 10 pages, the metadata
+	// read and the sign-in's WhoAmI = 12; more than 15 means a page is read
+	// twice or a request per row crept in.
+	{"BenchmarkSyncEndToEnd", "full-dv-req/row", true, 15.0 / 10000},
+	// Per 1,000 rows: 10 mirror and 10 change-log transactions of 100, one
+	// checkpoint; plus a few fixed writes and reads per run (≈ 0.022 at
+	// 10,000 rows). 0.03 leaves room for the fixed part, not for a write per
+	// row or transactions of half the size.
+	{"BenchmarkSyncEndToEnd", "full-table-tx/row", true, 0.03},
+	{"BenchmarkSyncEndToEnd", "full-lost", true, 0},
+	{"BenchmarkSyncEndToEnd", "full-dup", true, 0},
+	// Measured ≈ 1,000–2,500 rows/s on the shared 2-core machine.
+	{"BenchmarkSyncEndToEnd", "full-rows/s", false, 150},
+	// The handler holds one page at a time: ≈ 30 MB.
+	{"BenchmarkSyncEndToEnd", "peak-rss-MB", true, 150},
+	// One set, nothing but its delta: one request.
+	{"BenchmarkSyncEndToEnd", "incr-dv-req", true, 1},
+	// Lease, state, one mirror and one log transaction, reads (≈ 10).
+	{"BenchmarkSyncEndToEnd", "incr-table-tx", true, 20},
+	{"BenchmarkSyncEndToEnd", "incr-s", true, 15},
+	// One $batch per report plus the organisation's upload limit, read once
+	// per environment and hour.
+	{"BenchmarkUploads", "dataverse-requests/report", true, 1.05},
+	// Intake 4–5, worker 4–5 (≈ 9).
+	{"BenchmarkUploads", "table-tx/report", true, 12},
+	// Measured ≈ 15–45 reports/s.
+	{"BenchmarkUploads", "reports/s", false, 3},
+	{"BenchmarkUploads", "peak-rss-MB", true, 150},
+	// Start-up of the handler as the host sees it (measured ≈ 60 ms).
+	{"BenchmarkHandlerColdStart", "ready-ms", true, 1000},
+	{"BenchmarkHandlerColdStart", "idle-rss-MB", true, 100},
+}
+
+// checkThresholds returns a line per threshold crossed, and per metric
+// missing from results.
+func checkThresholds(res map[string]result) []string {
+	var bad []string
+	for _, t := range thresholds {
+		r, ok := res[t.bench]
+		if !ok {
+			bad = append(bad, fmt.Sprintf("%s did not run", t.bench))
+			continue
+		}
+		v, ok := r.metrics[t.metric]
+		switch {
+		case !ok:
+			bad = append(bad, fmt.Sprintf("%s reported no %s", t.bench, t.metric))
+		case t.max && v > t.limit:
+			bad = append(bad, fmt.Sprintf("%s %s = %g, more than %g", t.bench, t.metric, v, t.limit))
+		case !t.max && v < t.limit:
+			bad = append(bad, fmt.Sprintf("%s %s = %g, less than %g", t.bench, t.metric, v, t.limit))
+		}
+	}
+	return bad
+}

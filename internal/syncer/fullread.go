@@ -1,0 +1,136 @@
+package syncer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/pitcher/connector/internal/dataverse"
+	"github.com/pitcher/connector/internal/store"
+)
+
+// A full read (the first read of a set, the read again after an expired
+// delta token or a change of columns, the reconcile of a table without
+// change tracking) can be larger than one invocation can read: the host
+// stops a function after functionTimeout. So a full read is resumable:
+// after every page it has persisted it stores a checkpoint in the set's
+// state (the page's @odata.nextLink verbatim, the generation it marks rows
+// with, what it has seen so far), in one transaction with the lease. When
+// the run's time budget is spent it stops there and the worker queues a
+// continuation job; a run that dies resumes from the last checkpoint, so
+// at most one page is read twice.
+
+// errBudget stops a full read whose run has spent its time budget; the
+// read goes on from its checkpoint in a continuation job.
+var errBudget = errors.New("the run's time budget is spent; the full read continues in another job")
+
+// errLinkRefused reports that Dataverse refused a stored paging link.
+var errLinkRefused = errors.New("dataverse refused the stored paging link")
+
+// fullRead is one kind of full read of a set.
+type fullRead struct {
+	kind string // store.FullRows or store.FullIDs
+	// open starts the read (nextLink "") or resumes it from nextLink.
+	open func(nextLink string) (*dataverse.Pager, error)
+	// persist writes one page's rows with generation gen.
+	persist func(ctx context.Context, page *dataverse.Page, gen int64) error
+}
+
+// runFull reads f to its end, from its checkpoint when one of the same
+// kind is stored, and returns the pager of the last page. It returns
+// errBudget when the run's time budget ran out first. A stored link that
+// Dataverse refuses (it should not happen: paging links name the last row
+// read, not a server-side cursor) starts the read over with a new
+// generation, so rows the abandoned read saw cannot survive the sweep.
+func (r *setRun) runFull(ctx context.Context, f fullRead) (*dataverse.Pager, error) {
+	resumed := r.st.FullKind == f.kind && r.st.FullNextLink != ""
+	if !resumed {
+		r.startFull(f.kind)
+	}
+	r.res.Full = true
+	for {
+		link := ""
+		if resumed {
+			link = r.st.FullNextLink
+			r.log.Info("the full read continues from its checkpoint", "rowsSoFar", r.st.FullRead, "generation", r.st.FullGeneration)
+		}
+		pager, err := f.open(link)
+		if err == nil {
+			err = r.readPages(ctx, pager, f, resumed)
+		}
+		if !resumed || err == nil || pager != nil && !errors.Is(err, errLinkRefused) {
+			return pager, err
+		}
+		r.log.Warn("the stored paging link was refused; the full read starts over", "error", err.Error())
+		r.startFull(f.kind)
+		resumed = false
+	}
+}
+
+// startFull begins a full read of kind with a generation above every one
+// used before, also by a full read that was abandoned.
+func (r *setRun) startFull(kind string) {
+	r.st.FullKind, r.st.FullNextLink = kind, ""
+	r.st.FullGeneration = max(r.st.Generation, r.st.FullGeneration) + 1
+	r.st.FullWatermark, r.st.FullStarted, r.st.FullRead = time.Time{}, r.w.d.Now(), 0
+	if kind == store.FullRows {
+		r.st.DeltaLink = "" // the full read is where the set resumes now
+	}
+}
+
+// endFull clears the checkpoint of a full read that has finished.
+func (r *setRun) endFull() {
+	r.st.FullKind, r.st.FullNextLink, r.st.FullGeneration = "", "", 0
+	r.st.FullWatermark, r.st.FullStarted, r.st.FullRead = time.Time{}, time.Time{}, 0
+}
+
+// readPages persists every page of pager, checkpointing after each one
+// that has a next, and stops with errBudget once the run's budget is spent.
+func (r *setRun) readPages(ctx context.Context, pager *dataverse.Pager, f fullRead, resumed bool) error {
+	for first := true; pager.More(); first = false {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			if first && resumed && refused(err) {
+				return fmt.Errorf("%w: %w", errLinkRefused, err)
+			}
+			return fmt.Errorf("read %s page %d: %w", r.cfg.Name, r.res.Pages+1, err)
+		}
+		r.res.Pages++
+		if err := f.persist(ctx, page, r.st.FullGeneration); err != nil {
+			return err
+		}
+		r.st.FullRead += int64(len(page.Rows))
+		if page.NextLink == "" {
+			return nil
+		}
+		r.st.FullNextLink = page.NextLink
+		if err := r.checkpoint(ctx); err != nil {
+			return err
+		}
+		if !r.w.d.Now().Before(r.deadline) {
+			return errBudget
+		}
+	}
+	return nil
+}
+
+// checkpoint stores the set's state as it is, with the lease: the
+// progress of the full read, nothing of the last run's outcome.
+func (r *setRun) checkpoint(ctx context.Context) error {
+	if err := r.l.commit(ctx, r.st); err != nil {
+		if errors.Is(err, errLeaseLost) {
+			return errLeaseLost
+		}
+		return fmt.Errorf("store the checkpoint of %s: %w", r.cfg.Name, err)
+	}
+	return nil
+}
+
+// refused reports an answer that says the request itself is wrong (a
+// paging link Dataverse no longer takes), not that it failed this time.
+func refused(err error) bool {
+	var de *dataverse.Error
+	return errors.As(err, &de) && de.StatusCode == http.StatusBadRequest
+}
