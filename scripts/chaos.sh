@@ -17,6 +17,7 @@ trap 'exit 130' INT TERM
 
 ensure_node_tools
 export CHAOS_SEED=${CHAOS_SEED:-$(( (RANDOM << 15) | RANDOM ))}
+export CHAOS_LOG_DIR=${CHAOS_LOG_DIR:-$RUN_DIR/chaos/$CHAOS_SEED}
 cd "$ROOT"
 go test -count=1 -timeout 2h -run '^TestChaos$' -v ./internal/chaos/ | grep -v -e '^=== RUN' -e '^--- PASS' -e '^PASS$' -e '^ok '
 status=${PIPESTATUS[0]}

@@ -22,6 +22,7 @@ type ledger struct {
 	bodies   map[string][]byte
 	problems []string
 	answers  map[int]int // POST /api/uploads answers by status (0: no answer)
+	errors   []string    // the bodies of 5xx answers, with the time
 }
 
 func newLedger() *ledger { return &ledger{bodies: map[string][]byte{}, answers: map[int]int{}} }
@@ -98,6 +99,8 @@ func (l *ledger) send(c *client, u *Upload, body []byte) bool {
 			u.Accepted, u.AcceptedAt = true, time.Now()
 		}
 		return true
+	case http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		l.errors = append(l.errors, fmt.Sprintf("%s %s %d %.300s", time.Now().UTC().Format("15:04:05.000"), u.ID, status, out))
 	case http.StatusBadRequest, http.StatusConflict, http.StatusRequestEntityTooLarge, http.StatusNotFound:
 		l.problems = append(l.problems, fmt.Sprintf("POST /api/uploads %s = %d %.300s; the report is valid and sent unchanged", u.ID, status, out))
 	}

@@ -100,6 +100,7 @@ type campaign struct {
 	failed      map[Kind][]string
 	busRestarts []time.Time
 	storeLost   []string // connection rows missing after an Azurite restart
+	notes       []string // what restarts took
 	editsMu     sync.Mutex
 	edits       map[string]int
 }
@@ -319,9 +320,11 @@ func (c *campaign) inject(e Event, fs *faultState, now time.Duration, rng *rand.
 	case KillHandler:
 		return c.w.Host.KillHandler()
 	case RestartStore:
+		began := time.Now()
 		if err := c.azurite.Restart(); err != nil {
 			return err
 		}
+		c.notes = append(c.notes, fmt.Sprintf("Azurite restart %d took %s", c.azurite.Runs()-1, time.Since(began).Round(time.Millisecond)))
 		for _, u := range c.users {
 			if _, err := store.NewConnections(c.w.DB).Get(context.Background(), u.TenantID, u.OID); err != nil {
 				c.storeLost = append(c.storeLost, fmt.Sprintf("after restart %d: the connection of %s: %v", c.azurite.Runs()-1, u.UPN, err))
@@ -329,9 +332,11 @@ func (c *campaign) inject(e Event, fs *faultState, now time.Duration, rng *rand.
 		}
 		return nil
 	case RestartBus:
+		began := time.Now()
 		if err := c.bus.Restart(); err != nil {
 			return err
 		}
+		c.notes = append(c.notes, fmt.Sprintf("Service Bus fake restart %d took %s", c.bus.Runs()-1, time.Since(began).Round(time.Millisecond)))
 		c.busRestarts = append(c.busRestarts, time.Now())
 		return nil
 	case TimerFired:
@@ -414,6 +419,7 @@ func (c *campaign) heal() {
 	pending := c.ledger.uploads
 	lastResubmit := time.Time{}
 	var graceFrom time.Time
+	signedIn := map[string]time.Time{}
 	for len(pending) > 0 && time.Now().Before(deadline) {
 		var still []*Upload
 		excusable := 0
@@ -423,9 +429,16 @@ func (c *campaign) heal() {
 			if err == nil && status == http.StatusOK && json.Unmarshal(out, &st) == nil {
 				u.Final = st
 			}
+			if u.Final.Status == "parked" && time.Since(signedIn[u.User]) > 10*time.Second {
+				// The app shows the user why; they sign in, which resumes it.
+				signedIn[u.User] = time.Now()
+				if err := c.c.signIn(u.User); err != nil {
+					c.ledger.problem("healing: %s cannot sign in again for a parked upload: %v", u.User, err)
+				}
+			}
 			if u.Final.Status != "done" && u.Final.Status != "failed" {
 				still = append(still, u)
-				if restartedAfter(c.busRestarts, u.AcceptedAt) {
+				if u.Final.Status != "parked" && restartedAfter(c.busRestarts, u.AcceptedAt) {
 					excusable++
 				}
 			}
@@ -465,6 +478,24 @@ func (c *campaign) heal() {
 	say("   final sync of every user done; quiesced in %s", time.Since(start).Round(time.Second))
 }
 
+// saveLogs keeps the run's logs in CHAOS_LOG_DIR (scripts/chaos.sh: .run/chaos/<seed>).
+func (c *campaign) saveLogs(logs map[string]string) {
+	dir := os.Getenv("CHAOS_LOG_DIR")
+	if dir == "" {
+		return
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		c.t.Logf("keep the logs: %v", err)
+		return
+	}
+	for name, text := range logs {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			c.t.Logf("keep the logs: %v", err)
+		}
+	}
+	say("   logs kept in %s", dir)
+}
+
 // check reads Dynamics, every user's change log and every log, checks the
 // invariants and prints them with the faults injected.
 func (c *campaign) check() {
@@ -479,7 +510,7 @@ func (c *campaign) check() {
 		}
 	}
 	var findings []Finding
-	uf, stranded, outcomes := CheckUploads(c.ledger.uploads, d, c.busRestarts)
+	uf, stranded, outcomes := CheckUploads(c.ledger.uploads, d, c.busRestarts, true)
 	findings = append(findings, uf)
 	subjects := map[string]bool{}
 	for _, u := range c.ledger.uploads {
@@ -499,6 +530,7 @@ func (c *campaign) check() {
 	}
 	busLog, _ := c.bus.Output()
 	storeLog, _ := c.azurite.Output()
+	c.saveLogs(map[string]string{"handler.log": c.w.Logs(), "servicebus.log": busLog, "azurite.log": storeLog})
 	secrets := append(append([]string{testworld.ConnectorSecret, testworld.EncryptionKey, "eyJ"}, c.w.Secrets()...), c.c.secrets()...)
 	findings = append(findings, CheckNoSecrets(map[string]string{"funchost and handler": c.w.Logs(), "Service Bus fake": busLog, "Azurite": storeLog}, secrets))
 	api := Finding{Invariant: "the API never refused a valid report, and the final sync finished", Checked: len(c.ledger.uploads), Violations: c.ledger.problems}
@@ -516,7 +548,18 @@ func (c *campaign) check() {
 		}
 	}
 	say("   %-20s %4d", "total", total)
+	for _, n := range c.notes {
+		say("   (%s)", n)
+	}
 	say("\n== Uploads: %d reports, outcomes %v; POST answers by status %v (0: no answer)", len(c.ledger.uploads), outcomes, c.ledger.answers)
+	for _, e := range c.ledger.errors {
+		say("   5xx: %s", e)
+	}
+	for _, u := range c.ledger.uploads {
+		if u.Final.Status != "done" && !(u.Bad && u.Final.Status == "failed") {
+			say("   %s (%s): %s %+v", u.ID, u.User, orNone(u.Final.Status), u.Final.LastError)
+		}
+	}
 	if len(stranded) > 0 {
 		say("   %d upload(s) never finished, all accepted before a restart of the Service Bus fake, which keeps messages in memory only", len(stranded))
 		say("   (Azure Service Bus keeps them; this campaign cannot say what would have happened): %s", strings.Join(stranded[:min(len(stranded), 10)], ", "))

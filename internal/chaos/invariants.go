@@ -78,7 +78,9 @@ func (f *Finding) violate(format string, args ...any) {
 // An upload that never finished is lost, unless the Service Bus fake was
 // restarted after it was accepted (the fake keeps messages in memory;
 // Azure Service Bus would have kept it): those are returned as stranded.
-func CheckUploads(ups []*Upload, d Dynamics, busRestarts []time.Time) (f Finding, stranded []string, outcomes map[string]int) {
+// Once every user has signed in again (signedIn), a parked upload is stuck:
+// a sign-in re-queues what was parked.
+func CheckUploads(ups []*Upload, d Dynamics, busRestarts []time.Time, signedIn bool) (f Finding, stranded []string, outcomes map[string]int) {
 	f.Invariant = "every accepted upload is in Dynamics exactly once, or failed/parked with a reason; none lost; none accepted twice"
 	outcomes = map[string]int{}
 	accounts, meetings, notes := d.index("accounts", "accountnumber"), d.index("appointments", "subject"), d.index("annotations", "subject")
@@ -120,6 +122,9 @@ func CheckUploads(ups []*Upload, d Dynamics, busRestarts []time.Time) (f Finding
 			}
 			if u.Final.Status == "parked" && (u.Final.LastError == nil || u.Final.LastError.Code != "reauth_required") {
 				f.violate("%s: parked, but not for a sign-in (%+v)", u.ID, u.Final.LastError)
+			}
+			if u.Final.Status == "parked" && signedIn {
+				f.violate("%s (%s): still parked though its user signed in again (%+v)", u.ID, u.User, u.Final.LastError)
 			}
 			if !u.Bad && u.Final.Status == "failed" {
 				f.violate("%s: failed (%+v), but the report is valid", u.ID, u.Final.LastError)
