@@ -92,6 +92,7 @@ type campaign struct {
 	w       *testworld.World
 	c       *client
 	azurite *Service
+	proxies []*Proxy // in front of Azurite
 	bus     *Service
 	users   []testworld.User
 	ledger  *ledger
@@ -127,16 +128,25 @@ func (c *campaign) startWorld() {
 	t := c.t
 	root := testworld.RepoRoot(t)
 	dir := t.TempDir()
-	ports, err := FreePorts(5)
+	ports, err := FreePorts(8)
 	if err != nil {
 		t.Fatal(err)
 	}
 	blob, qport, table, sb, sbAdmin := ports[0], ports[1], ports[2], ports[3], ports[4]
-	c.azurite = &Service{Name: "Azurite", Ports: []int{blob, qport, table}, Log: filepath.Join(dir, "azurite.log"),
-		Args: []string{filepath.Join(root, "node_modules", ".bin", "azurite"), "--silent", "--skipApiVersionCheck",
+	inner := ports[5:8] // Azurite's own ports, behind the proxies on blob, qport and table
+	c.azurite = &Service{Name: "Azurite", Ports: inner, Log: filepath.Join(dir, "azurite.log"),
+		Args: []string{filepath.Join(root, "node_modules", ".bin", "azurite"), "--silent", "--skipApiVersionCheck", "--disableTelemetry",
 			"--blobHost", "127.0.0.1", "--queueHost", "127.0.0.1", "--tableHost", "127.0.0.1",
-			"--blobPort", strconv.Itoa(blob), "--queuePort", strconv.Itoa(qport), "--tablePort", strconv.Itoa(table),
+			"--blobPort", strconv.Itoa(inner[0]), "--queuePort", strconv.Itoa(inner[1]), "--tablePort", strconv.Itoa(inner[2]),
 			"--location", filepath.Join(dir, "azurite")}}
+	for i, public := range []int{blob, qport, table} {
+		p, err := NewProxy(public, inner[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = p.Close() })
+		c.proxies = append(c.proxies, p)
+	}
 	c.bus = &Service{Name: "the Service Bus fake", Ports: []int{sb, sbAdmin}, Log: filepath.Join(dir, "servicebus.log"),
 		Args: []string{"node", filepath.Join(root, "tools", "servicebus-fake", "main.js"), "--port", strconv.Itoa(sb), "--admin-port", strconv.Itoa(sbAdmin), "--log"}}
 	for _, svc := range []*Service{c.azurite, c.bus} {
@@ -320,17 +330,7 @@ func (c *campaign) inject(e Event, fs *faultState, now time.Duration, rng *rand.
 	case KillHandler:
 		return c.w.Host.KillHandler()
 	case RestartStore:
-		began := time.Now()
-		if err := c.azurite.Restart(); err != nil {
-			return err
-		}
-		c.notes = append(c.notes, fmt.Sprintf("Azurite restart %d took %s", c.azurite.Runs()-1, time.Since(began).Round(time.Millisecond)))
-		for _, u := range c.users {
-			if _, err := store.NewConnections(c.w.DB).Get(context.Background(), u.TenantID, u.OID); err != nil {
-				c.storeLost = append(c.storeLost, fmt.Sprintf("after restart %d: the connection of %s: %v", c.azurite.Runs()-1, u.UPN, err))
-			}
-		}
-		return nil
+		return c.restartStore()
 	case RestartBus:
 		began := time.Now()
 		if err := c.bus.Restart(); err != nil {
@@ -343,6 +343,45 @@ func (c *campaign) inject(e Event, fs *faultState, now time.Duration, rng *rand.
 		return c.c.admin(http.MethodPost, c.w.URL+"/admin/functions/SyncScheduler", map[string]string{"input": ""})
 	}
 	return fmt.Errorf("unknown kind %s", e.Kind)
+}
+
+// restartStore cuts every connection to Azurite, stops it in order (it
+// writes its database), starts it again on the same data and lets
+// connections through. A row written just before, and every user's
+// connection, must still be there.
+func (c *campaign) restartStore() error {
+	ctx := context.Background()
+	canary := c.w.DB.Table("chaoscanary")
+	n := c.azurite.Runs()
+	key := fmt.Sprintf("before-restart-%d", n)
+	if _, err := canary.CreateTable(ctx, nil); err != nil && !strings.Contains(err.Error(), "TableAlreadyExists") {
+		return fmt.Errorf("canary table: %w", err)
+	}
+	entity, _ := json.Marshal(map[string]string{"PartitionKey": "canary", "RowKey": key})
+	if _, err := canary.UpsertEntity(ctx, entity, nil); err != nil {
+		return fmt.Errorf("canary row: %w", err)
+	}
+	began := time.Now()
+	for _, p := range c.proxies {
+		p.Down()
+	}
+	err := c.azurite.Restart()
+	for _, p := range c.proxies {
+		p.Up()
+	}
+	if err != nil {
+		return err
+	}
+	c.notes = append(c.notes, fmt.Sprintf("Azurite restart %d took %s", n, time.Since(began).Round(time.Millisecond)))
+	if _, err := canary.GetEntity(ctx, "canary", key, nil); err != nil {
+		c.storeLost = append(c.storeLost, fmt.Sprintf("after restart %d: the row written just before: %v", n, err))
+	}
+	for _, u := range c.users {
+		if _, err := store.NewConnections(c.w.DB).Get(ctx, u.TenantID, u.OID); err != nil {
+			c.storeLost = append(c.storeLost, fmt.Sprintf("after restart %d: the connection of %s: %v", n, u.UPN, err))
+		}
+	}
+	return nil
 }
 
 func (c *campaign) applyFaults(fs *faultState, rng *rand.Rand) error {

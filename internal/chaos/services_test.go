@@ -25,7 +25,7 @@ func TestServiceRestartKeepsData(t *testing.T) {
 	}
 	dir := t.TempDir()
 	s := &Service{Name: "Azurite", Ports: ports, Log: filepath.Join(dir, "azurite.log"),
-		Args: []string{bin, "--skipApiVersionCheck", "--blobHost", "127.0.0.1", "--queueHost", "127.0.0.1", "--tableHost", "127.0.0.1",
+		Args: []string{bin, "--skipApiVersionCheck", "--disableTelemetry", "--blobHost", "127.0.0.1", "--queueHost", "127.0.0.1", "--tableHost", "127.0.0.1",
 			"--blobPort", strconv.Itoa(ports[0]), "--queuePort", strconv.Itoa(ports[1]), "--tablePort", strconv.Itoa(ports[2]), "--location", dir}}
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
