@@ -1,8 +1,11 @@
 // Package chaos is the fault campaign of `make chaos`: a seeded schedule of
-// faults (this file), the services it restarts (services.go), the simulated
-// users and editors (actors_test.go), and the invariants checked once the
-// system has quiesced (invariants.go). The campaign itself runs as
-// TestChaos (campaign_test.go), since it drives a testworld.World.
+// faults (plan.go), the services it owns and restarts (services.go, with
+// proxy.go in front of Azurite), and the invariants checked once the
+// system has quiesced (invariants.go). The campaign itself is TestChaos
+// (campaign_test.go, with the simulated people in actors_test.go and
+// client_test.go), a test because it drives a testworld.World; it runs
+// only when CHAOS_SEED is set (scripts/chaos.sh). See docs/decisions.md,
+// "Chaos campaign".
 package chaos
 
 import (
