@@ -591,8 +591,11 @@ func (c *campaign) check() {
 		say("   (%s)", n)
 	}
 	say("\n== Uploads: %d reports, outcomes %v; POST answers by status %v (0: no answer)", len(c.ledger.uploads), outcomes, c.ledger.answers)
-	for _, e := range c.ledger.errors {
-		say("   5xx: %s", e)
+	for _, e := range c.ledger.errors[:min(len(c.ledger.errors), 10)] {
+		say("   a 5xx answer: %s", strings.TrimSpace(e))
+	}
+	if len(c.ledger.errors) > 10 {
+		say("   … and %d more 5xx answers (all in .run/chaos/<seed>/handler.log)", len(c.ledger.errors)-10)
 	}
 	for _, u := range c.ledger.uploads {
 		if u.Final.Status != "done" && !(u.Bad && u.Final.Status == "failed") {
