@@ -98,7 +98,8 @@ type Event struct {
 // Plan returns the faults of a campaign of length d with users users,
 // drawn from seed: the same arguments give the same plan. Events are one
 // to four seconds apart; none starts in the last tenth of d, so the last
-// windows end near d.
+// windows end near d. Every kind not excluded comes once before any comes
+// twice.
 func Plan(seed uint64, d time.Duration, users int, exclude map[Kind]bool) []Event {
 	rng := rand.New(rand.NewPCG(seed, 0xc4a05))
 	total := 0
@@ -111,19 +112,31 @@ func Plan(seed uint64, d time.Duration, users int, exclude map[Kind]bool) []Even
 	if total == 0 {
 		return out
 	}
+	// Every kind once first, in a random order, so that a short campaign
+	// (CI's minute) still meets each; then drawn by weight.
+	var first []Kind
+	for _, i := range rng.Perm(len(Kinds)) {
+		if !exclude[Kinds[i].Kind] {
+			first = append(first, Kinds[i].Kind)
+		}
+	}
 	between := func(lo, hi time.Duration) time.Duration { return lo + time.Duration(rng.Int64N(int64(hi-lo)+1)) }
 	for at := between(time.Second, 3*time.Second); at < d*9/10; at += between(time.Second, 4*time.Second) {
-		n := rng.IntN(total)
 		var k Kind
-		for _, c := range Kinds {
-			if exclude[c.Kind] {
-				continue
+		if len(out) < len(first) {
+			k = first[len(out)]
+		} else {
+			n := rng.IntN(total)
+			for _, c := range Kinds {
+				if exclude[c.Kind] {
+					continue
+				}
+				if n < c.Weight {
+					k = c.Kind
+					break
+				}
+				n -= c.Weight
 			}
-			if n < c.Weight {
-				k = c.Kind
-				break
-			}
-			n -= c.Weight
 		}
 		e := Event{At: at, Kind: k}
 		switch k {

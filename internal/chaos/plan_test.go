@@ -18,8 +18,15 @@ func TestPlanRepeatsForASeed(t *testing.T) {
 }
 
 func TestPlanShape(t *testing.T) {
-	d := 10 * time.Minute
-	plan := Plan(7, d, 3, nil)
+	for _, d := range []time.Duration{time.Minute, 10 * time.Minute} {
+		for seed := range uint64(20) {
+			checkPlan(t, d, Plan(seed, d, 3, nil))
+		}
+	}
+}
+
+func checkPlan(t *testing.T, d time.Duration, plan []Event) {
+	t.Helper()
 	seen := map[Kind]int{}
 	last := time.Duration(0)
 	for _, e := range plan {
@@ -37,7 +44,7 @@ func TestPlanShape(t *testing.T) {
 	}
 	for _, k := range Kinds {
 		if seen[k.Kind] == 0 {
-			t.Errorf("a 10-minute plan holds no %s", k.Kind)
+			t.Errorf("a plan of %s holds no %s", d, k.Kind)
 		}
 	}
 }
