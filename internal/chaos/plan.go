@@ -1,11 +1,12 @@
 // Package chaos is the fault campaign of `make chaos`: a seeded schedule of
 // faults (plan.go), the services it owns and restarts (services.go, with
 // proxy.go in front of Azurite), and the invariants checked once the
-// system has quiesced (invariants.go). The campaign itself is TestChaos
-// (campaign_test.go, with the simulated people in actors_test.go and
-// client_test.go), a test because it drives a testworld.World; it runs
-// only when CHAOS_SEED is set (scripts/chaos.sh). See docs/decisions.md,
-// "Chaos campaign".
+// system has quiesced (invariants.go). The campaign itself is TestChaos, a
+// test because it drives a testworld.World, run only when CHAOS_SEED is
+// set (scripts/chaos.sh): its settings (campaign_test.go), the world
+// (world_test.go), the faults (faults_test.go), the simulated people
+// (actors_test.go, client_test.go), healing (heal_test.go) and the report
+// (report_test.go). See docs/decisions.md, "Chaos campaign".
 package chaos
 
 import (
