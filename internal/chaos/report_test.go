@@ -98,6 +98,11 @@ func (c *campaign) check() {
 		say("   %d upload(s) never finished, all accepted before a restart of the Service Bus fake, which keeps messages in memory only", len(stranded))
 		say("   (Azure Service Bus keeps them; this campaign cannot say what would have happened): %s", strings.Join(stranded[:min(len(stranded), 10)], ", "))
 	}
+	if n := len(c.busRestarts); n > 0 {
+		say("   The Service Bus fake was restarted %d time(s) and keeps messages in memory only: \"none lost\" is claimed for the", n)
+		say("   uploads accepted after its last restart or finished before it (%d of %d; the other %d are listed above as stranded).",
+			len(c.ledger.uploads)-len(stranded), len(c.ledger.uploads), len(stranded))
+	}
 	say("\n== Invariants")
 	sort.SliceStable(findings, func(i, j int) bool { return len(findings[i].Violations) > len(findings[j].Violations) })
 	broken := 0
