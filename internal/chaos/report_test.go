@@ -99,8 +99,8 @@ func (c *campaign) check() {
 		say("   (Azure Service Bus keeps them; this campaign cannot say what would have happened): %s", strings.Join(stranded[:min(len(stranded), 10)], ", "))
 	}
 	if n := len(c.busRestarts); n > 0 {
-		say("   The Service Bus fake was restarted %d time(s) and keeps messages in memory only: \"none lost\" is claimed for the", n)
-		say("   uploads accepted after its last restart or finished before it (%d of %d; the other %d are listed above as stranded).",
+		say("   The Service Bus fake was restarted %d time(s) and keeps messages in memory only: \"none lost\" is claimed for every", n)
+		say("   upload but those accepted before a restart that never finished (%d of %d covered; the other %d are listed above as stranded).",
 			len(c.ledger.uploads)-len(stranded), len(c.ledger.uploads), len(stranded))
 	}
 	say("\n== Invariants")
