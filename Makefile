@@ -44,3 +44,11 @@ bench-uploads:  ## the upload pipeline's throughput, plain and throttled (docs/p
 
 clean:
 	rm -rf bin build .run .funchost
+
+.PHONY: chaos chaos-ci
+chaos:          ## a seeded fault campaign on a local world of its own (CHAOS_SEED, CHAOS_DURATION=5m, CHAOS_USERS=3; docs/decisions.md, "Chaos campaign")
+	@scripts/chaos.sh
+
+chaos-ci:       ## the campaign's CI form: 60 s of faults, the seed taken from the commit
+	@CHAOS_DURATION=$${CHAOS_DURATION:-60s} CHAOS_USERS=$${CHAOS_USERS:-2} CHAOS_ROWS=$${CHAOS_ROWS:-200} \
+	  CHAOS_SEED=$${CHAOS_SEED:-$$(printf '%d' 0x$$(git rev-parse --short=8 HEAD 2>/dev/null || echo 2a))} scripts/chaos.sh

@@ -36,6 +36,10 @@ type Options struct {
 	Environ []string
 	// Out receives the host's log lines and the handler's output.
 	Out io.Writer
+	// MaxRestarts is how often the handler may exit before the host gives
+	// up; 0 means the Functions host's 3. Chaos campaigns, which kill the
+	// handler on purpose, raise it.
+	MaxRestarts int
 }
 
 // Host is a running local Functions host.
@@ -135,6 +139,9 @@ func New(opts Options) (*Host, error) {
 	sort.SliceStable(h.httpFns, func(i, j int) bool { return h.httpFns[i].Route.literals() > h.httpFns[j].Route.literals() })
 	if h.worker, err = newWorker(opts.Root, hc, settings, h.log); err != nil {
 		return nil, err
+	}
+	if opts.MaxRestarts > 0 {
+		h.worker.maxRestarts = opts.MaxRestarts
 	}
 	addr := opts.Addr
 	if addr == "" {

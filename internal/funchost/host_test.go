@@ -212,6 +212,48 @@ func TestCrashingHandlerRestarted(t *testing.T) {
 	}
 }
 
+// TestRestartLimitConfigurable: Options.MaxRestarts raises the limit: the
+// handler is restarted after each of five crashes, and the sixth ends the
+// host naming the limit.
+func TestRestartLimitConfigurable(t *testing.T) {
+	root := testApp{functions: map[string]string{"Echo": echoFn, "Crash": crashFn}}.write(t)
+	out := newOutput()
+	h, err := New(Options{Root: root, Addr: "127.0.0.1:0", StateDir: filepath.Join(root, ".state"), Out: out, MaxRestarts: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- h.Run(ctx) }()
+	base := "http://" + h.Addr()
+	for i := 1; i <= 6; i++ {
+		if resp, err := http.Get(base + "/api/crash"); err == nil {
+			resp.Body.Close()
+		}
+		if i == 6 {
+			break
+		}
+		out.waitFor(t, i, "Restarting it (", "of 5)")
+		resp, err := http.Get(base + "/api/echo/7")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("after restart %d, GET /api/echo/7 = %d, want 200", i, resp.StatusCode)
+		}
+	}
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "restart retry count (5)") {
+			t.Errorf("Run after a 6th crash = %v, want the restart limit (5) error", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the host kept running after the handler crashed a 6th time")
+	}
+}
+
 // TestFailedForwardLogsNoQuery: when the handler does not answer (here it
 // exits), the failure is logged with the path only: the query of a sign-in
 // callback carries Entra's code and the state.

@@ -19,9 +19,9 @@ import (
 	"github.com/google/uuid"
 )
 
-// maxRestarts is how often the host restarts a handler that exits before it
-// gives up ("Exceeded http worker restart retry count").
-const maxRestarts = 3
+// defaultMaxRestarts is how often the host restarts a handler that exits
+// before it gives up ("Exceeded http worker restart retry count").
+const defaultMaxRestarts = 3
 
 // readyPollInterval is the host's readiness polling interval.
 const readyPollInterval = 25 * time.Millisecond
@@ -32,6 +32,7 @@ type worker struct {
 	args, env   []string
 	initTimeout time.Duration
 	stopTimeout time.Duration
+	maxRestarts int
 	log         *logger
 
 	mu      sync.Mutex
@@ -73,10 +74,10 @@ func newWorker(root string, hc HostConfig, settings Settings, log *logger) (*wor
 	abs, _ := filepath.Abs(root)
 	env := append(settings.Environ(), "FUNCTIONS_APP_ROOT_PATH="+abs)
 	return &worker{exe: exe, dir: dir, args: args, env: env, initTimeout: initTimeout, stopTimeout: 30 * time.Second,
-		log: log, ready: make(chan struct{})}, nil
+		maxRestarts: defaultMaxRestarts, log: log, ready: make(chan struct{})}, nil
 }
 
-// run starts the handler, restarts it up to maxRestarts times when it exits
+// run starts the handler, restarts it up to w.maxRestarts times when it exits
 // or does not get ready, and stops it when ctx is done.
 func (w *worker) run(ctx context.Context) error {
 	for restarts := 0; ; restarts++ {
@@ -84,10 +85,10 @@ func (w *worker) run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		if restarts == maxRestarts {
-			return fmt.Errorf("exceeded http worker restart retry count (%d): %w", maxRestarts, err)
+		if restarts == w.maxRestarts {
+			return fmt.Errorf("exceeded http worker restart retry count (%d): %w", w.maxRestarts, err)
 		}
-		w.log.Printf("Handler failed: %v. Restarting it (%d of %d).", err, restarts+1, maxRestarts)
+		w.log.Printf("Handler failed: %v. Restarting it (%d of %d).", err, restarts+1, w.maxRestarts)
 	}
 }
 

@@ -55,6 +55,11 @@ func (b *Browser) Secrets() []string {
 	return append([]string(nil), b.seen...)
 }
 
+// Client is the browser's HTTP client (its cookie jar, and the redirects
+// it follows are remembered), for callers that must not fail the test on a
+// transport error.
+func (b *Browser) Client() *http.Client { return b.client }
+
 // Get loads u and returns the final status and page.
 func (b *Browser) Get(t testing.TB, u string) (int, string) {
 	t.Helper()
@@ -238,6 +243,15 @@ func (w *World) AssertNoSecrets(t testing.TB, extra ...string) {
 			t.Errorf("the logs contain a secret value %.12q…", s)
 		}
 	}
+}
+
+// Secrets are the one-time values this World handed out so far (codes,
+// states, nonces, PKCE challenges, device tokens), for checks of logs
+// other than the World's own.
+func (w *World) Secrets() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]string(nil), w.secrets...)
 }
 
 func (w *World) remember(b *Browser) {

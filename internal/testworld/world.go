@@ -65,6 +65,9 @@ type Options struct {
 	// CountStorage puts counting proxies between the handler and Storage
 	// (Table and Blob), read with StorageRequests; for benchmarks.
 	CountStorage bool
+	// MaxHandlerRestarts raises funchost's handler restart limit (0: the
+	// host's 3), for campaigns that kill the handler often.
+	MaxHandlerRestarts int
 }
 
 // User is a seeded Entra user with the ids this World gave them.
@@ -172,7 +175,8 @@ func Start(t testing.TB, opts Options) *World {
 	for k, v := range w.Settings {
 		environ = append(environ, k+"="+v)
 	}
-	h, err := funchost.New(funchost.Options{Root: RepoRoot(t), Addr: "127.0.0.1:" + strconv.Itoa(port), StateDir: t.TempDir(), Out: w.logs, Environ: environ})
+	h, err := funchost.New(funchost.Options{Root: RepoRoot(t), Addr: "127.0.0.1:" + strconv.Itoa(port), StateDir: t.TempDir(), Out: w.logs, Environ: environ,
+		MaxRestarts: opts.MaxHandlerRestarts})
 	if err != nil {
 		t.Fatal(err)
 	}

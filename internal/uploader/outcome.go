@@ -77,9 +77,12 @@ func classify(err error, item string) outcome {
 				o.last.Code = "throttled"
 			}
 			return o
-		case dv.StatusCode == http.StatusUnauthorized:
-			return parked(err, "Dynamics 365 did not accept your sign-in")
-		case dv.Kind() == apperr.Transient:
+		case dv.StatusCode == http.StatusUnauthorized, dv.Kind() == apperr.Transient:
+			// A 401 here came after the client refreshed the token once:
+			// Entra accepted the grant, so signing in again would not help
+			// (and the connection stays active, so nothing would resume a
+			// parked upload). Like the sync, try again later; a grant Entra
+			// refuses is a ReauthRequiredError above.
 			o := transient(err)
 			o.last = &LastError{Code: dv.Code, Message: dv.Message, HTTPStatus: dv.StatusCode, Item: item}
 			return o

@@ -272,7 +272,7 @@ func TestClassify(t *testing.T) {
 	}{
 		{dv(429, "0x80072322"), outcomeThrottled, "0x80072322"},
 		{dv(429, ""), outcomeThrottled, "throttled"},
-		{dv(401, ""), outcomeParked, "reauth_required"},
+		{dv(401, ""), outcomeTransient, ""}, // after a refresh Entra granted: not the user's to fix
 		{&dataverse.Error{Err: &tokens.ReauthRequiredError{Reason: "x"}}, outcomeParked, "reauth_required"},
 		{dv(400, "0x80044331"), outcomeFailed, "0x80044331"},
 		{dv(403, "0x80040220"), outcomeFailed, "0x80040220"},

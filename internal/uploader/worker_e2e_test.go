@@ -169,6 +169,28 @@ func TestReauthParksUntilSignIn(t *testing.T) {
 	exactlyOnce(t, c, "parked-1", before)
 }
 
+// TestUnauthorizedAfterRefreshRetried: Dynamics refuses the token, and
+// the fresh one the connector gets from Entra right after (a grant Entra
+// still honours): the upload is tried again and written, never parked
+// behind a sign-in that could not help (found by make chaos, seed 7).
+func TestUnauthorizedAfterRefreshRetried(t *testing.T) {
+	w := testworld.Start(t, testworld.Options{})
+	c := connect(t, w, "dave@fabrikam.example")
+	before := w.Dataverse.Counts()
+	w.Dataverse.FailNext(dataversesim.Fault{Status: http.StatusUnauthorized, Path: "$batch", Count: 2})
+	if status, _, b := c.post(t, newReport("unauthorized-1")); status != http.StatusAccepted {
+		t.Fatalf("POST = %d %s", status, b)
+	}
+	up := c.waitStatus(t, "unauthorized-1", 30*time.Second, store.UploadDone)
+	if up.Attempts != 2 {
+		t.Errorf("%d attempts; want the refused one and the one that wrote it", up.Attempts)
+	}
+	exactlyOnce(t, c, "unauthorized-1", before)
+	if conn, err := store.NewConnections(w.DB).Get(context.Background(), c.user.TenantID, c.user.OID); err != nil || conn.Status != store.StatusActive {
+		t.Errorf("connection = %+v, %v; want still active", conn, err)
+	}
+}
+
 // TestHandlerKilledMidBatch: the handler dies while Dynamics runs the
 // report's $batch (Dynamics commits it; the answer is lost). Service Bus
 // delivers the message again to the restarted handler, which writes the
