@@ -99,7 +99,10 @@ func (a *Authenticator) Authenticate(ctx context.Context, authorization string) 
 		return Caller{}, refuse(apperr.Forbidden, "insufficient_scope", "you have not connected Dynamics yet; sign in to the connector first")
 	case err != nil:
 		return Caller{}, apperr.Wrap(apperr.Transient, err, "could not read your connection; try again")
-	case c.Status != store.StatusActive && c.Status != store.StatusReauthRequired:
+	case c.Status == store.StatusPending && c.OrgURL == "",
+		c.Status != store.StatusActive && c.Status != store.StatusReauthRequired && c.Status != store.StatusPending:
+		// A pending connection with an environment is one that worked
+		// before and whose user is signing in again: served as before.
 		return Caller{}, refuse(apperr.Forbidden, "insufficient_scope", "your sign-in to the connector did not finish; sign in again")
 	}
 	return Caller{TenantID: claims.TenantID, UserID: claims.ObjectID, ConnectionStatus: c.Status, OrgURL: c.OrgURL}, nil

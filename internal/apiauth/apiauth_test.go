@@ -46,13 +46,13 @@ func (f fakeConns) Get(_ context.Context, tenant, user string) (store.Connection
 }
 
 func TestAuthenticate(t *testing.T) {
-	const tA, tB, u1, u2, u3 = "t-approved", "t-unapproved", "u-active", "u-reauth", "u-pending"
+	const tA, tB, u1, u2, u3, u4 = "t-approved", "t-unapproved", "u-active", "u-reauth", "u-pending", "u-signing-in-again"
 	a := &Authenticator{Scope: "access_as_user",
-		Verifier: fakeVerifier{"good": {TenantID: tA, ObjectID: u1}, "reauth": {TenantID: tA, ObjectID: u2}, "pending": {TenantID: tA, ObjectID: u3},
+		Verifier: fakeVerifier{"good": {TenantID: tA, ObjectID: u1}, "reauth": {TenantID: tA, ObjectID: u2}, "pending": {TenantID: tA, ObjectID: u3}, "again": {TenantID: tA, ObjectID: u4},
 			"stranger": {TenantID: tA, ObjectID: "u-none"}, "other-tenant": {TenantID: tB, ObjectID: u1}},
 		Tenants: fakeTenants{tA: {ID: tA, ConsentedAt: time.Now()}},
 		Connections: fakeConns{tA + "/" + u1: {Status: store.StatusActive}, tA + "/" + u2: {Status: store.StatusReauthRequired},
-			tA + "/" + u3: {Status: store.StatusPending}},
+			tA + "/" + u3: {Status: store.StatusPending}, tA + "/" + u4: {Status: store.StatusPending, OrgURL: "https://contoso.crm.dynamics.com"}},
 	}
 	for _, tc := range []struct {
 		header    string
@@ -63,6 +63,7 @@ func TestAuthenticate(t *testing.T) {
 		{"Bearer good", "", "", u1},
 		{"bearer  good ", "", "", u1},
 		{"Bearer reauth", "", "", u2},
+		{"Bearer again", "", "", u4}, // pending, with the environment it had: a sign-in after reauth_required
 		{"", apperr.Unauthorized, "", ""},
 		{"Basic dXNlcjpwdw==", apperr.Unauthorized, "invalid_request", ""},
 		{"Bearer", apperr.Unauthorized, "invalid_request", ""},

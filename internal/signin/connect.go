@@ -97,7 +97,10 @@ func (s *Service) connect(ctx context.Context, f store.AuthFlow, c entra.IDClaim
 // second sign-in that does not finish (several environments, WhoAmI
 // failing, a crafted org=) must not stop its syncs. Only the token is
 // merged in, on the row's ETag, re-read when it changed. Without a working
-// connection the row is replaced by a pending one.
+// connection the row is replaced by a pending one; a connection Entra ended
+// (reauth_required) keeps its environment in it, so the user's uploads and
+// changes go on being accepted (apiauth) while, or if, this sign-in does
+// not finish, as they were while it was reauth_required.
 func (s *Service) storeRefreshToken(ctx context.Context, tid, oid, name, rt string) error {
 	sealed, keyID := s.Vault.SealRefreshToken(tid, oid, rt)
 	for attempt := 0; attempt < 3; attempt++ {
@@ -109,8 +112,12 @@ func (s *Service) storeRefreshToken(ctx context.Context, tid, oid, name, rt stri
 			_, err = s.Conns.UpdateRefreshToken(ctx, tid, oid, sealed, keyID, conn.ETag)
 		} else {
 			now := s.now()
-			_, err = s.Conns.Put(ctx, store.Connection{TenantID: tid, UserID: oid, Status: store.StatusPending, StatusChangedAt: now,
-				RefreshToken: sealed, KeyID: keyID, UserName: name, ConnectedAt: now})
+			next := store.Connection{TenantID: tid, UserID: oid, Status: store.StatusPending, StatusChangedAt: now,
+				RefreshToken: sealed, KeyID: keyID, UserName: name, ConnectedAt: now}
+			if err == nil && conn.Status == store.StatusReauthRequired {
+				next.OrgURL, next.DataverseUserID = conn.OrgURL, conn.DataverseUserID
+			}
+			_, err = s.Conns.Put(ctx, next)
 		}
 		if !errors.Is(err, store.ErrConflict) {
 			if err != nil {

@@ -71,6 +71,31 @@ func TestSignInAfterReauthRequiredReplacesTheConnection(t *testing.T) {
 	}
 }
 
+// TestUnfinishedSignInAfterReauthRequiredKeepsTheEnvironment: a user whose
+// connection Entra ended signs in again, and the sign-in does not finish
+// (WhoAmI fails): the row keeps the environment it had, so the API goes on
+// accepting the user's uploads and changes as it did while the connection
+// was reauth_required, and the new refresh token is kept.
+func TestUnfinishedSignInAfterReauthRequiredKeepsTheEnvironment(t *testing.T) {
+	h, first := connectedAlice(t)
+	ctx := context.Background()
+	if _, err := (memConns{h.store}).MarkReauthRequired(ctx, contoso, aliceOID, "invalid_grant AADSTS50173", h.svc.now(), first.ETag); err != nil {
+		t.Fatal(err)
+	}
+	h.svc.Vault.(*tokens.Vault).Forget(contoso, aliceOID, orgURL)
+	h.dyn.whoamiErr = apperr.E(apperr.Transient, "Dynamics is unavailable")
+	if _, err := h.svc.FinishLogin(ctx, h.visit(t, startLogin(t, h, LoginRequest{LoginHint: "alice@contoso.example"}))); apperr.KindOf(err) != apperr.Transient {
+		t.Fatalf("sign-in with WhoAmI failing = %v, want a transient error", err)
+	}
+	c, _ := memConns{h.store}.Get(ctx, contoso, aliceOID)
+	if c.Status != store.StatusPending || c.OrgURL != orgURL || c.DataverseUserID != first.DataverseUserID {
+		t.Errorf("after an unfinished sign-in the connection is %q at %q (user %q); want pending at %s with its Dataverse user", c.Status, c.OrgURL, c.DataverseUserID, orgURL)
+	}
+	if bytes.Equal(c.RefreshToken, first.RefreshToken) {
+		t.Error("the new sign-in's refresh token was not kept")
+	}
+}
+
 // connectedAlice returns a harness in which Alice of Contoso has signed in
 // and is connected, and her connection.
 func connectedAlice(t *testing.T) (*harness, store.Connection) {
