@@ -10,7 +10,9 @@
 #   CHAOS_USERS     signed-in users, 1-5 (default 3)
 #   CHAOS_ROWS      rows per seeded Dynamics table (default 300)
 #   CHAOS_EXCLUDE   kinds of fault to leave out, comma-separated
-#   CHAOS_QUIESCE   how long healing may take (default 4m)
+#   CHAOS_QUIESCE   how long healing may take (default 7m: longer than the uploads
+#                   queue's 5-minute lock, after which a message a receiver
+#                   lost is delivered again)
 # It exits non-zero on any violated invariant, printing the seed.
 source "$(dirname "$0")/lib.sh"
 trap 'exit 130' INT TERM

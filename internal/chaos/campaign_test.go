@@ -39,7 +39,7 @@ func loadSettings(t *testing.T) settings {
 	if seedText == "" {
 		t.Skip("CHAOS_SEED is not set; run `make chaos` (or `make chaos-ci`)")
 	}
-	s := settings{duration: 5 * time.Minute, users: 3, rows: 300, quiesce: 4 * time.Minute}
+	s := settings{duration: 5 * time.Minute, users: 3, rows: 300, quiesce: 7 * time.Minute}
 	var problems []string
 	var err error
 	if s.seed, err = strconv.ParseUint(seedText, 10, 64); err != nil {
