@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/pitcher/connector/internal/config"
+	"github.com/pitcher/connector/internal/testenv"
 )
 
 func testEnv(port int) map[string]string {
@@ -31,16 +32,6 @@ func testEnv(port int) map[string]string {
 		"TOKEN_ENCRYPTION_KEYS":        "k1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
 		"LOG_PSEUDONYM_KEY":            "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
 	}
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // waitReady polls GET / the way the Functions host does.
@@ -62,7 +53,7 @@ func waitReady(t testing.TB, url string, stop <-chan error) {
 }
 
 func TestRunServesUntilCancelled(t *testing.T) {
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	kv := testEnv(port)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -168,7 +159,7 @@ func BenchmarkHandlerStartup(b *testing.B) {
 	}
 	var total time.Duration
 	for i := 0; i < b.N; i++ {
-		port := freePort(b)
+		port := testenv.FreePort(b)
 		var env []string
 		for k, v := range testEnv(port) {
 			env = append(env, k+"="+v)

@@ -132,7 +132,7 @@ func Start(t testing.TB, opts Options) *World {
 		t.Fatal(err)
 	}
 
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	w.URL = "http://127.0.0.1:" + strconv.Itoa(port)
 	w.startEntra(t)
 	w.startDataverse(t, opts.Dataverse, opts.DataverseHook)
@@ -340,5 +340,3 @@ func repoQueue(t testing.TB, name string) testenv.QueueProperties {
 	t.Fatalf("tools/servicebus-fake/config.json declares no queue %s", name)
 	return testenv.QueueProperties{}
 }
-
-func freePort(t testing.TB) int { return testenv.FreePort(t) }
