@@ -12,9 +12,9 @@ demo:           ## the downstream sync story on a local world of its own (free p
 
 build:          ## build the handler (native), the local tools and connectorctl into bin/
 	go build -o bin/local/handler ./cmd/handler
-	go build -o bin/funchost ./cmd/funchost
-	go build -o bin/entra-sim ./cmd/entra-sim
-	go build -o bin/dataverse-sim ./cmd/dataverse-sim
+	go build -o bin/funchost ./localworld/cmd/funchost
+	go build -o bin/entra-sim ./localworld/cmd/entra-sim
+	go build -o bin/dataverse-sim ./localworld/cmd/dataverse-sim
 	go build -o bin/connectorctl ./cmd/connectorctl
 
 check:          ## formatting and vet, as CI runs them

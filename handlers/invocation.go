@@ -1,42 +1,23 @@
 package handlers
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
 	"time"
 
 	"github.com/pitcher/connector/internal/apperr"
+	"github.com/pitcher/connector/internal/funcwire"
 	"github.com/pitcher/connector/internal/obs"
 )
-
-// InvokeRequest is the payload the Functions host POSTs to /<FunctionName>
-// for triggers that are not forwarded HTTP requests.
-type InvokeRequest struct {
-	Data     map[string]json.RawMessage `json:"Data"`
-	Metadata map[string]json.RawMessage `json:"Metadata"`
-}
-
-// InvokeResponse is the handler's answer to an invocation. The host reads it
-// only from a 2xx response; on any other status the invocation has failed and
-// Logs are dropped.
-type InvokeResponse struct {
-	Outputs     map[string]any `json:"Outputs"`
-	Logs        []string       `json:"Logs"`
-	ReturnValue any            `json:"ReturnValue"`
-}
 
 // Invocation is one decoded invocation of a non-HTTP function.
 type Invocation struct {
 	ID       string // X-Azure-Functions-InvocationId
 	Function string // the function's folder name
-	Request  InvokeRequest
+	Request  funcwire.InvokeRequest
 	logs     []string
 }
 
@@ -50,10 +31,6 @@ func (inv *Invocation) Logf(format string, args ...any) {
 // Service Bus, the message); any error fails it.
 type invocationFunc func(ctx context.Context, inv *Invocation) error
 
-// maxInvocationBody bounds an invocation payload. Service Bus messages are at
-// most 256 KB (1 MB on Premium) before the host's encoding, timers far less.
-const maxInvocationBody = 8 << 20
-
 // invoke adapts fn to the host's invocation protocol: it decodes the payload,
 // runs fn, and encodes the result. Failures answer non-2xx and are logged to
 // stdout too, because the host drops Logs from failed invocations. A panic in
@@ -61,10 +38,11 @@ const maxInvocationBody = 8 << 20
 func invoke(logger *slog.Logger, name string, fn invocationFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		inv := &Invocation{ID: r.Header.Get("X-Azure-Functions-InvocationId"), Function: name}
+		inv := &Invocation{ID: r.Header.Get(funcwire.HeaderInvocationID), Function: name}
 		scope := &obs.Scope{Function: name, InvocationID: inv.ID}
 		ctx := obs.WithScope(r.Context(), scope)
-		err := decodeInvokeRequest(r, &inv.Request)
+		var err error
+		inv.Request, err = funcwire.ReadRequest(r)
 		if err == nil {
 			err = runGuarded(ctx, fn, inv)
 		}
@@ -85,7 +63,7 @@ func invoke(logger *slog.Logger, name string, fn invocationFunc) http.Handler {
 		if logs == nil {
 			logs = []string{}
 		}
-		writeJSON(w, http.StatusOK, InvokeResponse{Outputs: map[string]any{}, Logs: logs})
+		writeJSON(w, http.StatusOK, funcwire.InvokeResponse{Outputs: map[string]any{}, Logs: logs})
 	})
 }
 
@@ -122,25 +100,6 @@ func logInvocation(ctx context.Context, logger *slog.Logger, msg string, scope *
 	logger.LogAttrs(ctx, level, msg, attrs...)
 }
 
-func decodeInvokeRequest(r *http.Request, dst *InvokeRequest) error {
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxInvocationBody))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return apperr.E(apperr.Invalid, "invocation payload is larger than %d bytes", maxInvocationBody)
-		}
-		return apperr.Wrap(apperr.Transient, err, "could not read the invocation payload")
-	}
-	body = bytes.TrimSpace(body)
-	if len(body) == 0 || body[0] != '{' {
-		return apperr.E(apperr.Invalid, "invocation payload must be a JSON object {\"Data\":{...},\"Metadata\":{...}}")
-	}
-	if err := json.Unmarshal(body, dst); err != nil {
-		return apperr.E(apperr.Invalid, "invocation payload is not valid: %s", describeJSONError(err))
-	}
-	return nil
-}
-
 func runGuarded(ctx context.Context, fn invocationFunc, inv *Invocation) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
@@ -148,23 +107,4 @@ func runGuarded(ctx context.Context, fn invocationFunc, inv *Invocation) (err er
 		}
 	}()
 	return fn(ctx, inv)
-}
-
-// describeJSONError turns a decoding error into a message that names the
-// field, without echoing the payload.
-func describeJSONError(err error) string {
-	var typeErr *json.UnmarshalTypeError
-	var syntaxErr *json.SyntaxError
-	switch {
-	case errors.As(err, &typeErr):
-		field := typeErr.Field
-		if field == "" {
-			field = "the top level"
-		}
-		return fmt.Sprintf("%s is a JSON %s, want %s", field, typeErr.Value, typeErr.Type)
-	case errors.As(err, &syntaxErr):
-		return fmt.Sprintf("malformed JSON at byte %d: %v", syntaxErr.Offset, syntaxErr)
-	default:
-		return err.Error()
-	}
 }

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pitcher/connector/internal/funchost"
+	"github.com/pitcher/connector/localworld/funchost"
 )
 
 // TestRoutesMatchFunctionJSON keeps the handler's route table and the

@@ -8,11 +8,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pitcher/connector/internal/apperr"
+	"github.com/pitcher/connector/internal/funcwire"
 )
 
 func newTestServer(t *testing.T) (*httptest.Server, *bytes.Buffer) {
@@ -54,8 +55,12 @@ func TestReadinessProbe(t *testing.T) {
 // naming it instead of pretending to succeed.
 func TestEveryFunctionAnswersNotImplemented(t *testing.T) {
 	srv, _ := newTestServer(t)
-	timer, _ := os.ReadFile("testdata/timer.json")
-	sb, _ := os.ReadFile("testdata/servicebus.json")
+	now := time.Now()
+	timer, _ := json.Marshal(funcwire.TimerRequest("SyncScheduler", "timer", funcwire.TimerInfo{}, now))
+	sb := func(function, binding string) string {
+		b, _ := json.Marshal(funcwire.ServiceBusRequest(function, binding, funcwire.ServiceBusMessage{Body: []byte(`{"v":1}`), MessageID: "m1", DeliveryCount: 1}, "sb.example", now))
+		return string(b)
+	}
 	tests := []struct{ function, method, path, body string }{
 		{"AdminConsentStart", "GET", "/api/consent/start?tenant=organizations", ""},
 		{"AdminConsentCallback", "GET", "/api/consent/callback?state=s", ""},
@@ -66,8 +71,8 @@ func TestEveryFunctionAnswersNotImplemented(t *testing.T) {
 		{"Changes", "GET", "/api/changes?cursor=0", ""},
 		{"Diagnostics", "GET", "/api/diagnostics", ""},
 		{"SyncScheduler", "POST", "/SyncScheduler", string(timer)},
-		{"SyncWorker", "POST", "/SyncWorker", string(sb)},
-		{"UploadWorker", "POST", "/UploadWorker", string(sb)},
+		{"SyncWorker", "POST", "/SyncWorker", sb("SyncWorker", "job")},
+		{"UploadWorker", "POST", "/UploadWorker", sb("UploadWorker", "upload")},
 	}
 	for _, tc := range tests {
 		t.Run(tc.function, func(t *testing.T) {
@@ -150,7 +155,7 @@ func TestInvokeOutcomes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ok InvokeResponse
+	var ok funcwire.InvokeResponse
 	_ = json.NewDecoder(resp.Body).Decode(&ok)
 	resp.Body.Close()
 	if resp.StatusCode != 200 || len(ok.Logs) != 1 || ok.Logs[0] != "synced 3 rows" || ok.Outputs == nil {

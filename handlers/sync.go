@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/pitcher/connector/internal/funcwire"
 	"github.com/pitcher/connector/internal/obs"
 	"github.com/pitcher/connector/internal/queue"
 	"github.com/pitcher/connector/internal/syncer"
@@ -27,7 +28,7 @@ var (
 // syncScheduler is the SyncScheduler timer function: one job per user due.
 func syncScheduler(s Scheduling) invocationFunc {
 	return func(ctx context.Context, inv *Invocation) error {
-		timer, err := DecodeTimer(inv.Request, "timer")
+		timer, err := funcwire.DecodeTimer(inv.Request, "timer")
 		if err != nil {
 			return err
 		}
@@ -46,7 +47,7 @@ func syncScheduler(s Scheduling) invocationFunc {
 // invocation, so Service Bus redelivers the job.
 func syncWorker(logger *slog.Logger, w SyncRunner) invocationFunc {
 	return func(ctx context.Context, inv *Invocation) error {
-		msg, err := DecodeServiceBus(inv.Request, "job")
+		msg, err := funcwire.DecodeServiceBus(inv.Request, "job")
 		if err != nil {
 			return err
 		}

@@ -6,6 +6,7 @@ import (
 	"net/url"
 
 	"github.com/pitcher/connector/internal/apiauth"
+	"github.com/pitcher/connector/internal/funcwire"
 	"github.com/pitcher/connector/internal/obs"
 	"github.com/pitcher/connector/internal/queue"
 	"github.com/pitcher/connector/internal/uploader"
@@ -57,7 +58,7 @@ func uploadStatus(u Uploads, l links) authedFunc {
 // queue, where an operator sees it.
 func uploadWorker(u Uploads) invocationFunc {
 	return func(ctx context.Context, inv *Invocation) error {
-		m, err := DecodeServiceBus(inv.Request, "upload")
+		m, err := funcwire.DecodeServiceBus(inv.Request, "upload")
 		if err != nil {
 			return err
 		}

@@ -10,9 +10,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pitcher/connector/internal/bicep"
+	"github.com/pitcher/connector/devtools/bicep"
 	"github.com/pitcher/connector/internal/config"
-	"github.com/pitcher/connector/internal/funchost"
+	"github.com/pitcher/connector/localworld/funchost"
 )
 
 // The checks below compare infra/ with the code, because no Bicep compiler
@@ -617,9 +617,9 @@ func containsSuffix(list []string, suffix string) bool {
 // checkLocalQueue compares a queue of modules/servicebus.bicep with the
 // Service Bus fake's declaration of it, so the local world behaves as Azure.
 func checkLocalQueue(repoRoot, name string, q *bicep.Value, add func(string, ...any)) {
-	b, err := os.ReadFile(filepath.Join(repoRoot, "tools", "servicebus-fake", "config.json"))
+	b, err := os.ReadFile(filepath.Join(repoRoot, "localworld", "servicebus-fake", "config.json"))
 	if err != nil {
-		add("tools/servicebus-fake/config.json: %v", err)
+		add("localworld/servicebus-fake/config.json: %v", err)
 		return
 	}
 	var cfg struct {
@@ -633,7 +633,7 @@ func checkLocalQueue(repoRoot, name string, q *bicep.Value, add func(string, ...
 		}
 	}
 	if err := json.Unmarshal(b, &cfg); err != nil || len(cfg.UserConfig.Namespaces) == 0 {
-		add("tools/servicebus-fake/config.json is not an emulator Config.json: %v", err)
+		add("localworld/servicebus-fake/config.json is not an emulator Config.json: %v", err)
 		return
 	}
 	for _, lq := range cfg.UserConfig.Namespaces[0].Queues {
@@ -650,10 +650,10 @@ func checkLocalQueue(repoRoot, name string, q *bicep.Value, add func(string, ...
 				want = text
 			}
 			if got := fmt.Sprint(lq.Properties[localKey]); got != want {
-				add("queue %s: %s is %s in Azure (modules/servicebus.bicep) but %s in the local fake (tools/servicebus-fake/config.json)", name, bicepKey, want, got)
+				add("queue %s: %s is %s in Azure (modules/servicebus.bicep) but %s in the local fake (localworld/servicebus-fake/config.json)", name, bicepKey, want, got)
 			}
 		}
 		return
 	}
-	add("queue %s is not declared in tools/servicebus-fake/config.json", name)
+	add("queue %s is not declared in localworld/servicebus-fake/config.json", name)
 }

@@ -2,8 +2,8 @@
 # The end-to-end benchmark (make bench; make bench-ci runs it with "ci").
 # Each benchmark gets a fresh in-memory Azurite and Service Bus fake on free
 # ports (Azurite slows as it fills), runs the whole connector through
-# funchost (internal/testworld: the real handler binary, the simulators),
-# and stops what it started. cmd/benchtable then prints one table:
+# funchost (localworld/testworld: the real handler binary, the simulators),
+# and stops what it started. devtools/cmd/benchtable then prints one table:
 #   make bench     writes it, with the machine and the commit, into
 #                  docs/performance.md (its own section)
 #   make bench-ci  checks it against thresholds and fails on a regression
@@ -49,11 +49,11 @@ say "make bench ($mode): $rows rows, $reports reports, $throttled throttled repo
 bench internal/syncer/e2e BenchmarkSyncEndToEnd 1
 bench internal/uploader BenchmarkUploads "$reports"
 if [ "$throttled" -gt 0 ]; then bench internal/uploader BenchmarkUploadsThrottled "$throttled"; fi
-bench internal/testworld BenchmarkHandlerColdStart "$starts"
+bench localworld/testworld BenchmarkHandlerColdStart "$starts"
 
 command="BENCH_ROWS=$rows REPORTS=$reports THROTTLED_REPORTS=$throttled COLD_STARTS=$starts scripts/bench.sh $mode"
 if [ "$mode" = ci ]; then
-  go run ./cmd/benchtable -check -rows "$rows" <"$out"
+  go run ./devtools/cmd/benchtable -check -rows "$rows" <"$out"
 else
-  go run ./cmd/benchtable -rows "$rows" -doc docs/performance.md -command "$command" <"$out"
+  go run ./devtools/cmd/benchtable -rows "$rows" -doc docs/performance.md -command "$command" <"$out"
 fi

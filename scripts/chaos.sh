@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The chaos campaign (make chaos, make chaos-ci): runs internal/chaos's
+# The chaos campaign (make chaos, make chaos-ci): runs localworld/chaos's
 # TestChaos, which starts its own Azurite (on disk) and Service Bus fake on
 # free ports so that it can restart them, then the rest of a local world,
 # and injects seeded faults while simulated users upload and an editor
@@ -21,7 +21,7 @@ ensure_node_tools
 export CHAOS_SEED=${CHAOS_SEED:-$(( (RANDOM << 15) | RANDOM ))}
 export CHAOS_LOG_DIR=${CHAOS_LOG_DIR:-$RUN_DIR/chaos/$CHAOS_SEED}
 cd "$ROOT"
-go test -count=1 -timeout 2h -run '^TestChaos$' -v ./internal/chaos/ | grep -v -e '^=== RUN' -e '^--- PASS' -e '^PASS$' -e '^ok '
+go test -count=1 -timeout 2h -run '^TestChaos$' -v ./localworld/chaos/ | grep -v -e '^=== RUN' -e '^--- PASS' -e '^PASS$' -e '^ok '
 status=${PIPESTATUS[0]}
 [ "$status" -eq 0 ] || say "chaos: FAILED; reproduce with CHAOS_SEED=$CHAOS_SEED (and the same CHAOS_DURATION/CHAOS_USERS)"
 exit "$status"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Starts the local world: Azurite (persisted in .azurite/), the Service Bus
-# fake (in memory, queues from tools/servicebus-fake/config.json) and
+# fake (in memory, queues from localworld/servicebus-fake/config.json) and
 # funchost, which runs the handler and receives the queues' messages.
 # Ctrl-C stops everything this script started.
 source "$(dirname "$0")/lib.sh"
@@ -11,9 +11,9 @@ ensure_node_tools
 cd "$ROOT"
 say "Building the handler and funchost..."
 go build -o bin/local/handler ./cmd/handler
-go build -o bin/funchost ./cmd/funchost
-go build -o bin/entra-sim ./cmd/entra-sim
-go build -o bin/dataverse-sim ./cmd/dataverse-sim
+go build -o bin/funchost ./localworld/cmd/funchost
+go build -o bin/entra-sim ./localworld/cmd/entra-sim
+go build -o bin/dataverse-sim ./localworld/cmd/dataverse-sim
 go build -o bin/connectorctl ./cmd/connectorctl
 
 start_azurite 10000 10001 10002 "$ROOT/.azurite"

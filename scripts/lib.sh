@@ -92,7 +92,7 @@ azurite_connection_string() {
 }
 
 # start_servicebus PORT [ADMIN_PORT]: start the Service Bus fake
-# (tools/servicebus-fake) on loopback with the repository's queues; with
+# (localworld/servicebus-fake) on loopback with the repository's queues; with
 # ADMIN_PORT also its test admin API. It logs one line per operation to
 # .run/servicebus.log.
 start_servicebus() {
@@ -100,7 +100,7 @@ start_servicebus() {
   port_busy "$port" && die "port $port is in use; is another Service Bus fake or emulator running? Stop it first (by its PID)"
   local args=(--port "$port" --log)
   [ -n "$admin" ] && args+=(--admin-port "$admin")
-  start servicebus "$RUN_DIR/servicebus.log" node "$ROOT/tools/servicebus-fake/main.js" "${args[@]}"
+  start servicebus "$RUN_DIR/servicebus.log" node "$ROOT/localworld/servicebus-fake/main.js" "${args[@]}"
   wait_port "$port" "the Service Bus fake" "$LAST_PID"
   [ -z "$admin" ] || wait_port "$admin" "the Service Bus fake's admin API" "$LAST_PID"
 }

@@ -7,4 +7,4 @@ cd "$(dirname "$0")/.."
 out=${1:-build}
 CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -trimpath -buildvcs=false -ldflags='-s -w -buildid=' \
   -o "$out/linux-amd64/handler" ./cmd/handler
-go run ./cmd/apppack -root . -binary "$out/linux-amd64/handler" -dir "$out/app" -zip "$out/connector.zip"
+go run ./devtools/cmd/apppack -root . -binary "$out/linux-amd64/handler" -dir "$out/app" -zip "$out/connector.zip"

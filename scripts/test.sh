@@ -18,7 +18,7 @@ if [ -z "${CONNECTOR_TEST_STORAGE:-}" ]; then
 fi
 if [ -z "${CONNECTOR_TEST_OIDC_PROVIDER:-}" ]; then
   oidc_port=$(free_port)
-  start oidc-provider "$RUN_DIR/oidc-provider.log" node "$ROOT/tools/oidc-provider/server.mjs" "$oidc_port"
+  start oidc-provider "$RUN_DIR/oidc-provider.log" node "$ROOT/localworld/oidc-provider/server.mjs" "$oidc_port"
   wait_port "$oidc_port" oidc-provider "$LAST_PID"
   export CONNECTOR_TEST_OIDC_PROVIDER="http://127.0.0.1:$oidc_port"
   say "oidc-provider (pid $LAST_PID) on 127.0.0.1:$oidc_port"
@@ -32,5 +32,5 @@ if [ -z "${CONNECTOR_TEST_SERVICEBUS:-}" ]; then
 fi
 export CONNECTOR_TEST_REQUIRE_SERVICES=1
 cd "$ROOT"
-node --test tools/servicebus-fake/
+node --test localworld/servicebus-fake/
 go test -race "$@" ./...

@@ -11,7 +11,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
 	"github.com/google/uuid"
-	"github.com/pitcher/connector/internal/testenv"
+	"github.com/pitcher/connector/localworld/testenv"
 )
 
 // ctl runs connectorctl with ServiceBusConnection set to cs and returns its

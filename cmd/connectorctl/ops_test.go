@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pitcher/connector/internal/dataversesim"
 	"github.com/pitcher/connector/internal/obs"
 	"github.com/pitcher/connector/internal/store"
-	"github.com/pitcher/connector/internal/testworld"
+	"github.com/pitcher/connector/localworld/dataversesim"
+	"github.com/pitcher/connector/localworld/testworld"
 )
 
 // ctlWorld runs connectorctl with w's app settings.

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/pitcher/connector/internal/config"
-	"github.com/pitcher/connector/internal/testenv"
+	"github.com/pitcher/connector/localworld/testenv"
 )
 
 func testEnv(port int) map[string]string {

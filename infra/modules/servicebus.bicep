@@ -8,7 +8,7 @@ param tags object
 @description('Principal of the app\'s identity.')
 param principalId string
 
-// Each queue's settings (tools/servicebus-fake/config.json declares the same
+// Each queue's settings (localworld/servicebus-fake/config.json declares the same
 // for the local world; infra/check_test.go keeps them equal). The host renews
 // a lock while a function runs; maxDeliveryCount bounds redeliveries before
 // the dead-letter queue; duplicate detection makes a resent MessageId

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/pitcher/connector/internal/store"
-	"github.com/pitcher/connector/internal/testworld"
+	"github.com/pitcher/connector/localworld/testworld"
 )
 
 // TestForgedApprovalIsNotRecorded: the app is in Fabrikam's directory

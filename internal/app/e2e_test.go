@@ -10,10 +10,10 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
 
-	"github.com/pitcher/connector/internal/dataversesim"
 	"github.com/pitcher/connector/internal/queue"
 	"github.com/pitcher/connector/internal/store"
-	"github.com/pitcher/connector/internal/testworld"
+	"github.com/pitcher/connector/localworld/dataversesim"
+	"github.com/pitcher/connector/localworld/testworld"
 )
 
 // TestSignInEndToEnd is the sign-in story through the real parts (a

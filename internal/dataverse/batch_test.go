@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/pitcher/connector/internal/dataverse"
-	"github.com/pitcher/connector/internal/dataversesim"
+	"github.com/pitcher/connector/localworld/dataversesim"
 )
 
 func mustReq(t *testing.T) func(dataverse.Request, error) dataverse.Request {

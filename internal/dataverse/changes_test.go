@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/pitcher/connector/internal/dataverse"
-	"github.com/pitcher/connector/internal/dataversesim"
+	"github.com/pitcher/connector/localworld/dataversesim"
 )
 
 var contactChanges = &dataverse.ChangesOptions{Select: []string{"firstname", "lastname"}, MaxPageSize: 2, PrimaryKey: "contactid"}

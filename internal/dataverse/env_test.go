@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/pitcher/connector/internal/dataverse"
-	"github.com/pitcher/connector/internal/dataversesim"
+	"github.com/pitcher/connector/localworld/dataversesim"
 )
 
 // env is a client talking to an in-process simulator. The client's waits

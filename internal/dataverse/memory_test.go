@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/pitcher/connector/internal/dataverse"
-	"github.com/pitcher/connector/internal/dataversesim"
+	"github.com/pitcher/connector/localworld/dataversesim"
 )
 
 var benchColumns = []string{"name", "accountnumber", "telephone1", "emailaddress1", "address1_city", "revenue", "modifiedon"}

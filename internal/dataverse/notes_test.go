@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/pitcher/connector/internal/dataverse"
-	"github.com/pitcher/connector/internal/dataversesim"
+	"github.com/pitcher/connector/localworld/dataversesim"
 )
 
 func setMaxUpload(t *testing.T, e *env, n int) {

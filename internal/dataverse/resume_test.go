@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/pitcher/connector/internal/dataverse"
-	"github.com/pitcher/connector/internal/dataversesim"
+	"github.com/pitcher/connector/localworld/dataversesim"
 )
 
 // TestResumeFromNextLink: a read stopped after its second page and

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/pitcher/connector/internal/dataverse"
-	"github.com/pitcher/connector/internal/dataversesim"
+	"github.com/pitcher/connector/localworld/dataversesim"
 )
 
 func Test429StormHonoursRetryAfter(t *testing.T) {

@@ -7,8 +7,8 @@ import (
 
 	"github.com/pitcher/connector/internal/apperr"
 	"github.com/pitcher/connector/internal/dataverse"
-	"github.com/pitcher/connector/internal/dataversesim"
 	"github.com/pitcher/connector/internal/tokens"
+	"github.com/pitcher/connector/localworld/dataversesim"
 )
 
 // TestTokenSourceErrorKeepsItsKind: when the token source refuses (the user

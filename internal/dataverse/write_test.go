@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/pitcher/connector/internal/dataverse"
-	"github.com/pitcher/connector/internal/dataversesim"
+	"github.com/pitcher/connector/localworld/dataversesim"
 )
 
 func TestCreateReportsIDAndRepresentation(t *testing.T) {

@@ -11,8 +11,8 @@ import (
 	"github.com/pitcher/connector/internal/app"
 	"github.com/pitcher/connector/internal/diagnose"
 	"github.com/pitcher/connector/internal/store"
-	"github.com/pitcher/connector/internal/testenv"
-	"github.com/pitcher/connector/internal/testworld"
+	"github.com/pitcher/connector/localworld/testenv"
+	"github.com/pitcher/connector/localworld/testworld"
 )
 
 // TestDoctorWhenStorageOrServiceBusDies: with an Azurite and a Service Bus

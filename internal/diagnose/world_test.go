@@ -15,14 +15,14 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
 
+	"github.com/pitcher/connector/devtools/apispec"
 	"github.com/pitcher/connector/handlers"
-	"github.com/pitcher/connector/internal/apispec"
 	"github.com/pitcher/connector/internal/app"
 	"github.com/pitcher/connector/internal/config"
-	"github.com/pitcher/connector/internal/dataversesim"
 	"github.com/pitcher/connector/internal/diagnose"
-	"github.com/pitcher/connector/internal/testenv"
-	"github.com/pitcher/connector/internal/testworld"
+	"github.com/pitcher/connector/localworld/dataversesim"
+	"github.com/pitcher/connector/localworld/testenv"
+	"github.com/pitcher/connector/localworld/testworld"
 )
 
 // doctor builds the diagnostics from settings the way connectorctl doctor

@@ -12,7 +12,7 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/pitcher/connector/internal/entrasim"
+	"github.com/pitcher/connector/localworld/entrasim"
 )
 
 const redirect = "http://127.0.0.1:7071/api/auth/callback"

@@ -12,7 +12,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/pitcher/connector/internal/entrasim"
+	"github.com/pitcher/connector/localworld/entrasim"
 )
 
 const (

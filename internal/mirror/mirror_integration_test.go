@@ -13,7 +13,7 @@ import (
 	"github.com/pitcher/connector/internal/config"
 	"github.com/pitcher/connector/internal/mirror"
 	"github.com/pitcher/connector/internal/store"
-	"github.com/pitcher/connector/internal/testenv"
+	"github.com/pitcher/connector/localworld/testenv"
 )
 
 func newStore(t *testing.T) *mirror.Store {

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pitcher/connector/internal/dataversesim"
 	"github.com/pitcher/connector/internal/obs"
-	"github.com/pitcher/connector/internal/testworld"
+	"github.com/pitcher/connector/localworld/dataversesim"
+	"github.com/pitcher/connector/localworld/testworld"
 )
 
 // handlerLines are the handler's JSON log lines in a World's output.

@@ -12,7 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/pitcher/connector/internal/apperr"
 	"github.com/pitcher/connector/internal/config"
-	"github.com/pitcher/connector/internal/testenv"
+	"github.com/pitcher/connector/localworld/testenv"
 )
 
 // These tests run the real azservicebus client against the Service Bus fake

@@ -8,7 +8,7 @@ import (
 
 	"github.com/pitcher/connector/internal/apperr"
 	"github.com/pitcher/connector/internal/entra"
-	"github.com/pitcher/connector/internal/entrasim"
+	"github.com/pitcher/connector/localworld/entrasim"
 )
 
 func startConsent(t *testing.T, h *harness, tenant string) (string, string) {

@@ -15,9 +15,9 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 
 	"github.com/pitcher/connector/internal/entra"
-	"github.com/pitcher/connector/internal/entrasim"
 	"github.com/pitcher/connector/internal/store"
 	"github.com/pitcher/connector/internal/tokens"
+	"github.com/pitcher/connector/localworld/entrasim"
 )
 
 const (

@@ -12,7 +12,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 	"github.com/pitcher/connector/internal/config"
 	"github.com/pitcher/connector/internal/store"
-	"github.com/pitcher/connector/internal/testenv"
+	"github.com/pitcher/connector/localworld/testenv"
 )
 
 // TestAzuriteRoundTrip proves the real SDK reaches the emulator CI starts:

@@ -10,7 +10,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 
 	"github.com/pitcher/connector/internal/store"
-	"github.com/pitcher/connector/internal/testenv"
+	"github.com/pitcher/connector/localworld/testenv"
 )
 
 func uploadsTable(t *testing.T) *store.Uploads {

@@ -10,12 +10,12 @@ import (
 	"time"
 
 	"github.com/pitcher/connector/internal/config"
-	"github.com/pitcher/connector/internal/dataversesim"
 	"github.com/pitcher/connector/internal/mirror"
 	"github.com/pitcher/connector/internal/queue"
 	"github.com/pitcher/connector/internal/store"
 	"github.com/pitcher/connector/internal/syncconfig"
 	"github.com/pitcher/connector/internal/syncer"
+	"github.com/pitcher/connector/localworld/dataversesim"
 )
 
 // onePagePerRun is a time budget every page overruns: each run of a full

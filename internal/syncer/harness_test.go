@@ -16,14 +16,14 @@ import (
 
 	"github.com/pitcher/connector/internal/config"
 	"github.com/pitcher/connector/internal/dataverse"
-	"github.com/pitcher/connector/internal/dataversesim"
 	"github.com/pitcher/connector/internal/mirror"
 	"github.com/pitcher/connector/internal/queue"
 	"github.com/pitcher/connector/internal/store"
 	"github.com/pitcher/connector/internal/syncconfig"
 	"github.com/pitcher/connector/internal/syncer"
-	"github.com/pitcher/connector/internal/testenv"
 	"github.com/pitcher/connector/internal/tokens"
+	"github.com/pitcher/connector/localworld/dataversesim"
+	"github.com/pitcher/connector/localworld/testenv"
 )
 
 // harness runs the worker in process against the Dataverse simulator and

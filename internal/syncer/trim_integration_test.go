@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/pitcher/connector/internal/config"
-	"github.com/pitcher/connector/internal/dataversesim"
 	"github.com/pitcher/connector/internal/syncer"
+	"github.com/pitcher/connector/localworld/dataversesim"
 )
 
 // trimCounter counts the trims the worker asks of the mirror.

@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/pitcher/connector/internal/config"
-	"github.com/pitcher/connector/internal/dataversesim"
 	"github.com/pitcher/connector/internal/store"
 	"github.com/pitcher/connector/internal/syncer"
+	"github.com/pitcher/connector/localworld/dataversesim"
 )
 
 const smallPages = `{"entitySets":[

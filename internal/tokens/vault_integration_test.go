@@ -14,10 +14,10 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/pitcher/connector/internal/entra"
-	"github.com/pitcher/connector/internal/entrasim"
 	"github.com/pitcher/connector/internal/store"
-	"github.com/pitcher/connector/internal/testenv"
 	"github.com/pitcher/connector/internal/tokens"
+	"github.com/pitcher/connector/localworld/entrasim"
+	"github.com/pitcher/connector/localworld/testenv"
 )
 
 const (

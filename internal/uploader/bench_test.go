@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pitcher/connector/internal/dataversesim"
 	"github.com/pitcher/connector/internal/store"
-	"github.com/pitcher/connector/internal/testworld"
+	"github.com/pitcher/connector/localworld/dataversesim"
+	"github.com/pitcher/connector/localworld/testworld"
 )
 
 // The upload pipeline's benchmarks: b.N meeting reports, each a meeting

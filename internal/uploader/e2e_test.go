@@ -11,7 +11,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 
 	"github.com/pitcher/connector/internal/store"
-	"github.com/pitcher/connector/internal/testworld"
+	"github.com/pitcher/connector/localworld/testworld"
 )
 
 // TestUploadHappyPath: a report with a new account, a meeting regarding

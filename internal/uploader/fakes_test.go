@@ -15,13 +15,13 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 
 	"github.com/pitcher/connector/internal/dataverse"
-	"github.com/pitcher/connector/internal/dataversesim"
 	"github.com/pitcher/connector/internal/documents"
 	"github.com/pitcher/connector/internal/queue"
 	"github.com/pitcher/connector/internal/queue/queuetest"
 	"github.com/pitcher/connector/internal/store"
 	"github.com/pitcher/connector/internal/tokens"
 	"github.com/pitcher/connector/internal/uploadconfig"
+	"github.com/pitcher/connector/localworld/dataversesim"
 )
 
 // Hand-written fakes for the service's unit tests; Dataverse is the real

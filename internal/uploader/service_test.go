@@ -11,12 +11,12 @@ import (
 
 	"github.com/pitcher/connector/internal/apperr"
 	"github.com/pitcher/connector/internal/dataverse"
-	"github.com/pitcher/connector/internal/dataversesim"
 	"github.com/pitcher/connector/internal/documents"
 	"github.com/pitcher/connector/internal/queue"
 	"github.com/pitcher/connector/internal/report"
 	"github.com/pitcher/connector/internal/store"
 	"github.com/pitcher/connector/internal/tokens"
+	"github.com/pitcher/connector/localworld/dataversesim"
 )
 
 func meeting(id, regarding string) string {

@@ -6,8 +6,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/pitcher/connector/internal/apispec"
-	"github.com/pitcher/connector/internal/testworld"
+	"github.com/pitcher/connector/devtools/apispec"
+	"github.com/pitcher/connector/localworld/testworld"
 )
 
 var (

@@ -11,11 +11,11 @@ import (
 	"time"
 
 	"github.com/pitcher/connector/internal/config"
-	"github.com/pitcher/connector/internal/dataversesim"
 	"github.com/pitcher/connector/internal/queue"
 	"github.com/pitcher/connector/internal/store"
-	"github.com/pitcher/connector/internal/testenv"
-	"github.com/pitcher/connector/internal/testworld"
+	"github.com/pitcher/connector/localworld/dataversesim"
+	"github.com/pitcher/connector/localworld/testenv"
+	"github.com/pitcher/connector/localworld/testworld"
 )
 
 // countBatches counts the $batch requests reaching the simulator.

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/pitcher/connector/internal/store"
-	"github.com/pitcher/connector/internal/testworld"
 	"github.com/pitcher/connector/internal/uploader"
+	"github.com/pitcher/connector/localworld/testworld"
 )
 
 // Helpers of the end-to-end tests: a connected user of a World, reports to

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pitcher/connector/internal/dataversesim"
-	"github.com/pitcher/connector/internal/testenv"
-	"github.com/pitcher/connector/internal/testworld"
+	"github.com/pitcher/connector/localworld/dataversesim"
+	"github.com/pitcher/connector/localworld/testenv"
+	"github.com/pitcher/connector/localworld/testworld"
 )
 
 // TestFullReadInContinuationsSurvivesKill: with a time budget every page

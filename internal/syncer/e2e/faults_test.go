@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pitcher/connector/internal/dataversesim"
 	"github.com/pitcher/connector/internal/store"
-	"github.com/pitcher/connector/internal/testenv"
-	"github.com/pitcher/connector/internal/testworld"
+	"github.com/pitcher/connector/localworld/dataversesim"
+	"github.com/pitcher/connector/localworld/testenv"
+	"github.com/pitcher/connector/localworld/testworld"
 )
 
 // TestHandlerKilledBetweenPages: the handler dies while it reads the

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pitcher/connector/internal/dataversesim"
-	"github.com/pitcher/connector/internal/testworld"
+	"github.com/pitcher/connector/localworld/dataversesim"
+	"github.com/pitcher/connector/localworld/testworld"
 )
 
 // These tests run the whole connector (funchost, the handler binary,

@@ -1,0 +1,128 @@
+package chaos
+
+import (
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/pitcher/connector/localworld/testworld"
+)
+
+// saveLogs keeps the run's logs in CHAOS_LOG_DIR (scripts/chaos.sh: .run/chaos/<seed>).
+func (c *campaign) saveLogs(logs map[string]string) {
+	dir := os.Getenv("CHAOS_LOG_DIR")
+	if dir == "" {
+		return
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		c.t.Logf("keep the logs: %v", err)
+		return
+	}
+	for name, text := range logs {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			c.t.Logf("keep the logs: %v", err)
+		}
+	}
+	say("   logs kept in %s", dir)
+}
+
+// check reads Dynamics, every user's change log and every log, checks the
+// invariants and prints them with the faults injected.
+func (c *campaign) check() {
+	t := c.t
+	d := Dynamics{}
+	for _, set := range append(append([]string{}, syncedSets...), "annotations") {
+		d[set] = map[string]Row{}
+		for _, id := range c.w.Dataverse.IDs(set) {
+			if r, ok := c.w.Dataverse.GetRow(set, id); ok {
+				d[set][id] = r
+			}
+		}
+	}
+	var findings []Finding
+	uf, stranded, outcomes := CheckUploads(c.ledger.uploads, d, c.busRestarts, true)
+	findings = append(findings, uf)
+	subjects := map[string]bool{}
+	for _, u := range c.ledger.uploads {
+		subjects[u.Subject] = true
+		for _, a := range u.Annotations {
+			subjects[a] = true
+		}
+	}
+	findings = append(findings, CheckNoDuplicates(d, subjects))
+	for _, u := range c.users {
+		tok, err := c.c.token(u.UPN, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		changes, _ := c.w.Changes(t, tok, "", 1000)
+		findings = append(findings, CheckMirror(u.UPN, testworld.Replay(changes), d, syncedSets))
+	}
+	busLog, _ := c.bus.Output()
+	storeLog, _ := c.azurite.Output()
+	c.saveLogs(map[string]string{"handler.log": c.w.Logs(), "servicebus.log": busLog, "azurite.log": storeLog})
+	secrets := append(append([]string{testworld.ConnectorSecret, testworld.EncryptionKey, "eyJ"}, c.w.Secrets()...), c.c.secrets()...)
+	findings = append(findings, CheckNoSecrets(map[string]string{"funchost and handler": c.w.Logs(), "Service Bus fake": busLog, "Azurite": storeLog}, secrets))
+	api := Finding{Invariant: "the API never refused a valid report, and the final sync finished", Checked: len(c.ledger.uploads), Violations: c.ledger.problems}
+	findings = append(findings, api, Finding{Invariant: "Azurite kept its data across restarts", Checked: c.azurite.Runs() - 1, Violations: c.storeLost})
+
+	say("\n== Faults injected (seed %d)", c.s.seed)
+	total := 0
+	for _, k := range Kinds {
+		if n, f := c.injected[k.Kind], len(c.failed[k.Kind]); n+f > 0 {
+			say("   %-20s %4d   %s", k.Kind, n, k.Title)
+			total += n
+			for _, e := range c.failed[k.Kind][:min(f, 3)] {
+				say("   %-20s        could not inject: %s", "", e)
+			}
+		}
+	}
+	say("   %-20s %4d", "total", total)
+	for _, n := range c.notes {
+		say("   (%s)", n)
+	}
+	say("\n== Uploads: %d reports, outcomes %v; POST answers by status %v (0: no answer)", len(c.ledger.uploads), outcomes, c.ledger.answers)
+	for _, e := range c.ledger.errors[:min(len(c.ledger.errors), 10)] {
+		say("   a 5xx answer: %s", strings.TrimSpace(e))
+	}
+	if len(c.ledger.errors) > 10 {
+		say("   … and %d more 5xx answers (all in .run/chaos/<seed>/handler.log)", len(c.ledger.errors)-10)
+	}
+	for _, u := range c.ledger.uploads {
+		if u.Final.Status != "done" && !(u.Bad && u.Final.Status == "failed") {
+			say("   %s (%s): %s %+v", u.ID, u.User, orNone(u.Final.Status), u.Final.LastError)
+		}
+	}
+	if len(stranded) > 0 {
+		say("   %d upload(s) never finished, all accepted before a restart of the Service Bus fake, which keeps messages in memory only", len(stranded))
+		say("   (Azure Service Bus keeps them; this campaign cannot say what would have happened): %s", strings.Join(stranded[:min(len(stranded), 10)], ", "))
+	}
+	if n := len(c.busRestarts); n > 0 {
+		say("   The Service Bus fake was restarted %d time(s) and keeps messages in memory only: \"none lost\" is claimed for every", n)
+		say("   upload but those accepted before a restart that never finished (%d of %d covered; the other %d are listed above as stranded).",
+			len(c.ledger.uploads)-len(stranded), len(c.ledger.uploads), len(stranded))
+	}
+	say("\n== Invariants")
+	sort.SliceStable(findings, func(i, j int) bool { return len(findings[i].Violations) > len(findings[j].Violations) })
+	broken := 0
+	for _, f := range findings {
+		mark := "held    "
+		if len(f.Violations) > 0 {
+			mark = "VIOLATED"
+			broken++
+		}
+		say("   %s %s (%d checked)", mark, f.Invariant, f.Checked)
+		for _, v := range f.Violations[:min(len(f.Violations), 10)] {
+			say("            - %s", v)
+		}
+		if len(f.Violations) > 10 {
+			say("            … and %d more", len(f.Violations)-10)
+		}
+	}
+	if broken > 0 {
+		t.Errorf("%d invariant(s) violated; reproduce with CHAOS_SEED=%d CHAOS_DURATION=%s CHAOS_USERS=%d make chaos", broken, c.s.seed, c.s.duration, c.s.users)
+		return
+	}
+	say("\n== Every invariant held (seed %d).", c.s.seed)
+}

@@ -1,0 +1,50 @@
+package chaos
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/pitcher/connector/localworld/testworld"
+)
+
+// TestServiceRestartKeepsData: Azurite, stopped and started again by
+// Service on the same ports with --location, is listening again, logged
+// both runs, and still holds a blob container made before (on-disk).
+func TestServiceRestartKeepsData(t *testing.T) {
+	bin := filepath.Join(testworld.RepoRoot(t), "node_modules", ".bin", "azurite")
+	if _, err := os.Stat(bin); err != nil {
+		t.Skipf("Azurite is not installed (npm ci): %v", err)
+	}
+	ports, err := FreePorts(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	s := &Service{Name: "Azurite", Ports: ports, Log: filepath.Join(dir, "azurite.log"),
+		Args: []string{bin, "--skipApiVersionCheck", "--disableTelemetry", "--blobHost", "127.0.0.1", "--queueHost", "127.0.0.1", "--tableHost", "127.0.0.1",
+			"--blobPort", strconv.Itoa(ports[0]), "--queuePort", strconv.Itoa(ports[1]), "--tablePort", strconv.Itoa(ports[2]), "--location", dir}}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Stop() })
+	// A client's idle keep-alive connection, as the handler holds.
+	conn, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(ports[2]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := s.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	out, err := s.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(out, "Table service is successfully listening"); n != 2 || s.Runs() != 2 {
+		t.Errorf("after a restart: %d runs, the log shows %d starts:\n%s", s.Runs(), n, out)
+	}
+}

@@ -1,0 +1,189 @@
+// Package demo holds the runnable story of the connector (`make demo`):
+// sign-in, the downstream sync, and a meeting report going up, on the whole
+// connector in a local world, driven as a person would,
+// printing what each step did and failing when a step does not do what it
+// says. `make test` runs it too, quietly.
+package demo
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pitcher/connector/internal/store"
+	"github.com/pitcher/connector/localworld/dataversesim"
+	"github.com/pitcher/connector/localworld/testworld"
+)
+
+func say(format string, args ...any) { fmt.Fprintf(os.Stdout, format+"\n", args...) }
+
+func TestDemo(t *testing.T) {
+	say("== Starting a local world: funchost + the handler, Azurite, the Service Bus fake, entra-sim, dataverse-sim (25 rows per table)")
+	w := testworld.Start(t, testworld.Options{Dataverse: dataversesim.Options{Seed: 25},
+		Settings: []string{"AzureWebJobs.SyncScheduler.Disabled=true"}})
+	say("   the app is at %s, Dynamics at %s", w.URL, w.DataverseURL)
+
+	say("\n== 1. admin@fabrikam.example approves Pitcher for Fabrikam (admin consent)")
+	w.Approve(t, "admin@fabrikam.example")
+	say("   approved")
+
+	say("\n== 2. dave@fabrikam.example signs in; the sign-in queues his first sync")
+	start := time.Now()
+	dave := w.SignIn(t, "dave@fabrikam.example")
+	c, err := store.NewConnections(w.DB).Get(context.Background(), dave.TenantID, dave.OID)
+	if err != nil || c.Status != store.StatusActive {
+		t.Fatalf("dave's connection = %+v, %v; want active", c, err)
+	}
+	say("   connection %s, Dynamics %s", c.Status, c.OrgURL)
+
+	say("\n== 3. SyncWorker runs the first sync (Service Bus → funchost → handler)")
+	sets := []string{"accounts", "contacts", "appointments"}
+	st := w.WaitSynced(t, dave, start, time.Minute, sets...)
+	for _, s := range sets {
+		say("   %-13s %-15s %3d rows in %d page(s), %d request(s) to Dynamics", s, st[s].Mode, st[s].Upserted, st[s].Pages, st[s].Requests)
+		if st[s].Upserted != 25 {
+			t.Errorf("%s: %d rows synced, want 25", s, st[s].Upserted)
+		}
+	}
+
+	say("\n== 4. The Pitcher app pulls its changes: GET /api/changes (device token)")
+	token := w.DeviceToken(t, dave.UPN)
+	all, cursor := w.Changes(t, token, "", 50)
+	counts := map[string]int{}
+	for _, ch := range all {
+		counts[ch.EntitySet+" "+ch.Op]++
+	}
+	say("   %d changes, cursor %s: %v", len(all), cursor, counts)
+	if len(all) != 75 {
+		t.Errorf("the app got %d changes, want 75", len(all))
+	}
+	say("   e.g. %s", first(all, "accounts"))
+
+	say("\n== 5. Someone works in Dynamics: renames an account, adds a contact, deletes an appointment")
+	renamed := dataversesim.SeedID("accounts", 3)
+	if err := w.Dataverse.UpdateRow("accounts", renamed, map[string]any{"name": "Fabrikam Coffee (renamed)"}); err != nil {
+		t.Fatal(err)
+	}
+	added, err := w.Dataverse.CreateRow("contacts", map[string]any{"firstname": "Nina", "lastname": "Novak", "emailaddress1": "nina@fabrikam.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deleted := dataversesim.SeedID("appointments", 5)
+	if err := w.Dataverse.DeleteRow("appointments", deleted); err != nil {
+		t.Fatal(err)
+	}
+	say("   renamed account %s, added contact %s, deleted appointment %s", renamed, strings.ToLower(added), deleted)
+
+	say("\n== 6. The next sync (a job on sync-jobs, as SyncScheduler sends when dave is due) reads only the changes")
+	start = time.Now()
+	w.SendSyncJob(t, dave, time.Now())
+	st = w.WaitSynced(t, dave, start, time.Minute, sets...)
+	for _, s := range sets {
+		say("   %-13s %d upserted, %d deleted, %d request(s)", s, st[s].Upserted, st[s].Deleted, st[s].Requests)
+		if st[s].Requests != 1 {
+			t.Errorf("%s: the incremental sync took %d requests, want 1", s, st[s].Requests)
+		}
+	}
+
+	say("\n== 7. The app pulls again from its cursor %s", cursor)
+	status, _, body := w.API(t, http.MethodGet, "/api/changes?cursor="+cursor, token, nil)
+	if status != http.StatusOK {
+		t.Fatalf("GET /api/changes = %d %s", status, body)
+	}
+	var pretty bytes.Buffer
+	_ = json.Indent(&pretty, body, "   ", "  ")
+	say("   %s", pretty.String())
+	var page struct {
+		Changes []testworld.Change `json:"changes"`
+	}
+	_ = json.Unmarshal(body, &page)
+	want := map[string]string{"accounts/" + renamed: "upsert", "contacts/" + strings.ToLower(added): "upsert", "appointments/" + deleted: "delete"}
+	if len(page.Changes) != len(want) {
+		t.Errorf("the app got %d changes, want exactly %v", len(page.Changes), want)
+	}
+	for _, ch := range page.Changes {
+		if want[ch.EntitySet+"/"+ch.ID] != ch.Op {
+			t.Errorf("unexpected change %s %s/%s", ch.Op, ch.EntitySet, ch.ID)
+		}
+	}
+	say("\n== 8. Dave uploads a meeting report: a new account, the meeting about it, a note and a document")
+	report := map[string]any{
+		"uploadId": "demo-report-1",
+		"meeting": map[string]any{"subject": "Quarterly review", "start": "2026-03-02T09:30:00+01:00", "end": "2026-03-02T10:30:00+01:00",
+			"location": "Fabrikam HQ", "regarding": map[string]any{"customer": 0}},
+		"customers": []any{map[string]any{"entitySet": "accounts", "key": map[string]any{"accountnumber": "AN-DEMO-1"},
+			"fields": map[string]any{"name": "Fabrikam Roastery"}}},
+		"notes":     []any{map[string]any{"subject": "Next steps", "text": "Send the offer by Friday."}},
+		"documents": []any{map[string]any{"name": "offer.txt", "mimeType": "text/plain", "content": "T2ZmZXI6IDEwMCBiYWdzIGF0IDEyIEVVUi4="}},
+	}
+	status, _, body = w.API(t, http.MethodPost, "/api/uploads", token, report)
+	if status != http.StatusAccepted {
+		t.Fatalf("POST /api/uploads = %d %s, want 202", status, body)
+	}
+	say("   202 Accepted: %s", body)
+	status, _, _ = w.API(t, http.MethodPost, "/api/uploads", token, report)
+	say("   sent again (the app was offline and is not sure): %d, nothing queued twice", status)
+	if status != http.StatusOK {
+		t.Errorf("the same report again = %d, want 200", status)
+	}
+
+	say("\n== 9. UploadWorker writes it into Dynamics in one $batch; the app follows GET /api/uploads/demo-report-1")
+	var up struct {
+		Status  string `json:"status"`
+		Records []struct{ Item, EntitySet, ID string }
+	}
+	w.WaitFor(t, "the upload to be done", time.Minute, func() bool {
+		_, _, b := w.API(t, http.MethodGet, "/api/uploads/demo-report-1", token, nil)
+		_ = json.Unmarshal(b, &up)
+		return up.Status == "done" || up.Status == "failed" || up.Status == "parked"
+	})
+	if up.Status != "done" {
+		t.Fatalf("the upload ended %s, want done", up.Status)
+	}
+	var meeting string
+	for _, r := range up.Records {
+		row, ok := w.Dataverse.GetRow(r.EntitySet, r.ID)
+		say("   %-12s %-13s %s  in Dynamics: %v", r.Item, r.EntitySet, r.ID, ok)
+		if !ok {
+			t.Errorf("record %s %s/%s is not in Dynamics", r.Item, r.EntitySet, r.ID)
+		}
+		if r.EntitySet == "appointments" {
+			meeting = r.ID
+			say("                 subject %q", row["subject"])
+		}
+	}
+	if meeting == "" {
+		t.Fatal("the upload wrote no appointment")
+	}
+
+	say("\n== 10. The next sync brings the meeting back to every device of Dave's")
+	start = time.Now()
+	w.SendSyncJob(t, dave, time.Now().Add(time.Minute))
+	w.WaitSynced(t, dave, start, time.Minute, sets...)
+	changes, _ := w.Changes(t, token, cursor, 50)
+	found := false
+	for _, ch := range changes {
+		found = found || ch.EntitySet == "appointments" && ch.ID == meeting && ch.Op == "upsert"
+	}
+	say("   %d changes since cursor %s; the uploaded meeting among them: %v", len(changes), cursor, found)
+	if !found {
+		t.Errorf("the uploaded meeting %s did not come back through /api/changes", meeting)
+	}
+	say("\n== The story held: every step did what it said.")
+}
+
+func first(changes []testworld.Change, set string) string {
+	for _, c := range changes {
+		if c.EntitySet == set {
+			b, _ := json.Marshal(c)
+			return string(b)
+		}
+	}
+	return "(none)"
+}
