@@ -21,6 +21,7 @@ var statusFor = map[apperr.Kind]int{
 	apperr.Gone:           http.StatusGone,
 	apperr.TooLarge:       http.StatusRequestEntityTooLarge,
 	apperr.Throttled:      http.StatusTooManyRequests,
+	apperr.Reauth:         http.StatusForbidden,
 	apperr.Transient:      http.StatusServiceUnavailable,
 	apperr.Permanent:      http.StatusUnprocessableEntity,
 	apperr.NotImplemented: http.StatusNotImplemented,
@@ -31,7 +32,7 @@ var statusFor = map[apperr.Kind]int{
 // warnings, ours are errors.
 func levelFor(err error) slog.Level {
 	switch apperr.KindOf(err) {
-	case apperr.Invalid, apperr.Unauthorized, apperr.Forbidden, apperr.NotFound, apperr.Conflict, apperr.Gone, apperr.TooLarge:
+	case apperr.Invalid, apperr.Unauthorized, apperr.Forbidden, apperr.NotFound, apperr.Conflict, apperr.Gone, apperr.TooLarge, apperr.Reauth:
 		return slog.LevelWarn
 	}
 	return slog.LevelError
@@ -58,15 +59,15 @@ func writeError(w http.ResponseWriter, err error, function, invocationID string)
 	d := ErrorDetail{Code: kind, Message: "internal error; the details are in the function's logs", Function: function, InvocationID: invocationID}
 	if e, ok := apperr.As(err); ok && kind != apperr.Internal {
 		d.Message, d.Problems = e.Message, e.Problems
+	} else if kind != apperr.Internal { // a client's typed error: its kind, not its text
+		d.Message = "the request failed (" + string(kind) + "); the details are in the function's logs"
 	}
 	status := statusOf(err)
 	if rec, ok := w.(*statusRecorder); ok {
 		rec.kind = kind
 	}
-	if kind == apperr.Throttled {
-		if e, _ := apperr.As(err); e != nil && e.RetryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(int(e.RetryAfter.Seconds()+0.999)))
-		}
+	if c := apperr.ClassOf(err); c.Kind == apperr.Throttled && c.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(c.RetryAfter.Seconds()+0.999)))
 	}
 	writeJSON(w, status, ErrorBody{Error: d})
 }

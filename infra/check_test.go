@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pitcher/connector/devtools/bicep"
+	"github.com/pitcher/connector/internal/app"
 	"github.com/pitcher/connector/internal/config"
 	"github.com/pitcher/connector/localworld/funchost"
 )
@@ -430,13 +431,13 @@ func check(infraDir, repoRoot string) []string {
 	return problems
 }
 
-// settingsReadByApp records every setting config.Load asks for, once with
+// settingsReadByApp records every setting app.Load asks for, once with
 // nothing set and once with the Azure settings set, so both the
 // connection-string and the identity-based paths are seen.
 func settingsReadByApp(azure map[string]*bicep.Value) map[string]bool {
 	read := map[string]bool{}
 	record := func(env map[string]string) {
-		_, _ = config.Load(func(k string) string { read[k] = true; return env[k] })
+		_, _ = app.Load(func(k string) string { read[k] = true; return env[k] })
 	}
 	record(nil)
 	env := map[string]string{}

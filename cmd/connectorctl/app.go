@@ -10,21 +10,20 @@ import (
 	"strings"
 
 	"github.com/pitcher/connector/internal/app"
-	"github.com/pitcher/connector/internal/config"
 	"github.com/pitcher/connector/internal/entra"
 	"github.com/pitcher/connector/internal/store"
 )
 
 // loadConfig reads the handler's settings as the handler does (every
 // setting but the port the Functions host assigns).
-func (e *environment) loadConfig() (config.Config, error) {
-	return config.LoadTool(e.get)
+func (e *environment) loadConfig() (app.Settings, error) {
+	return app.LoadTool(e.get)
 }
 
 // openApp builds the app's object graph from the settings, as the handler
 // does; it contacts nothing until a command uses it. The app's log lines
 // (warnings and worse) go to stderr.
-func (e *environment) openApp(ctx context.Context, cfg config.Config) (*app.App, func(), error) {
+func (e *environment) openApp(ctx context.Context, cfg app.Settings) (*app.App, func(), error) {
 	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	a, err := app.New(cfg, logger, app.Options{})
 	if err != nil {
@@ -35,7 +34,7 @@ func (e *environment) openApp(ctx context.Context, cfg config.Config) (*app.App,
 
 // withApp loads the settings, builds the app and runs fn with both,
 // closing the app's connections afterwards.
-func (e *environment) withApp(ctx context.Context, fn func(config.Config, *app.App) error) error {
+func (e *environment) withApp(ctx context.Context, fn func(app.Settings, *app.App) error) error {
 	cfg, err := e.loadConfig()
 	if err != nil {
 		return err

@@ -10,8 +10,9 @@ import (
 	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
+
+	"github.com/pitcher/connector/internal/app"
 	"github.com/pitcher/connector/internal/config"
-	"github.com/pitcher/connector/internal/queue"
 )
 
 // command is one top-level command. New commands add a line to commands.
@@ -87,7 +88,7 @@ func (e *environment) serviceBus() (*azservicebus.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return queue.NewClient(sb)
+	return new(app.Clients).ServiceBus(sb, nil)
 }
 
 func writeJSON(w io.Writer, v any) error {

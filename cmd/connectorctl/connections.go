@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/pitcher/connector/internal/app"
-	"github.com/pitcher/connector/internal/config"
 	"github.com/pitcher/connector/internal/obs"
 	"github.com/pitcher/connector/internal/store"
 )
@@ -49,7 +48,7 @@ func runConnections(ctx context.Context, env *environment, args []string) error 
 	default:
 		return usagef("connections list: --status %q is not active, pending or reauth_required", *status)
 	}
-	return env.withApp(ctx, func(cfg config.Config, a *app.App) error {
+	return env.withApp(ctx, func(cfg app.Settings, a *app.App) error {
 		cs, err := store.NewConnections(a.DB).List(ctx, id)
 		if err != nil {
 			return err

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/pitcher/connector/internal/app"
-	"github.com/pitcher/connector/internal/config"
 	"github.com/pitcher/connector/internal/queue"
 	"github.com/pitcher/connector/internal/store"
 )
@@ -38,7 +37,7 @@ func runSync(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	return env.withApp(ctx, func(cfg config.Config, a *app.App) error {
+	return env.withApp(ctx, func(cfg app.Settings, a *app.App) error {
 		if tid == "" {
 			if tid, err = tenantOfUser(ctx, a, "sync now", uid); err != nil {
 				return err

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/pitcher/connector/internal/app"
-	"github.com/pitcher/connector/internal/config"
 	"github.com/pitcher/connector/internal/store"
 )
 
@@ -56,7 +55,7 @@ func runTenants(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	return env.withApp(ctx, func(cfg config.Config, a *app.App) error {
+	return env.withApp(ctx, func(cfg app.Settings, a *app.App) error {
 		tenants, conns := store.NewTenants(a.DB), store.NewConnections(a.DB)
 		var list []store.Tenant
 		if sub == "show" {

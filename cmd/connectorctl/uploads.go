@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/pitcher/connector/internal/app"
-	"github.com/pitcher/connector/internal/config"
 	"github.com/pitcher/connector/internal/store"
 )
 
@@ -63,7 +62,7 @@ func runUploads(ctx context.Context, env *environment, args []string) error {
 	if *status != "" && !uploadStatuses[*status] {
 		return usagef("uploads show: --status %q is not queued, processing, done, retrying, parked, failed or dead_lettered", *status)
 	}
-	return env.withApp(ctx, func(cfg config.Config, a *app.App) error {
+	return env.withApp(ctx, func(cfg app.Settings, a *app.App) error {
 		if tid == "" {
 			if tid, err = tenantOfUser(ctx, a, "uploads show", uid); err != nil {
 				return err

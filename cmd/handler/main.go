@@ -43,7 +43,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if fs.NArg() > 0 {
 		return fmt.Errorf("handler takes no arguments, got %q; configure it with app settings", fs.Args())
 	}
-	cfg, err := config.Load(getenv)
+	cfg, err := app.Load(getenv)
 	if err != nil {
 		return err
 	}
@@ -63,7 +63,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	go func() { _ = a.EnsureTables(ctx, logger) }()
-	err = serve(ctx, ln, handlers.NewServer(logger, a.Deps), cfg.ShutdownTimeout, logger)
+	err = serve(ctx, ln, handlers.NewServer(logger, deps(a)), cfg.ShutdownTimeout, logger)
 	closeCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if cerr := a.Close(closeCtx); cerr != nil {
@@ -74,6 +74,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	logger.Info("handler stopped")
 	return nil
+}
+
+// deps are the app's parts the functions use.
+func deps(a *app.App) handlers.Deps {
+	return handlers.Deps{SignIn: a.SignIn, Auth: a.Auth, Uploads: a.Uploads, PublicBaseURL: a.Settings.Entra.PublicBaseURL,
+		Scheduler: a.Scheduler, SyncWorker: a.SyncWorker, Changes: a.Mirror,
+		Diagnostics: a.Diagnostics, DiagnosticsKey: a.Settings.Ops.DiagnosticsKey}
 }
 
 // serve serves h on ln until ctx is done, then stops accepting requests and

@@ -1,6 +1,10 @@
-// Package app builds the handler's object graph from its configuration:
-// the Table Storage tables, the Entra client and verifier, the token vault,
-// the sign-in flows and the API authenticator.
+// Package app is the connector's composition root: the one place that turns
+// settings into parts. It makes the Azure SDK clients (one credential per
+// managed identity), the Table Storage tables, the Entra client and
+// verifier, the token vault, the sign-in flows, the API authenticator, the
+// sync and upload engines and the diagnostics, and wires them together.
+// The HTTP server (package handlers) is built over these parts by
+// cmd/handler; connectorctl uses them without it.
 package app
 
 import (
@@ -13,7 +17,6 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
 
-	"github.com/pitcher/connector/handlers"
 	"github.com/pitcher/connector/internal/apiauth"
 	"github.com/pitcher/connector/internal/config"
 	"github.com/pitcher/connector/internal/dataverse"
@@ -21,8 +24,10 @@ import (
 	"github.com/pitcher/connector/internal/documents"
 	"github.com/pitcher/connector/internal/entra"
 	"github.com/pitcher/connector/internal/mirror"
+	"github.com/pitcher/connector/internal/obs"
 	"github.com/pitcher/connector/internal/signin"
 	"github.com/pitcher/connector/internal/store"
+	"github.com/pitcher/connector/internal/syncer"
 	"github.com/pitcher/connector/internal/tokens"
 	"github.com/pitcher/connector/internal/uploader"
 )
@@ -37,14 +42,28 @@ type Options struct {
 
 // App is the built object graph.
 type App struct {
-	Deps   handlers.Deps
-	Vault  *tokens.Vault
-	Queues *Queues
-	DB     *store.DB
+	Settings Settings
+	DB       *store.DB
+	Vault    *tokens.Vault
+	Queues   *Queues
 	// Documents is the Blob Storage container of uploads.
 	Documents *documents.Store
-	// Doctor runs the diagnostics (GET /api/diagnostics, connectorctl doctor).
-	Doctor *diagnose.Doctor
+
+	// SignIn runs the consent and sign-in flows; Auth checks the app's
+	// device tokens.
+	SignIn *signin.Service
+	Auth   *apiauth.Authenticator
+	// Uploads runs the upload pipeline (UploadIntake, UploadStatus, UploadWorker).
+	Uploads *uploader.Service
+	// Scheduler and SyncWorker run the downstream sync; Mirror holds what it
+	// copied and serves the change log.
+	Scheduler  *syncer.Scheduler
+	SyncWorker *syncer.Worker
+	Mirror     *mirror.Store
+	// Doctor runs the diagnostics (connectorctl doctor); Diagnostics shares
+	// its reports between concurrent GET /api/diagnostics requests.
+	Doctor      *diagnose.Doctor
+	Diagnostics *diagnose.Shared
 
 	probeSB *azservicebus.Client
 }
@@ -54,12 +73,27 @@ var Tables = []string{store.TenantsTable, store.ConnectionsTable, store.AuthFlow
 	store.SyncStateTable, mirror.RecordsTable, mirror.ChangesTable, store.UploadsTable}
 
 // New builds the app. It contacts nothing; EnsureTables does.
-func New(cfg config.Config, logger *slog.Logger, opts Options) (*App, error) {
-	db, err := store.Open(cfg.Storage)
+func New(s Settings, logger *slog.Logger, opts Options) (*App, error) {
+	var clients Clients
+	tables, err := clients.Tables(s.Storage, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", config.SettingStorage, err)
+	}
+	blobs, err := clients.Blobs(s.Storage, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", config.SettingStorage, err)
+	}
+	sb, err := clients.ServiceBus(s.ServiceBus, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", config.SettingServiceBus, err)
+	}
+	a := &App{Settings: s, DB: store.NewDB(tables, s.Storage.TablePrefix),
+		Documents: documents.New(blobs.ServiceClient().NewContainerClient(s.Uploads.Container))}
+	a.Queues, err = NewQueues(sb, s.SyncQueue, s.UploadQueue)
 	if err != nil {
 		return nil, err
 	}
-	e := cfg.Entra
+	e := s.Entra
 	authority, err := entra.NewAuthority(e.AuthorityHost)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", config.SettingAuthorityHost, err)
@@ -79,47 +113,33 @@ func New(cfg config.Config, logger *slog.Logger, opts Options) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", config.SettingReturnToAllowlist, err)
 	}
-	tenants, conns, flows := store.NewTenants(db), store.NewConnections(db), store.NewAuthFlows(db)
-	vault := tokens.NewVault(conns, client, ring, logger)
-	queues, err := NewQueues(cfg)
-	if err != nil {
-		return nil, err
-	}
+	tenants, conns, flows := store.NewTenants(a.DB), store.NewConnections(a.DB), store.NewAuthFlows(a.DB)
+	a.Vault = tokens.NewVault(conns, client, ring, logger)
 	firstSync := opts.Queue
 	if firstSync == nil {
-		firstSync = queues
+		firstSync = a.Queues
 	}
 	dyn := opts.Dynamics
 	if dyn == nil {
 		dyn = signin.DataverseDynamics{}
 	}
-	docs, err := documents.Open(cfg.Storage, cfg.Uploads.Container)
-	if err != nil {
-		return nil, err
-	}
-	u := cfg.Uploads
+	u := s.Uploads
 	uploadRetry := dataverse.DefaultRetry
 	uploadRetry.MaxRetryAfter = uploader.InlineRetryAfter
-	uploads := uploader.New(uploader.Config{Allow: u.Allow, MaxBodyBytes: u.MaxBodyBytes, MaxDocuments: u.MaxDocuments,
+	a.Uploads = uploader.New(uploader.Config{Allow: s.Allow, MaxBodyBytes: u.MaxBodyBytes, MaxDocuments: u.MaxDocuments,
 		InlineDocumentBytes: u.InlineDocumentBytes, MaxDeliveryCount: u.MaxDeliveryCount,
 		Dataverse: &dataverse.Options{Retry: uploadRetry, HTTPClient: dataverseHTTP(logger)}},
-		uploader.Deps{Rows: store.NewUploads(db), Blobs: docs, Queue: queues.Uploads, Connections: conns, Tokens: vault, Logger: logger})
-	flowsSvc := signin.New(signin.Config{ConsentRedirectURI: e.ConsentRedirectURI, LoginRedirectURI: e.LoginRedirectURI,
+		uploader.Deps{Rows: store.NewUploads(a.DB), Blobs: a.Documents, Queue: a.Queues.Uploads, Connections: conns, Tokens: a.Vault, Logger: logger})
+	a.SignIn = signin.New(signin.Config{ConsentRedirectURI: e.ConsentRedirectURI, LoginRedirectURI: e.LoginRedirectURI,
 		DiscoveryURL: e.DiscoveryURL, ReturnTo: returnTo},
-		signin.Deps{Entra: client, IDs: verifier, Flows: flows, Tenants: tenants, Conns: conns, Vault: vault, Keys: ring,
-			Dynamics: dyn, Queue: firstSync, Parked: uploads, Logger: logger})
-	auth := &apiauth.Authenticator{Verifier: verifier, Tenants: tenants, Connections: conns, Scope: e.APIScope}
-	deps := handlers.Deps{SignIn: flowsSvc, Auth: auth, Uploads: uploads, PublicBaseURL: e.PublicBaseURL}
-	if err := addSync(&deps, cfg, db, conns, vault, queues, logger); err != nil {
+		signin.Deps{Entra: client, IDs: verifier, Flows: flows, Tenants: tenants, Conns: conns, Vault: a.Vault, Keys: ring,
+			Dynamics: dyn, Queue: firstSync, Parked: a.Uploads, Logger: logger})
+	a.Auth = &apiauth.Authenticator{Verifier: verifier, Tenants: tenants, Connections: conns, Scope: e.APIScope}
+	a.addSync(blobs, conns, logger)
+	if err := a.addDoctor(&clients, client); err != nil {
 		return nil, err
 	}
-	doctor, probeSB, err := newDoctor(cfg, client, db, vault)
-	if err != nil {
-		return nil, err
-	}
-	deps.Diagnostics = &diagnose.Shared{Runner: doctor, TTL: diagnosticsTTL}
-	deps.DiagnosticsKey = cfg.Ops.DiagnosticsKey
-	return &App{Deps: deps, Vault: vault, Queues: queues, DB: db, Documents: docs, Doctor: doctor, probeSB: probeSB}, nil
+	return a, nil
 }
 
 // Close releases the app's connections.
@@ -148,4 +168,10 @@ func (a *App) EnsureTables(ctx context.Context, logger *slog.Logger) error {
 		}
 		wait = min(2*wait, 30*time.Second)
 	}
+}
+
+// dataverseHTTP is the HTTP client of the engines' Dataverse requests: the
+// client's tuned transport, with every 429 counted (obs.MetricThrottleWaits).
+func dataverseHTTP(logger *slog.Logger) *http.Client {
+	return &http.Client{Transport: obs.ObserveThrottling(dataverse.NewTransport(), logger)}
 }

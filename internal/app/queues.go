@@ -7,7 +7,6 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
 
-	"github.com/pitcher/connector/internal/config"
 	"github.com/pitcher/connector/internal/queue"
 )
 
@@ -19,18 +18,14 @@ type Queues struct {
 	Uploads  *queue.Sender[queue.Upload]
 }
 
-// NewQueues builds the senders for the configured queues. It contacts
-// nothing.
-func NewQueues(cfg config.Config) (*Queues, error) {
-	client, err := queue.NewClient(cfg.ServiceBus)
+// NewQueues builds the senders of the sync-jobs and uploads queues over
+// client, which Close closes. It contacts nothing.
+func NewQueues(client *azservicebus.Client, syncQueue, uploadQueue string) (*Queues, error) {
+	syncJobs, err := queue.NewSender[queue.SyncJob](client, syncQueue)
 	if err != nil {
 		return nil, err
 	}
-	syncJobs, err := queue.NewSender[queue.SyncJob](client, cfg.SyncQueue)
-	if err != nil {
-		return nil, err
-	}
-	uploads, err := queue.NewSender[queue.Upload](client, cfg.UploadQueue)
+	uploads, err := queue.NewSender[queue.Upload](client, uploadQueue)
 	if err != nil {
 		return nil, err
 	}

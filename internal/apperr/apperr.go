@@ -1,8 +1,12 @@
-// Package apperr holds the connector's small set of application error kinds.
+// Package apperr is the connector's one vocabulary of failure: a small set
+// of error kinds, and ClassOf, which sorts any error into them.
 //
-// Every edge of the application (HTTP responses, queue settlement, CLI exit
-// codes) maps a Kind to its own outcome in exactly one table, so code deep in
-// the engines only has to say what went wrong, never how to report it.
+// Code deep in the engines only says what went wrong: it returns an *Error
+// of a kind, or a client's typed error that classifies itself (a Dataverse
+// answer, an Entra refusal, a grant the token vault found gone). Every edge
+// of the application (HTTP responses, queue settlement, an upload's
+// status, a sync's outcome, the diagnostics' fixes) maps the kind to its
+// own outcome in exactly one place.
 package apperr
 
 import (
@@ -25,6 +29,7 @@ const (
 	Gone           Kind = "gone"            // what the request points to no longer exists; start over
 	TooLarge       Kind = "too_large"       // the input is bigger than allowed; send less
 	Throttled      Kind = "throttled"       // slow down; see RetryAfter
+	Reauth         Kind = "reauth_required" // the user's grant is gone; only their signing in again helps
 	Transient      Kind = "transient"       // try again later, unchanged
 	Permanent      Kind = "permanent"       // retrying the same thing will not help
 	NotImplemented Kind = "not_implemented" // the capability is not built yet
@@ -81,18 +86,41 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// KindOf reports the Kind of the first *Error in err's chain, or Internal.
-// A nil error has no kind ("").
-func KindOf(err error) Kind {
-	if err == nil {
-		return ""
-	}
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Kind
-	}
-	return Internal
+// Class is how a failure is to be handled: its kind and, for Throttled,
+// how long the caller should wait (0 when the service did not say).
+type Class struct {
+	Kind       Kind
+	RetryAfter time.Duration
 }
+
+// Classifier is implemented by errors that know their class: *Error, and
+// the clients' typed errors (dataverse.Error, entra.Error,
+// tokens.ReauthRequiredError), so that ClassOf sorts them without this
+// package knowing them.
+type Classifier interface {
+	error
+	Class() Class
+}
+
+// Class returns e's kind and RetryAfter.
+func (e *Error) Class() Class { return Class{Kind: e.Kind, RetryAfter: e.RetryAfter} }
+
+// ClassOf returns the class of the first error in err's chain that knows
+// its class; an error none of whose chain does (a Storage SDK error, a
+// bug) is Internal. A nil error has the zero Class (kind "").
+func ClassOf(err error) Class {
+	if err == nil {
+		return Class{}
+	}
+	var c Classifier
+	if errors.As(err, &c) {
+		return c.Class()
+	}
+	return Class{Kind: Internal}
+}
+
+// KindOf is ClassOf(err).Kind.
+func KindOf(err error) Kind { return ClassOf(err).Kind }
 
 // As returns the first *Error in err's chain, if any.
 func As(err error) (*Error, bool) {

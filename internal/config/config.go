@@ -11,9 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/pitcher/connector/internal/apperr"
-	"github.com/pitcher/connector/internal/syncconfig"
 )
 
 // Config is the handler's validated configuration.
@@ -31,8 +28,6 @@ type Config struct {
 	LogLevel slog.Level
 	// ShutdownTimeout bounds how long in-flight invocations may drain on SIGTERM.
 	ShutdownTimeout time.Duration
-	// Sync says what the downstream sync copies (SYNC_CONFIG, or the defaults).
-	Sync syncconfig.Config
 	// SyncTuning says how often and how much the sync works.
 	SyncTuning SyncTuning
 	// Entra holds sign-in, consent, token-vault and API-authentication settings.
@@ -56,9 +51,17 @@ const (
 	SettingTablePrefix     = "STORAGE_TABLE_PREFIX"
 )
 
+// Problem is one setting that is wrong, and how to fix it.
+type Problem struct {
+	Setting string `json:"setting"`
+	Message string `json:"message"`
+}
+
+func (p Problem) String() string { return p.Setting + ": " + p.Message }
+
 // Error lists every problem found in the settings.
 type Error struct {
-	Problems []apperr.Problem
+	Problems []Problem
 }
 
 func (e *Error) Error() string {
@@ -94,7 +97,6 @@ func load(getenv func(string) string, handler bool) (Config, error) {
 		UploadQueue:     r.queueName(SettingUploadQueue, "uploads"),
 		LogLevel:        r.logLevel(SettingLogLevel),
 		ShutdownTimeout: r.duration(SettingShutdownTimeout, 30*time.Second, time.Second, 10*time.Minute),
-		Sync:            r.syncConfig(SettingSyncConfig),
 		SyncTuning:      r.syncTuning(),
 		Entra:           r.entra(),
 		Uploads:         r.uploads(),
@@ -113,13 +115,13 @@ func load(getenv func(string) string, handler bool) (Config, error) {
 // reader collects problems while reading settings.
 type reader struct {
 	getenv   func(string) string
-	problems []apperr.Problem
+	problems []Problem
 }
 
 func (r *reader) get(name string) string { return strings.TrimSpace(r.getenv(name)) }
 
 func (r *reader) problem(name, format string, args ...any) {
-	r.problems = append(r.problems, apperr.Problem{Field: name, Message: fmt.Sprintf(format, args...)})
+	r.problems = append(r.problems, Problem{Setting: name, Message: fmt.Sprintf(format, args...)})
 }
 
 func (r *reader) port(name string) int {
@@ -195,16 +197,6 @@ func (r *reader) duration(name string, def, lo, hi time.Duration) time.Duration 
 		return def
 	}
 	return d
-}
-
-func (r *reader) syncConfig(name string) syncconfig.Config {
-	c, err := syncconfig.Parse(r.get(name))
-	if e, ok := apperr.As(err); ok {
-		for _, p := range e.Problems {
-			r.problem(name+"."+p.Field, "%s", p.Message)
-		}
-	}
-	return c
 }
 
 // LoadServiceBus reads only the Service Bus connection settings

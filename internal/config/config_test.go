@@ -45,9 +45,6 @@ func TestLoadValid(t *testing.T) {
 	if c.Port != 7100 || c.SyncQueue != "sync-jobs" || c.UploadQueue != "uploads" || c.LogLevel != slog.LevelInfo || c.ShutdownTimeout != 30*time.Second {
 		t.Errorf("Load(valid) = %+v", c)
 	}
-	if len(c.Sync.EntitySets) != 3 {
-		t.Errorf("Sync = %v, want the three default entity sets", c.Sync)
-	}
 	if c.Storage.ConnectionString != DevelopmentStorage {
 		t.Errorf("UseDevelopmentStorage=true became %q, want Azurite's development connection string", c.Storage.ConnectionString)
 	}
@@ -98,7 +95,6 @@ func TestLoadProblems(t *testing.T) {
 		{"service bus entity path", map[string]string{SettingServiceBus: "Endpoint=sb://x/;SharedAccessKeyName=k;SharedAccessKey=v;EntityPath=uploads"}, []string{"ServiceBusConnection: has EntityPath"}},
 		{"service bus namespace", map[string]string{SettingServiceBus: "<unset>", SettingServiceBus + "__fullyQualifiedNamespace": "sb://pitcher"}, []string{`ServiceBusConnection__fullyQualifiedNamespace: "sb://pitcher" is not a host name`}},
 		{"table prefix", map[string]string{SettingTablePrefix: "test-1"}, []string{`STORAGE_TABLE_PREFIX: "test-1" is not a table name prefix`}},
-		{"sync config", map[string]string{SettingSyncConfig: `{"entitySets":[{"name":"accounts","select":[]}]}`}, []string{"SYNC_CONFIG.entitySets[0].select: is empty"}},
 		{"log level and timeout", map[string]string{SettingLogLevel: "loud", SettingShutdownTimeout: "5h"}, []string{`LOG_LEVEL: "loud" is not a log level`, `SHUTDOWN_TIMEOUT: "5h" is not a duration from 1s to 10m0s`}},
 	}
 	for _, tc := range tests {

@@ -6,8 +6,6 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
-
-	"github.com/pitcher/connector/internal/entra"
 )
 
 // Entra holds the settings of sign-in, consent, the token vault and API
@@ -79,15 +77,7 @@ func (r *reader) entra() Entra {
 	if e.ClientSecret == "" {
 		r.problem(SettingClientSecret, "missing; set it to a client secret of the app registration (in Azure, a Key Vault reference)")
 	}
-	host := r.get(SettingAuthorityHost)
-	if host == "" {
-		host = entra.PublicCloud
-	}
-	if a, err := entra.NewAuthority(host); err != nil {
-		r.problem(SettingAuthorityHost, "%v; e.g. %s (public), %s (US Gov), %s (China), or http://127.0.0.1:7072 (entra-sim)", err, entra.PublicCloud, entra.USGovCloud, entra.ChinaCloud)
-	} else {
-		e.AuthorityHost = a.Host()
-	}
+	e.AuthorityHost = r.authorityHost(SettingAuthorityHost)
 	if v := r.get(SettingAppIDURI); v != "" {
 		if u, err := url.Parse(v); err != nil || (u.Scheme != "api" && u.Scheme != "https") || u.Host == "" {
 			r.problem(SettingAppIDURI, "%q is not an Application ID URI like api://<client id>", v)
@@ -119,13 +109,47 @@ func (r *reader) entra() Entra {
 			r.problem(SettingReturnToAllowlist, "%q is not an absolute URL; list entries like https://app.pitcher.com/done or pitcher://auth, separated by commas", v)
 		case u.User != nil || u.RawQuery != "" || u.Fragment != "":
 			r.problem(SettingReturnToAllowlist, "%q has user info, a query or a fragment; list only scheme, host and path", v)
-		case u.Scheme == "http" && !entra.IsLoopback(u.Hostname()):
+		case u.Scheme == "http" && !isLoopback(u.Hostname()):
 			r.problem(SettingReturnToAllowlist, "%q uses http; use https (http only for 127.0.0.1 or localhost)", v)
 		default:
 			e.ReturnToAllowlist = append(e.ReturnToAllowlist, v)
 		}
 	}
 	return e
+}
+
+// Entra's clouds, for ENTRA_AUTHORITY_HOST.
+const (
+	PublicCloud = "https://login.microsoftonline.com"
+	USGovCloud  = "https://login.microsoftonline.us"
+	ChinaCloud  = "https://login.chinacloudapi.cn"
+)
+
+// authorityHost reads the Entra cloud: an https URL without a path (http
+// only for a simulator on loopback); unset means the public cloud.
+func (r *reader) authorityHost(name string) string {
+	v := strings.TrimRight(r.get(name), "/")
+	if v == "" {
+		return PublicCloud
+	}
+	const clouds = "e.g. " + PublicCloud + " (public), " + USGovCloud + " (US Gov), " + ChinaCloud + " (China), or http://127.0.0.1:7072 (entra-sim)"
+	u, err := url.Parse(v)
+	switch {
+	case err != nil || u.Host == "" || u.User != nil || u.Path != "" || u.RawQuery != "" || u.Fragment != "":
+		r.problem(name, "%q is not an authority host (scheme and host only); %s", v, clouds)
+	case u.Scheme == "http" && !isLoopback(u.Hostname()):
+		r.problem(name, "%q uses http; use https (only a simulator on 127.0.0.1 or localhost may use http); %s", v, clouds)
+	case u.Scheme != "https" && u.Scheme != "http":
+		r.problem(name, "%q is not an https URL; %s", v, clouds)
+	default:
+		return u.Scheme + "://" + u.Host
+	}
+	return ""
+}
+
+// isLoopback reports whether host names this machine.
+func isLoopback(host string) bool {
+	return host == "localhost" || host == "::1" || strings.HasPrefix(host, "127.")
 }
 
 // baseURL reads an https URL without path, query or fragment (http only on
@@ -140,7 +164,7 @@ func (r *reader) baseURL(name string, required bool, example string) (string, bo
 	}
 	u, err := url.Parse(v)
 	if err != nil || u.Host == "" || u.User != nil || u.Path != "" || u.RawQuery != "" || u.Fragment != "" ||
-		!(u.Scheme == "https" || u.Scheme == "http" && entra.IsLoopback(u.Hostname())) {
+		!(u.Scheme == "https" || u.Scheme == "http" && isLoopback(u.Hostname())) {
 		r.problem(name, "%q is not an https URL without a path (http only for 127.0.0.1 or localhost)", v)
 		return "", false
 	}

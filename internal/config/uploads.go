@@ -2,15 +2,10 @@ package config
 
 import (
 	"strconv"
-
-	"github.com/pitcher/connector/internal/apperr"
-	"github.com/pitcher/connector/internal/uploadconfig"
 )
 
 // Uploads holds the settings of the upstream upload pipeline.
 type Uploads struct {
-	// Allow says what reports may write (UPLOAD_CONFIG, or the defaults).
-	Allow uploadconfig.Config
 	// MaxBodyBytes bounds a POST /api/uploads body (the Functions host
 	// itself refuses more than 100 MB).
 	MaxBodyBytes int64
@@ -48,13 +43,6 @@ func (r *reader) uploads() Uploads {
 		MaxDeliveryCount:    int(r.integer(SettingUploadMaxDeliveries, 10, 1, 2000, "deliveries; set it to the uploads queue's maxDeliveryCount")),
 		Container:           r.containerName(SettingDocumentsContainer, "documents"),
 	}
-	c, err := uploadconfig.Parse(r.get(SettingUploadConfig))
-	if e, ok := apperr.As(err); ok {
-		for _, p := range e.Problems {
-			r.problem(SettingUploadConfig+"."+p.Field, "%s", p.Message)
-		}
-	}
-	u.Allow = c
 	return u
 }
 

@@ -15,16 +15,12 @@ func TestUploadsDefaults(t *testing.T) {
 	if u.MaxBodyBytes != 32<<20 || u.MaxDocuments != 10 || u.InlineDocumentBytes != 4<<20 || u.MaxDeliveryCount != 10 || u.Container != "documents" {
 		t.Errorf("Uploads = %+v, want the documented defaults (32 MiB body, 10 documents, 4 MiB inline, 10 deliveries, container documents)", u)
 	}
-	if _, ok := u.Allow.EntitySet("accounts"); !ok || u.Allow.Activity.EntitySet != "appointments" {
-		t.Errorf("Allow = %s, want the default allow-list", u.Allow)
-	}
 }
 
 func TestUploadsSettings(t *testing.T) {
 	c, err := Load(env(with(map[string]string{
 		SettingUploadMaxBodyBytes: "1048576", SettingUploadMaxDocuments: "0", SettingUploadInlineBytes: "0",
 		SettingUploadMaxDeliveries: "5", SettingDocumentsContainer: "report-docs-2",
-		SettingUploadConfig: `{"entitySets":[{"name":"leads","logicalName":"lead","fields":["subject"]}]}`,
 	})))
 	if err != nil {
 		t.Fatal(err)
@@ -33,16 +29,12 @@ func TestUploadsSettings(t *testing.T) {
 	if u.MaxBodyBytes != 1<<20 || u.MaxDocuments != 0 || u.InlineDocumentBytes != 0 || u.MaxDeliveryCount != 5 || u.Container != "report-docs-2" {
 		t.Errorf("Uploads = %+v", u)
 	}
-	if _, ok := u.Allow.EntitySet("leads"); !ok {
-		t.Errorf("Allow = %s, want leads allowed", u.Allow)
-	}
 }
 
 func TestUploadsProblems(t *testing.T) {
 	_, err := Load(env(with(map[string]string{
 		SettingUploadMaxBodyBytes: "200000000", SettingUploadMaxDocuments: "ten", SettingUploadInlineBytes: "-1",
 		SettingUploadMaxDeliveries: "0", SettingDocumentsContainer: "Docs--1",
-		SettingUploadConfig: `{"entitySets":[{"name":"accounts","logicalName":"account","fields":[]}]}`,
 	})))
 	var ce *Error
 	if !errors.As(err, &ce) {
@@ -54,7 +46,6 @@ func TestUploadsProblems(t *testing.T) {
 		`UPLOAD_INLINE_DOCUMENT_BYTES: "-1" is not a whole number`,
 		`UPLOAD_MAX_DELIVERY_COUNT: "0" is not a whole number from 1 to 2000 (deliveries; set it to the uploads queue's maxDeliveryCount)`,
 		`DOCUMENTS_CONTAINER: "Docs--1" is not a container name`,
-		`UPLOAD_CONFIG.entitySets[0].fields: is empty`,
 	}
 	if len(ce.Problems) != len(want) {
 		t.Fatalf("problems = %q, want %d: %q", ce.Problems, len(want), want)

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/pitcher/connector/internal/apperr"
 )
 
 // TestStalledAnswerFailsInsteadOfHanging: a connection on which Dataverse
@@ -35,7 +37,7 @@ func TestStalledAnswerFailsInsteadOfHanging(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	_, err = c.WhoAmI(ctx)
-	if err == nil || ctx.Err() != nil || !IsTransient(err) {
+	if err == nil || ctx.Err() != nil || apperr.KindOf(err) != apperr.Transient {
 		t.Fatalf("WhoAmI on a stalled connection = %v (context %v), want a transient timeout before the caller's deadline", err, ctx.Err())
 	}
 	if n := requests.Load(); n != 2 {

@@ -72,23 +72,28 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// Kind classifies e for the application's edges.
-func (e *Error) Kind() apperr.Kind {
+// Class sorts e into the application's kinds (apperr.ClassOf): a
+// transport failure or a 5xx is Transient, 429 Throttled (with
+// Retry-After), 401 Unauthorized (a token Dataverse refused even after a
+// refresh), 403 Forbidden (a missing privilege), 404 NotFound, 409 and 412
+// Conflict, any other answer Permanent.
+func (e *Error) Class() apperr.Class {
+	k := apperr.Permanent
 	switch {
 	case e.StatusCode == 0 || e.StatusCode >= 500 && e.StatusCode != http.StatusNotImplemented:
-		return apperr.Transient
+		k = apperr.Transient
 	case e.StatusCode == http.StatusTooManyRequests:
-		return apperr.Throttled
+		k = apperr.Throttled
 	case e.StatusCode == http.StatusUnauthorized:
-		return apperr.Unauthorized
+		k = apperr.Unauthorized
 	case e.StatusCode == http.StatusForbidden:
-		return apperr.Forbidden
+		k = apperr.Forbidden
 	case e.StatusCode == http.StatusNotFound:
-		return apperr.NotFound
+		k = apperr.NotFound
 	case e.StatusCode == http.StatusPreconditionFailed || e.StatusCode == http.StatusConflict:
-		return apperr.Conflict
+		k = apperr.Conflict
 	}
-	return apperr.Permanent
+	return apperr.Class{Kind: k, RetryAfter: e.RetryAfter}
 }
 
 // AsAppError converts a client error into the application's error kinds,
@@ -105,19 +110,13 @@ func AsAppError(err error) error {
 	if e.StatusCode == 0 {
 		msg = "Dynamics 365 could not be reached"
 	}
-	return &apperr.Error{Kind: e.Kind(), Message: msg, RetryAfter: e.RetryAfter, Err: err}
+	return &apperr.Error{Kind: e.Class().Kind, Message: msg, RetryAfter: e.RetryAfter, Err: err}
 }
 
 func asError(err error) (*Error, bool) {
 	var e *Error
 	ok := errors.As(err, &e)
 	return e, ok
-}
-
-// IsThrottled reports a service protection limit (429); see RetryAfter.
-func IsThrottled(err error) bool {
-	e, ok := asError(err)
-	return ok && e.StatusCode == http.StatusTooManyRequests
 }
 
 // IsNotFound reports a missing record or resource.
@@ -147,28 +146,9 @@ func IsExpiredDeltaToken(err error) bool {
 	return ok && e.Code == CodeExpiredVersionStamp
 }
 
-// IsUnauthorized reports a token Dataverse did not accept, even after a refresh.
-func IsUnauthorized(err error) bool {
-	e, ok := asError(err)
-	return ok && e.StatusCode == http.StatusUnauthorized
-}
-
-// IsForbidden reports a missing privilege.
-func IsForbidden(err error) bool {
-	e, ok := asError(err)
-	return ok && e.StatusCode == http.StatusForbidden
-}
-
 // IsFileTooLarge reports an attachment above the organization's
 // maxuploadfilesize (measured on the Base64 text).
 func IsFileTooLarge(err error) bool {
 	e, ok := asError(err)
 	return ok && e.Code == CodeFileTooBig
-}
-
-// IsTransient reports a failure worth retrying later unchanged: a
-// transport failure or a 5xx.
-func IsTransient(err error) bool {
-	e, ok := asError(err)
-	return ok && e.Kind() == apperr.Transient
 }

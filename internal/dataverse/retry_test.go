@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pitcher/connector/internal/apperr"
 	"github.com/pitcher/connector/internal/dataverse"
 	"github.com/pitcher/connector/localworld/dataversesim"
 )
@@ -43,7 +44,7 @@ func TestLongRetryAfterIsReturnedToTheCaller(t *testing.T) {
 	e.sim.FailNext(dataversesim.Fault{Status: 429, RetryAfter: 120})
 	_, err := e.c.WhoAmI(context.Background())
 	de, ok := err.(*dataverse.Error)
-	if !dataverse.IsThrottled(err) || !ok || de.RetryAfter != 120*time.Second || de.Code != dataverse.CodeThrottleRequests {
+	if apperr.KindOf(err) != apperr.Throttled || !ok || de.RetryAfter != 120*time.Second || de.Code != dataverse.CodeThrottleRequests {
 		t.Fatalf("err = %v, want throttled with Retry-After 120s", err)
 	}
 	if len(e.waits()) != 0 {
@@ -79,7 +80,7 @@ func TestGatewayErrorsAndResetsRetriedOnlyWhenSafe(t *testing.T) {
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("err = %v, want error %v", err, tt.wantErr)
 			}
-			if tt.wantErr && !dataverse.IsTransient(err) {
+			if tt.wantErr && apperr.KindOf(err) != apperr.Transient {
 				t.Errorf("err = %v, want transient", err)
 			}
 			if got := e.sim.Requests(); got != tt.wantCalls {
@@ -140,7 +141,7 @@ func TestConditionalUpdateThatRanIsNotReportedAsAConflict(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = c.Update(context.Background(), dataverse.ByID("accounts", "00000000-0000-0000-0000-000000000001"), map[string]any{"name": "x"}, &dataverse.WriteOptions{IfMatch: `W/"1"`})
-	if dataverse.IsConcurrencyConflict(err) || !dataverse.IsTransient(err) {
+	if dataverse.IsConcurrencyConflict(err) || apperr.KindOf(err) != apperr.Transient {
 		t.Errorf("the update committed (version %d) after %d sends; err = %v, want a transient error (outcome unknown), not a conflict", version.Load(), calls.Load(), err)
 	}
 	if n := calls.Load(); n != 1 {
@@ -207,7 +208,7 @@ func TestRejectedTokenAfterRefreshIsUnauthorized(t *testing.T) {
 		return "not-a-jwt", nil
 	}))
 	_, err := c.WhoAmI(context.Background())
-	if !dataverse.IsUnauthorized(err) {
+	if apperr.KindOf(err) != apperr.Unauthorized {
 		t.Fatalf("err = %v, want unauthorized", err)
 	}
 	if calls.Load() != 2 || e.sim.Requests() != 2 {
@@ -236,7 +237,7 @@ func TestDeadlineShorterThanRetryAfterFailsAtOnce(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_, err := e.c.WhoAmI(ctx)
-	if !dataverse.IsThrottled(err) || len(e.waits()) != 0 {
+	if apperr.KindOf(err) != apperr.Throttled || len(e.waits()) != 0 {
 		t.Fatalf("err = %v, waits %v; want the 429 at once", err, e.waits())
 	}
 }
@@ -307,7 +308,7 @@ func TestWriteWhoseAnswerIsLostIsNotReportedAsItsOwnFailure(t *testing.T) {
 			e.sim.FailNext(dataversesim.Fault{Status: status, Method: tc.method, After: true})
 			before := e.sim.Requests()
 			err := tc.write(e)
-			if !dataverse.IsTransient(err) || dataverse.IsNotFound(err) || dataverse.IsAlreadyExists(err) || dataverse.IsConcurrencyConflict(err) {
+			if apperr.KindOf(err) != apperr.Transient || dataverse.IsNotFound(err) || dataverse.IsAlreadyExists(err) || dataverse.IsConcurrencyConflict(err) {
 				t.Errorf("%s, answer lost (%d): err = %v, want transient (outcome unknown)", tc.name, status, err)
 			}
 			if !tc.applied(e) {

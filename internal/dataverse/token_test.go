@@ -23,7 +23,7 @@ func TestTokenSourceErrorKeepsItsKind(t *testing.T) {
 		wantKind apperr.Kind
 		is       func(error) bool
 	}{
-		{"reauth required", reauth, apperr.Internal, func(err error) bool { var r *tokens.ReauthRequiredError; return errors.As(err, &r) && r == reauth }},
+		{"reauth required", reauth, apperr.Reauth, func(err error) bool { var r *tokens.ReauthRequiredError; return errors.As(err, &r) && r == reauth }},
 		{"never connected", apperr.E(apperr.NotFound, "user u has not connected Dynamics"), apperr.NotFound, nil},
 		{"Entra refused", apperr.Wrap(apperr.Permanent, errors.New("invalid_request"), "Entra refused the refresh"), apperr.Permanent, nil},
 		{"Entra unavailable", apperr.E(apperr.Transient, "Entra is unavailable"), apperr.Transient, nil},
@@ -39,8 +39,8 @@ func TestTokenSourceErrorKeepsItsKind(t *testing.T) {
 			if got := apperr.KindOf(dataverse.AsAppError(err)); got != tc.wantKind {
 				t.Errorf("KindOf(AsAppError(%v)) = %s, want the source's %s", err, got, tc.wantKind)
 			}
-			if dataverse.IsTransient(err) {
-				t.Errorf("IsTransient(%v) = true: a token source's refusal is not Dataverse failing", err)
+			if de := (*dataverse.Error)(nil); errors.As(err, &de) {
+				t.Errorf("WhoAmI = %v, a Dataverse failure: a token source's refusal is not Dataverse failing", err)
 			}
 			if tc.is != nil && !tc.is(err) {
 				t.Errorf("errors.As cannot find the source's error in %v", err)

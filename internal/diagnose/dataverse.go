@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/pitcher/connector/internal/apperr"
 	"github.com/pitcher/connector/internal/dataverse"
 )
 
@@ -18,7 +19,7 @@ var dataverseRetry = dataverse.RetryPolicy{MaxAttempts: 2, BaseDelay: 200 * time
 func (u *userRun) dataverseChecks() {
 	var client *dataverse.Client
 	u.r.check(IDWhoAmI, "WhoAmI in Dynamics", []string{IDDNS}, func(ctx context.Context) result {
-		c, err := dataverse.New(u.conn.OrgURL, u.tokenSource(), &dataverse.Options{HTTPClient: u.d.DataverseHTTP, Retry: dataverseRetry, UserAgent: "pitcher-connector-diagnostics"})
+		c, err := dataverse.New(u.conn.OrgURL, u.tokens(), &dataverse.Options{HTTPClient: u.d.DataverseHTTP, Retry: dataverseRetry, UserAgent: "pitcher-connector-diagnostics"})
 		if err != nil {
 			return fail(err.Error(), u.signInFix())
 		}
@@ -68,29 +69,21 @@ func (u *userRun) dataverseChecks() {
 	}
 }
 
-// tokenSource gives the Dataverse client the user's access token from the
-// vault (refreshed by the refresh-token check just before).
-func (u *userRun) tokenSource() dataverse.TokenSource {
-	c := u.conn
-	return dataverse.TokenFunc(func(ctx context.Context, force bool) (string, error) {
-		if force {
-			u.d.Tokens.Forget(c.TenantID, c.UserID, c.OrgURL)
-		}
-		return u.token(ctx)
-	})
-}
-
+// dataverseFix says what to do about a failed Dataverse request, by the
+// failure's apperr class.
 func dataverseFix(err error, org string) string {
 	var de *dataverse.Error
-	switch {
-	case dataverse.IsUnauthorized(err):
+	switch apperr.KindOf(err) {
+	case apperr.Unauthorized:
 		return "Dynamics refused the user's token: check that the user has a Dynamics 365 licence and is enabled in the environment " + org + " (Power Platform admin center → Environments → Users)"
-	case dataverse.IsForbidden(err):
+	case apperr.Forbidden:
 		return "the user is not allowed in " + org + ": add them to the environment's security group and give them a security role (Power Platform admin center → Environments → Users)"
-	case dataverse.IsThrottled(err):
+	case apperr.Throttled:
 		return "Dynamics is throttling the user's requests; run the diagnostics again after a few minutes"
-	case errors.As(err, &de) && de.StatusCode == 0:
-		return "the app cannot reach " + org + ": check outbound network and that the environment exists in the Power Platform admin center"
+	case apperr.Transient:
+		if errors.As(err, &de) && de.StatusCode == 0 {
+			return "the app cannot reach " + org + ": check outbound network and that the environment exists in the Power Platform admin center"
+		}
 	}
 	return "Dynamics failed; try again, and if it persists check the environment's health in the Power Platform admin center"
 }
@@ -98,7 +91,7 @@ func dataverseFix(err error, org string) string {
 func readFix(err error, set string) string {
 	var de *dataverse.Error
 	switch {
-	case dataverse.IsForbidden(err):
+	case apperr.KindOf(err) == apperr.Forbidden:
 		return "the user's security role lacks the read privilege named above on " + set + ": in the Power Platform admin center (Environments → Settings → Users + permissions → Security roles) give their role Read on that table at the scope they need, or assign them a role that has it"
 	case errors.As(err, &de) && (de.StatusCode == 400 || de.StatusCode == 404):
 		return "fix the entry of " + set + " in SYNC_CONFIG: Dynamics refused its entity set or columns"

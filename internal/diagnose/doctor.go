@@ -29,12 +29,6 @@ type Connections interface {
 	List(ctx context.Context, tenant string) ([]store.Connection, error)
 }
 
-// Tokens hands out access tokens with a user's refresh token.
-type Tokens interface {
-	Forget(tenant, user, resource string)
-	TokenFor(ctx context.Context, tenant, user, resource string) (tokens.AccessToken, error)
-}
-
 // SyncStates reads a user's sync state.
 type SyncStates interface {
 	Sets(ctx context.Context, tenant, user string) (map[string]store.SetState, error)
@@ -70,7 +64,6 @@ var (
 	_ Entra       = (*entra.Client)(nil)
 	_ Tenants     = (*store.Tenants)(nil)
 	_ Connections = (*store.Connections)(nil)
-	_ Tokens      = (*tokens.Vault)(nil)
 	_ SyncStates  = (*store.SyncStates)(nil)
 	_ Uploads     = (*store.Uploads)(nil)
 )
@@ -99,7 +92,7 @@ type Doctor struct {
 	Entra       Entra
 	Tenants     Tenants
 	Connections Connections
-	Tokens      Tokens
+	Tokens      tokens.Issuer
 	SyncStates  SyncStates
 	Uploads     Uploads
 	Storage     Storage

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pitcher/connector/internal/apperr"
 	"github.com/pitcher/connector/internal/entra"
 	"github.com/pitcher/connector/internal/store"
 	"github.com/pitcher/connector/internal/syncconfig"
@@ -197,22 +198,21 @@ func (oneConnection) Get(_ context.Context, tenant, user string) (store.Connecti
 	return store.Connection{TenantID: tenant, UserID: user, Status: store.StatusActive, OrgURL: "https://org.crm.example"}, nil
 }
 
-// hungTokens never finishes a refresh (until the test ends).
-type hungTokens struct{ done chan struct{} }
+// hungTokens never finishes a refresh: like the vault (tokens.Issuer), it
+// stops waiting when its caller's time is up.
+type hungTokens struct{}
 
 func (hungTokens) Forget(string, string, string) {}
-func (h hungTokens) TokenFor(context.Context, string, string, string) (tokens.AccessToken, error) {
-	<-h.done
-	return tokens.AccessToken{}, errors.New("too late")
+func (hungTokens) TokenFor(ctx context.Context, _, _, _ string) (tokens.AccessToken, error) {
+	<-ctx.Done()
+	return tokens.AccessToken{}, apperr.Wrap(apperr.Transient, ctx.Err(), "Entra ID did not answer the refresh in time")
 }
 
-// TestHungRefreshFailsAtTheTimeout: the vault finishes a refresh even when
-// its caller gives up, but the check does not wait for it.
+// TestHungRefreshFailsAtTheTimeout: a refresh Entra never answers fails
+// the check at the check's timeout, and the Dynamics checks are skipped.
 func TestHungRefreshFailsAtTheTimeout(t *testing.T) {
 	d := fakeDoctor()
-	h := hungTokens{done: make(chan struct{})}
-	defer close(h.done)
-	d.Connections, d.Tokens, d.Timeout = oneConnection{}, h, 200*time.Millisecond
+	d.Connections, d.Tokens, d.Timeout = oneConnection{}, hungTokens{}, 200*time.Millisecond
 	start := time.Now()
 	rep := d.Run(context.Background(), Target{TenantID: "t", UserID: "u"})
 	if took := time.Since(start); took > 2*time.Second {

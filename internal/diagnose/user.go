@@ -62,8 +62,7 @@ func (u *userRun) connectionChecks() {
 		case store.StatusPending:
 			return fail("the user's sign-in did not finish (status pending)", u.signInFix())
 		}
-		u.d.Tokens.Forget(c.TenantID, c.UserID, c.OrgURL)
-		_, err = u.token(ctx)
+		_, err = u.tokens().Token(ctx, true) // a refresh now, not a cached token
 		var reauth *tokens.ReauthRequiredError
 		switch {
 		case err == nil:
@@ -98,26 +97,9 @@ func (u *userRun) connectionChecks() {
 	})
 }
 
-// token gets the user's access token from the vault, but waits no longer
-// than ctx: the vault finishes a refresh it started even when its caller
-// gives up (so a rotated token is stored), and the check must not wait
-// for that.
-func (u *userRun) token(ctx context.Context) (string, error) {
-	type answer struct {
-		t   tokens.AccessToken
-		err error
-	}
-	ch := make(chan answer, 1)
-	go func() {
-		t, err := u.d.Tokens.TokenFor(ctx, u.conn.TenantID, u.conn.UserID, u.conn.OrgURL)
-		ch <- answer{t, err}
-	}()
-	select {
-	case a := <-ch:
-		return a.t.Token, a.err
-	case <-ctx.Done():
-		return "", fmt.Errorf("Entra ID did not answer the refresh: %w", ctx.Err())
-	}
+// tokens are the user's access tokens for their environment.
+func (u *userRun) tokens() tokens.Source {
+	return tokens.Source{Issuer: u.d.Tokens, TenantID: u.conn.TenantID, UserID: u.conn.UserID, Resource: u.conn.OrgURL}
 }
 
 func (u *userRun) syncChecks() {

@@ -18,7 +18,6 @@ import (
 	"github.com/pitcher/connector/devtools/apispec"
 	"github.com/pitcher/connector/handlers"
 	"github.com/pitcher/connector/internal/app"
-	"github.com/pitcher/connector/internal/config"
 	"github.com/pitcher/connector/internal/diagnose"
 	"github.com/pitcher/connector/localworld/dataversesim"
 	"github.com/pitcher/connector/localworld/testenv"
@@ -26,7 +25,7 @@ import (
 )
 
 // doctor builds the diagnostics from settings the way connectorctl doctor
-// does (config.LoadTool, app.New), with changes layered over them.
+// does (app.LoadTool, app.New), with changes layered over them.
 func doctor(t *testing.T, settings map[string]string, changes ...string) *diagnose.Doctor {
 	t.Helper()
 	over := map[string]string{}
@@ -34,7 +33,7 @@ func doctor(t *testing.T, settings map[string]string, changes ...string) *diagno
 		k, v, _ := strings.Cut(kv, "=")
 		over[k] = v
 	}
-	cfg, err := config.LoadTool(func(k string) string {
+	cfg, err := app.LoadTool(func(k string) string {
 		if v, ok := over[k]; ok {
 			return v
 		}

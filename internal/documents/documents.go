@@ -22,9 +22,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
-
-	"github.com/pitcher/connector/internal/config"
-	"github.com/pitcher/connector/internal/identity"
 )
 
 // ErrNotFound: there is no such blob.
@@ -41,28 +38,6 @@ type Store struct{ c *container.Client }
 
 // New returns the store of container c.
 func New(c *container.Client) *Store { return &Store{c: c} }
-
-// Open returns the container name of the storage account: key-based from a
-// connection string (Azurite locally), identity-based otherwise. It does
-// not contact the service.
-func Open(s config.Storage, name string) (*Store, error) {
-	if s.ConnectionString != "" {
-		c, err := container.NewClientFromConnectionString(s.ConnectionString, name, nil)
-		if err != nil {
-			return nil, fmt.Errorf("documents: container client from connection string: %w", err)
-		}
-		return &Store{c: c}, nil
-	}
-	cred, err := identity.Credential(s.ClientID)
-	if err != nil {
-		return nil, fmt.Errorf("documents: %w", err)
-	}
-	c, err := container.NewClient(strings.TrimRight(s.BlobServiceURL, "/")+"/"+name, cred, nil)
-	if err != nil {
-		return nil, fmt.Errorf("documents: container client for %s: %w", s.BlobServiceURL, err)
-	}
-	return &Store{c: c}, nil
-}
 
 // EnsureContainer creates the container if it does not exist (in Azure the
 // infrastructure creates it; locally the handler does).

@@ -9,9 +9,6 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
-
-	"github.com/pitcher/connector/internal/config"
-	"github.com/pitcher/connector/internal/identity"
 )
 
 // Blobs stores the rows too large for a table entity. Names are
@@ -40,25 +37,10 @@ type AzureBlobs struct {
 
 var _ Blobs = (*AzureBlobs)(nil)
 
-// NewAzureBlobs returns the overflow container of the storage account in s
-// (a connection string, or the blob service URL with a managed identity).
-// It contacts nothing.
-func NewAzureBlobs(s config.Storage) (*AzureBlobs, error) {
-	var c *azblob.Client
-	var err error
-	if s.ConnectionString != "" {
-		c, err = azblob.NewClientFromConnectionString(s.ConnectionString, nil)
-	} else {
-		cred, cerr := identity.Credential(s.ClientID)
-		if cerr != nil {
-			return nil, fmt.Errorf("mirror: %w", cerr)
-		}
-		c, err = azblob.NewClient(s.BlobServiceURL, cred, nil)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("mirror: blob client: %w", err)
-	}
-	return &AzureBlobs{client: c, container: OverflowContainer}, nil
+// NewAzureBlobs returns the overflow container of the account client
+// reaches. It contacts nothing.
+func NewAzureBlobs(client *azblob.Client) *AzureBlobs {
+	return &AzureBlobs{client: client, container: OverflowContainer}
 }
 
 // Put writes data under name, creating the container if it is missing.

@@ -8,9 +8,9 @@ import (
 	"testing"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/google/uuid"
 
-	"github.com/pitcher/connector/internal/config"
 	"github.com/pitcher/connector/internal/mirror"
 	"github.com/pitcher/connector/internal/store"
 	"github.com/pitcher/connector/localworld/testenv"
@@ -27,11 +27,11 @@ func newStore(t *testing.T) *mirror.Store {
 	if err := db.CreateTables(context.Background(), mirror.Tables...); err != nil {
 		t.Fatal(err)
 	}
-	blobs, err := mirror.NewAzureBlobs(config.Storage{ConnectionString: cs})
+	client, err := azblob.NewClientFromConnectionString(cs, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return mirror.New(db, blobs)
+	return mirror.New(db, mirror.NewAzureBlobs(client))
 }
 
 func row(id, name string) mirror.Entry {

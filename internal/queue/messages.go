@@ -5,15 +5,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"regexp"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
+
 	"github.com/pitcher/connector/internal/apperr"
+	"github.com/pitcher/connector/internal/report"
 )
 
 // SchemaVersion is the version of the message schemas this build writes and
@@ -185,10 +184,6 @@ func (u Upload) MessageID() string {
 
 func (Upload) schema() string { return "uploads" }
 
-// uploadIDPattern bounds upload ids so that no id needs escaping in a
-// table key or a log line.
-var uploadIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
-
 // Validate checks every field of u.
 func (u Upload) Validate() error {
 	var p problems
@@ -198,7 +193,7 @@ func (u Upload) Validate() error {
 	switch {
 	case u.UploadID == "":
 		p.add("uploadId", "missing; set the client-generated upload id")
-	case !uploadIDPattern.MatchString(u.UploadID):
+	case !report.ValidUploadID(u.UploadID):
 		p.add("uploadId", "must be 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit")
 	}
 	p.attempt(u.Attempt)
@@ -225,20 +220,16 @@ func DecodeUpload(body []byte) (Upload, error) {
 	return u, u.Validate()
 }
 
-// ValidUploadID reports whether id can be an upload id: 1-100 letters,
-// digits, '.', '_' or '-', starting with a letter or digit. The API checks
-// client-generated ids with it, so every accepted id is one Validate takes.
-func ValidUploadID(id string) bool { return uploadIDPattern.MatchString(id) }
-
 // decodeStrict checks the version first, so that a message of a newer
 // schema is reported as such rather than as unknown fields.
 func decodeStrict(body []byte, schema string, dst any) error {
+	const known = "the fields are v, tenantId, userId and the message's own"
 	what := schema + " message"
 	var probe struct {
 		V *json.RawMessage `json:"v"`
 	}
 	if err := json.Unmarshal(body, &probe); err != nil {
-		return apperr.E(apperr.Invalid, "%s is not a JSON object: %s", what, jsonProblem(err))
+		return apperr.E(apperr.Invalid, "%s is not a JSON object: %s", what, apperr.DescribeJSON(err, known))
 	}
 	if probe.V == nil {
 		return apperr.InvalidProblems(what+" is not valid", []apperr.Problem{{Field: "v", Message: fmt.Sprintf("missing; this handler reads version %d", SchemaVersion)}})
@@ -250,28 +241,12 @@ func decodeStrict(body []byte, schema string, dst any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
-		return apperr.E(apperr.Invalid, "%s is not valid: %s", what, jsonProblem(err))
+		return apperr.E(apperr.Invalid, "%s is not valid: %s", what, apperr.DescribeJSON(err, known))
 	}
 	if dec.More() {
 		return apperr.E(apperr.Invalid, "%s has data after the JSON object", what)
 	}
 	return nil
-}
-
-// jsonProblem describes a decoding error by field, never echoing the input.
-func jsonProblem(err error) string {
-	var typeErr *json.UnmarshalTypeError
-	var syntaxErr *json.SyntaxError
-	switch {
-	case errors.As(err, &typeErr):
-		return fmt.Sprintf("%s is a JSON %s, want %s", typeErr.Field, typeErr.Value, typeErr.Type)
-	case errors.As(err, &syntaxErr):
-		return fmt.Sprintf("malformed JSON at byte %d", syntaxErr.Offset)
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return "unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ") + " (fields are v, tenantId, userId and the message's own)"
-	default:
-		return err.Error()
-	}
 }
 
 // problems collects validation problems.

@@ -10,8 +10,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
 	"github.com/Azure/go-amqp"
 	"github.com/google/uuid"
+
 	"github.com/pitcher/connector/internal/apperr"
-	"github.com/pitcher/connector/internal/config"
 	"github.com/pitcher/connector/localworld/testenv"
 )
 
@@ -21,7 +21,7 @@ import (
 func fakeClient(t *testing.T) (*azservicebus.Client, testenv.ServiceBusEnv) {
 	t.Helper()
 	env := testenv.ServiceBus(t)
-	c, err := NewClient(config.ServiceBus{ConnectionString: env.ConnectionString})
+	c, err := azservicebus.NewClientFromConnectionString(env.ConnectionString, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -406,7 +406,7 @@ func TestFakeExpiredMessagesAreDeadLettered(t *testing.T) {
 // Bus fake, one message per call and batched, the scheduler's fan-out.
 func BenchmarkSendJobs(b *testing.B) {
 	env := testenv.ServiceBus(b)
-	c, err := NewClient(config.ServiceBus{ConnectionString: env.ConnectionString})
+	c, err := azservicebus.NewClientFromConnectionString(env.ConnectionString, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

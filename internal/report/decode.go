@@ -6,11 +6,11 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"mime"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -18,7 +18,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/pitcher/connector/internal/apperr"
-	"github.com/pitcher/connector/internal/queue"
 	"github.com/pitcher/connector/internal/uploadconfig"
 )
 
@@ -48,6 +47,15 @@ type Limits struct {
 	MaxDocumentBase64 int64
 }
 
+// uploadIDPattern bounds upload ids so that no id needs escaping in a
+// table key or a log line.
+var uploadIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
+
+// ValidUploadID reports whether id can be an upload id: 1-100 letters,
+// digits, '.', '_' or '-', starting with a letter or digit. The API checks
+// client-generated ids with it, and the uploads queue's messages too.
+func ValidUploadID(id string) bool { return uploadIDPattern.MatchString(id) }
+
 // Decode reads a report strictly: unknown fields are refused, every value
 // is checked against its rules and the allow-list, and every problem is
 // reported at once in an apperr Invalid error whose Problems name each
@@ -58,7 +66,7 @@ func Decode(body []byte, allow uploadconfig.Config, lim Limits) (*Report, error)
 	dec := json.NewDecoder(bytes.NewReader(body))
 	var raw json.RawMessage
 	if err := dec.Decode(&raw); err != nil {
-		p.add("(body)", "%s", syntaxProblem(err))
+		p.add("(body)", "%s", apperr.DescribeJSON(err, ""))
 		return nil, invalid(p)
 	}
 	if _, err := dec.Token(); err != io.EOF {
@@ -70,7 +78,7 @@ func Decode(body []byte, allow uploadconfig.Config, lim Limits) (*Report, error)
 		return nil, invalid(p)
 	}
 	r := &Report{UploadID: top.str("uploadId", true, 100)}
-	if r.UploadID != "" && !queue.ValidUploadID(r.UploadID) {
+	if r.UploadID != "" && !ValidUploadID(r.UploadID) {
 		p.add("uploadId", "must be 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit")
 	}
 	customers := top.array("customers", MaxCustomers)
@@ -102,19 +110,6 @@ func Decode(body []byte, allow uploadconfig.Config, lim Limits) (*Report, error)
 
 func invalid(p problems) error {
 	return apperr.InvalidProblems(fmt.Sprintf("the meeting report has %d problem(s); fix them all and send it again", len(p)), p)
-}
-
-func syntaxProblem(err error) string {
-	var syntaxErr *json.SyntaxError
-	switch {
-	case errors.As(err, &syntaxErr):
-		return fmt.Sprintf("malformed JSON at byte %d", syntaxErr.Offset)
-	case errors.Is(err, io.EOF):
-		return "is empty; send the meeting report as a JSON object"
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return "malformed JSON: the body ends early"
-	}
-	return "is not JSON"
 }
 
 func decodeMeeting(o *object, allow uploadconfig.Config, customers int) Meeting {

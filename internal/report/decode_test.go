@@ -105,8 +105,8 @@ func TestDecodeProblems(t *testing.T) {
 		lim  Limits
 		want []string // every problem, "field: start of message"
 	}{
-		{"not json", `{"uploadId":`, lim, []string{"(body): malformed JSON: the body ends early"}},
-		{"empty", ``, lim, []string{"(body): is empty"}},
+		{"not json", `{"uploadId":`, lim, []string{"(body): malformed JSON: it ends early"}},
+		{"empty", ``, lim, []string{"(body): empty; send a JSON object"}},
 		{"array", `[]`, lim, []string{"(body): must be a JSON object"}},
 		{"two objects", `{} {}`, lim, []string{"(body): has more after the JSON object"}},
 		{"empty object", `{}`, lim, []string{"uploadId: missing", "meeting: missing"}},

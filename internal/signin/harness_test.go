@@ -18,6 +18,7 @@ import (
 	"github.com/pitcher/connector/internal/store"
 	"github.com/pitcher/connector/internal/tokens"
 	"github.com/pitcher/connector/localworld/entrasim"
+	"github.com/pitcher/connector/localworld/testenv"
 )
 
 const (
@@ -214,7 +215,7 @@ type harness struct {
 	store      *memStore
 	dyn        *fakeDynamics
 	queue      *recordingQueue
-	logs       *bytes.Buffer
+	logs       *testenv.Buffer
 	noRedirect *http.Client
 	// exchange, if set, replaces the ID token Entra returns (hostile tests).
 	entra *swappingEntra
@@ -251,8 +252,8 @@ func newHarnessWith(t *testing.T, edit func(*entrasim.Seed)) *harness {
 	verifier := entra.NewVerifier(a, entra.NewKeySet(a.JWKSURL(), srv.Client()), clientID, "")
 	ring, _ := tokens.NewKeyRing("k1", []tokens.Key{{ID: "k1", Secret: bytes.Repeat([]byte{3}, 32)}})
 	ms := &memStore{flows: map[string]store.AuthFlow{}, tenants: map[string]store.Tenant{}, conns: map[string]store.Connection{}}
-	logs := &bytes.Buffer{}
-	logger := slog.New(slog.NewJSONHandler(&syncWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	logs := &testenv.Buffer{}
+	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	vault := tokens.NewVault(memConns{ms}, client, ring, logger)
 	policy, _ := NewReturnToPolicy([]string{"https://app.pitcher.com/done", "pitcher://auth"})
 	dyn := &fakeDynamics{instances: []Instance{{UniqueName: "contoso", FriendlyName: "Contoso", URL: orgURL, APIURL: orgURL}}}
@@ -294,15 +295,4 @@ func (h *harness) noSecretsLogged(t *testing.T, values ...string) {
 			t.Errorf("the log contains a secret value %.10q…:\n%s", v, h.logs)
 		}
 	}
-}
-
-type syncWriter struct {
-	mu sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
 }

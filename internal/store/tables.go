@@ -3,11 +3,8 @@ package store
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
-	"github.com/pitcher/connector/internal/config"
-	"github.com/pitcher/connector/internal/identity"
 )
 
 // DB is the connector's Table Storage: a service client and the prefix
@@ -16,17 +13,6 @@ import (
 type DB struct {
 	svc    *aztables.ServiceClient
 	prefix string
-}
-
-// Open returns the DB for the storage settings: key-based from a
-// connection string (Azurite locally), identity-based otherwise. It does not
-// contact the service.
-func Open(s config.Storage) (*DB, error) {
-	svc, err := newServiceClient(s)
-	if err != nil {
-		return nil, err
-	}
-	return &DB{svc: svc, prefix: s.TablePrefix}, nil
 }
 
 // NewDB returns the DB over svc with table names prefixed by prefix.
@@ -48,23 +34,4 @@ func (db *DB) CreateTables(ctx context.Context, names ...string) error {
 		full[i] = db.TableName(n)
 	}
 	return CreateTables(ctx, db.svc, full...)
-}
-
-func newServiceClient(s config.Storage) (*aztables.ServiceClient, error) {
-	if s.ConnectionString != "" {
-		c, err := aztables.NewServiceClientFromConnectionString(s.ConnectionString, nil)
-		if err != nil {
-			return nil, fmt.Errorf("store: table client from connection string: %w", err)
-		}
-		return c, nil
-	}
-	cred, err := identity.Credential(s.ClientID)
-	if err != nil {
-		return nil, fmt.Errorf("store: %w", err)
-	}
-	c, err := aztables.NewServiceClient(s.TableServiceURL, cred, nil)
-	if err != nil {
-		return nil, fmt.Errorf("store: table client for %s: %w", s.TableServiceURL, err)
-	}
-	return c, nil
 }

@@ -7,9 +7,7 @@ package syncconfig
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"regexp"
 	"strings"
 
@@ -77,7 +75,7 @@ func Parse(doc string) (Config, error) {
 	dec := json.NewDecoder(strings.NewReader(doc))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&c); err != nil {
-		return Config{}, apperr.InvalidProblems("sync configuration is not valid", []apperr.Problem{{Field: "(document)", Message: describe(err)}})
+		return Config{}, apperr.InvalidProblems("sync configuration is not valid", []apperr.Problem{{Field: "(document)", Message: apperr.DescribeJSON(err, "the fields are entitySets[].name, select, filter, pageSize")}})
 	}
 	if dec.More() {
 		return Config{}, apperr.InvalidProblems("sync configuration is not valid", []apperr.Problem{{Field: "(document)", Message: "has text after the JSON object"}})
@@ -167,22 +165,6 @@ func checkFilter(f string) string {
 		return "has a '(' without its ')'"
 	}
 	return ""
-}
-
-func describe(err error) string {
-	var typeErr *json.UnmarshalTypeError
-	var syntaxErr *json.SyntaxError
-	switch {
-	case errors.As(err, &typeErr):
-		return fmt.Sprintf("%s is a JSON %s, want %s", typeErr.Field, typeErr.Value, typeErr.Type)
-	case errors.As(err, &syntaxErr):
-		return fmt.Sprintf("malformed JSON at byte %d", syntaxErr.Offset)
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return "malformed JSON: the document ends early"
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return "unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ") + "; the fields are entitySets[].name, select, filter, pageSize"
-	}
-	return err.Error()
 }
 
 // String renders the configuration as compact JSON (for logs and diagnostics).

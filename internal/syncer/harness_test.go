@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/google/uuid"
 
 	"github.com/pitcher/connector/internal/config"
@@ -78,11 +79,11 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	if err := h.db.CreateTables(context.Background(), append([]string{store.SyncStateTable}, mirror.Tables...)...); err != nil {
 		t.Fatal(err)
 	}
-	blobs, err := mirror.NewAzureBlobs(config.Storage{ConnectionString: h.storageConnStr})
+	client, err := azblob.NewClientFromConnectionString(h.storageConnStr, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.mirror, h.states, h.wrap = mirror.New(h.db, blobs), store.NewSyncStates(h.db), o.wrap
+	h.mirror, h.states, h.wrap = mirror.New(h.db, mirror.NewAzureBlobs(client)), store.NewSyncStates(h.db), o.wrap
 	if h.cfg, err = syncconfig.Parse(o.cfg); err != nil {
 		t.Fatal(err)
 	}

@@ -39,7 +39,7 @@ const maxErrorText = 1000
 // what redelivery may fix (transient failures) or a lost lease.
 func (w *Worker) runSets(ctx context.Context, log *slog.Logger, job queue.SyncJob, conn store.Connection, l *lease, deadline time.Time) (Result, error) {
 	cnt := &countingTransport{next: w.d.HTTPClient.Transport}
-	client, err := dataverse.New(conn.OrgURL, w.tokenSource(job, conn.OrgURL), &dataverse.Options{
+	client, err := dataverse.New(conn.OrgURL, tokens.Source{Issuer: w.d.Vault, TenantID: job.TenantID, UserID: job.UserID, Resource: conn.OrgURL}, &dataverse.Options{
 		HTTPClient: &http.Client{Transport: cnt, Timeout: w.d.HTTPClient.Timeout}, Retry: w.d.Retry})
 	if err != nil {
 		log.Error("sync impossible: the connection's Dynamics URL is not usable; the user must sign in again", "error", err.Error())
@@ -86,9 +86,8 @@ func (w *Worker) runSets(ctx context.Context, log *slog.Logger, job queue.SyncJo
 
 // classify says what a set's failure means for the run: stop it (with an
 // outcome), fail it for redelivery (runErr), or go on with the next set.
+// It is the one table of this edge, by the failure's apperr class.
 func (w *Worker) classify(ctx context.Context, err error) (stop bool, outcome string, retryAt time.Time, runErr error) {
-	var reauth *tokens.ReauthRequiredError
-	var de *dataverse.Error
 	switch {
 	case errors.Is(err, errLeaseLost) || errors.Is(context.Cause(ctx), errLeaseLost):
 		return true, "", time.Time{}, errLeaseLost
@@ -96,47 +95,24 @@ func (w *Worker) classify(ctx context.Context, err error) (stop bool, outcome st
 		return true, OutcomeContinued, time.Time{}, nil
 	case ctx.Err() != nil:
 		return true, "", time.Time{}, apperr.Wrap(apperr.Transient, err, "the sync ran out of time")
-	case errors.As(err, &reauth):
+	}
+	switch c := apperr.ClassOf(err); c.Kind {
+	case apperr.Reauth:
 		return true, OutcomeReauthRequired, time.Time{}, nil
-	case dataverse.IsThrottled(err):
-		wait := time.Minute
-		if errors.As(err, &de) && de.RetryAfter > wait {
-			wait = de.RetryAfter
-		}
-		return true, OutcomeThrottled, w.d.Now().Add(wait), nil
-	case dataverse.IsUnauthorized(err):
-		return true, OutcomeSynced, time.Time{}, nil // every set would fail the same way; the next run tries again
-	case dataverse.IsTransient(err), apperr.KindOf(err) == apperr.Transient, isStoreError(err):
+	case apperr.Throttled:
+		return true, OutcomeThrottled, w.d.Now().Add(max(c.RetryAfter, time.Minute)), nil
+	case apperr.Unauthorized: // Dataverse refused even a fresh token: every set would fail the same way; the next run tries again
+		return true, OutcomeSynced, time.Time{}, nil
+	case apperr.Transient, apperr.Internal: // Dynamics or Storage failed: redelivery may fix it
 		return true, "", time.Time{}, apperr.Wrap(apperr.Transient, err, "the sync failed; it is retried")
 	}
-	return false, "", time.Time{}, nil
+	return false, "", time.Time{}, nil // this set cannot be synced as configured (Permanent, Forbidden, NotFound, ...): go on
 }
 
-// isStoreError reports a failure of Table or Blob Storage (not a
-// Dataverse answer), which redelivery may fix.
-func isStoreError(err error) bool {
-	var de *dataverse.Error
-	return !errors.As(err, &de) && apperr.KindOf(err) == apperr.Internal && !errors.Is(err, errPermanent)
-}
-
-// errPermanent marks set failures that only a change of configuration or
-// of the Dynamics environment can fix.
-var errPermanent = errors.New("permanent")
-
+// permanentf is a set failure that only a change of configuration or of
+// the Dynamics environment can fix.
 func permanentf(format string, args ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{errPermanent}, args...)...)
-}
-
-// tokenSource adapts the vault to the Dataverse client: after a 401 the
-// cached token is dropped and a fresh one obtained.
-func (w *Worker) tokenSource(job queue.SyncJob, resource string) dataverse.TokenSource {
-	return dataverse.TokenFunc(func(ctx context.Context, force bool) (string, error) {
-		if force {
-			w.d.Vault.Forget(job.TenantID, job.UserID, resource)
-		}
-		t, err := w.d.Vault.TokenFor(ctx, job.TenantID, job.UserID, resource)
-		return t.Token, err
-	})
+	return apperr.E(apperr.Permanent, format, args...)
 }
 
 // setRun is the sync of one entity set in one run.
@@ -245,7 +221,7 @@ func (r *setRun) record(ctx context.Context, start time.Time, runErr error) erro
 // failed is the stored state after a failure: the state the run started
 // from (never a half-read delta link or watermark), with the error.
 func (r *setRun) failed(cur store.SetState, err error, now time.Time) store.SetState {
-	msg := strings.TrimPrefix(err.Error(), errPermanent.Error()+": ")
+	msg := err.Error()
 	if len(msg) > maxErrorText {
 		msg = msg[:maxErrorText] + "…"
 	}

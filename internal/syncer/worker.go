@@ -28,12 +28,6 @@ type ConnectionReader interface {
 	Get(ctx context.Context, tenant, user string) (store.Connection, error)
 }
 
-// TokenVault hands out a user's access tokens.
-type TokenVault interface {
-	TokenFor(ctx context.Context, tenant, user, resource string) (tokens.AccessToken, error)
-	Forget(tenant, user, resource string)
-}
-
 // StateStore is the syncstate table.
 type StateStore interface {
 	LeaseStore
@@ -47,7 +41,6 @@ type Requeuer interface {
 
 var (
 	_ ConnectionReader = (*store.Connections)(nil)
-	_ TokenVault       = (*tokens.Vault)(nil)
 	_ StateStore       = (*store.SyncStates)(nil)
 	_ Requeuer         = (*queue.Sender[queue.SyncJob])(nil)
 )
@@ -55,7 +48,7 @@ var (
 // Deps are the worker's collaborators.
 type Deps struct {
 	Conns   ConnectionReader
-	Vault   TokenVault
+	Vault   tokens.Issuer
 	States  StateStore
 	Mirror  Mirror
 	Requeue Requeuer

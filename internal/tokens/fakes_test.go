@@ -1,7 +1,6 @@
 package tokens
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strconv"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/pitcher/connector/internal/entra"
 	"github.com/pitcher/connector/internal/store"
+	"github.com/pitcher/connector/localworld/testenv"
 )
 
 // memConns is the connections table in memory, with the table's ETag rules.
@@ -115,14 +115,14 @@ type fixture struct {
 	entra *fakeEntra
 	ring  *KeyRing
 	now   time.Time
-	logs  *bytes.Buffer
+	logs  *testenv.Buffer
 }
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	f := &fixture{conns: newMemConns(), entra: &fakeEntra{}, now: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC), logs: &bytes.Buffer{}}
+	f := &fixture{conns: newMemConns(), entra: &fakeEntra{}, now: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC), logs: &testenv.Buffer{}}
 	f.ring, _ = NewKeyRing("k1", []Key{key("k1", 1)})
-	f.vault = NewVault(f.conns, f.entra, f.ring, slog.New(slog.NewJSONHandler(&lockedWriter{w: f.logs}, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	f.vault = NewVault(f.conns, f.entra, f.ring, slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	f.vault.now = func() time.Time { return f.now }
 	f.entra.answer = rotating(func() time.Time { return f.now })
 	f.connect("rt-1")
@@ -146,15 +146,4 @@ func (f *fixture) storedRT(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return string(b)
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }

@@ -53,6 +53,9 @@ type ReauthRequiredError struct {
 	Reason           string // e.g. "invalid_grant AADSTS700082"
 }
 
+// Class is apperr.Reauth: only the user's signing in again helps.
+func (e *ReauthRequiredError) Class() apperr.Class { return apperr.Class{Kind: apperr.Reauth} }
+
 func (e *ReauthRequiredError) Error() string {
 	return fmt.Sprintf("user %s of tenant %s must sign in again (%s)", e.UserID, e.TenantID, e.Reason)
 }
@@ -120,26 +123,33 @@ func Scopes(resource string) []string {
 // the user never connected, an *UnknownKeyError or ErrTampered when the
 // stored token cannot be opened (nothing is changed then), an apperr
 // Throttled error (with Entra's Retry-After, if any) when Entra throttles,
-// or a transient error from Entra or the store.
+// or a transient error from Entra or the store, or when ctx ends before the
+// refresh answers (the refresh goes on, and its result is kept).
 func (v *Vault) TokenFor(ctx context.Context, tenant, user, resource string) (AccessToken, error) {
 	key := cacheKey(tenant, user, resource)
 	if t, ok := v.cached(key); ok {
 		return t, nil
 	}
 	// The refresh outlives a caller that gives up, so the others sharing it
-	// still get its result.
-	shared, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-	defer cancel()
-	res, err, _ := v.sf.Do(key, func() (any, error) {
+	// still get its result and a rotated refresh token is stored; the
+	// caller itself waits no longer than its ctx.
+	ch := v.sf.DoChan(key, func() (any, error) {
 		if t, ok := v.cached(key); ok {
 			return t, nil
 		}
+		shared, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
 		return v.refresh(shared, tenant, user, resource)
 	})
-	if err != nil {
-		return AccessToken{}, err
+	select {
+	case res := <-ch:
+		if res.Err != nil {
+			return AccessToken{}, res.Err
+		}
+		return res.Val.(AccessToken), nil
+	case <-ctx.Done():
+		return AccessToken{}, apperr.Wrap(apperr.Transient, ctx.Err(), "Entra ID did not answer the refresh in time")
 	}
-	return res.(AccessToken), nil
 }
 
 func (v *Vault) cached(key string) (AccessToken, bool) {

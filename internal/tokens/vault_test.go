@@ -192,3 +192,30 @@ func TestEntraThrottlingIsNotARefusal(t *testing.T) {
 		}
 	}
 }
+
+// TestCallerStopsWaitingAtItsDeadline: a caller whose time is up stops
+// waiting for a refresh Entra is slow to answer, while the refresh goes on;
+// its rotated refresh token is stored and its access token served next.
+func TestCallerStopsWaitingAtItsDeadline(t *testing.T) {
+	f := newFixture(t)
+	release := make(chan struct{})
+	answer := f.entra.answer
+	f.entra.answer = func(n int, rt string) (entra.Token, error) {
+		<-release
+		return answer(n, rt)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, err := f.vault.TokenFor(ctx, tenant, user, org)
+	if apperr.KindOf(err) != apperr.Transient || !strings.Contains(err.Error(), "did not answer the refresh") {
+		t.Fatalf("TokenFor past its deadline = %v, want a transient error saying Entra did not answer", err)
+	}
+	close(release)
+	tok, err := f.vault.TokenFor(context.Background(), tenant, user, org)
+	if err != nil || tok.Token != "at-1" || f.entra.count() != 1 {
+		t.Errorf("TokenFor after the slow refresh finished = %q, %v with %d refreshes; want its token at-1 from that one refresh", tok.Token, err, f.entra.count())
+	}
+	if rt := f.storedRT(t); rt != "rt-2" {
+		t.Errorf("stored refresh token = %q, want the rotated rt-2: the refresh finished after its caller left", rt)
+	}
+}

@@ -9,9 +9,7 @@ package uploadconfig
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"regexp"
 	"slices"
 	"strings"
@@ -124,7 +122,7 @@ func Parse(doc string) (Config, error) {
 	dec := json.NewDecoder(strings.NewReader(doc))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&c); err != nil {
-		return Config{}, invalid(apperr.Problem{Field: "(document)", Message: describe(err)})
+		return Config{}, invalid(apperr.Problem{Field: "(document)", Message: apperr.DescribeJSON(err, "the fields are activity{entitySet,logicalName} and entitySets[]{name,logicalName,primaryKey,keys,fields}")})
 	}
 	if dec.More() {
 		return Config{}, invalid(apperr.Problem{Field: "(document)", Message: "has text after the JSON object"})
@@ -199,23 +197,6 @@ func Parse(doc string) (Config, error) {
 
 func invalid(p ...apperr.Problem) error {
 	return apperr.InvalidProblems("upload configuration is not valid", p)
-}
-
-func describe(err error) string {
-	var typeErr *json.UnmarshalTypeError
-	var syntaxErr *json.SyntaxError
-	switch {
-	case errors.As(err, &typeErr):
-		return fmt.Sprintf("%s is a JSON %s, want %s", typeErr.Field, typeErr.Value, typeErr.Type)
-	case errors.As(err, &syntaxErr):
-		return fmt.Sprintf("malformed JSON at byte %d", syntaxErr.Offset)
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return "malformed JSON: the document ends early"
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return "unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ") +
-			"; the fields are activity{entitySet,logicalName} and entitySets[]{name,logicalName,primaryKey,keys,fields}"
-	}
-	return err.Error()
 }
 
 // String renders the configuration as compact JSON (for logs and diagnostics).

@@ -2,7 +2,6 @@ package uploader
 
 import (
 	"errors"
-	"net/http"
 	"time"
 
 	"github.com/pitcher/connector/internal/apperr"
@@ -60,40 +59,48 @@ func failed(err error, last *LastError) outcome {
 }
 
 // classify sorts the error of writing item (or of the whole upload when
-// item is "").
+// item is "") by its apperr class: the one table of this edge.
 func classify(err error, item string) outcome {
-	var reauth *tokens.ReauthRequiredError
 	var dv *dataverse.Error
 	var notAllowed *notAllowedError
-	switch {
-	case errors.As(err, &reauth):
-		return parked(err, reauth.Reason)
-	case errors.As(err, &dv) && dv.StatusCode != 0:
-		switch {
-		case dv.StatusCode == http.StatusTooManyRequests:
-			o := outcome{kind: outcomeThrottled, err: err, retryAfter: dv.RetryAfter,
-				last: &LastError{Code: dv.Code, Message: dv.Message, HTTPStatus: dv.StatusCode, Item: item}}
-			if o.last.Code == "" {
-				o.last.Code = "throttled"
-			}
-			return o
-		case dv.StatusCode == http.StatusUnauthorized, dv.Kind() == apperr.Transient:
-			// A 401 here came after the client refreshed the token once:
-			// Entra accepted the grant, so signing in again would not help
-			// (and the connection stays active, so nothing would resume a
-			// parked upload). Like the sync, try again later; a grant Entra
-			// refuses is a ReauthRequiredError above.
-			o := transient(err)
-			o.last = &LastError{Code: dv.Code, Message: dv.Message, HTTPStatus: dv.StatusCode, Item: item}
-			return o
+	var reauth *tokens.ReauthRequiredError
+	dynamics := func() *LastError {
+		if dv == nil {
+			return nil
 		}
-		return failed(err, &LastError{Code: dv.Code, Message: dv.Message, HTTPStatus: dv.StatusCode, Item: item})
-	case apperr.KindOf(err) == apperr.NotFound && !errors.As(err, &dv):
-		return parked(err, "you are not connected to Dynamics 365")
+		return &LastError{Code: dv.Code, Message: dv.Message, HTTPStatus: dv.StatusCode, Item: item}
+	}
+	errors.As(err, &dv)
+	switch c := apperr.ClassOf(err); {
 	case errors.As(err, &notAllowed):
 		return failed(err, &LastError{Code: "not_allowed", Message: err.Error() + "; the report cannot be written as it is", Item: notAllowed.item})
 	case errors.Is(err, documents.ErrNotFound), errors.Is(err, documents.ErrCorrupt):
 		return failed(err, &LastError{Code: "stored_report_damaged", Message: "the stored report or one of its documents is missing or damaged; send the report again under a new upload id", Item: item})
+	case c.Kind == apperr.Reauth && errors.As(err, &reauth):
+		return parked(err, reauth.Reason)
+	case c.Kind == apperr.NotFound && dv == nil: // the vault found no connection
+		return parked(err, "you are not connected to Dynamics 365")
+	case c.Kind == apperr.Throttled:
+		o := outcome{kind: outcomeThrottled, err: err, retryAfter: c.RetryAfter, last: dynamics()}
+		if o.last == nil {
+			o.last = &LastError{Item: item}
+		}
+		if o.last.Code == "" {
+			o.last.Code = "throttled"
+		}
+		return o
+	case c.Kind == apperr.Unauthorized, c.Kind == apperr.Transient, c.Kind == apperr.Internal:
+		// A 401 here came after the client refreshed the token once:
+		// Entra accepted the grant, so signing in again would not help
+		// (and the connection stays active, so nothing would resume a
+		// parked upload). Like the sync, try again later.
+		o := transient(err)
+		if last := dynamics(); last != nil {
+			o.last = last
+		}
+		return o
+	case dv != nil && dv.StatusCode != 0:
+		return failed(err, dynamics())
 	}
 	return transient(err)
 }

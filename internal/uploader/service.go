@@ -50,18 +50,11 @@ type Connections interface {
 	Get(ctx context.Context, tenant, user string) (store.Connection, error)
 }
 
-// Tokens hands out users' access tokens to their environment.
-type Tokens interface {
-	TokenFor(ctx context.Context, tenant, user, resource string) (tokens.AccessToken, error)
-	Forget(tenant, user, resource string)
-}
-
 var (
 	_ Rows        = (*store.Uploads)(nil)
 	_ Blobs       = (*documents.Store)(nil)
 	_ Queue       = (*queue.Sender[queue.Upload])(nil)
 	_ Connections = (*store.Connections)(nil)
-	_ Tokens      = (*tokens.Vault)(nil)
 )
 
 // Config are the pipeline's settings.
@@ -89,7 +82,7 @@ type Deps struct {
 	Blobs       Blobs
 	Queue       Queue
 	Connections Connections
-	Tokens      Tokens
+	Tokens      tokens.Issuer
 	Logger      *slog.Logger
 }
 
@@ -127,17 +120,9 @@ func New(cfg Config, d Deps) *Service {
 		gate: gate{until: map[string]time.Time{}}}
 }
 
-// client returns a Dataverse client for o's environment with o's tokens;
-// after a 401 the token is dropped and refreshed once.
+// client returns a Dataverse client for o's environment with o's tokens.
 func (s *Service) client(o Owner, opts *dataverse.Options) (*dataverse.Client, error) {
-	ts := dataverse.TokenFunc(func(ctx context.Context, force bool) (string, error) {
-		if force {
-			s.Tokens.Forget(o.TenantID, o.UserID, o.OrgURL)
-		}
-		t, err := s.Tokens.TokenFor(ctx, o.TenantID, o.UserID, o.OrgURL)
-		return t.Token, err
-	})
-	return dataverse.New(o.OrgURL, ts, opts)
+	return dataverse.New(o.OrgURL, tokens.Source{Issuer: s.Tokens, TenantID: o.TenantID, UserID: o.UserID, Resource: o.OrgURL}, opts)
 }
 
 // reportBlob and documentBlob name an upload's blobs. The report's name

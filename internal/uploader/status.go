@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/pitcher/connector/internal/apperr"
-	"github.com/pitcher/connector/internal/queue"
+	"github.com/pitcher/connector/internal/report"
 	"github.com/pitcher/connector/internal/store"
 )
 
@@ -53,7 +53,7 @@ type LastError struct {
 
 // Status returns the upload id of o.
 func (s *Service) Status(ctx context.Context, o Owner, id string) (Status, error) {
-	if !queue.ValidUploadID(id) {
+	if !report.ValidUploadID(id) {
 		return Status{}, apperr.InvalidProblems("the upload id is not valid", []apperr.Problem{{Field: "id",
 			Message: "must be 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit"}})
 	}

@@ -10,7 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pitcher/connector/internal/config"
+	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
+
 	"github.com/pitcher/connector/internal/queue"
 	"github.com/pitcher/connector/internal/store"
 	"github.com/pitcher/connector/localworld/dataversesim"
@@ -119,7 +120,7 @@ func TestUnavailableDynamicsDeadLettersThenResubmit(t *testing.T) {
 		t.Errorf("dead-lettered upload: %d attempts, last error %d %q; want 10 attempts and the 500", up.Attempts, up.ErrorStatus, up.ErrorMessage)
 	}
 
-	client, err := queue.NewClient(config.ServiceBus{ConnectionString: w.ServiceBus.ConnectionString})
+	client, err := azservicebus.NewClientFromConnectionString(w.ServiceBus.ConnectionString, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

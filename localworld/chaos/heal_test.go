@@ -7,7 +7,8 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/pitcher/connector/internal/config"
+	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
+
 	"github.com/pitcher/connector/internal/queue"
 	"github.com/pitcher/connector/internal/store"
 )
@@ -50,7 +51,7 @@ func (c *campaign) heal() {
 		c.ledger.deliver(ctx, c.c, rng, u, c.ledger.bodies[u.ID])
 	}
 
-	bus, err := queue.NewClient(config.ServiceBus{ConnectionString: c.w.ServiceBus.ConnectionString})
+	bus, err := azservicebus.NewClientFromConnectionString(c.w.ServiceBus.ConnectionString, nil)
 	must(err)
 	defer bus.Close(context.Background())
 	dlq := queue.NewDeadLetters(bus, c.w.UploadQueue)

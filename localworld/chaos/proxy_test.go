@@ -5,6 +5,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/pitcher/connector/localworld/ports"
 )
 
 // echo serves lines back on a free port.
@@ -51,11 +53,11 @@ func roundTrip(c net.Conn) bool {
 // TestProxyDownCutsAndRefuses: Down cuts an open connection and closes
 // new ones at once; after Up they go through again.
 func TestProxyDownCutsAndRefuses(t *testing.T) {
-	ports, err := FreePorts(1)
+	free, err := ports.Free(1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := NewProxy(ports[0], echo(t))
+	p, err := NewProxy(free[0], echo(t))
 	if err != nil {
 		t.Fatal(err)
 	}

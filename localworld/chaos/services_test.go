@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pitcher/connector/localworld/ports"
 	"github.com/pitcher/connector/localworld/testworld"
 )
 
@@ -19,20 +20,20 @@ func TestServiceRestartKeepsData(t *testing.T) {
 	if _, err := os.Stat(bin); err != nil {
 		t.Skipf("Azurite is not installed (npm ci): %v", err)
 	}
-	ports, err := FreePorts(3)
+	free, err := ports.Free(3)
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	s := &Service{Name: "Azurite", Ports: ports, Log: filepath.Join(dir, "azurite.log"),
+	s := &Service{Name: "Azurite", Ports: free, Log: filepath.Join(dir, "azurite.log"),
 		Args: []string{bin, "--skipApiVersionCheck", "--disableTelemetry", "--blobHost", "127.0.0.1", "--queueHost", "127.0.0.1", "--tableHost", "127.0.0.1",
-			"--blobPort", strconv.Itoa(ports[0]), "--queuePort", strconv.Itoa(ports[1]), "--tablePort", strconv.Itoa(ports[2]), "--location", dir}}
+			"--blobPort", strconv.Itoa(free[0]), "--queuePort", strconv.Itoa(free[1]), "--tablePort", strconv.Itoa(free[2]), "--location", dir}}
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Stop() })
 	// A client's idle keep-alive connection, as the handler holds.
-	conn, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(ports[2]))
+	conn, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(free[2]))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/pitcher/connector/internal/store"
 	"github.com/pitcher/connector/localworld/dataversesim"
+	"github.com/pitcher/connector/localworld/ports"
 	"github.com/pitcher/connector/localworld/testworld"
 )
 
@@ -21,12 +22,12 @@ func (c *campaign) startWorld() {
 	t := c.t
 	root := testworld.RepoRoot(t)
 	dir := t.TempDir()
-	ports, err := FreePorts(8)
+	free, err := ports.Free(8)
 	if err != nil {
 		t.Fatal(err)
 	}
-	blob, qport, table, sb, sbAdmin := ports[0], ports[1], ports[2], ports[3], ports[4]
-	inner := ports[5:8] // Azurite's own ports, behind the proxies on blob, qport and table
+	blob, qport, table, sb, sbAdmin := free[0], free[1], free[2], free[3], free[4]
+	inner := free[5:8] // Azurite's own ports, behind the proxies on blob, qport and table
 	c.azurite = &Service{Name: "Azurite", Ports: inner, Log: filepath.Join(dir, "azurite.log"),
 		Args: []string{filepath.Join(root, "node_modules", ".bin", "azurite"), "--silent", "--skipApiVersionCheck", "--disableTelemetry",
 			"--blobHost", "127.0.0.1", "--queueHost", "127.0.0.1", "--tableHost", "127.0.0.1",

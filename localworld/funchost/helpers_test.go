@@ -1,17 +1,16 @@
 package funchost
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/pitcher/connector/localworld/testenv"
 )
 
 // binaries built once for the package's tests.
@@ -35,52 +34,8 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// output collects the host's lines and lets a test wait for one.
-type output struct {
-	mu      sync.Mutex
-	buf     bytes.Buffer
-	changed chan struct{}
-}
-
-func newOutput() *output { return &output{changed: make(chan struct{})} }
-
-func (o *output) Write(p []byte) (int, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	close(o.changed)
-	o.changed = make(chan struct{})
-	return o.buf.Write(p)
-}
-
-func (o *output) String() string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.buf.String()
-}
-
-// waitFor waits until the output contains every one of subs, n times for
-// the first.
-func (o *output) waitFor(t *testing.T, n int, subs ...string) {
-	t.Helper()
-	deadline := time.After(15 * time.Second)
-	for {
-		o.mu.Lock()
-		s, changed := o.buf.String(), o.changed
-		o.mu.Unlock()
-		ok := strings.Count(s, subs[0]) >= n
-		for _, sub := range subs[1:] {
-			ok = ok && strings.Contains(s, sub)
-		}
-		if ok {
-			return
-		}
-		select {
-		case <-changed:
-		case <-deadline:
-			t.Fatalf("output never contained %q (x%d); it was:\n%s", subs, n, s)
-		}
-	}
-}
+// outputTimeout bounds how long a test waits for the host to print a line.
+const outputTimeout = 15 * time.Second
 
 // testApp writes an app folder using the test handler: host.json with the
 // given customHandler extras, local.settings.json with values, and the
@@ -152,9 +107,9 @@ type hostRun struct {
 }
 
 // startHost runs a Host for root until the test ends.
-func startHost(t *testing.T, root string, environ ...string) (*Host, *output, *hostRun) {
+func startHost(t *testing.T, root string, environ ...string) (*Host, *testenv.Buffer, *hostRun) {
 	t.Helper()
-	out := newOutput()
+	out := &testenv.Buffer{}
 	h, err := New(Options{Root: root, Addr: "127.0.0.1:0", StateDir: filepath.Join(root, ".state"), Environ: environ, Out: out})
 	if err != nil {
 		t.Fatalf("New: %v", err)

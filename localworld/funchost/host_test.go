@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pitcher/connector/internal/funcwire"
+	"github.com/pitcher/connector/localworld/testenv"
 )
 
 func TestForwardedHTTP(t *testing.T) {
@@ -82,7 +83,7 @@ func TestChunkedBodyDropped(t *testing.T) {
 	if echo["body"] != "" {
 		t.Errorf("chunked body forwarded as %q, want it dropped as the host does", echo["body"])
 	}
-	out.waitFor(t, 1, "without Content-Length")
+	out.WaitFor(t, outputTimeout, 1, "without Content-Length")
 }
 
 func TestTimerFiresOnSchedule(t *testing.T) {
@@ -91,7 +92,7 @@ func TestTimerFiresOnSchedule(t *testing.T) {
 		functions: map[string]string{"Tick": `{"bindings":[{"type":"timerTrigger","direction":"in","name":"tick","schedule":"%TICK%"}]}`},
 	}.write(t)
 	_, out, _ := startHost(t, root)
-	out.waitFor(t, 2, "Executed 'Functions.Tick' (Succeeded", "] IsPastDue=false")
+	out.WaitFor(t, outputTimeout, 2, "Executed 'Functions.Tick' (Succeeded", "] IsPastDue=false")
 	if strings.Contains(out.String(), "Last=") {
 		t.Errorf("a schedule firing every second is not monitored by the host, so ScheduleStatus must be null:\n%s", out)
 	}
@@ -110,14 +111,14 @@ func TestTimerPastDue(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, out, _ := startHost(t, root)
-	out.waitFor(t, 1, "] IsPastDue=true Last=2020-01-01T00:00:00Z", "Reason='Timer is past due'")
+	out.WaitFor(t, outputTimeout, 1, "] IsPastDue=true Last=2020-01-01T00:00:00Z", "Reason='Timer is past due'")
 }
 
 func TestAdminAPI(t *testing.T) {
 	root := testApp{functions: map[string]string{"Tick": yearlyTick, "Queue": queueFn, "Echo": echoFn}}.write(t)
 	h, out, _ := startHost(t, root)
 	base := "http://" + h.Addr()
-	out.waitFor(t, 1, "Handler ready")
+	out.WaitFor(t, outputTimeout, 1, "Handler ready")
 
 	resp, err := http.Get(base + "/admin/host/status")
 	if err != nil {
@@ -149,12 +150,12 @@ func TestAdminAPI(t *testing.T) {
 		}
 	}
 	// The Service Bus payload funchost builds decodes with the app's own decoder.
-	out.waitFor(t, 1, `] body={"report":7} messageId=true deliveryCount=1 contentType=application/json`, "] IsPastDue=false")
+	out.WaitFor(t, outputTimeout, 1, `] body={"report":7} messageId=true deliveryCount=1 contentType=application/json`, "] IsPastDue=false")
 }
 
 func TestInvokeOnce(t *testing.T) {
 	root := testApp{functions: map[string]string{"Queue": queueFn, "Fail": failFn}}.write(t)
-	out := newOutput()
+	out := &testenv.Buffer{}
 	h, err := New(Options{Root: root, Addr: "127.0.0.1:0", Out: out})
 	if err != nil {
 		t.Fatal(err)
@@ -191,7 +192,7 @@ func TestCrashingHandlerRestarted(t *testing.T) {
 		if resp, err := http.Get(base + "/api/crash"); err == nil {
 			resp.Body.Close()
 		}
-		out.waitFor(t, i, "Restarting it (", "crashing on purpose")
+		out.WaitFor(t, outputTimeout, i, "Restarting it (", "crashing on purpose")
 		resp, err := http.Get(base + "/api/echo/7")
 		if err != nil {
 			t.Fatal(err)
@@ -219,7 +220,7 @@ func TestCrashingHandlerRestarted(t *testing.T) {
 // host naming the limit.
 func TestRestartLimitConfigurable(t *testing.T) {
 	root := testApp{functions: map[string]string{"Echo": echoFn, "Crash": crashFn}}.write(t)
-	out := newOutput()
+	out := &testenv.Buffer{}
 	h, err := New(Options{Root: root, Addr: "127.0.0.1:0", StateDir: filepath.Join(root, ".state"), Out: out, MaxRestarts: 5})
 	if err != nil {
 		t.Fatal(err)
@@ -236,7 +237,7 @@ func TestRestartLimitConfigurable(t *testing.T) {
 		if i == 6 {
 			break
 		}
-		out.waitFor(t, i, "Restarting it (", "of 5)")
+		out.WaitFor(t, outputTimeout, i, "Restarting it (", "of 5)")
 		resp, err := http.Get(base + "/api/echo/7")
 		if err != nil {
 			t.Fatal(err)
@@ -265,7 +266,7 @@ func TestFailedForwardLogsNoQuery(t *testing.T) {
 	if resp, err := http.Get("http://" + h.Addr() + "/api/crash?code=SECRET-CODE-1&state=SECRET-STATE-2"); err == nil {
 		resp.Body.Close()
 	}
-	out.waitFor(t, 1, "Executed 'Functions.Crash' (Failed")
+	out.WaitFor(t, outputTimeout, 1, "Executed 'Functions.Crash' (Failed")
 	if s := out.String(); strings.Contains(s, "SECRET-") || !strings.Contains(s, "GET /api/crash") {
 		t.Errorf("the host's log quotes the request's query, or does not name its path:\n%s", s)
 	}
@@ -284,7 +285,7 @@ func TestReadiness(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("GET during start-up = %d, want 200 once the handler is ready", resp.StatusCode)
 	}
-	out.waitFor(t, 1, "Handler ready on 127.0.0.1:")
+	out.WaitFor(t, outputTimeout, 1, "Handler ready on 127.0.0.1:")
 
 	root = testApp{hostExtra: map[string]any{"initializationTimeout": "00:00:00.2"}, functions: map[string]string{"Echo": echoFn}}.write(t)
 	_, out, run := startHost(t, root, "TEST_HANDLER_NEVER_LISTEN=1")

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
+
+	"github.com/pitcher/connector/localworld/testenv"
 )
 
 // flakyRenewer answers the renewals in turn with answers; a nil answer
@@ -57,7 +59,7 @@ func TestLockRenewalSurvivesATransientFailure(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			out := newOutput()
+			out := &testenv.Buffer{}
 			tr := &serviceBusTrigger{host: &Host{log: newLogger(out)}, fn: &Function{Name: "Work"}, renewal: -1}
 			f := &flakyRenewer{answers: tc.answers, lock: 400 * time.Millisecond, calls: make(chan error, 10)}
 			until := time.Now().Add(400 * time.Millisecond)

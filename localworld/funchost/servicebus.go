@@ -10,9 +10,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
 	"github.com/google/uuid"
 
-	"github.com/pitcher/connector/internal/config"
 	"github.com/pitcher/connector/internal/funcwire"
-	"github.com/pitcher/connector/internal/queue"
 )
 
 // drainTimeout bounds how long in-flight messages may run once the host is
@@ -30,7 +28,7 @@ type serviceBusTrigger struct {
 	host       *Host
 	fn         *Function
 	queue      string
-	conn       config.ServiceBus
+	conn       sbConnection
 	concurrent int
 	renewal    time.Duration // < 0: for as long as the function runs
 	retryDelay time.Duration // first pause after a receive error
@@ -47,11 +45,8 @@ func newServiceBusTrigger(h *Host, fn *Function) (*serviceBusTrigger, error) {
 	}
 	// Like the host, an exact setting (a connection string) wins over the
 	// __fullyQualifiedNamespace prefix settings.
-	conn := config.ServiceBus{ConnectionString: h.settings[name]}
-	if conn.ConnectionString == "" {
-		conn = config.ServiceBus{Namespace: h.settings[name+"__fullyQualifiedNamespace"], ClientID: h.settings[name+"__clientId"]}
-	}
-	if conn.ConnectionString == "" && conn.Namespace == "" {
+	conn := newSBConnection(h.settings, name)
+	if conn.connectionString == "" && conn.namespace == "" {
 		return nil, fmt.Errorf("function %s: connection %q: set %s (a connection string) or %s__fullyQualifiedNamespace", fn.Name, name, name, name)
 	}
 	sb := h.hc.Extensions.ServiceBus
@@ -70,7 +65,7 @@ func (t *serviceBusTrigger) describe() string {
 // run receives and dispatches messages until ctx is done, then lets the
 // messages in flight finish and settles them.
 func (t *serviceBusTrigger) run(ctx context.Context) error {
-	client, err := queue.NewClient(t.conn)
+	client, err := t.conn.client()
 	if err != nil {
 		t.host.log.Printf("The listener for function 'Functions.%s' was unable to start: %v", t.fn.Name, err)
 		return nil
@@ -159,7 +154,7 @@ func (t *serviceBusTrigger) dispatch(ctx context.Context, r lockRenewer, m *azse
 	}
 
 	now := t.host.now()
-	payload := funcwire.ServiceBusRequest(t.fn.Name, t.fn.Trigger.Name, receivedMessage(m), namespaceOf(t.conn), now)
+	payload := funcwire.ServiceBusRequest(t.fn.Name, t.fn.Trigger.Name, receivedMessage(m), t.conn.namespace, now)
 	seq := int64(0)
 	if m.SequenceNumber != nil {
 		seq = *m.SequenceNumber
@@ -270,7 +265,7 @@ func (t *serviceBusTrigger) invokeWith(ctx context.Context, input string) (funcw
 	return t.host.invoke(ctx, t.fn, "This function was programmatically called via the host APIs.", funcwire.ServiceBusRequest(t.fn.Name, t.fn.Trigger.Name, funcwire.ServiceBusMessage{
 		Body: []byte(input), MessageID: uuid.NewString(), ContentType: "application/json", DeliveryCount: 1,
 		SequenceNumber: 1, EnqueuedTime: now, ExpiresAt: now.Add(14 * 24 * time.Hour), LockToken: uuid.NewString(),
-	}, namespaceOf(t.conn), now))
+	}, t.conn.namespace, now))
 }
 
 // receivedMessage takes what the host passes on from a received message.
@@ -297,11 +292,4 @@ func receivedMessage(m *azservicebus.ReceivedMessage) funcwire.ServiceBusMessage
 		s.ExpiresAt = *m.ExpiresAt
 	}
 	return s
-}
-
-func namespaceOf(conn config.ServiceBus) string {
-	if conn.Namespace != "" {
-		return conn.Namespace
-	}
-	return conn.String()
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
 	"github.com/google/uuid"
 
-	"github.com/pitcher/connector/internal/config"
 	"github.com/pitcher/connector/internal/queue"
 	"github.com/pitcher/connector/localworld/testenv"
 )
@@ -25,7 +24,7 @@ type sbWorld struct {
 	env    testenv.ServiceBusEnv
 	queue  string
 	client *azservicebus.Client
-	out    *output
+	out    *testenv.Buffer
 }
 
 // startSBWorld creates a queue with props, runs a host with the Work
@@ -98,7 +97,7 @@ func (w *sbWorld) calls(id string) []workCall {
 func TestServiceBusSuccessCompletes(t *testing.T) {
 	w := startSBWorld(t, testenv.QueueProperties{}, nil)
 	id := w.send(t, `{"report":7}`, "")
-	w.out.waitFor(t, 1, "[handler] work id="+id, "Executed 'Functions.Work' (Succeeded")
+	w.out.WaitFor(t, outputTimeout, 1, "[handler] work id="+id, "Executed 'Functions.Work' (Succeeded")
 	w.env.WaitCounts(t, w.queue, 10*time.Second, func(c testenv.QueueCounts) bool { return c == testenv.QueueCounts{} })
 	calls := w.calls(id)
 	if len(calls) != 1 {
@@ -123,7 +122,7 @@ func TestServiceBusSuccessCompletes(t *testing.T) {
 func TestServiceBusFailureRedeliversThenDeadLetters(t *testing.T) {
 	w := startSBWorld(t, testenv.QueueProperties{MaxDeliveryCount: 3}, nil)
 	id := w.send(t, `{"fail":true}`, "")
-	w.out.waitFor(t, 3, "[handler] work id="+id)
+	w.out.WaitFor(t, outputTimeout, 3, "[handler] work id="+id)
 	c := w.env.WaitCounts(t, w.queue, 10*time.Second, func(c testenv.QueueCounts) bool { return c.DeadLetter == 1 })
 	if c.Active+c.Locked+c.Scheduled != 0 {
 		t.Errorf("after 3 failures: %+v, want the message only in the dead-letter queue", c)
@@ -155,8 +154,8 @@ func TestServiceBusDuplicateDropped(t *testing.T) {
 	w := startSBWorld(t, testenv.QueueProperties{RequiresDuplicateDetection: true, DuplicateDetectionHistoryTimeWindow: "PT1M"}, map[string]any{"maxConcurrentCalls": 1})
 	id := w.send(t, `{}`, "")
 	w.send(t, `{}`, id)
-	marker := w.send(t, `{}`, "")                    // sent after the duplicate: once it ran, the duplicate would have too
-	w.out.waitFor(t, 1, "[handler] work id="+marker) // the handler's output arrives in order
+	marker := w.send(t, `{}`, "")                                   // sent after the duplicate: once it ran, the duplicate would have too
+	w.out.WaitFor(t, outputTimeout, 1, "[handler] work id="+marker) // the handler's output arrives in order
 	if got := len(w.calls(id)); got != 1 {
 		t.Errorf("a message sent twice with MessageId %s ran %d times, want 1", id, got)
 	}
@@ -174,7 +173,7 @@ func TestServiceBusScheduledNotEarly(t *testing.T) {
 	if _, err := s.ScheduleMessages(context.Background(), []*azservicebus.Message{{Body: []byte(`{}`), MessageID: &id}}, at, nil); err != nil {
 		t.Fatal(err)
 	}
-	w.out.waitFor(t, 1, "[handler] work id="+id)
+	w.out.WaitFor(t, outputTimeout, 1, "[handler] work id="+id)
 	c := w.calls(id)[0]
 	if c.at.Before(at) || c.enqueued.Before(at.Truncate(time.Millisecond)) {
 		t.Errorf("scheduled for %s, invoked at %s with EnqueuedTime %s", at.UTC().Format(time.RFC3339Nano), c.at.Format(time.RFC3339Nano), c.enqueued.Format(time.RFC3339Nano))
@@ -186,7 +185,7 @@ func TestServiceBusMaxConcurrentCalls(t *testing.T) {
 	for i := 0; i < 6; i++ {
 		w.send(t, `{"work":"300ms"}`, fmt.Sprintf("m%d-%s", i, uuid.NewString()[:8]))
 	}
-	w.out.waitFor(t, 6, "[handler] work id=")
+	w.out.WaitFor(t, outputTimeout, 6, "[handler] work id=")
 	most := 0
 	for _, c := range w.calls("") {
 		most = max(most, c.n)
@@ -199,7 +198,7 @@ func TestServiceBusMaxConcurrentCalls(t *testing.T) {
 func TestServiceBusLockRenewedWhileRunning(t *testing.T) {
 	w := startSBWorld(t, testenv.QueueProperties{LockDuration: "PT1S"}, map[string]any{"maxAutoLockRenewalDuration": "00:01:00"})
 	id := w.send(t, `{"work":"2500ms"}`, "")
-	w.out.waitFor(t, 1, "[handler] work id="+id, "Executed 'Functions.Work' (Succeeded")
+	w.out.WaitFor(t, outputTimeout, 1, "[handler] work id="+id, "Executed 'Functions.Work' (Succeeded")
 	w.env.WaitCounts(t, w.queue, 10*time.Second, func(c testenv.QueueCounts) bool { return c == testenv.QueueCounts{} })
 	if calls := w.calls(id); len(calls) != 1 {
 		t.Errorf("a message whose function ran 2.5 s on a 1 s lock ran %d times, want once (the lock renewed)", len(calls))
@@ -216,7 +215,7 @@ func TestServiceBusShutdownSettlesInFlight(t *testing.T) {
 	env := testenv.ServiceBus(t)
 	q := env.NewQueue(t, testenv.QueueProperties{})
 	root := testApp{values: map[string]string{"SB": env.ConnectionString, "Q": q}, functions: map[string]string{"Work": workFn}}.write(t)
-	out := newOutput()
+	out := &testenv.Buffer{}
 	h, err := New(Options{Root: root, Addr: "127.0.0.1:0", StateDir: t.TempDir(), Out: out})
 	if err != nil {
 		t.Fatal(err)
@@ -232,7 +231,7 @@ func TestServiceBusShutdownSettlesInFlight(t *testing.T) {
 	}
 	defer w.client.Close(context.Background())
 	w.send(t, `{"work":"1s"}`, "")
-	out.waitFor(t, 1, "Executing 'Functions.Work'")
+	out.WaitFor(t, outputTimeout, 1, "Executing 'Functions.Work'")
 	cancel()
 	select {
 	case err := <-done:
@@ -261,7 +260,7 @@ func TestRealHandlerReceivesQueues(t *testing.T) {
 	_, out, _ := startHost(t, "../..", "AzureFunctionsJobHost__customHandler__description__defaultExecutablePath="+realHandlerBin, "FUNCTIONS_WORKER_RUNTIME=custom",
 		"ServiceBusConnection="+env.ConnectionString, "SYNC_QUEUE="+syncQ, "UPLOAD_QUEUE="+uploadQ, "LOG_LEVEL=debug",
 		"AzureWebJobsStorage="+testenv.Storage(t), "STORAGE_TABLE_PREFIX="+testenv.TablePrefix(t))
-	c, err := queue.NewClient(config.ServiceBus{ConnectionString: env.ConnectionString})
+	c, err := azservicebus.NewClientFromConnectionString(env.ConnectionString, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,12 +274,12 @@ func TestRealHandlerReceivesQueues(t *testing.T) {
 	if err := s.Send(context.Background(), u); err != nil {
 		t.Fatal(err)
 	}
-	out.waitFor(t, 1, "Trigger Details: MessageId: "+u.MessageID()+", SequenceNumber: 1, DeliveryCount: 1",
+	out.WaitFor(t, outputTimeout, 1, "Trigger Details: MessageId: "+u.MessageID()+", SequenceNumber: 1, DeliveryCount: 1",
 		"Executing 'Functions.UploadWorker' (Reason='New ServiceBus message detected on '"+uploadQ+"'.'",
 		`"function":"UploadWorker"`)
 	// The handler answered the invocation (whatever UploadWorker does today), so
 	// funchost settled the message: it is not left locked.
-	out.waitFor(t, 1, "Executed 'Functions.UploadWorker'")
+	out.WaitFor(t, outputTimeout, 1, "Executed 'Functions.UploadWorker'")
 	env.WaitCounts(t, uploadQ, 10*time.Second, func(c testenv.QueueCounts) bool { return c.Locked == 0 })
 }
 
@@ -298,7 +297,7 @@ func TestServiceBusTimeoutAbandons(t *testing.T) {
 	}
 	defer w.client.Close(context.Background())
 	id := w.send(t, `{"work":"2s"}`, "")
-	out.waitFor(t, 2, "Executed 'Functions.Work' (Failed", "DeliveryCount: 2")
+	out.WaitFor(t, outputTimeout, 2, "Executed 'Functions.Work' (Failed", "DeliveryCount: 2")
 	env.WaitCounts(t, q, 10*time.Second, func(c testenv.QueueCounts) bool { return c.DeadLetter == 1 })
 	if strings.Count(out.String(), "Trigger Details: MessageId: "+id) != 2 {
 		t.Errorf("want two deliveries of %s, each timing out:\n%s", id, out)

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pitcher/connector/localworld/ports"
 )
 
 // Process is a service a test started for itself, to stop when the test
@@ -106,12 +108,11 @@ func waitPorts(tb testing.TB, p *Process, ports ...int) {
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func FreePort(tb testing.TB) int {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := ports.Free(1)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return p[0]
 }
 
 // RepoRoot is the repository's root (where go.mod is), found upwards from

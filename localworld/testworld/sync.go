@@ -9,7 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pitcher/connector/internal/config"
+	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
+
 	"github.com/pitcher/connector/internal/queue"
 	"github.com/pitcher/connector/internal/store"
 )
@@ -18,7 +19,7 @@ import (
 // scheduler or a sign-in would.
 func (w *World) SendSyncJob(t testing.TB, u User, slot time.Time) queue.SyncJob {
 	t.Helper()
-	client, err := queue.NewClient(config.ServiceBus{ConnectionString: w.ServiceBus.ConnectionString})
+	client, err := azservicebus.NewClientFromConnectionString(w.ServiceBus.ConnectionString, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

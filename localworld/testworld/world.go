@@ -99,7 +99,7 @@ type World struct {
 	// Host is the running funchost.
 	Host *funchost.Host
 
-	logs    *Buffer
+	logs    *testenv.Buffer
 	users   map[string]User // by lower-case UPN
 	mu      sync.Mutex
 	secrets []string // one-time values handed out, never to be logged
@@ -111,7 +111,7 @@ type World struct {
 // cannot start.
 func Start(t testing.TB, opts Options) *World {
 	t.Helper()
-	w := &World{Storage: testenv.Storage(t), ServiceBus: testenv.ServiceBus(t), logs: &Buffer{}, users: map[string]User{}}
+	w := &World{Storage: testenv.Storage(t), ServiceBus: testenv.ServiceBus(t), logs: &testenv.Buffer{}, users: map[string]User{}}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
@@ -289,24 +289,6 @@ func (w *World) User(t testing.TB, upn string) User {
 
 // Logs is everything funchost and the handler printed so far.
 func (w *World) Logs() string { return w.logs.String() }
-
-// Buffer is a concurrency-safe log sink.
-type Buffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (b *Buffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *Buffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
 
 // RepoRoot is the repository's root (where go.mod is).
 func RepoRoot(t testing.TB) string { return testenv.RepoRoot(t) }

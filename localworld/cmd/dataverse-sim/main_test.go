@@ -8,23 +8,11 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/pitcher/connector/localworld/testenv"
 )
-
-// syncBuffer is a bytes.Buffer safe to write from the server goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func freeAddr(t *testing.T) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -38,7 +26,7 @@ func freeAddr(t *testing.T) string {
 func TestRunServesSeededRowsAndStops(t *testing.T) {
 	addr := freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, errOut syncBuffer
+	var out, errOut testenv.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"--addr", addr, "--seed", "7", "--insecure-any-token"}, &out, &errOut)
@@ -100,7 +88,7 @@ func TestRunRefusesBadFlags(t *testing.T) {
 		{"--insecure-any-token", "extra"},
 	}
 	for _, args := range tests {
-		var out, errOut syncBuffer
+		var out, errOut testenv.Buffer
 		if err := run(context.Background(), append([]string{"--addr", "127.0.0.1:0"}, args...), &out, &errOut); err == nil {
 			t.Errorf("run(%v) accepted the flags", args)
 		} else if fmt.Sprint(err) == "" {

@@ -16,7 +16,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/pitcher/connector/handlers"
+	"github.com/pitcher/connector/internal/funcwire"
 )
 
 func main() {
@@ -45,7 +45,7 @@ func main() {
 	})
 	mux.HandleFunc("POST /Tick", func(w http.ResponseWriter, r *http.Request) {
 		req := decode(w, r)
-		t, err := handlers.DecodeTimer(req, "tick")
+		t, err := funcwire.DecodeTimer(req, "tick")
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
@@ -54,16 +54,16 @@ func main() {
 		if t.ScheduleStatus != nil {
 			line += " Last=" + t.ScheduleStatus.Last.Format(time.RFC3339)
 		}
-		writeJSON(w, http.StatusOK, handlers.InvokeResponse{Logs: []string{line}})
+		writeJSON(w, http.StatusOK, funcwire.InvokeResponse{Logs: []string{line}})
 	})
 	mux.HandleFunc("POST /Queue", func(w http.ResponseWriter, r *http.Request) {
 		req := decode(w, r)
-		m, err := handlers.DecodeServiceBus(req, "msg")
+		m, err := funcwire.DecodeServiceBus(req, "msg")
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		writeJSON(w, http.StatusOK, handlers.InvokeResponse{Logs: []string{
+		writeJSON(w, http.StatusOK, funcwire.InvokeResponse{Logs: []string{
 			fmt.Sprintf("body=%s messageId=%t deliveryCount=%d contentType=%s", m.Body, m.MessageID != "" && !strings.Contains(m.MessageID, `"`), m.DeliveryCount, m.ContentType),
 		}})
 	})
@@ -74,7 +74,7 @@ func main() {
 		concurrent := inflight.Add(1)
 		defer inflight.Add(-1)
 		req := decode(w, r)
-		m, err := handlers.DecodeServiceBus(req, "msg")
+		m, err := funcwire.DecodeServiceBus(req, "msg")
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
@@ -92,13 +92,13 @@ func main() {
 			m.ContentType, req.Data["msg"], req.Metadata["MessageId"], req.Metadata["DeliveryCount"])
 		fmt.Println(line)
 		if cmd.Fail {
-			writeJSON(w, http.StatusInternalServerError, handlers.InvokeResponse{})
+			writeJSON(w, http.StatusInternalServerError, funcwire.InvokeResponse{})
 			return
 		}
-		writeJSON(w, http.StatusOK, handlers.InvokeResponse{Logs: []string{line}})
+		writeJSON(w, http.StatusOK, funcwire.InvokeResponse{Logs: []string{line}})
 	})
 	mux.HandleFunc("POST /Fail", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusInternalServerError, handlers.InvokeResponse{Logs: []string{"this log line is dropped by the host"}})
+		writeJSON(w, http.StatusInternalServerError, funcwire.InvokeResponse{Logs: []string{"this log line is dropped by the host"}})
 	})
 	// Like the real handler, drain in-flight requests on SIGTERM. It waits
 	// for the requests themselves rather than using Server.Shutdown, which
@@ -122,8 +122,8 @@ func main() {
 		<-drained
 	}
 }
-func decode(w http.ResponseWriter, r *http.Request) handlers.InvokeRequest {
-	var req handlers.InvokeRequest
+func decode(w http.ResponseWriter, r *http.Request) funcwire.InvokeRequest {
+	var req funcwire.InvokeRequest
 	_ = json.NewDecoder(r.Body).Decode(&req)
 	return req
 }
