@@ -72,3 +72,21 @@ func TestDescribeJSON(t *testing.T) {
 		}
 	}
 }
+
+func TestDecodeStrict(t *testing.T) {
+	type doc struct {
+		V int `json:"v"`
+	}
+	tests := []struct{ in, want string }{
+		{`{"v":1}`, ""},
+		{`{"v":1} {"v":2}`, "has text after the JSON value"},
+		{`{"v":1,"w":2}`, `unknown field "w"; the fields are v`},
+		{`{"v":"1"}`, "v is a JSON string, want int"},
+	}
+	for _, tc := range tests {
+		var d doc
+		if got := apperr.DecodeStrict([]byte(tc.in), &d, "the fields are v"); got != tc.want {
+			t.Errorf("DecodeStrict(%s) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package apperr
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -37,4 +38,19 @@ func DescribeJSON(err error, known string) string {
 		return msg
 	}
 	return err.Error()
+}
+
+// DecodeStrict decodes the one JSON value in doc into dst, refusing unknown
+// fields and anything after the value. It returns "" on success, or what
+// is wrong in DescribeJSON's words (known as there).
+func DecodeStrict(doc []byte, dst any, known string) string {
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return DescribeJSON(err, known)
+	}
+	if dec.More() {
+		return "has text after the JSON value"
+	}
+	return ""
 }

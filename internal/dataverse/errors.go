@@ -72,12 +72,18 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// Class sorts e into the application's kinds (apperr.ClassOf): a
-// transport failure or a 5xx is Transient, 429 Throttled (with
-// Retry-After), 401 Unauthorized (a token Dataverse refused even after a
-// refresh), 403 Forbidden (a missing privilege), 404 NotFound, 409 and 412
-// Conflict, any other answer Permanent.
+// Class sorts e into the application's kinds (apperr.ClassOf). A failure
+// without an answer takes its cause's class when the cause has one (a
+// token source's refusal), and is otherwise Transient, like a 5xx; 429 is
+// Throttled (with Retry-After), 401 Unauthorized (a token Dataverse refused
+// even after a refresh), 403 Forbidden (a missing privilege), 404 NotFound,
+// 409 and 412 Conflict, and any other answer Permanent.
 func (e *Error) Class() apperr.Class {
+	if e.StatusCode == 0 && e.Err != nil { // no answer: the cause may know better (a token source's refusal)
+		if c := apperr.ClassOf(e.Err); c.Kind != apperr.Internal {
+			return c
+		}
+	}
 	k := apperr.Permanent
 	switch {
 	case e.StatusCode == 0 || e.StatusCode >= 500 && e.StatusCode != http.StatusNotImplemented:

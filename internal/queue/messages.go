@@ -1,7 +1,6 @@
 package queue
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -238,13 +237,8 @@ func decodeStrict(body []byte, schema string, dst any) error {
 	if err := json.Unmarshal(*probe.V, &v); err != nil || v != SchemaVersion {
 		return apperr.InvalidProblems(what+" is not valid", []apperr.Problem{{Field: "v", Message: fmt.Sprintf("version %s is not supported; this handler reads version %d (deploy the handler that matches the sender)", string(*probe.V), SchemaVersion)}})
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(dst); err != nil {
-		return apperr.E(apperr.Invalid, "%s is not valid: %s", what, apperr.DescribeJSON(err, known))
-	}
-	if dec.More() {
-		return apperr.E(apperr.Invalid, "%s has data after the JSON object", what)
+	if p := apperr.DecodeStrict(body, dst, known); p != "" {
+		return apperr.E(apperr.Invalid, "%s is not valid: %s", what, p)
 	}
 	return nil
 }

@@ -42,7 +42,7 @@ func TestUnfinishedSecondSignInKeepsTheWorkingConnection(t *testing.T) {
 			if res.Outcome != tc.want || apperr.KindOf(err) != tc.kind {
 				t.Fatalf("second sign-in = %+v, %v; want outcome %d, error kind %q", res, err, tc.want, tc.kind)
 			}
-			c, _ := memConns{h.store}.Get(ctx, contoso, aliceOID)
+			c, _ := h.store.conns.Get(ctx, contoso, aliceOID)
 			if c.Status != store.StatusActive || c.OrgURL != orgURL || c.DataverseUserID != first.DataverseUserID {
 				t.Errorf("after an unfinished second sign-in the connection is %q at %q (user %q); want it still active at %s", c.Status, c.OrgURL, c.DataverseUserID, orgURL)
 			}
@@ -58,7 +58,7 @@ func TestUnfinishedSecondSignInKeepsTheWorkingConnection(t *testing.T) {
 func TestSignInAfterReauthRequiredReplacesTheConnection(t *testing.T) {
 	h, c := connectedAlice(t)
 	ctx := context.Background()
-	if _, err := (memConns{h.store}).MarkReauthRequired(ctx, contoso, aliceOID, "invalid_grant AADSTS50173", h.svc.now(), c.ETag); err != nil {
+	if _, err := h.store.conns.MarkReauthRequired(ctx, contoso, aliceOID, "invalid_grant AADSTS50173", h.svc.now(), c.ETag); err != nil {
 		t.Fatal(err)
 	}
 	h.svc.Vault.(*tokens.Vault).Forget(contoso, aliceOID, orgURL)
@@ -66,7 +66,7 @@ func TestSignInAfterReauthRequiredReplacesTheConnection(t *testing.T) {
 	if err != nil || res.Outcome != Connected {
 		t.Fatalf("sign-in after reauth_required = %+v, %v", res, err)
 	}
-	if c, _ := (memConns{h.store}).Get(ctx, contoso, aliceOID); c.Status != store.StatusActive || c.StatusReason != "" {
+	if c, _ := h.store.conns.Get(ctx, contoso, aliceOID); c.Status != store.StatusActive || c.StatusReason != "" {
 		t.Errorf("connection after signing in again = %q (%q), want active", c.Status, c.StatusReason)
 	}
 }
@@ -79,7 +79,7 @@ func TestSignInAfterReauthRequiredReplacesTheConnection(t *testing.T) {
 func TestUnfinishedSignInAfterReauthRequiredKeepsTheEnvironment(t *testing.T) {
 	h, first := connectedAlice(t)
 	ctx := context.Background()
-	if _, err := (memConns{h.store}).MarkReauthRequired(ctx, contoso, aliceOID, "invalid_grant AADSTS50173", h.svc.now(), first.ETag); err != nil {
+	if _, err := h.store.conns.MarkReauthRequired(ctx, contoso, aliceOID, "invalid_grant AADSTS50173", h.svc.now(), first.ETag); err != nil {
 		t.Fatal(err)
 	}
 	h.svc.Vault.(*tokens.Vault).Forget(contoso, aliceOID, orgURL)
@@ -87,7 +87,7 @@ func TestUnfinishedSignInAfterReauthRequiredKeepsTheEnvironment(t *testing.T) {
 	if _, err := h.svc.FinishLogin(ctx, h.visit(t, startLogin(t, h, LoginRequest{LoginHint: "alice@contoso.example"}))); apperr.KindOf(err) != apperr.Transient {
 		t.Fatalf("sign-in with WhoAmI failing = %v, want a transient error", err)
 	}
-	c, _ := memConns{h.store}.Get(ctx, contoso, aliceOID)
+	c, _ := h.store.conns.Get(ctx, contoso, aliceOID)
 	if c.Status != store.StatusPending || c.OrgURL != orgURL || c.DataverseUserID != first.DataverseUserID {
 		t.Errorf("after an unfinished sign-in the connection is %q at %q (user %q); want pending at %s with its Dataverse user", c.Status, c.OrgURL, c.DataverseUserID, orgURL)
 	}
@@ -106,6 +106,6 @@ func connectedAlice(t *testing.T) (*harness, store.Connection) {
 	if res, err := h.svc.FinishLogin(ctx, h.visit(t, startLogin(t, h, LoginRequest{LoginHint: "alice@contoso.example"}))); err != nil || res.Outcome != Connected {
 		t.Fatalf("first sign-in = %+v, %v", res, err)
 	}
-	c, _ := memConns{h.store}.Get(ctx, contoso, aliceOID)
+	c, _ := h.store.conns.Get(ctx, contoso, aliceOID)
 	return h, c
 }

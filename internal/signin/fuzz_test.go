@@ -11,6 +11,7 @@ import (
 	"github.com/pitcher/connector/internal/apperr"
 	"github.com/pitcher/connector/internal/entra"
 	"github.com/pitcher/connector/internal/store"
+	"github.com/pitcher/connector/internal/store/storetest"
 	"github.com/pitcher/connector/internal/tokens"
 )
 
@@ -57,10 +58,10 @@ func FuzzCallbackQuery(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, raw string, useState bool) {
 		ring, _ := tokens.NewKeyRing("k", []tokens.Key{{ID: "k", Secret: bytes.Repeat([]byte{1}, 32)}})
-		ms := &memStore{flows: map[string]store.AuthFlow{}, tenants: map[string]store.Tenant{}, conns: map[string]store.Connection{}}
+		ms := &memStore{flows: map[string]store.AuthFlow{}, tenants: map[string]store.Tenant{}, conns: storetest.NewConnections()}
 		policy, _ := NewReturnToPolicy(nil)
 		svc := New(Config{DiscoveryURL: discovery, ReturnTo: policy}, Deps{Entra: offlineEntra{}, IDs: refusingVerifier{},
-			Flows: ms, Tenants: ms, Conns: memConns{ms}, Keys: ring, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			Flows: ms, Tenants: ms, Conns: ms.conns, Keys: ring, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		ctx := context.Background()
 		q, err := url.ParseQuery(raw)
 		if err != nil {
@@ -91,7 +92,7 @@ func FuzzCallbackQuery(f *testing.F) {
 				checkKind(t, err)
 			}
 		}
-		if len(ms.conns) != 0 {
+		if ms.conns.Len() != 0 {
 			t.Fatalf("query %q stored a connection", raw)
 		}
 		for id, tn := range ms.tenants {

@@ -6,16 +6,14 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-
 	"github.com/pitcher/connector/internal/entra"
 	"github.com/pitcher/connector/internal/store"
+	"github.com/pitcher/connector/internal/store/storetest"
 	"github.com/pitcher/connector/internal/tokens"
 	"github.com/pitcher/connector/localworld/entrasim"
 	"github.com/pitcher/connector/localworld/testenv"
@@ -38,7 +36,7 @@ type memStore struct {
 	mu      sync.Mutex
 	flows   map[string]store.AuthFlow
 	tenants map[string]store.Tenant
-	conns   map[string]store.Connection
+	conns   *storetest.Connections
 	version int
 }
 
@@ -106,60 +104,6 @@ func (m *memStore) RecordConsentedBy(_ context.Context, id, name, oid string) er
 
 func (m *memStore) RecordRefusal(_ context.Context, id, code, desc string, at time.Time) error {
 	return m.tenant(id, func(t *store.Tenant) { t.LastRefusalAt, t.LastRefusalError, t.LastRefusalDescription = at, code, desc })
-}
-
-// memConns is the connections side of memStore (a separate type, since
-// Get has another signature).
-type memConns struct{ *memStore }
-
-func (m memConns) Get(_ context.Context, tenant, user string) (store.Connection, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	c, ok := m.conns[tenant+"/"+user]
-	if !ok {
-		return c, store.ErrNotFound
-	}
-	return c, nil
-}
-
-func (m memConns) Put(_ context.Context, c store.Connection) (azcore.ETag, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.version++
-	c.ETag = azcore.ETag(strconv.Itoa(m.version))
-	m.conns[c.TenantID+"/"+c.UserID] = c
-	return c.ETag, nil
-}
-
-func (m memConns) change(tenant, user string, etag azcore.ETag, f func(*store.Connection)) (azcore.ETag, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	c, ok := m.conns[tenant+"/"+user]
-	if !ok {
-		return "", store.ErrNotFound
-	}
-	if c.ETag != etag {
-		return "", store.ErrConflict
-	}
-	f(&c)
-	m.version++
-	c.ETag = azcore.ETag(strconv.Itoa(m.version))
-	m.conns[tenant+"/"+user] = c
-	return c.ETag, nil
-}
-
-func (m memConns) Update(_ context.Context, c store.Connection) (azcore.ETag, error) {
-	return m.change(c.TenantID, c.UserID, c.ETag, func(d *store.Connection) {
-		d.Status, d.StatusReason, d.StatusChangedAt, d.OrgURL, d.DataverseUserID, d.NextSyncAt = c.Status, c.StatusReason, c.StatusChangedAt, c.OrgURL, c.DataverseUserID, c.NextSyncAt
-	})
-}
-
-func (m memConns) UpdateRefreshToken(_ context.Context, tenant, user string, sealed []byte, kid string, etag azcore.ETag) (azcore.ETag, error) {
-	return m.change(tenant, user, etag, func(d *store.Connection) { d.RefreshToken, d.KeyID = sealed, kid })
-}
-
-func (m memConns) MarkReauthRequired(_ context.Context, tenant, user, reason string, at time.Time, etag azcore.ETag) (azcore.ETag, error) {
-	return m.change(tenant, user, etag, func(d *store.Connection) { d.Status, d.StatusReason = store.StatusReauthRequired, reason })
 }
 
 // fakeDynamics lists instances and answers WhoAmI, recording the tokens' use.
@@ -251,16 +195,16 @@ func newHarnessWith(t *testing.T, edit func(*entrasim.Seed)) *harness {
 	client := &swappingEntra{Client: entra.NewClient(a, clientID, secret, srv.Client())}
 	verifier := entra.NewVerifier(a, entra.NewKeySet(a.JWKSURL(), srv.Client()), clientID, "")
 	ring, _ := tokens.NewKeyRing("k1", []tokens.Key{{ID: "k1", Secret: bytes.Repeat([]byte{3}, 32)}})
-	ms := &memStore{flows: map[string]store.AuthFlow{}, tenants: map[string]store.Tenant{}, conns: map[string]store.Connection{}}
+	ms := &memStore{flows: map[string]store.AuthFlow{}, tenants: map[string]store.Tenant{}, conns: storetest.NewConnections()}
 	logs := &testenv.Buffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	vault := tokens.NewVault(memConns{ms}, client, ring, logger)
+	vault := tokens.NewVault(ms.conns, client, ring, logger)
 	policy, _ := NewReturnToPolicy([]string{"https://app.pitcher.com/done", "pitcher://auth"})
 	dyn := &fakeDynamics{instances: []Instance{{UniqueName: "contoso", FriendlyName: "Contoso", URL: orgURL, APIURL: orgURL}}}
 	q := &recordingQueue{}
 	svc := New(Config{ConsentRedirectURI: base + "/api/consent/callback", LoginRedirectURI: base + "/api/auth/callback",
 		DiscoveryURL: discovery, ReturnTo: policy},
-		Deps{Entra: client, IDs: verifier, Flows: ms, Tenants: ms, Conns: memConns{ms}, Vault: vault, Keys: ring,
+		Deps{Entra: client, IDs: verifier, Flows: ms, Tenants: ms, Conns: ms.conns, Vault: vault, Keys: ring,
 			Dynamics: dyn, Queue: q, Parked: q, Logger: logger})
 	return &harness{svc: svc, sim: sim, simURL: srv.URL, store: ms, dyn: dyn, queue: q, logs: logs, entra: client,
 		noRedirect: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}

@@ -36,7 +36,7 @@ func TestLoginConnects(t *testing.T) {
 	if err != nil || res.Outcome != Connected || res.OrgURL != orgURL || res.ReturnTo != "https://app.pitcher.com/done?x=1" {
 		t.Fatalf("FinishLogin = %+v, %v; want connected to %s, back to the app", res, err, orgURL)
 	}
-	c, _ := memConns{h.store}.Get(context.Background(), contoso, aliceOID)
+	c, _ := h.store.conns.Get(context.Background(), contoso, aliceOID)
 	if c.Status != store.StatusActive || c.DataverseUserID == "" || c.OrgURL != orgURL || len(c.RefreshToken) == 0 {
 		t.Errorf("connection = %+v", c)
 	}
@@ -60,8 +60,8 @@ func TestLoginFromUnapprovedTenantChangesNothing(t *testing.T) {
 	if err != nil || res.Outcome != NeedsConsent || res.TenantID != contoso {
 		t.Fatalf("FinishLogin = %+v, %v; want NeedsConsent for Contoso", res, err)
 	}
-	if len(h.store.conns) != 0 || len(h.queue.got) != 0 {
-		t.Errorf("a connection was stored (%d) or a sync queued (%v) for an unapproved tenant", len(h.store.conns), h.queue.got)
+	if h.store.conns.Len() != 0 || len(h.queue.got) != 0 {
+		t.Errorf("a connection was stored (%d) or a sync queued (%v) for an unapproved tenant", h.store.conns.Len(), h.queue.got)
 	}
 	// Fabrikam has not approved at Entra: Entra refuses the non-admin first.
 	res, err = h.svc.FinishLogin(context.Background(), h.visit(t, startLogin(t, h, LoginRequest{LoginHint: "dave@fabrikam.example"})))
@@ -95,7 +95,7 @@ func TestLoginErrorRedirects(t *testing.T) {
 		if res.Outcome != tc.want || apperr.KindOf(err) != tc.kind {
 			t.Errorf("FinishLogin(%s) = %+v, %v; want outcome %d, error kind %q", tc.query, res, err, tc.want, tc.kind)
 		}
-		if len(h.store.conns) != 0 {
+		if h.store.conns.Len() != 0 {
 			t.Errorf("FinishLogin(%s) stored a connection", tc.query)
 		}
 	}
@@ -167,8 +167,8 @@ func TestHostileCallbacks(t *testing.T) {
 			if apperr.KindOf(err) != tc.kind || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("FinishLogin = %v (%s), want %s mentioning %q", err, apperr.KindOf(err), tc.kind, tc.want)
 			}
-			if len(h.store.conns) != 0 || len(h.queue.got) != 0 {
-				t.Errorf("something was stored (%d connections) or queued (%v)", len(h.store.conns), h.queue.got)
+			if h.store.conns.Len() != 0 || len(h.queue.got) != 0 {
+				t.Errorf("something was stored (%d connections) or queued (%v)", h.store.conns.Len(), h.queue.got)
 			}
 			h.noSecretsLogged(t, q.Get("code"))
 		})
@@ -278,7 +278,7 @@ func TestRefusalsAtRedemption(t *testing.T) {
 			if tc.kind == "" && res.Outcome != NeedsConsent {
 				t.Errorf("outcome = %d, want NeedsConsent", res.Outcome)
 			}
-			if len(h.store.conns) != 0 {
+			if h.store.conns.Len() != 0 {
 				t.Error("a connection was stored")
 			}
 		})

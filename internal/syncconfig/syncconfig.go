@@ -72,13 +72,8 @@ func Parse(doc string) (Config, error) {
 		return Default(), nil
 	}
 	var c Config
-	dec := json.NewDecoder(strings.NewReader(doc))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
-		return Config{}, apperr.InvalidProblems("sync configuration is not valid", []apperr.Problem{{Field: "(document)", Message: apperr.DescribeJSON(err, "the fields are entitySets[].name, select, filter, pageSize")}})
-	}
-	if dec.More() {
-		return Config{}, apperr.InvalidProblems("sync configuration is not valid", []apperr.Problem{{Field: "(document)", Message: "has text after the JSON object"}})
+	if p := apperr.DecodeStrict([]byte(doc), &c, "the fields are entitySets[].name, select, filter, pageSize"); p != "" {
+		return Config{}, apperr.InvalidProblems("sync configuration is not valid", []apperr.Problem{{Field: "(document)", Message: p}})
 	}
 	var problems []apperr.Problem
 	add := func(field, format string, args ...any) {

@@ -8,66 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-
 	"github.com/pitcher/connector/internal/entra"
 	"github.com/pitcher/connector/internal/store"
+	"github.com/pitcher/connector/internal/store/storetest"
 	"github.com/pitcher/connector/localworld/testenv"
 )
-
-// memConns is the connections table in memory, with the table's ETag rules.
-type memConns struct {
-	mu      sync.Mutex
-	rows    map[string]store.Connection
-	version int
-}
-
-func newMemConns() *memConns { return &memConns{rows: map[string]store.Connection{}} }
-
-func (m *memConns) put(c store.Connection) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.version++
-	c.ETag = azcore.ETag(strconv.Itoa(m.version))
-	m.rows[c.TenantID+"/"+c.UserID] = c
-}
-
-func (m *memConns) Get(_ context.Context, tenant, user string) (store.Connection, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	c, ok := m.rows[tenant+"/"+user]
-	if !ok {
-		return c, store.ErrNotFound
-	}
-	return c, nil
-}
-
-func (m *memConns) update(tenant, user string, etag azcore.ETag, f func(*store.Connection)) (azcore.ETag, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	c, ok := m.rows[tenant+"/"+user]
-	if !ok {
-		return "", store.ErrNotFound
-	}
-	if c.ETag != etag {
-		return "", store.ErrConflict
-	}
-	f(&c)
-	m.version++
-	c.ETag = azcore.ETag(strconv.Itoa(m.version))
-	m.rows[tenant+"/"+user] = c
-	return c.ETag, nil
-}
-
-func (m *memConns) UpdateRefreshToken(_ context.Context, tenant, user string, sealed []byte, keyID string, etag azcore.ETag) (azcore.ETag, error) {
-	return m.update(tenant, user, etag, func(c *store.Connection) { c.RefreshToken, c.KeyID = sealed, keyID })
-}
-
-func (m *memConns) MarkReauthRequired(_ context.Context, tenant, user, reason string, at time.Time, etag azcore.ETag) (azcore.ETag, error) {
-	return m.update(tenant, user, etag, func(c *store.Connection) {
-		c.Status, c.StatusReason, c.StatusChangedAt = store.StatusReauthRequired, reason, at
-	})
-}
 
 // fakeEntra answers refreshes with answer, counting calls.
 type fakeEntra struct {
@@ -111,7 +56,7 @@ const (
 // whose refresh token is rt-1, and a log that the test can search.
 type fixture struct {
 	vault *Vault
-	conns *memConns
+	conns *storetest.Connections
 	entra *fakeEntra
 	ring  *KeyRing
 	now   time.Time
@@ -120,7 +65,7 @@ type fixture struct {
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	f := &fixture{conns: newMemConns(), entra: &fakeEntra{}, now: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC), logs: &testenv.Buffer{}}
+	f := &fixture{conns: storetest.NewConnections(), entra: &fakeEntra{}, now: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC), logs: &testenv.Buffer{}}
 	f.ring, _ = NewKeyRing("k1", []Key{key("k1", 1)})
 	f.vault = NewVault(f.conns, f.entra, f.ring, slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	f.vault.now = func() time.Time { return f.now }
@@ -131,7 +76,7 @@ func newFixture(t testing.TB) *fixture {
 
 func (f *fixture) connect(rt string) {
 	sealed, kid := f.vault.SealRefreshToken(tenant, user, rt)
-	f.conns.put(store.Connection{TenantID: tenant, UserID: user, Status: store.StatusActive, RefreshToken: sealed, KeyID: kid})
+	_, _ = f.conns.Put(context.Background(), store.Connection{TenantID: tenant, UserID: user, Status: store.StatusActive, RefreshToken: sealed, KeyID: kid})
 }
 
 // storedRT opens the refresh token in the table.

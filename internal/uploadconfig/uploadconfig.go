@@ -119,13 +119,8 @@ func Parse(doc string) (Config, error) {
 		return Default(), nil
 	}
 	var c Config
-	dec := json.NewDecoder(strings.NewReader(doc))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
-		return Config{}, invalid(apperr.Problem{Field: "(document)", Message: apperr.DescribeJSON(err, "the fields are activity{entitySet,logicalName} and entitySets[]{name,logicalName,primaryKey,keys,fields}")})
-	}
-	if dec.More() {
-		return Config{}, invalid(apperr.Problem{Field: "(document)", Message: "has text after the JSON object"})
+	if p := apperr.DecodeStrict([]byte(doc), &c, "the fields are activity{entitySet,logicalName} and entitySets[]{name,logicalName,primaryKey,keys,fields}"); p != "" {
+		return Config{}, invalid(apperr.Problem{Field: "(document)", Message: p})
 	}
 	var problems []apperr.Problem
 	add := func(field, format string, args ...any) {

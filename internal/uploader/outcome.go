@@ -64,8 +64,8 @@ func classify(err error, item string) outcome {
 	var dv *dataverse.Error
 	var notAllowed *notAllowedError
 	var reauth *tokens.ReauthRequiredError
-	dynamics := func() *LastError {
-		if dv == nil {
+	dynamics := func() *LastError { // Dynamics' own answer, if it gave one
+		if dv == nil || dv.StatusCode == 0 {
 			return nil
 		}
 		return &LastError{Code: dv.Code, Message: dv.Message, HTTPStatus: dv.StatusCode, Item: item}
@@ -99,7 +99,7 @@ func classify(err error, item string) outcome {
 			o.last = last
 		}
 		return o
-	case dv != nil && dv.StatusCode != 0:
+	case dynamics() != nil:
 		return failed(err, dynamics())
 	}
 	return transient(err)

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pitcher/connector/localworld/ports"
+	"github.com/pitcher/connector/localworld/loopback"
 )
 
 // echo serves lines back on a free port.
@@ -53,7 +53,7 @@ func roundTrip(c net.Conn) bool {
 // TestProxyDownCutsAndRefuses: Down cuts an open connection and closes
 // new ones at once; after Up they go through again.
 func TestProxyDownCutsAndRefuses(t *testing.T) {
-	free, err := ports.Free(1)
+	free, err := loopback.FreePorts(1)
 	if err != nil {
 		t.Fatal(err)
 	}

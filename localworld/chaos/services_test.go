@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pitcher/connector/localworld/ports"
+	"github.com/pitcher/connector/localworld/loopback"
 	"github.com/pitcher/connector/localworld/testworld"
 )
 
@@ -20,7 +20,7 @@ func TestServiceRestartKeepsData(t *testing.T) {
 	if _, err := os.Stat(bin); err != nil {
 		t.Skipf("Azurite is not installed (npm ci): %v", err)
 	}
-	free, err := ports.Free(3)
+	free, err := loopback.FreePorts(3)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/pitcher/connector/internal/store"
 	"github.com/pitcher/connector/localworld/dataversesim"
-	"github.com/pitcher/connector/localworld/ports"
+	"github.com/pitcher/connector/localworld/loopback"
 	"github.com/pitcher/connector/localworld/testworld"
 )
 
@@ -22,7 +22,7 @@ func (c *campaign) startWorld() {
 	t := c.t
 	root := testworld.RepoRoot(t)
 	dir := t.TempDir()
-	free, err := ports.Free(8)
+	free, err := loopback.FreePorts(8)
 	if err != nil {
 		t.Fatal(err)
 	}

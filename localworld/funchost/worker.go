@@ -17,7 +17,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/pitcher/connector/localworld/ports"
+	"github.com/pitcher/connector/localworld/loopback"
 )
 
 // defaultMaxRestarts is how often the host restarts a handler that exits
@@ -295,7 +295,7 @@ func (l *lastLines) String() string {
 }
 
 func freePort() (int, error) {
-	p, err := ports.Free(1)
+	p, err := loopback.FreePorts(1)
 	if err != nil {
 		return 0, err
 	}

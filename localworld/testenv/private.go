@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pitcher/connector/localworld/ports"
+	"github.com/pitcher/connector/localworld/loopback"
 )
 
 // Process is a service a test started for itself, to stop when the test
@@ -108,7 +108,7 @@ func waitPorts(tb testing.TB, p *Process, ports ...int) {
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func FreePort(tb testing.TB) int {
 	tb.Helper()
-	p, err := ports.Free(1)
+	p, err := loopback.FreePorts(1)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -13,13 +13,13 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
 	"github.com/pitcher/connector/localworld/dataversesim"
+	"github.com/pitcher/connector/localworld/loopback"
 )
 
 func main() {
@@ -71,23 +71,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		tokens = "any token accepted (--insecure-any-token)"
 	}
 	fmt.Fprintf(stdout, "dataverse-sim: serving http://%s/api/data/v9.2/ with %d rows per seeded table; %s; admin API at /_sim/\n", ln.Addr(), *seed, tokens)
-	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	select {
-	case err := <-served:
-		return err
-	case <-ctx.Done():
-	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdown); err != nil {
-		return err
-	}
-	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return loopback.Serve(ctx, ln, sim)
 }
 
 // validate reports every bad flag at once, naming the fix.

@@ -9,20 +9,18 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/pitcher/connector/internal/entra"
 	"github.com/pitcher/connector/localworld/entrasim"
+	"github.com/pitcher/connector/localworld/loopback"
 )
 
 func main() {
@@ -64,21 +62,5 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	sim.SetBaseURL(base)
 	logger := slog.New(slog.NewTextHandler(stdout, nil))
 	logger.Info("entra-sim listening", "url", base, "metadata", base+"/organizations/v2.0/.well-known/openid-configuration")
-	srv := &http.Server{Handler: sim.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-	}
-	shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shut); err != nil {
-		return err
-	}
-	if err := <-done; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return loopback.Serve(ctx, ln, sim.Handler())
 }
