@@ -44,6 +44,24 @@ type Problem struct {
 
 func (p Problem) String() string { return p.Field + ": " + p.Message }
 
+// Problems collects what is wrong with an input, each problem named by its
+// field, so that all of them are reported at once. The zero value is ready.
+type Problems []Problem
+
+// Add records a problem with field.
+func (p *Problems) Add(field, format string, args ...any) {
+	*p = append(*p, Problem{Field: field, Message: fmt.Sprintf(format, args...)})
+}
+
+// Err is an Invalid error with message and every problem, or nil if there
+// is none.
+func (p Problems) Err(message string) error {
+	if len(p) == 0 {
+		return nil
+	}
+	return InvalidProblems(message, p)
+}
+
 // Error is an application error. Message is safe to show to the caller;
 // Err, the cause, is for logs only.
 type Error struct {

@@ -12,11 +12,11 @@ import (
 type fields struct {
 	src      map[string]json.RawMessage
 	path     string // e.g. "Metadata." or "Data.timer."
-	problems *[]apperr.Problem
+	problems *apperr.Problems
 }
 
 func newFields(src map[string]json.RawMessage, path string) fields {
-	return fields{src: src, path: path, problems: new([]apperr.Problem)}
+	return fields{src: src, path: path, problems: new(apperr.Problems)}
 }
 
 // lookup finds key exactly, or else ignoring case (Newtonsoft and older hosts
@@ -68,13 +68,8 @@ func (f fields) object(key string) (fields, bool) {
 }
 
 func (f fields) problem(key, msg string) {
-	*f.problems = append(*f.problems, apperr.Problem{Field: f.path + key, Message: msg})
+	f.problems.Add(f.path+key, "%s", msg)
 }
 
 // err returns an Invalid error listing every problem, or nil.
-func (f fields) err(what string) error {
-	if len(*f.problems) == 0 {
-		return nil
-	}
-	return apperr.InvalidProblems(what+" is not valid", *f.problems)
-}
+func (f fields) err(what string) error { return f.problems.Err(what + " is not valid") }

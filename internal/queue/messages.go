@@ -244,11 +244,9 @@ func decodeStrict(body []byte, schema string, dst any) error {
 }
 
 // problems collects validation problems.
-type problems []apperr.Problem
+type problems struct{ apperr.Problems }
 
-func (p *problems) add(field, msg string) {
-	*p = append(*p, apperr.Problem{Field: field, Message: msg})
-}
+func (p *problems) add(field, msg string) { p.Add(field, "%s", msg) }
 
 func (p *problems) version(v int) {
 	if v != SchemaVersion {
@@ -273,10 +271,7 @@ func (p *problems) attempt(n int) {
 }
 
 func (p problems) err(what string) error {
-	if len(p) == 0 {
-		return nil
-	}
-	return apperr.InvalidProblems(what+" is not valid", p)
+	return p.Err(what + " is not valid")
 }
 
 // canonicalID lowercases a GUID so that the same id always yields the same

@@ -62,15 +62,15 @@ func ValidUploadID(id string) bool { return uploadIDPattern.MatchString(id) }
 // field (meeting.start, customers[0].fields.foo). Times are returned in
 // UTC and documents decoded, with their size and SHA-256.
 func Decode(body []byte, allow uploadconfig.Config, lim Limits) (*Report, error) {
-	var p problems
+	var p apperr.Problems
 	dec := json.NewDecoder(bytes.NewReader(body))
 	var raw json.RawMessage
 	if err := dec.Decode(&raw); err != nil {
-		p.add("(body)", "%s", apperr.DescribeJSON(err, ""))
+		p.Add("(body)", "%s", apperr.DescribeJSON(err, ""))
 		return nil, invalid(p)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		p.add("(body)", "has more after the JSON object; send exactly one report")
+		p.Add("(body)", "has more after the JSON object; send exactly one report")
 		return nil, invalid(p)
 	}
 	top := newObject(raw, "(body)", "", &p)
@@ -79,7 +79,7 @@ func Decode(body []byte, allow uploadconfig.Config, lim Limits) (*Report, error)
 	}
 	r := &Report{UploadID: top.str("uploadId", true, 100)}
 	if r.UploadID != "" && !ValidUploadID(r.UploadID) {
-		p.add("uploadId", "must be 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit")
+		p.Add("uploadId", "must be 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit")
 	}
 	customers := top.array("customers", MaxCustomers)
 	if m := top.object("meeting", true); m != nil {
@@ -108,7 +108,7 @@ func Decode(body []byte, allow uploadconfig.Config, lim Limits) (*Report, error)
 	return r, nil
 }
 
-func invalid(p problems) error {
+func invalid(p apperr.Problems) error {
 	return apperr.InvalidProblems(fmt.Sprintf("the meeting report has %d problem(s); fix them all and send it again", len(p)), p)
 }
 
@@ -121,7 +121,7 @@ func decodeMeeting(o *object, allow uploadconfig.Config, customers int) Meeting 
 		Description: o.str("description", false, maxDescription),
 	}
 	if !m.Start.IsZero() && !m.End.IsZero() && m.End.Before(m.Start) {
-		o.p.add(o.field("end"), "is before meeting.start")
+		o.p.Add(o.field("end"), "is before meeting.start")
 	}
 	if ref := o.object("regarding", false); ref != nil {
 		m.Regarding = decodeReference(ref, allow, customers)
@@ -138,7 +138,7 @@ func (o *object) time(key string) time.Time {
 	}
 	t, err := time.Parse(time.RFC3339, s)
 	if err != nil {
-		o.p.add(o.field(key), "is not an RFC 3339 time with an offset, e.g. 2026-03-02T09:30:00Z")
+		o.p.Add(o.field(key), "is not an RFC 3339 time with an offset, e.g. 2026-03-02T09:30:00Z")
 		return time.Time{}
 	}
 	return t.UTC()
@@ -150,15 +150,15 @@ func decodeReference(o *object, allow uploadconfig.Config, customers int) *Refer
 		var i int
 		switch err := json.Unmarshal(v, &i); {
 		case err != nil:
-			o.p.add(o.field("customer"), "must be the index of one of the report's customers")
+			o.p.Add(o.field("customer"), "must be the index of one of the report's customers")
 		case i < 0 || i >= customers:
-			o.p.add(o.field("customer"), "is %d, but the report has %d customer(s)", i, customers)
+			o.p.Add(o.field("customer"), "is %d, but the report has %d customer(s)", i, customers)
 		default:
 			ref.Customer = &i
 		}
 		for _, other := range []string{"entitySet", "id", "key"} {
 			if _, ok := o.raw(other); ok {
-				o.p.add(o.field(other), "must not be set with customer; the customer says which record it is")
+				o.p.Add(o.field(other), "must not be set with customer; the customer says which record it is")
 			}
 		}
 		o.done("customer, or entitySet with id or key")
@@ -168,7 +168,7 @@ func decodeReference(o *object, allow uploadconfig.Config, customers int) *Refer
 	ref.EntitySet = es.Name
 	ref.ID, ref.Key = idOrKey(o, es, ok)
 	if ref.ID == "" && ref.Key == nil && !o.hasProblemsUnder() {
-		o.p.add(o.path[:len(o.path)-1], "names no record; give its id, its key, or customer (the index of one of the report's customers)")
+		o.p.Add(o.path[:len(o.path)-1], "names no record; give its id, its key, or customer (the index of one of the report's customers)")
 	}
 	o.done("customer, or entitySet with id or key")
 	return ref
@@ -192,7 +192,7 @@ func entitySet(o *object, allow uploadconfig.Config) (uploadconfig.EntitySet, bo
 	}
 	es, ok := allow.EntitySet(name)
 	if !ok {
-		o.p.add(o.field("entitySet"), "%q is not an entity set reports may write; the allowed ones are %s", name, strings.Join(allow.SetNames(), ", "))
+		o.p.Add(o.field("entitySet"), "%q is not an entity set reports may write; the allowed ones are %s", name, strings.Join(allow.SetNames(), ", "))
 	}
 	return es, ok
 }
@@ -203,7 +203,7 @@ func idOrKey(o *object, es uploadconfig.EntitySet, known bool) (string, map[stri
 	id := o.str("id", false, 64)
 	if id != "" {
 		if u, err := uuid.Parse(id); err != nil || len(id) != 36 {
-			o.p.add(o.field("id"), "is not a GUID like 00000000-0000-0000-0000-000000000000")
+			o.p.Add(o.field("id"), "is not a GUID like 00000000-0000-0000-0000-000000000000")
 			id = ""
 		} else {
 			id = u.String()
@@ -214,7 +214,7 @@ func idOrKey(o *object, es uploadconfig.EntitySet, known bool) (string, map[stri
 		return id, nil
 	}
 	if id != "" {
-		o.p.add(o.field("key"), "must not be set with id; name the record one way")
+		o.p.Add(o.field("key"), "must not be set with id; name the record one way")
 		return id, nil
 	}
 	names := slices.Sorted(maps.Keys(key))
@@ -224,23 +224,23 @@ func idOrKey(o *object, es uploadconfig.EntitySet, known bool) (string, map[stri
 		switch x := v.(type) {
 		case string:
 			if x == "" || len(x) > maxKeyValueLength {
-				o.p.add(f, "must be a non-empty string of at most %d characters", maxKeyValueLength)
+				o.p.Add(f, "must be a non-empty string of at most %d characters", maxKeyValueLength)
 			}
 		case json.Number:
 			if _, err := x.Int64(); err != nil {
-				o.p.add(f, "must be a string or a whole number")
+				o.p.Add(f, "must be a string or a whole number")
 			}
 		default:
-			o.p.add(f, "must be a string or a whole number")
+			o.p.Add(f, "must be a string or a whole number")
 		}
 	}
 	if !known {
 		return "", key
 	}
 	if len(key) == 0 {
-		o.p.add(o.field("key"), "is empty; name the columns of an alternate key of %s", es.Name)
+		o.p.Add(o.field("key"), "is empty; name the columns of an alternate key of %s", es.Name)
 	} else if _, ok := es.Key(names); !ok {
-		o.p.add(o.field("key"), "is not an alternate key of %s; its keys are %s", es.Name, describeKeys(es.Keys))
+		o.p.Add(o.field("key"), "is not an alternate key of %s; its keys are %s", es.Name, describeKeys(es.Keys))
 	}
 	return "", key
 }
@@ -263,9 +263,9 @@ func decodeCustomer(o *object, allow uploadconfig.Config) Customer {
 	fields, ok := o.values("fields")
 	switch {
 	case !ok && !o.reported("fields"):
-		o.p.add(o.field("fields"), "missing; give the columns to write")
+		o.p.Add(o.field("fields"), "missing; give the columns to write")
 	case ok && len(fields) == 0:
-		o.p.add(o.field("fields"), "is empty; give the columns to write")
+		o.p.Add(o.field("fields"), "is empty; give the columns to write")
 	}
 	for _, name := range slices.Sorted(maps.Keys(fields)) {
 		v := fields[name]
@@ -273,16 +273,16 @@ func decodeCustomer(o *object, allow uploadconfig.Config) Customer {
 		switch v.(type) {
 		case string, json.Number, bool, nil:
 		default:
-			o.p.add(f, "must be a string, number, boolean or null")
+			o.p.Add(f, "must be a string, number, boolean or null")
 			continue
 		}
 		if !known {
 			continue
 		}
 		if _, inKey := c.Key[name]; inKey {
-			o.p.add(f, "is part of the key; the key already sets it")
+			o.p.Add(f, "is part of the key; the key already sets it")
 		} else if !es.AllowsField(name) {
-			o.p.add(f, "is not a column reports may write in %s; the allowed ones are %s", es.Name, strings.Join(es.Fields, ", "))
+			o.p.Add(f, "is not a column reports may write in %s; the allowed ones are %s", es.Name, strings.Join(es.Fields, ", "))
 		}
 	}
 	c.Fields = fields
@@ -303,11 +303,11 @@ func (o *object) reported(key string) bool {
 func decodeDocument(o *object, lim Limits) Document {
 	d := Document{Name: o.str("name", true, maxDocumentName), MimeType: o.str("mimeType", true, maxMimeType)}
 	if strings.ContainsAny(d.Name, "/\\") || strings.ContainsFunc(d.Name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		o.p.add(o.field("name"), "must be a file name without '/', '\\' or control characters")
+		o.p.Add(o.field("name"), "must be a file name without '/', '\\' or control characters")
 	}
 	if d.MimeType != "" {
 		if mt, _, err := mime.ParseMediaType(d.MimeType); err != nil || !strings.Contains(mt, "/") {
-			o.p.add(o.field("mimeType"), "is not a MIME type like application/pdf")
+			o.p.Add(o.field("mimeType"), "is not a MIME type like application/pdf")
 		}
 	}
 	content := o.str("content", true, int(^uint(0)>>1))
@@ -318,9 +318,9 @@ func decodeDocument(o *object, lim Limits) Document {
 	b, err := base64.StdEncoding.DecodeString(content)
 	switch {
 	case err != nil:
-		o.p.add(o.field("content"), "is not standard Base64 (RFC 4648 §4, with padding)")
+		o.p.Add(o.field("content"), "is not standard Base64 (RFC 4648 §4, with padding)")
 	case lim.MaxDocumentBase64 > 0 && int64(base64.StdEncoding.EncodedLen(len(b))) > lim.MaxDocumentBase64:
-		o.p.add(o.field("content"), "is %d bytes of Base64; the organisation's Dynamics accepts at most %d (maxuploadfilesize)",
+		o.p.Add(o.field("content"), "is %d bytes of Base64; the organisation's Dynamics accepts at most %d (maxuploadfilesize)",
 			base64.StdEncoding.EncodedLen(len(b)), lim.MaxDocumentBase64)
 	default:
 		sum := sha256.Sum256(b)

@@ -3,20 +3,12 @@ package report
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"slices"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/pitcher/connector/internal/apperr"
 )
-
-// problems collects what is wrong with a report, in document order.
-type problems []apperr.Problem
-
-func (p *problems) add(field, format string, args ...any) {
-	*p = append(*p, apperr.Problem{Field: field, Message: fmt.Sprintf(format, args...)})
-}
 
 // object walks one JSON object of the report: each field is taken by name
 // and checked, and whatever was not taken is reported as unknown, so a
@@ -25,16 +17,16 @@ type object struct {
 	m     map[string]json.RawMessage
 	path  string // "meeting." or "" at the top
 	taken map[string]bool
-	p     *problems
+	p     *apperr.Problems
 }
 
 // newObject decodes raw as an object at path (field names are prefixed by
 // path). It reports a problem under name and returns nil when raw is not
 // a JSON object.
-func newObject(raw json.RawMessage, name, path string, p *problems) *object {
+func newObject(raw json.RawMessage, name, path string, p *apperr.Problems) *object {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
-		p.add(name, "must be a JSON object")
+		p.Add(name, "must be a JSON object")
 		return nil
 	}
 	return &object{m: m, path: path, taken: map[string]bool{}, p: p}
@@ -58,20 +50,20 @@ func (o *object) str(key string, required bool, maxLen int) string {
 	v, ok := o.raw(key)
 	if !ok {
 		if required {
-			o.p.add(o.field(key), "missing")
+			o.p.Add(o.field(key), "missing")
 		}
 		return ""
 	}
 	var s string
 	if err := json.Unmarshal(v, &s); err != nil {
-		o.p.add(o.field(key), "must be a string")
+		o.p.Add(o.field(key), "must be a string")
 		return ""
 	}
 	switch {
 	case required && strings.TrimSpace(s) == "":
-		o.p.add(o.field(key), "is empty")
+		o.p.Add(o.field(key), "is empty")
 	case utf8.RuneCountInString(s) > maxLen:
-		o.p.add(o.field(key), "is %d characters long; at most %d are allowed", utf8.RuneCountInString(s), maxLen)
+		o.p.Add(o.field(key), "is %d characters long; at most %d are allowed", utf8.RuneCountInString(s), maxLen)
 	}
 	return s
 }
@@ -81,7 +73,7 @@ func (o *object) object(key string, required bool) *object {
 	v, ok := o.raw(key)
 	if !ok {
 		if required {
-			o.p.add(o.field(key), "missing")
+			o.p.Add(o.field(key), "missing")
 		}
 		return nil
 	}
@@ -96,11 +88,11 @@ func (o *object) array(key string, max int) []json.RawMessage {
 	}
 	var a []json.RawMessage
 	if err := json.Unmarshal(v, &a); err != nil {
-		o.p.add(o.field(key), "must be a JSON array")
+		o.p.Add(o.field(key), "must be a JSON array")
 		return nil
 	}
 	if len(a) > max {
-		o.p.add(o.field(key), "has %d elements; at most %d are allowed", len(a), max)
+		o.p.Add(o.field(key), "has %d elements; at most %d are allowed", len(a), max)
 		return nil
 	}
 	return a
@@ -117,7 +109,7 @@ func (o *object) values(key string) (map[string]any, bool) {
 	dec.UseNumber()
 	var m map[string]any
 	if err := dec.Decode(&m); err != nil || m == nil {
-		o.p.add(o.field(key), "must be a JSON object")
+		o.p.Add(o.field(key), "must be a JSON object")
 		return nil, false
 	}
 	return m, true
@@ -139,6 +131,6 @@ func (o *object) done(known string) {
 		case len(k) > 64:
 			k = strings.ToValidUTF8(k[:64], "") + "…"
 		}
-		o.p.add(o.field(k), "unknown field; the fields here are %s", known)
+		o.p.Add(o.field(k), "unknown field; the fields here are %s", known)
 	}
 }

@@ -75,10 +75,8 @@ func Parse(doc string) (Config, error) {
 	if p := apperr.DecodeStrict([]byte(doc), &c, "the fields are entitySets[].name, select, filter, pageSize"); p != "" {
 		return Config{}, apperr.InvalidProblems("sync configuration is not valid", []apperr.Problem{{Field: "(document)", Message: p}})
 	}
-	var problems []apperr.Problem
-	add := func(field, format string, args ...any) {
-		problems = append(problems, apperr.Problem{Field: field, Message: fmt.Sprintf(format, args...)})
-	}
+	var problems apperr.Problems
+	add := problems.Add
 	if len(c.EntitySets) == 0 {
 		add("entitySets", "is empty; list at least one entity set, or leave the setting empty for the defaults")
 	}
@@ -116,8 +114,8 @@ func Parse(doc string) (Config, error) {
 			add(at+".pageSize", "%d is not from 1 to %d", es.PageSize, MaxPageSize)
 		}
 	}
-	if len(problems) > 0 {
-		return Config{}, apperr.InvalidProblems("sync configuration is not valid", problems)
+	if err := problems.Err("sync configuration is not valid"); err != nil {
+		return Config{}, err
 	}
 	return c, nil
 }

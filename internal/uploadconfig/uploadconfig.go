@@ -120,12 +120,10 @@ func Parse(doc string) (Config, error) {
 	}
 	var c Config
 	if p := apperr.DecodeStrict([]byte(doc), &c, "the fields are activity{entitySet,logicalName} and entitySets[]{name,logicalName,primaryKey,keys,fields}"); p != "" {
-		return Config{}, invalid(apperr.Problem{Field: "(document)", Message: p})
+		return Config{}, apperr.InvalidProblems(invalidMessage, []apperr.Problem{{Field: "(document)", Message: p}})
 	}
-	var problems []apperr.Problem
-	add := func(field, format string, args ...any) {
-		problems = append(problems, apperr.Problem{Field: field, Message: fmt.Sprintf(format, args...)})
-	}
+	var problems apperr.Problems
+	add := problems.Add
 	if c.Activity == (Activity{}) {
 		c.Activity = Default().Activity
 	}
@@ -184,15 +182,14 @@ func Parse(doc string) (Config, error) {
 			}
 		}
 	}
-	if len(problems) > 0 {
-		return Config{}, invalid(problems...)
+	if err := problems.Err(invalidMessage); err != nil {
+		return Config{}, err
 	}
 	return c, nil
 }
 
-func invalid(p ...apperr.Problem) error {
-	return apperr.InvalidProblems("upload configuration is not valid", p)
-}
+// invalidMessage heads the error of a configuration with problems.
+const invalidMessage = "upload configuration is not valid"
 
 // String renders the configuration as compact JSON (for logs and diagnostics).
 func (c Config) String() string {
