@@ -88,3 +88,48 @@ func TestWriteSection(t *testing.T) {
 		t.Errorf("appended:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// TestPerformanceDocSection: docs/performance.md holds the tool's section
+// under sectionTitle, followed by the section that says how the figures are
+// measured; writing a new table replaces the tool's section only, so every
+// heading and the measuring section survive unchanged.
+func TestPerformanceDocSection(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "..", "docs", "performance.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(doc)
+	own := strings.Index(text, "\n"+sectionTitle+"\n")
+	measure := strings.Index(text, "\n"+measureTitle+"\n")
+	if own < 0 || measure < 0 {
+		t.Fatalf("docs/performance.md lacks %q or %q", sectionTitle, measureTitle)
+	}
+	if next := strings.Index(text[own+1:], "\n## "); own+1+next != measure {
+		t.Fatalf("the section after %q is not %q", sectionTitle, measureTitle)
+	}
+
+	path := filepath.Join(t.TempDir(), "performance.md")
+	if err := os.WriteFile(path, doc, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeSection(path, section("| new table |\n", "a machine", "scripts/bench.sh full")); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(path)
+	if !strings.Contains(string(got), "| new table |") || strings.Count(string(got), sectionTitle+"\n") != 1 {
+		t.Errorf("the table was not written once under %q:\n%s", sectionTitle, got)
+	}
+	if !strings.HasSuffix(string(got), text[measure:]) {
+		t.Errorf("the section %q and what follows it changed", measureTitle)
+	}
+	if !strings.HasPrefix(string(got), text[:own+1]) {
+		t.Errorf("the sections before %q changed", sectionTitle)
+	}
+	intro, _, _ := strings.Cut(section("", "MACHINE", ""), "MACHINE")
+	if !strings.Contains(intro, `"`+strings.TrimPrefix(measureTitle, "## ")+`" below`) {
+		t.Errorf("the table's introduction does not point to %q:\n%s", measureTitle, intro)
+	}
+	if !strings.HasPrefix(text[own+1:], intro) {
+		t.Errorf("docs/performance.md's section does not start as the tool writes it:\n%s", intro)
+	}
+}
