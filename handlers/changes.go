@@ -22,7 +22,8 @@ var _ ChangeLog = (*mirror.Store)(nil)
 // DefaultChangesLimit is the page size of GET /api/changes without limit.
 const DefaultChangesLimit = 200
 
-// ChangesResponse is the body of GET /api/changes (ARCHITECTURE §4, contract).
+// ChangesResponse is the body of GET /api/changes (docs/architecture.md,
+// "Changes API").
 type ChangesResponse struct {
 	Changes []ChangeItem `json:"changes"`
 	// Cursor is where the next call resumes: pass it back as ?cursor=.

@@ -18,7 +18,7 @@ func TestRoutesMatchFunctionJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(fns) != 11 {
-		t.Errorf("found %d functions, want the 11 of ARCHITECTURE §3", len(fns))
+		t.Errorf("found %d functions, want the 11 of docs/architecture.md, \"Functions\"", len(fns))
 	}
 	srv, _ := newTestServer(t)
 	param := regexp.MustCompile(`\{[^}]+\}`)

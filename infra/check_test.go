@@ -20,7 +20,7 @@ import (
 // can run where the tests run. check returns every disagreement found.
 
 // apiVersions is the allow-list of resource API versions (each seen in
-// Microsoft's samples; see shared/reference/functions-custom-handlers.md §6).
+// Microsoft's samples; see docs/reference/functions-custom-handlers.md §6).
 var apiVersions = map[string][]string{
 	"Microsoft.ManagedIdentity/userAssignedIdentities":          {"2023-01-31"},
 	"Microsoft.Storage/storageAccounts":                         {"2023-05-01"},
@@ -38,7 +38,8 @@ var apiVersions = map[string][]string{
 	"Microsoft.Authorization/roleAssignments":                   {"2022-04-01"},
 }
 
-// builtInRoles are the role definition IDs of reference §5.3.
+// builtInRoles are the role definition IDs of
+// docs/reference/functions-custom-handlers.md §5.3.
 var builtInRoles = map[string]string{
 	"storageBlobDataOwner":        "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",
 	"storageTableDataContributor": "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3",
@@ -403,7 +404,8 @@ func check(infraDir, repoRoot string) []string {
 		}
 	}
 
-	// host.json and function.json follow the reference's rules.
+	// host.json and function.json follow the rules of
+	// docs/reference/functions-custom-handlers.md §1 and §4.
 	settingsForHost := funchost.Settings{}
 	for k := range settings {
 		settingsForHost[k] = "x"

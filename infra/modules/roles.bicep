@@ -1,4 +1,5 @@
-// Built-in role definition IDs (shared/reference/functions-custom-handlers.md §5.3).
+// Built-in role definition IDs (docs/reference/functions-custom-handlers.md §5.3,
+// https://learn.microsoft.com/azure/role-based-access-control/built-in-roles).
 @export()
 var roles = {
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'

@@ -15,7 +15,8 @@ import (
 )
 
 // Caller is the authenticated user of an API request. Every lookup of user
-// data must use both ids (reference §3.1: tid is part of the key).
+// data must use both ids (tid is part of the key:
+// docs/reference/entra-multitenant-oauth.md §3.1).
 type Caller struct {
 	TenantID string
 	UserID   string // Entra object id (oid)

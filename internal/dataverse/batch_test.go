@@ -194,11 +194,12 @@ func TestBatchPartNamesItsItemAfterAnEmptyChangeSet(t *testing.T) {
 	}
 }
 
-// TestBatchWriteErrorsReadLikeTheSameWriteAlone: Dataverse leaves the code
-// of a failed If-None-Match or If-Match empty (dataverse-webapi.md §4.3),
-// so a part's error must know which header its request carried: a
-// create-only upsert of an existing row is "already exists" in a $batch as
-// it is alone, and an update on a stale ETag a conflict.
+// TestBatchWriteErrorsReadLikeTheSameWriteAlone: Dataverse leaves the code of
+// a failed If-None-Match or If-Match empty
+// (docs/reference/dataverse-webapi.md §4.3), so a part's error must know
+// which header its request carried: a create-only upsert of an existing row
+// is "already exists" in a $batch as it is alone, and an update on a stale
+// ETag a conflict.
 func TestBatchWriteErrorsReadLikeTheSameWriteAlone(t *testing.T) {
 	e := newEnv(t, dataversesim.Options{})
 	ctx := context.Background()

@@ -131,9 +131,10 @@ func TestDeleteAndRecreateInOneDelta(t *testing.T) {
 		t.Fatal(err)
 	}
 	changes, _ := delta(t, e, link)
-	// Upserts come first, tombstones after (dataverse-webapi.md §3.2): the
-	// same id appears as a row and then as a tombstone. The row exists, so
-	// consumers must let an upsert win over a tombstone of the same delta.
+	// Upserts come first, tombstones after
+	// (docs/reference/dataverse-webapi.md §3.2): the same id appears as a row
+	// and then as a tombstone. The row exists, so consumers must let an
+	// upsert win over a tombstone of the same delta.
 	if len(changes) != 2 || changes[0].ID != id || changes[0].Deleted || changes[1].ID != id || !changes[1].Deleted {
 		t.Fatalf("delta = %+v, want row %s then its tombstone", changes, id)
 	}
@@ -209,10 +210,11 @@ func TestResumeRefusesForeignOrBadLinks(t *testing.T) {
 	}
 }
 
-// TestQuietDeltaAnsweredWithEmptyJSON: Microsoft documents that a delta
-// read of a table without changes "contains empty JSON" (§3.2). That is a
-// page without rows, not a failed sync, and the link to resume from next
-// time is the one this read started from.
+// TestQuietDeltaAnsweredWithEmptyJSON: Microsoft documents that a delta read
+// of a table without changes "contains empty JSON"
+// (docs/reference/dataverse-webapi.md §3.2). That is a page without rows, not
+// a failed sync, and the link to resume from next time is the one this read
+// started from.
 func TestQuietDeltaAnsweredWithEmptyJSON(t *testing.T) {
 	for _, body := range []string{`{}`, `{"@odata.context":"x/$delta","value":[]}`, ` {"value":null} `} {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -1,5 +1,5 @@
 // Package dataverse is a client for the Microsoft Dataverse (Dynamics 365)
-// Web API, OData v4 (see shared/reference/dataverse-webapi.md): queries and
+// Web API, OData v4 (see docs/reference/dataverse-webapi.md): queries and
 // paging, change tracking, writes and upserts, $batch, notes with chunked
 // uploads, WhoAmI, Global Discovery and metadata. Every request goes
 // through one retry policy (retry.go) and fails with *Error.
@@ -207,7 +207,7 @@ func (c *Client) attempt(ctx context.Context, req Request, u *url.URL, token str
 	h.Set("OData-Version", "4.0")
 	h.Set("User-Agent", c.ua)
 	if req.Method == http.MethodGet {
-		h.Set("If-None-Match", "null") // no cached data (dataverse-webapi.md §1.2)
+		h.Set("If-None-Match", "null") // no cached data (docs/reference/dataverse-webapi.md §1.2)
 	}
 	if req.Body != nil {
 		h.Set("Content-Type", "application/json; charset=utf-8")

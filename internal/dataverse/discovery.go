@@ -9,7 +9,8 @@ import (
 // GlobalDiscoveryURL is the commercial cloud's Global Discovery service.
 const GlobalDiscoveryURL = "https://globaldisco.crm.dynamics.com"
 
-// Instance is an environment a user can reach (dataverse-webapi.md §8).
+// Instance is an environment a user can reach
+// (docs/reference/dataverse-webapi.md §8).
 type Instance struct {
 	ID            string `json:"Id"`
 	UniqueName    string `json:"UniqueName"`

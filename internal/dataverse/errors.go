@@ -10,9 +10,9 @@ import (
 	"github.com/pitcher/connector/internal/apperr"
 )
 
-// Dataverse error codes the client gives meaning to (dataverse-webapi.md
-// §7), lower-case as the Web API writes them. Error.Code is normalised to
-// lower case so these compare with ==.
+// Dataverse error codes the client gives meaning to
+// (docs/reference/dataverse-webapi.md §7), lower-case as the Web API writes
+// them. Error.Code is normalised to lower case so these compare with ==.
 const (
 	CodeObjectDoesNotExist  = "0x80040217"
 	CodeKeyDoesNotExist     = "0x80060891"

@@ -13,7 +13,7 @@ import (
 // Note is an annotation: text and optionally a document, attached to a
 // record. Documents travel as Base64 in documentbody, and the
 // organization's maxuploadfilesize applies to that Base64 text
-// (dataverse-webapi.md §6.1).
+// (docs/reference/dataverse-webapi.md §6.1).
 type Note struct {
 	// ID is the annotationid; choose it (e.g. a UUIDv5) so a retried
 	// upload cannot create a second note. Required for UploadNote.

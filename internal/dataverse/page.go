@@ -41,7 +41,7 @@ type pageWire struct {
 // column whose value becomes Row.ID ("" to skip). An object without a
 // value array is a page without rows: Microsoft documents that a delta
 // read of a table without changes "contains empty JSON"
-// (dataverse-webapi.md §3.2).
+// (docs/reference/dataverse-webapi.md §3.2).
 func decodePage(body []byte, pk string) (*Page, error) {
 	var w pageWire
 	if err := json.Unmarshal(body, &w); err != nil {

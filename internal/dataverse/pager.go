@@ -8,7 +8,8 @@ import (
 	"strconv"
 )
 
-// MaxPageSize is the largest page Dataverse serves (dataverse-webapi.md §2.4).
+// MaxPageSize is the largest page Dataverse serves
+// (docs/reference/dataverse-webapi.md §2.4).
 const MaxPageSize = 5000
 
 // ListOptions configure a read.

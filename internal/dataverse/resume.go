@@ -5,14 +5,14 @@ import (
 	"net/url"
 )
 
-// ResumeListPager continues a read from the @odata.nextLink one of its
-// pages carried (Page.NextLink), e.g. in another process after the read was
-// checkpointed. Dataverse evaluates every page request on its own ("Paging
-// is dynamic", dataverse-webapi.md §2.3): the link's $skiptoken names the
-// last row read, so the link holds no server-side cursor that could time
-// out. opts must be the options the read started with (the same
-// odata.maxpagesize, as Dataverse requires). A link that is not a nextLink
-// of this environment is refused.
+// ResumeListPager continues a read from the @odata.nextLink one of its pages
+// carried (Page.NextLink), e.g. in another process after the read was
+// checkpointed. Dataverse evaluates every page request on its own ("Paging is
+// dynamic", docs/reference/dataverse-webapi.md §2.3): the link's $skiptoken
+// names the last row read, so the link holds no server-side cursor that could
+// time out. opts must be the options the read started with (the same
+// odata.maxpagesize, as Dataverse requires). A link that is not a nextLink of
+// this environment is refused.
 func (c *Client) ResumeListPager(nextLink string, opts *ListOptions) (*Pager, error) {
 	if err := c.checkNextLink(nextLink); err != nil {
 		return nil, err

@@ -1,8 +1,9 @@
 // Package documents keeps what UploadIntake accepts until UploadWorker has
-// written it into Dynamics: each report's stored form and its documents,
-// as blobs in one Blob Storage container (the claim check of ARCHITECTURE
-// §2). Every blob carries the SHA-256 of its content, and every read checks
-// it, so a damaged blob is never written into Dynamics.
+// written it into Dynamics: each report's stored form and its documents, as
+// blobs in one Blob Storage container (the claim check of
+// docs/architecture.md, "Runtime"). Every blob carries the SHA-256 of its
+// content, and every read checks it, so a damaged blob is never written into
+// Dynamics.
 package documents
 
 import (

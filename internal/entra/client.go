@@ -42,7 +42,8 @@ func (c *Client) ClientID() string { return c.clientID }
 // Authority is the client's authority.
 func (c *Client) Authority() Authority { return c.authority }
 
-// AuthRequest is one authorization-code request (reference §2.2).
+// AuthRequest is one authorization-code request
+// (docs/reference/entra-multitenant-oauth.md §2.2).
 type AuthRequest struct {
 	Tenant      string   // "organizations", or a tenant id
 	RedirectURI string   // must be registered exactly
@@ -70,8 +71,9 @@ func (c *Client) AuthCodeURL(r AuthRequest) string {
 	return c.config(r.Tenant, r.RedirectURI, r.Scopes).AuthCodeURL(r.State, opts...)
 }
 
-// AdminConsentURL returns the v2 admin-consent URL (reference §1.1) for
-// tenant, asking for scope (e.g. https://org.crm.dynamics.com/.default).
+// AdminConsentURL returns the v2 admin-consent URL
+// (docs/reference/entra-multitenant-oauth.md §1.1) for tenant, asking for
+// scope (e.g. https://org.crm.dynamics.com/.default).
 func (c *Client) AdminConsentURL(tenant, scope, redirectURI, state string) string {
 	q := url.Values{"client_id": {c.clientID}, "scope": {scope}, "redirect_uri": {redirectURI}, "state": {state}}
 	return c.authority.AdminConsentURL(tenant) + "?" + q.Encode()
@@ -117,8 +119,9 @@ func (c *Client) Exchange(ctx context.Context, tenant, redirectURI, code, verifi
 
 // Refresh redeems refreshToken at tenant's token endpoint for scopes. Unlike
 // x/oauth2's refresher it sends scope, which selects the resource of the
-// access token (reference §5.4). The answer may carry a new refresh token
-// that replaces the old one; Entra errors are *Error.
+// access token (docs/reference/entra-multitenant-oauth.md §5.4). The answer
+// may carry a new refresh token that replaces the old one; Entra errors are
+// *Error.
 func (c *Client) Refresh(ctx context.Context, tenant, refreshToken string, scopes []string) (Token, error) {
 	return c.post(ctx, tenant, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refreshToken},
 		"scope": {strings.Join(scopes, " ")}})
@@ -126,12 +129,14 @@ func (c *Client) Refresh(ctx context.Context, tenant, refreshToken string, scope
 
 // ClientCredentials asks for an app-only token for scope (resource/.default)
 // in tenant. It succeeds only where the app is provisioned, which is how an
-// admin consent is confirmed (reference §1.4 step 3).
+// admin consent is confirmed (docs/reference/entra-multitenant-oauth.md
+// §1.4 step 3).
 func (c *Client) ClientCredentials(ctx context.Context, tenant, scope string) (Token, error) {
 	return c.post(ctx, tenant, url.Values{"grant_type": {"client_credentials"}, "scope": {scope}})
 }
 
-// tokenBody is the token endpoint's success answer (reference §2.4).
+// tokenBody is the token endpoint's success answer
+// (docs/reference/entra-multitenant-oauth.md §2.4).
 type tokenBody struct {
 	AccessToken  string          `json:"access_token"`
 	TokenType    string          `json:"token_type"`

@@ -80,7 +80,8 @@ func TestCodeRedemptionAndRefresh(t *testing.T) {
 }
 
 // TestRefreshErrors: each way a grant ends arrives as a typed error with
-// Entra's codes, classified for the vault (reference §2.6).
+// Entra's codes, classified for the vault
+// (docs/reference/entra-multitenant-oauth.md §2.6).
 func TestRefreshErrors(t *testing.T) {
 	tests := []struct {
 		name   string

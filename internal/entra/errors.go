@@ -13,10 +13,10 @@ import (
 )
 
 // Error is an error answered by Entra: a token-endpoint error body
-// (reference §2.4) or an error redirect from /authorize or /adminconsent.
-// Branch on Code and ErrorCodes, never on Description. Show a person
-// Reason and Explain, never Description: in a redirect anyone can write it.
-// It never contains a token or a code.
+// (docs/reference/entra-multitenant-oauth.md §2.4) or an error redirect from
+// /authorize or /adminconsent. Branch on Code and ErrorCodes, never on
+// Description. Show a person Reason and Explain, never Description: in a
+// redirect anyone can write it. It never contains a token or a code.
 type Error struct {
 	// Status is the HTTP status of a token-endpoint answer; 0 for a redirect.
 	Status int
@@ -98,10 +98,12 @@ const (
 	Throttled
 )
 
-// consentCodes are the AADSTS codes of reference §1.3 that mean "not approved".
+// consentCodes are the AADSTS codes that mean "not approved"
+// (docs/reference/entra-multitenant-oauth.md §1.3).
 var consentCodes = []int{65001, 65004, 90094, 90095, 90093, 90008, 650052, 500011, 700016, 900941, 900981}
 
-// reauthCodes are the codes of reference §2.6 that end a grant.
+// reauthCodes are the codes that end a grant
+// (docs/reference/entra-multitenant-oauth.md §2.6).
 var reauthCodes = []int{700082, 70008, 50173, 70043, 50076, 50079, 50072, 50074, 50089, 700084, 50158}
 
 // Classify says what to do about err. It looks at the OAuth error and the
@@ -137,7 +139,8 @@ func anyOf(e *Error, codes []int) bool {
 	return false
 }
 
-// tokenErrorBody is Entra's token-endpoint error shape (reference §2.4).
+// tokenErrorBody is Entra's token-endpoint error shape
+// (docs/reference/entra-multitenant-oauth.md §2.4).
 type tokenErrorBody struct {
 	Error            string `json:"error"`
 	ErrorDescription string `json:"error_description"`

@@ -45,7 +45,8 @@ func TestParseTokenError(t *testing.T) {
 	}
 }
 
-// TestParseRedirectError: the redirects of reference §1.1-§1.4.
+// TestParseRedirectError: the redirects of
+// docs/reference/entra-multitenant-oauth.md §1.1-§1.4.
 func TestParseRedirectError(t *testing.T) {
 	tests := []struct {
 		query string

@@ -1,9 +1,9 @@
 package entra
 
 // explanations are fixed wordings of the AADSTS codes a person meets in the
-// connector's flows (reference §1.3, §2.6), for pages and stored refusals.
-// Entra's error_description is never shown: in a redirect anyone can write
-// it.
+// connector's flows (docs/reference/entra-multitenant-oauth.md §1.3, §2.6),
+// for pages and stored refusals. Entra's error_description is never shown: in
+// a redirect anyone can write it.
 var explanations = map[int]string{
 	65001:  "The app has not been approved for this organisation or this user yet.",
 	65004:  "The approval was declined: Cancel was chosen on Entra ID's page.",

@@ -20,7 +20,8 @@ import (
 // TestSecondOpinionOIDCProvider runs the generic OAuth parts of Client
 // (PKCE authorize URL, code redemption, refresh with an explicit scope,
 // rotation, error parsing) against panva's oidc-provider, a certified
-// OpenID provider, so entra-sim is not the only judge (reference §6.1).
+// OpenID provider, so entra-sim is not the only judge
+// (docs/reference/entra-multitenant-oauth.md §6.1).
 func TestSecondOpinionOIDCProvider(t *testing.T) {
 	issuer := testenv.OIDCProvider(t)
 	const redirect = "http://127.0.0.1:8080/cb"

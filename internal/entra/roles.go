@@ -4,7 +4,7 @@ import "strings"
 
 // Directory role template ids (the same in every tenant) of the roles that
 // may grant tenant-wide admin consent to an app's delegated permissions
-// (reference §1.2).
+// (docs/reference/entra-multitenant-oauth.md §1.2).
 const (
 	RoleGlobalAdministrator           = "62e90394-69f5-4237-9190-012177145e10"
 	RolePrivilegedRoleAdministrator   = "e8611ab8-c189-46e8-94e1-60213ab1f814"

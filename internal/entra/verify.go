@@ -24,11 +24,12 @@ func invalid(format string, args ...any) error {
 	return &InvalidTokenError{Reason: fmt.Sprintf(format, args...)}
 }
 
-// Verifier checks tokens issued by Entra to this app, as reference §3
-// prescribes for a multi-tenant app: an RS256 signature by a key published
-// in the JWKS; the key's issuer; a tid that is a GUID; iss equal to the
-// authority's issuer for that tid; the audience; exp and nbf with a small
-// clock skew. It is safe for concurrent use.
+// Verifier checks tokens issued by Entra to this app, as
+// docs/reference/entra-multitenant-oauth.md §3 prescribes for a multi-tenant
+// app: an RS256 signature by a key published in the JWKS; the key's issuer; a
+// tid that is a GUID; iss equal to the authority's issuer for that tid; the
+// audience; exp and nbf with a small clock skew. It is safe for concurrent
+// use.
 type Verifier struct {
 	authority Authority
 	keys      *KeySet

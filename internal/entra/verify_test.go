@@ -37,8 +37,8 @@ func idClaims(base string) map[string]any {
 		"sub": "pairwise", "nonce": "n-1", "name": "Alice", "iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(time.Hour).Unix(), "ver": "2.0"}
 }
 
-// TestVerifyIDToken covers reference §3: every check, each with a token
-// that fails only that check.
+// TestVerifyIDToken covers docs/reference/entra-multitenant-oauth.md §3:
+// every check, each with a token that fails only that check.
 func TestVerifyIDToken(t *testing.T) {
 	v, sim, base := newVerifier(t)
 	other, _ := rsa.GenerateKey(rand.Reader, 2048)

@@ -11,7 +11,7 @@ import (
 
 // The Functions host serialises trigger values with Newtonsoft.Json before
 // putting them in the invocation payload, so the same value can arrive in
-// several shapes (docs/reference/functions-custom-handlers.md, "Payload encoding"):
+// several shapes (docs/reference/functions-custom-handlers.md §2.2, §2.8):
 //
 //   - strings JSON-encoded twice: "\"abc\"" for abc;
 //   - numbers and booleans as strings: "5", "true";

@@ -1,7 +1,7 @@
 // Package mirror keeps each user's copy of their Dynamics rows in Table
-// Storage (ARCHITECTURE §5): the mirror (`records`, the latest JSON of each
-// row) and the change log (`changes`, every upsert and delete in the order
-// the sync saw them, which the Changes API serves to the app).
+// Storage (docs/architecture.md, "State"): the mirror (`records`, the latest
+// JSON of each row) and the change log (`changes`, every upsert and delete in
+// the order the sync saw them, which the Changes API serves to the app).
 //
 // Both tables are partitioned by store.UserPartition(tenant, user), so all
 // of a user's writes are Table transactions of at most 100 operations in

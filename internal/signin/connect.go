@@ -13,7 +13,8 @@ import (
 
 // connect finishes a user's sign-in: approved tenant, refresh token stored
 // (sealed), environment found, WhoAmI answered, connection active, first
-// sync queued. Users are keyed by tenant id + object id (reference §3.2).
+// sync queued. Users are keyed by tenant id + object id
+// (docs/reference/entra-multitenant-oauth.md §3.2).
 func (s *Service) connect(ctx context.Context, f store.AuthFlow, c entra.IDClaims, tok entra.Token) (LoginResult, error) {
 	tid, oid := c.TenantID, c.ObjectID
 	obs.SetUser(ctx, tid, oid)

@@ -51,9 +51,10 @@ func (s *Service) tenantOfDomain(ctx context.Context, domain string) (string, er
 
 // ConsentResult is the outcome of Entra's answer to an approval. The
 // approval is not recorded yet: Entra's answer can be forged by anyone who
-// starts a flow (the bare tenant parameter proves nothing, reference §1.1),
-// and an app-only token for the tenant proves only that someone there used
-// the app (§1.3, AADSTS700016). It is recorded when the administrator's
+// starts a flow (the bare tenant parameter proves nothing,
+// docs/reference/entra-multitenant-oauth.md §1.1), and an app-only token
+// for the tenant proves only that someone there used the app (same file,
+// §1.3, AADSTS700016). It is recorded when the administrator's
 // sign-in at Next shows who they are (FinishLogin, ApproverRecorded).
 type ConsentResult struct {
 	// TenantID is the approving or refusing tenant, when known.
@@ -69,12 +70,12 @@ type ConsentResult struct {
 }
 
 // FinishConsent handles Entra's redirect back from admin consent. It trusts
-// only its own single-use state, never the bare tenant parameter (reference
-// §1.1): the tenant must be the one the flow was bound to (when it was),
-// and the app must be usable there (a client-credentials token). Then it
-// sends the administrator to sign in to that tenant; nothing is recorded
-// here but a refusal of a bound flow. An invalid state is an Invalid error
-// and changes nothing.
+// only its own single-use state, never the bare tenant parameter
+// (docs/reference/entra-multitenant-oauth.md §1.1): the tenant must be the
+// one the flow was bound to (when it was), and the app must be usable there
+// (a client-credentials token). Then it sends the administrator to sign in to
+// that tenant; nothing is recorded here but a refusal of a bound flow. An
+// invalid state is an Invalid error and changes nothing.
 func (s *Service) FinishConsent(ctx context.Context, q url.Values) (ConsentResult, error) {
 	f, _, err := s.takeFlow(ctx, q.Get("state"), kindConsent)
 	if err != nil {

@@ -62,10 +62,10 @@ func TestConsentForADomainIsBoundToItsTenant(t *testing.T) {
 	}
 }
 
-// appOnlyEverywhere answers client credentials as Entra does once the
-// app's service principal exists in a tenant, which one user's own consent
-// is enough for (reference §1.3, AADSTS700016): an app-only token proves
-// nothing about an administrator's approval.
+// appOnlyEverywhere answers client credentials as Entra does once the app's
+// service principal exists in a tenant, which one user's own consent is
+// enough for (docs/reference/entra-multitenant-oauth.md §1.3, AADSTS700016):
+// an app-only token proves nothing about an administrator's approval.
 type appOnlyEverywhere struct{ *swappingEntra }
 
 func (appOnlyEverywhere) ClientCredentials(context.Context, string, string) (entra.Token, error) {

@@ -10,10 +10,10 @@ import (
 	"github.com/pitcher/connector/internal/dataverse"
 )
 
-// Dynamics is what sign-in needs of Dynamics 365: the environments a user
-// can reach (Global Discovery, dataverse-webapi.md §8) and the user's id in
-// one of them (WhoAmI, §1.4). DataverseDynamics answers them with the
-// Dataverse client.
+// Dynamics is what sign-in needs of Dynamics 365: the environments a user can
+// reach (Global Discovery, docs/reference/dataverse-webapi.md §8) and the
+// user's id in one of them (WhoAmI, same file §1.4). DataverseDynamics
+// answers them with the Dataverse client.
 type Dynamics interface {
 	Instances(ctx context.Context, discoveryURL, accessToken string) ([]Instance, error)
 	WhoAmI(ctx context.Context, orgURL, accessToken string) (WhoAmI, error)

@@ -9,7 +9,8 @@ import (
 	"github.com/pitcher/connector/internal/apperr"
 )
 
-// The answers below are the reference's JSON (dataverse-webapi.md §1.4, §8).
+// The answers below are the JSON of docs/reference/dataverse-webapi.md §1.4
+// and §8.
 const (
 	instancesJSON = `{"@odata.context":"https://globaldisco.crm.dynamics.com/api/discovery/v2.0/$metadata#Instances","value":[{"ApiUrl":"https://contoso.api.crm.dynamics.com","DatacenterId":"00000000-0000-0000-0000-000000000000","DatacenterName":null,"EnvironmentId":"5c9b1c6e-0000-4000-8000-000000000001","FriendlyName":"Contoso","Id":"4faf1f34-f06d-e511-80d0-00155db07cb1","IsUserSysAdmin":false,"LastUpdated":"2026-11-01T10:00:00Z","OrganizationType":0,"Purpose":"","Region":"EMEA","SchemaType":"Standard","State":0,"StatusMessage":0,"TenantId":"11111111-1111-4111-8111-111111111111","TrialExpirationDate":null,"UniqueName":"orgcontoso","UrlName":"contoso","Version":"9.2.25013.00180","Url":"https://contoso.crm.dynamics.com"}]}`
 	whoAmIJSON    = `{"@odata.context":"https://contoso.api.crm.dynamics.com/api/data/v9.0/$metadata#Microsoft.Dynamics.CRM.WhoAmIResponse","BusinessUnitId":"ded5a64f-f06d-e511-80d0-00155db07cb1","UserId":"d96e9f55-f06d-e511-80d0-00155db07cb1","OrganizationId":"4faf1f34-f06d-e511-80d0-00155db07cb1"}`

@@ -80,7 +80,8 @@ func (s *Service) takeFlow(ctx context.Context, state string, kinds ...string) (
 }
 
 // validTenantParam accepts a tenant id, a verified domain, or
-// "organizations" (admin consent may not use "common": reference §1.1).
+// "organizations" (admin consent may not use "common":
+// docs/reference/entra-multitenant-oauth.md §1.1).
 func validTenantParam(t string) (string, error) {
 	t = strings.ToLower(strings.TrimSpace(t))
 	switch {

@@ -182,12 +182,13 @@ func (s *Service) FinishLogin(ctx context.Context, q url.Values) (LoginResult, e
 	return s.connect(ctx, f, claims, tok)
 }
 
-// signInRefused turns an error redirect or a refusal at redemption into
-// the admin-consent route (reference §1.4: consent codes, or an
-// access_denied without any AADSTS code, as when a user leaves "Need admin
-// approval"), a Forbidden error for a Conditional Access block, or an
-// Unauthorized error. What the person is told is Entra's code and fixed
-// wording, never Entra's description (anyone can write it in a redirect).
+// signInRefused turns an error redirect or a refusal at redemption into the
+// admin-consent route (docs/reference/entra-multitenant-oauth.md §1.4:
+// consent codes, or an access_denied without any AADSTS code, as when a user
+// leaves "Need admin approval"), a Forbidden error for a Conditional Access
+// block, or an Unauthorized error. What the person is told is Entra's code
+// and fixed wording, never Entra's description (anyone can write it in a
+// redirect).
 func (s *Service) signInRefused(f store.AuthFlow, e *entra.Error) (LoginResult, error) {
 	tid := ""
 	if isGUID(f.Tenant) {

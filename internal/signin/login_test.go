@@ -70,7 +70,8 @@ func TestLoginFromUnapprovedTenantChangesNothing(t *testing.T) {
 	}
 }
 
-// TestLoginErrorRedirects: Entra's error redirects of reference §1.3-§1.4.
+// TestLoginErrorRedirects: Entra's error redirects of
+// docs/reference/entra-multitenant-oauth.md §1.3-§1.4.
 func TestLoginErrorRedirects(t *testing.T) {
 	for _, tc := range []struct {
 		query string

@@ -14,8 +14,9 @@ import (
 )
 
 // AuthFlowsTable holds the state of sign-in and consent flows in progress
-// (ARCHITECTURE §5): PartitionKey = sha256(state), RowKey = "flow". The
-// state itself is never stored, so a leaked table cannot be replayed.
+// (docs/architecture.md, "State"): PartitionKey = sha256(state), RowKey =
+// "flow". The state itself is never stored, so a leaked table cannot be
+// replayed.
 const AuthFlowsTable = "authflows"
 
 const flowRow = "flow"

@@ -8,8 +8,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 )
 
-// ConnectionsTable holds one row per connected user (ARCHITECTURE §5):
-// PartitionKey = tenant id, RowKey = user object id.
+// ConnectionsTable holds one row per connected user (docs/architecture.md,
+// "State"): PartitionKey = tenant id, RowKey = user object id.
 const ConnectionsTable = "connections"
 
 // Connection statuses.

@@ -10,7 +10,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 )
 
-// SyncStateTable holds each user's sync state (ARCHITECTURE §5):
+// SyncStateTable holds each user's sync state (docs/architecture.md, "State"):
 // PartitionKey = UserPartition(tenant, user); RowKey = the entity set name
 // for the set's state, or LeaseRowKey for the user's lease.
 const SyncStateTable = "syncstate"

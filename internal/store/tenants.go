@@ -7,8 +7,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 )
 
-// TenantsTable holds one row per customer tenant (ARCHITECTURE §5):
-// PartitionKey = tenant id, RowKey = "tenant".
+// TenantsTable holds one row per customer tenant (docs/architecture.md,
+// "State"): PartitionKey = tenant id, RowKey = "tenant".
 const TenantsTable = "tenants"
 
 const tenantRow = "tenant"

@@ -10,9 +10,10 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 )
 
-// UploadsTable holds one row per meeting report (ARCHITECTURE §5):
-// PartitionKey = <tenant id>_<user object id>, RowKey = the upload id. Every
-// read and write names both ids, so one user can never reach another's rows.
+// UploadsTable holds one row per meeting report (docs/architecture.md,
+// "State"): PartitionKey = <tenant id>_<user object id>, RowKey = the upload
+// id. Every read and write names both ids, so one user can never reach
+// another's rows.
 const UploadsTable = "uploads"
 
 // Upload statuses (the status API shows them as they are).

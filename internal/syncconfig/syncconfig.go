@@ -28,10 +28,11 @@ type EntitySet struct {
 	// Web API returns them (_parentcustomerid_value).
 	Select []string `json:"select"`
 	// Filter, if set, narrows what is copied ($filter). Dataverse refuses
-	// $filter together with change tracking (dataverse-webapi.md §3.3), so
-	// a filter applies only to tables without change tracking (the
-	// modifiedon watermark path); on a change-tracked table the sync of the
-	// set fails with an error that says so, in syncstate and the logs.
+	// $filter together with change tracking
+	// (docs/reference/dataverse-webapi.md §3.3), so a filter applies only to
+	// tables without change tracking (the modifiedon watermark path); on a
+	// change-tracked table the sync of the set fails with an error that says
+	// so, in syncstate and the logs.
 	Filter string `json:"filter,omitempty"`
 	// PageSize is the odata.maxpagesize preference (1–5000).
 	PageSize int `json:"pageSize,omitempty"`

@@ -75,10 +75,10 @@ func (r *setRun) changeTracking(ctx context.Context) error {
 // link, which the caller stores only after this returns: a crash before
 // then repeats the read, never skips it.
 //
-// In a delta, Dataverse lists the latest state of every row that exists
-// first and the deletions after (dataverse-webapi.md §3.2), so a row that
-// was deleted and created again with the same id comes as a row and then a
-// tombstone: the row exists, and the tombstone is dropped. Only a delta's
+// In a delta, Dataverse lists the latest state of every row that exists first
+// and the deletions after (docs/reference/dataverse-webapi.md §3.2), so a row
+// that was deleted and created again with the same id comes as a row and then
+// a tombstone: the row exists, and the tombstone is dropped. Only a delta's
 // upserted ids are remembered for this, so memory follows the number of
 // changes, never the size of the table.
 func (r *setRun) readDelta(ctx context.Context, pager *dataverse.Pager) (string, error) {

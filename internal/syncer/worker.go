@@ -1,7 +1,7 @@
 // Package syncer runs the downstream sync: the scheduler that fans out one
 // job per connected user, and the worker that syncs one user's configured
-// entity sets from Dataverse into the mirror and change log (ARCHITECTURE
-// §4 "Downstream sync").
+// entity sets from Dataverse into the mirror and change log
+// (docs/architecture.md, "Downstream sync").
 package syncer
 
 import (

@@ -45,9 +45,10 @@ type AccessToken struct {
 	ExpiresAt time.Time
 }
 
-// ReauthRequiredError: Entra said the user's grant is gone (reference
-// §2.6); the connection is marked reauth_required with Reason and nothing
-// will work for the user until they sign in again.
+// ReauthRequiredError: Entra said the user's grant is gone
+// (docs/reference/entra-multitenant-oauth.md §2.6); the connection is marked
+// reauth_required with Reason and nothing will work for the user until they
+// sign in again.
 type ReauthRequiredError struct {
 	TenantID, UserID string
 	Reason           string // e.g. "invalid_grant AADSTS700082"

@@ -17,8 +17,8 @@ type batchContext struct {
 	ids map[string]string
 }
 
-// batch answers POST $batch (dataverse-webapi.md §5): requests run in
-// order; change sets are atomic; the batch stops at the first failure
+// batch answers POST $batch (docs/reference/dataverse-webapi.md §5): requests
+// run in order; change sets are atomic; the batch stops at the first failure
 // unless Prefer: odata.continue-on-error, and then the outer status is 200.
 func (s *Sim) batch(c *call) *response {
 	prefs, err := parsePrefer(c.header)

@@ -8,7 +8,8 @@ import (
 	"strings"
 )
 
-// maxBatchRequests is Dataverse's limit on requests in one $batch (§5).
+// maxBatchRequests is Dataverse's limit on requests in one $batch
+// (docs/reference/dataverse-webapi.md §5).
 const maxBatchRequests = 1000
 
 // batchPart is one part of a multipart/mixed body: a request, or a change
@@ -28,7 +29,8 @@ type innerRequest struct {
 }
 
 // errStream is Dataverse's answer to a $batch body it cannot read, such as
-// one whose lines end in LF instead of CRLF (dataverse-webapi.md §5).
+// one whose lines end in LF instead of CRLF
+// (docs/reference/dataverse-webapi.md §5).
 func errStream(detail string) *apiError {
 	return errf(http.StatusBadRequest, codePayload,
 		"Error identified in Payload provided by the user for Entity :'', For more information on this error please follow this help link https://go.microsoft.com/fwlink/?linkid=2195293  ----> InnerException : System.ArgumentException: Stream was not readable. (%s)", detail)

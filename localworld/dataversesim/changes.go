@@ -10,16 +10,16 @@ import (
 )
 
 // A delta token is "<version>!<MM/dd/yyyy HH:mm:ss>" like Dataverse's
-// (dataverse-webapi.md §3.2): the rowversion the client has seen up to and
-// when the token was issued. Clients must treat it as opaque.
+// (docs/reference/dataverse-webapi.md §3.2): the rowversion the client has
+// seen up to and when the token was issued. Clients must treat it as opaque.
 const tokenTimeLayout = "01/02/2006 15:04:05"
 
 func formatDeltaToken(version int64, at time.Time) string {
 	return strconv.FormatInt(version, 10) + "!" + at.UTC().Format(tokenTimeLayout)
 }
 
-// checkTrackable refuses change tracking on a table without it and with
-// the query options it does not support (§3.3).
+// checkTrackable refuses change tracking on a table without it and with the
+// query options it does not support (docs/reference/dataverse-webapi.md §3.3).
 func checkTrackable(t *table, q *queryOptions) *apiError {
 	if !t.tracked {
 		return errf(http.StatusBadRequest, codeQuery, "Entity: %s isn't enabled for change tracking.", t.logical)

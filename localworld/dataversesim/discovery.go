@@ -7,7 +7,8 @@ import (
 )
 
 // serveDiscovery answers Global Discovery's Instances: the one simulated
-// environment, whose ApiUrl is this simulator (dataverse-webapi.md §8).
+// environment, whose ApiUrl is this simulator
+// (docs/reference/dataverse-webapi.md §8).
 func (s *Sim) serveDiscovery(r *http.Request, u user, _ []byte) *response {
 	if r.Method != http.MethodGet {
 		return errorResponse(errNoHTTPResource(r.URL.String()))

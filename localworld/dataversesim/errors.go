@@ -5,8 +5,9 @@ import (
 	"net/http"
 )
 
-// The Dataverse error codes the simulator answers with (dataverse-webapi.md §7).
-// The Web API writes them as lower-case hex strings.
+// The Dataverse error codes the simulator answers with
+// (docs/reference/dataverse-webapi.md §7). The Web API writes them as
+// lower-case hex strings.
 const (
 	codeNone              = ""
 	codeQuery             = "0x0"        // query option and property errors

@@ -9,10 +9,11 @@ import (
 	"github.com/google/uuid"
 )
 
-// The chunked upload of a note's document (dataverse-webapi.md §6.1):
-// InitializeAnnotationBlocksUpload, then UploadBlock per block (≤ 4 MB,
-// equal-length BlockIds), then CommitAnnotationBlocksUpload with the block
-// list, which creates or updates the note.
+// The chunked upload of a note's document
+// (docs/reference/dataverse-webapi.md §6.1): InitializeAnnotationBlocksUpload,
+// then UploadBlock per block (≤ 4 MB, equal-length BlockIds), then
+// CommitAnnotationBlocksUpload with the block list, which creates or updates
+// the note.
 
 const maxBlockSize = 4 << 20
 

@@ -9,7 +9,7 @@ var (
 	EnvironmentID  = uuid.MustParse("7b4fd1a3-0c5e-4f7e-9b57-5f2a4c0d1e01")
 )
 
-// Organization defaults (dataverse-webapi.md §3.4, §6.1).
+// Organization defaults (docs/reference/dataverse-webapi.md §3.4, §6.1).
 const (
 	DefaultMaxUploadFileSize    = 5242880
 	DefaultExpireChangeTracking = 7

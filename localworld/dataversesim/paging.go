@@ -14,8 +14,8 @@ import (
 // <cookie pagenumber="2" pagingcookie="…" istracking="False" />, whose
 // pagingcookie is a URL-encoded <cookie page="1"><col last="…" first="…" />…</cookie>
 // naming the last row of the previous page for every ordering column and
-// the primary key (dataverse-webapi.md §2.4). Paging is by key, not by
-// offset, so pages stay consistent while rows change.
+// the primary key (docs/reference/dataverse-webapi.md §2.4). Paging is by
+// key, not by offset, so pages stay consistent while rows change.
 
 type outerCookie struct {
 	XMLName      xml.Name `xml:"cookie"`

@@ -8,7 +8,8 @@ import (
 )
 
 // activityParty is one entry of an activity's <activity>_activity_parties:
-// a party (contact or account) and its role (dataverse-webapi.md §6.3).
+// a party (contact or account) and its role
+// (docs/reference/dataverse-webapi.md §6.3).
 type activityParty struct {
 	id   string
 	who  lookupValue

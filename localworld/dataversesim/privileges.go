@@ -8,8 +8,9 @@ import (
 	"github.com/google/uuid"
 )
 
-// Accesses a security role grants on a table (dataverse-webapi.md §7:
-// PrivilegeDenied). Append and AppendTo are not simulated.
+// Accesses a security role grants on a table
+// (docs/reference/dataverse-webapi.md §7: PrivilegeDenied). Append and
+// AppendTo are not simulated.
 const (
 	AccessRead   = "read"
 	AccessCreate = "create"

@@ -36,7 +36,8 @@ type expandOption struct {
 	selNames []string
 }
 
-// maxExpand is Dataverse's limit on $expand options (dataverse-webapi.md §2.1).
+// maxExpand is Dataverse's limit on $expand options
+// (docs/reference/dataverse-webapi.md §2.1).
 const maxExpand = 15
 
 // parseQuery reads the system query options of a request on table t.

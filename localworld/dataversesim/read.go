@@ -6,7 +6,7 @@ import (
 	"strconv"
 )
 
-// Paging limits (dataverse-webapi.md §2.4, §2.5).
+// Paging limits (docs/reference/dataverse-webapi.md §2.4, §2.5).
 const (
 	maxPageSize = 5000
 	maxCount    = 5000

@@ -3,7 +3,8 @@ package dataversesim
 import "net/http"
 
 // readRow answers GET <set>(<key>): the row, or 304 when If-None-Match
-// holds its current ETag (never with $expand or include-annotations, §4.5).
+// holds its current ETag (never with $expand or include-annotations,
+// docs/reference/dataverse-webapi.md §4.5).
 func (s *Sim) readRow(c *call, t *table, k rowKey) *response {
 	prefs, err := parsePrefer(c.header)
 	if err != nil {

@@ -10,7 +10,8 @@ import (
 )
 
 // Throttle sets Dataverse's service protection limits, applied per user
-// (dataverse-webapi.md §7). Zero fields take Dataverse's defaults.
+// (docs/reference/dataverse-webapi.md §7). Zero fields take Dataverse's
+// defaults.
 type Throttle struct {
 	Requests      int           // requests per Window (6000)
 	Window        time.Duration // the sliding window (300 s)

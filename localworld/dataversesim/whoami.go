@@ -13,7 +13,8 @@ func UserID(tid, oid string) string {
 	return uuid.NewSHA1(OrganizationID, []byte(tid+"/"+oid)).String()
 }
 
-// whoAmI answers GET WhoAmI for the calling user (dataverse-webapi.md §1.4).
+// whoAmI answers GET WhoAmI for the calling user
+// (docs/reference/dataverse-webapi.md §1.4).
 func (s *Sim) whoAmI(c *call) *response {
 	body := fmt.Sprintf(`{"@odata.context":"%s$metadata#Microsoft.Dynamics.CRM.WhoAmIResponse","BusinessUnitId":"%s","UserId":"%s","OrganizationId":"%s"}`,
 		c.base, BusinessUnitID, UserID(c.user.tenant, c.user.oid), OrganizationID)

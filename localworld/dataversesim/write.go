@@ -7,7 +7,7 @@ import (
 	"github.com/google/uuid"
 )
 
-// create answers POST <set> (dataverse-webapi.md §4.1): 204 with
+// create answers POST <set> (docs/reference/dataverse-webapi.md §4.1): 204 with
 // OData-EntityId, or 201 with the row under Prefer: return=representation.
 // A primary key in the body is used as the new row's id.
 func (s *Sim) create(c *call, t *table) *response {
@@ -86,7 +86,7 @@ func (s *Sim) written(c *call, t *table, r *row, keySegment string, created bool
 }
 
 // patch answers PATCH <set>(<key>): an upsert unless If-Match or
-// If-None-Match says otherwise (§4.3, §4.5).
+// If-None-Match says otherwise (docs/reference/dataverse-webapi.md §4.3, §4.5).
 func (s *Sim) patch(c *call, t *table, keySeg string, k rowKey) *response {
 	prefs, ch, err := s.parseWrite(c, t)
 	if err != nil {
@@ -203,8 +203,9 @@ func (s *Sim) property(c *call, t *table, r *row, name string) *response {
 	return newResponse(http.StatusNoContent)
 }
 
-// reference answers PUT and DELETE of <set>(<key>)/<nav>/$ref, which set
-// and clear a single-valued navigation property (§4.6).
+// reference answers PUT and DELETE of <set>(<key>)/<nav>/$ref, which set and
+// clear a single-valued navigation property
+// (docs/reference/dataverse-webapi.md §4.6).
 func (s *Sim) reference(c *call, t *table, r *row, nav string) *response {
 	n, ok := t.navs[nav]
 	if !ok {

@@ -12,7 +12,8 @@ import (
 // oidcScopes are the scopes that name no resource.
 var oidcScopes = map[string]bool{"openid": true, "profile": true, "email": true, "offline_access": true}
 
-// authorize is /{tenant}/oauth2/v2.0/authorize (reference §2.2).
+// authorize is /{tenant}/oauth2/v2.0/authorize
+// (docs/reference/entra-multitenant-oauth.md §2.2).
 func (s *Sim) authorize(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -62,7 +63,8 @@ func (s *Sim) authorize(w http.ResponseWriter, r *http.Request) {
 			return
 		case !user.Admin:
 			// Entra stops a non-admin at "Need admin approval" (AADSTS90094);
-			// leaving that page redirects with access_denied (reference §1.4).
+			// leaving that page redirects with access_denied
+			// (docs/reference/entra-multitenant-oauth.md §1.4).
 			fail("access_denied", 65004, "User declined to consent to access the app. Administrator consent is required (AADSTS90094).")
 			return
 		}

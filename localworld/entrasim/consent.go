@@ -7,9 +7,9 @@ import (
 )
 
 // adminConsent is /{tenant}/v2.0/adminconsent and the older
-// /{tenant}/adminconsent (reference §1.1, §1.2): an administrator approves
-// the app for the whole tenant. Error redirects carry admin_consent=True and
-// no tenant, as Entra's do.
+// /{tenant}/adminconsent (docs/reference/entra-multitenant-oauth.md §1.1,
+// §1.2): an administrator approves the app for the whole tenant. Error
+// redirects carry admin_consent=True and no tenant, as Entra's do.
 func (s *Sim) adminConsent(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

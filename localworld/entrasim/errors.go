@@ -10,7 +10,8 @@ import (
 	"github.com/google/uuid"
 )
 
-// tokenError is Entra's token-endpoint error body (reference §2.4).
+// tokenError is Entra's token-endpoint error body
+// (docs/reference/entra-multitenant-oauth.md §2.4).
 type tokenError struct {
 	Error            string `json:"error"`
 	ErrorDescription string `json:"error_description"`
@@ -41,7 +42,8 @@ func (s *Sim) writeTokenError(w http.ResponseWriter, status int, code string, aa
 }
 
 // redirectError sends the browser back to the app with error and
-// error_description (reference §1.1, §2.2), plus extra parameters.
+// error_description (docs/reference/entra-multitenant-oauth.md §1.1, §2.2),
+// plus extra parameters.
 func (s *Sim) redirectError(w http.ResponseWriter, r *http.Request, redirectURI, state, code string, aadsts int, msg string, extra url.Values) {
 	q := url.Values{}
 	for k, v := range extra {

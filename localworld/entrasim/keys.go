@@ -78,8 +78,9 @@ func (s *Sim) jwks(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"keys": keys})
 }
 
-// metadata serves OpenID metadata: a tenant's own issuer, or the
-// {tenantid} template for organizations and common (reference §3.1).
+// metadata serves OpenID metadata: a tenant's own issuer, or the {tenantid}
+// template for organizations and common
+// (docs/reference/entra-multitenant-oauth.md §3.1).
 func (s *Sim) metadata(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

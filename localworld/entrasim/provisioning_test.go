@@ -51,11 +51,12 @@ func postToken(t *testing.T, base, tenant string, form url.Values) map[string]an
 	return out
 }
 
-// TestClientCredentialsNeedOnlyTheAppInTheTenant: as in Entra (reference
-// §1.3, AADSTS700016 "…or consented to by any user in the tenant"), one
-// user's sign-in puts the app in the tenant and app-only tokens follow; an
-// administrator's approval is not needed. A simulator that asked for one
-// hid that an app token proves nothing about an approval.
+// TestClientCredentialsNeedOnlyTheAppInTheTenant: as in Entra
+// (docs/reference/entra-multitenant-oauth.md §1.3, AADSTS700016 "…or
+// consented to by any user in the tenant"), one user's sign-in puts the app
+// in the tenant and app-only tokens follow; an administrator's approval is
+// not needed. A simulator that asked for one hid that an app token proves
+// nothing about an approval.
 func TestClientCredentialsNeedOnlyTheAppInTheTenant(t *testing.T) {
 	_, srv := Start(t, DefaultSeed())
 	cc := url.Values{"grant_type": {"client_credentials"}, "scope": {"https://contoso.crm.dynamics.com/.default"}}

@@ -1,5 +1,5 @@
 // Package entrasim is a local stand-in for Microsoft Entra ID, faithful to
-// shared/reference/entra-multitenant-oauth.md where a client could notice:
+// docs/reference/entra-multitenant-oauth.md where a client could notice:
 // per-tenant issuers and OpenID metadata, one JWKS with an issuer template
 // and key rotation, /authorize with PKCE and nonce, the v2 admin-consent
 // endpoint, a token endpoint that redeems codes, rotates refresh tokens

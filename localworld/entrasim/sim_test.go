@@ -23,7 +23,8 @@ func getJSON(t *testing.T, u string, v any) int {
 }
 
 // TestMetadata: a tenant's own issuer, the {tenantid} template for
-// organizations, and JWKS entries carrying the template (reference §3.1).
+// organizations, and JWKS entries carrying the template
+// (docs/reference/entra-multitenant-oauth.md §3.1).
 func TestMetadata(t *testing.T) {
 	_, srv := Start(t, DefaultSeed())
 	var m map[string]any

@@ -16,7 +16,8 @@ import (
 // graphAudience is the audience of a token that names no other resource.
 const graphAudience = "00000003-0000-0000-c000-000000000000"
 
-// token is /{tenant}/oauth2/v2.0/token (reference §2.4-§2.6, §4.1).
+// token is /{tenant}/oauth2/v2.0/token
+// (docs/reference/entra-multitenant-oauth.md §2.4-§2.6, §4.1).
 func (s *Sim) token(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -174,8 +175,9 @@ func (s *Sim) clientCredentials(w http.ResponseWriter, r *http.Request, client *
 		return
 	case !tenant.provisioned[client.ClientID]:
 		// Entra issues app-only tokens wherever the app has a service
-		// principal, which one user's own consent creates (§1.3): an app
-		// token proves nothing about an administrator's approval.
+		// principal, which one user's own consent creates
+		// (docs/reference/entra-multitenant-oauth.md §1.3): an app token
+		// proves nothing about an administrator's approval.
 		s.writeTokenError(w, http.StatusBadRequest, "unauthorized_client", 700016, "Application with identifier '"+client.ClientID+"' was not found in the directory '"+tenant.Name+"'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant.")
 		return
 	}

@@ -2,7 +2,9 @@
 // machines without Functions Core Tools: it reads host.json and the
 // function.json files, runs the custom handler the way the host does, serves
 // HTTP functions, fires timers and invokes functions on demand, speaking the
-// host's wire protocol to the handler (shared/reference/functions-custom-handlers.md).
+// host's wire protocol to the handler
+// (docs/reference/functions-custom-handlers.md;
+// https://learn.microsoft.com/azure/azure-functions/functions-custom-handlers).
 package funchost
 
 import (

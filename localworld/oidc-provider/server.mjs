@@ -1,6 +1,7 @@
 // A real OAuth 2.0 / OpenID Connect server for the tests' second opinion
-// (reference §6.1): panva's oidc-provider with one confidential client,
-// PKCE, refresh-token rotation and development log-in forms.
+// (docs/reference/entra-multitenant-oauth.md §6.1): panva's oidc-provider
+// with one confidential client, PKCE, refresh-token rotation and development
+// log-in forms.
 //
 //   node localworld/oidc-provider/server.mjs PORT
 //

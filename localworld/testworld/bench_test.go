@@ -3,11 +3,12 @@ package testworld_test
 import (
 	"context"
 	"io"
-	"net"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/pitcher/connector/localworld/funchost"
+	"github.com/pitcher/connector/localworld/testenv"
 	"github.com/pitcher/connector/localworld/testworld"
 )
 
@@ -28,12 +29,7 @@ func BenchmarkHandlerColdStart(b *testing.B) {
 	var rss int64
 	b.ResetTimer()
 	for range b.N {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			b.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		ln.Close()
+		addr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(b))
 		start := time.Now()
 		h, err := funchost.New(funchost.Options{Root: testworld.RepoRoot(b), Addr: addr, StateDir: b.TempDir(), Out: io.Discard, Environ: environ})
 		if err != nil {
