@@ -102,8 +102,10 @@ const (
 // (docs/reference/entra-multitenant-oauth.md §1.3).
 var consentCodes = []int{65001, 65004, 90094, 90095, 90093, 90008, 650052, 500011, 700016, 900941, 900981}
 
-// reauthCodes are the codes that end a grant
-// (docs/reference/entra-multitenant-oauth.md §2.6).
+// reauthCodes are the codes that end a grant: those of
+// docs/reference/entra-multitenant-oauth.md §2.6, 700084 (a refresh token
+// past its fixed lifetime, §2.5) and 50158 (an external security challenge
+// not satisfied: the user must sign in interactively).
 var reauthCodes = []int{700082, 70008, 50173, 70043, 50076, 50079, 50072, 50074, 50089, 700084, 50158}
 
 // Classify says what to do about err. It looks at the OAuth error and the
