@@ -1,7 +1,7 @@
 # The two commands of the README are `make dev` and `make test`.
 .PHONY: dev test build check clean bench bench-ci bench-startup bench-sync bench-uploads package deploy demo
 
-dev:            ## start Azurite + the Service Bus fake + funchost + the handler (Ctrl-C stops them)
+dev:            ## start Azurite, the Service Bus fake, entra-sim, dataverse-sim, funchost + the handler (Ctrl-C stops them)
 	@scripts/dev.sh
 
 test:           ## run every test with -race, starting the services they need

@@ -39,7 +39,7 @@ param entraApiScope string = 'access_as_user'
 @description('Where sign-in may send the browser afterwards: comma-separated absolute URLs (e.g. pitcher://auth). Empty: only the connector\'s own pages.')
 param returnToAllowlist string = ''
 
-@description('What meeting reports may write into Dynamics: the UPLOAD_CONFIG JSON document (README, "Uploads"); empty for the defaults (meetings as appointments; accounts by account number and contacts by e-mail, with their everyday columns).')
+@description('What meeting reports may write into Dynamics: the UPLOAD_CONFIG JSON document (docs/configuration.md); empty for the defaults (meetings as appointments; accounts by account number and contacts by e-mail, with their everyday columns).')
 param uploadConfig string = ''
 
 @description('NCRONTAB schedule (UTC) on which SyncScheduler looks for users due a sync.')

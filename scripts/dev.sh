@@ -52,7 +52,7 @@ The local world is running:
   Service Bus fake (pid $servicebus_pid)  amqp://127.0.0.1:${SERVICEBUS_PORT:-5672}  queues sync-jobs, uploads   log: .run/servicebus.log
   Settings                             $settings
 
-Try:  curl -i http://127.0.0.1:$port/api/diagnostics
+Try:  curl -i -H 'X-Diagnostics-Key: local-diagnostics-key-for-make-dev-only' http://127.0.0.1:$port/api/diagnostics
       open http://127.0.0.1:$port/api/consent/start?tenant=organizations   (approve a seeded tenant)
       open http://127.0.0.1:$port/api/login                                (sign in as a seeded user)
       curl -X POST http://127.0.0.1:$port/admin/functions/SyncScheduler -d '{}'

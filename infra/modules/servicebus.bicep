@@ -13,7 +13,8 @@ param principalId string
 // a lock while a function runs; maxDeliveryCount bounds redeliveries before
 // the dead-letter queue; duplicate detection makes a resent MessageId
 // harmless. A sync job older than an hour is worthless (the scheduler makes a
-// new one), so it expires quietly; an upload never does.
+// new one), so it expires quietly; an upload waits up to 14 days (a rep on a
+// long trip) and then goes to the dead-letter queue, never silently away.
 var queues = [
   {
     name: 'sync-jobs'

@@ -112,9 +112,8 @@ type Class struct {
 }
 
 // Classifier is implemented by errors that know their class: *Error, and
-// the clients' typed errors (dataverse.Error, entra.Error,
-// tokens.ReauthRequiredError), so that ClassOf sorts them without this
-// package knowing them.
+// the clients' typed errors (dataverse.Error, tokens.ReauthRequiredError),
+// so that ClassOf sorts them without this package knowing them.
 type Classifier interface {
 	error
 	Class() Class

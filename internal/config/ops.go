@@ -11,7 +11,7 @@ type Ops struct {
 	PseudonymKey []byte
 	// DiagnosticsKey, when set, lets a caller that sends it in the
 	// X-Diagnostics-Key header read the diagnostics of any organisation
-	// and user (Pitcher support, connectorctl doctor --remote). Empty: only
+	// and user (Pitcher support with curl). Empty: only
 	// users' own diagnostics are served over HTTP.
 	DiagnosticsKey string
 }
