@@ -76,19 +76,23 @@ func classify(err error, item string) outcome {
 		return failed(err, &LastError{Code: "not_allowed", Message: err.Error() + "; the report cannot be written as it is", Item: notAllowed.item})
 	case errors.Is(err, documents.ErrNotFound), errors.Is(err, documents.ErrCorrupt):
 		return failed(err, &LastError{Code: "stored_report_damaged", Message: "the stored report or one of its documents is missing or damaged; send the report again under a new upload id", Item: item})
-	case c.Kind == apperr.Reauth && errors.As(err, &reauth):
-		return parked(err, reauth.Reason)
+	case c.Kind == apperr.Reauth:
+		why := "Entra ID no longer accepts your sign-in"
+		if errors.As(err, &reauth) {
+			why = reauth.Reason
+		}
+		return parked(err, why)
 	case c.Kind == apperr.NotFound && dv == nil: // the vault found no connection
 		return parked(err, "you are not connected to Dynamics 365")
 	case c.Kind == apperr.Throttled:
-		o := outcome{kind: outcomeThrottled, err: err, retryAfter: c.RetryAfter, last: dynamics()}
-		if o.last == nil {
-			o.last = &LastError{Item: item}
+		last := dynamics()
+		if last == nil { // Entra ID throttled the token refresh
+			last = &LastError{Message: "the connector was asked to slow down; the upload is tried again later", Item: item}
 		}
-		if o.last.Code == "" {
-			o.last.Code = "throttled"
+		if last.Code == "" {
+			last.Code = "throttled"
 		}
-		return o
+		return outcome{kind: outcomeThrottled, err: err, retryAfter: c.RetryAfter, last: last}
 	case c.Kind == apperr.Unauthorized, c.Kind == apperr.Transient, c.Kind == apperr.Internal:
 		// A 401 here came after the client refreshed the token once:
 		// Entra accepted the grant, so signing in again would not help

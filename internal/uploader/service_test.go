@@ -285,6 +285,9 @@ func TestClassify(t *testing.T) {
 		{fmt.Errorf("x: %w", documents.ErrCorrupt), outcomeFailed, "stored_report_damaged"},
 		{&notAllowedError{item: "customers[0]", what: "entity set leads"}, outcomeFailed, "not_allowed"},
 		{errors.New("table storage timeout"), outcomeTransient, "unavailable"},
+		// Entra throttling the refresh: retried at its Retry-After, like Dynamics'.
+		{&apperr.Error{Kind: apperr.Throttled, RetryAfter: time.Minute, Message: "Entra is throttling"}, outcomeThrottled, "throttled"},
+		{apperr.E(apperr.Reauth, "grant gone"), outcomeParked, "reauth_required"},
 	}
 	for _, tc := range tests {
 		o := classify(tc.err, "notes[0]")
