@@ -35,9 +35,11 @@ func LoadTool(getenv func(string) string) (Settings, error) {
 func load(getenv func(string) string, loadConfig func(func(string) string) (config.Config, error)) (Settings, error) {
 	cfg, err := loadConfig(getenv)
 	var problems []config.Problem
-	if ce := (*config.Error)(nil); errors.As(err, &ce) {
+	var ce *config.Error
+	switch {
+	case errors.As(err, &ce):
 		problems = ce.Problems
-	} else if err != nil {
+	case err != nil:
 		return Settings{}, err
 	}
 	s := Settings{Config: cfg}
