@@ -149,7 +149,7 @@ func TestConditionalUpdateThatRanIsNotReportedAsAConflict(t *testing.T) {
 	}
 }
 
-// vault is a token source like issue 4's per-user vault: a cached token,
+// vault is a token source like the per-user token vault (internal/tokens): a cached token,
 // replaced when the client forces a refresh.
 type vault struct {
 	iss      *dataversesim.TestIssuer
