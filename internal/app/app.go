@@ -89,7 +89,7 @@ func New(s Settings, logger *slog.Logger, opts Options) (*App, error) {
 	}
 	a := &App{Settings: s, DB: store.NewDB(tables, s.Storage.TablePrefix),
 		Documents: documents.New(blobs.ServiceClient().NewContainerClient(s.Uploads.Container))}
-	a.Queues, err = NewQueues(sb, s.SyncQueue, s.UploadQueue)
+	a.Queues, err = newQueues(sb, s.SyncQueue, s.UploadQueue)
 	if err != nil {
 		return nil, err
 	}

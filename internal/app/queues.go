@@ -18,9 +18,9 @@ type Queues struct {
 	Uploads  *queue.Sender[queue.Upload]
 }
 
-// NewQueues builds the senders of the sync-jobs and uploads queues over
+// newQueues builds the senders of the sync-jobs and uploads queues over
 // client, which Close closes. It contacts nothing.
-func NewQueues(client *azservicebus.Client, syncQueue, uploadQueue string) (*Queues, error) {
+func newQueues(client *azservicebus.Client, syncQueue, uploadQueue string) (*Queues, error) {
 	syncJobs, err := queue.NewSender[queue.SyncJob](client, syncQueue)
 	if err != nil {
 		return nil, err
