@@ -37,7 +37,6 @@ type memStore struct {
 	flows   map[string]store.AuthFlow
 	tenants map[string]store.Tenant
 	conns   *storetest.Connections
-	version int
 }
 
 func (m *memStore) Create(_ context.Context, state string, f store.AuthFlow) error {

@@ -185,7 +185,6 @@ type preferences struct {
 	representation  bool
 	continueOnError bool
 	annotations     string // the include-annotations value, unquoted
-	applied         []string
 }
 
 // parsePrefer reads every Prefer header of h.

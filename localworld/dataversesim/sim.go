@@ -109,17 +109,16 @@ func jsonResponse(status int, body []byte) *response {
 
 // call is one Web API request, from the wire or from inside a $batch.
 type call struct {
-	method  string
-	segs    []string // path segments after /api/data/<version>/, unescaped
-	rawURL  string   // the request URL as sent, for error messages
-	query   url.Values
-	rawQry  string
-	header  http.Header
-	body    []byte
-	base    string // e.g. http://127.0.0.1:7073/api/data/v9.2/
-	user    user
-	batch   *batchContext // non-nil inside a $batch
-	changes bool          // inside a change set
+	method string
+	segs   []string // path segments after /api/data/<version>/, unescaped
+	rawURL string   // the request URL as sent, for error messages
+	query  url.Values
+	rawQry string
+	header http.Header
+	body   []byte
+	base   string // e.g. http://127.0.0.1:7073/api/data/v9.2/
+	user   user
+	batch  *batchContext // non-nil inside a $batch
 }
 
 // ServeHTTP routes a request to the admin API, Global Discovery or the Web API.

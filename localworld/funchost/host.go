@@ -63,7 +63,6 @@ type Host struct {
 	now       func() time.Time
 	ln        net.Listener
 
-	mu    sync.Mutex
 	admin sync.WaitGroup // on-demand invocations in flight
 }
 
