@@ -18,19 +18,16 @@ type Authority struct {
 	host string // scheme://host[:port], no trailing slash
 }
 
-// Well-known authority hosts.
-const (
-	PublicCloud = "https://login.microsoftonline.com"
-	USGovCloud  = "https://login.microsoftonline.us"
-	ChinaCloud  = "https://login.chinacloudapi.cn"
-)
+// publicCloud is Entra's global authority host (ENTRA_AUTHORITY_HOST's
+// default and the others are config's).
+const publicCloud = "https://login.microsoftonline.com"
 
 // NewAuthority validates host: an https URL with no path, query or
 // fragment; plain http only on a loopback address (the simulator).
 func NewAuthority(host string) (Authority, error) {
 	u, err := url.Parse(strings.TrimRight(host, "/"))
 	if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || (u.Path != "" && u.Path != "/") {
-		return Authority{}, fmt.Errorf("%q is not an authority host like %s", host, PublicCloud)
+		return Authority{}, fmt.Errorf("%q is not an authority host like %s", host, publicCloud)
 	}
 	switch u.Scheme {
 	case "https":

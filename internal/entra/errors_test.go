@@ -95,7 +95,7 @@ func TestAuthority(t *testing.T) {
 			t.Errorf("NewAuthority(%q) = %q, %v; want %q", tc.in, a.Host(), err, tc.want)
 		}
 	}
-	a, _ := NewAuthority(USGovCloud)
+	a, _ := NewAuthority("https://login.microsoftonline.us")
 	if a.TokenURL("organizations") != "https://login.microsoftonline.us/organizations/oauth2/v2.0/token" ||
 		a.Issuer(contoso) != "https://login.microsoftonline.us/"+contoso+"/v2.0" ||
 		a.AdminConsentURL(contoso) != "https://login.microsoftonline.us/"+contoso+"/v2.0/adminconsent" {
