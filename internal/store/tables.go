@@ -24,7 +24,6 @@ func (db *DB) TableName(name string) string { return db.prefix + name }
 // Table returns the client of table name.
 func (db *DB) Table(name string) *aztables.Client { return db.svc.NewClient(db.TableName(name)) }
 
-
 // CreateTables creates the named tables if they do not exist yet.
 func (db *DB) CreateTables(ctx context.Context, names ...string) error {
 	full := make([]string, len(names))
