@@ -41,18 +41,8 @@ func (s *Sim) authorize(w http.ResponseWriter, r *http.Request) {
 		fail("invalid_request", 501491, "Invalid size of Code_Challenge parameter or unsupported code_challenge_method.")
 		return
 	}
-	user, ok := s.pickUser(w, r, tenant, func() {
-		fail("access_denied", 65004, "User declined to consent to access the app.")
-	})
+	user, ok := s.pickUser(w, r, tenant, client.ClientID, fail)
 	if !ok {
-		return
-	}
-	if user == nil {
-		fail("login_required", 50058, "A silent sign-in request was sent but no user is signed in.")
-		return
-	}
-	if tenant != nil && user.tenant != tenant {
-		fail("access_denied", 50020, "User account '"+user.UPN+"' from identity provider does not exist in tenant '"+tenant.Name+"' and cannot access the application '"+client.ClientID+"' in that tenant.")
 		return
 	}
 	setSession(w, user) // signed in, whatever the consent check says next

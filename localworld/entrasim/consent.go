@@ -33,18 +33,8 @@ func (s *Sim) adminConsent(w http.ResponseWriter, r *http.Request) {
 		fail("invalid_request", 90130, "Application is not supported for this API version: use a tenant or 'organizations', not 'common', for admin consent.")
 		return
 	}
-	user, ok := s.pickUser(w, r, tenant, func() {
-		fail("access_denied", 65004, "User declined to consent to access the app.")
-	})
+	user, ok := s.pickUser(w, r, tenant, "", fail)
 	if !ok {
-		return
-	}
-	if user == nil {
-		fail("login_required", 50058, "A silent sign-in request was sent but no user is signed in.")
-		return
-	}
-	if tenant != nil && user.tenant != tenant {
-		fail("access_denied", 50020, "User account '"+user.UPN+"' from identity provider does not exist in tenant '"+tenant.Name+"'.")
 		return
 	}
 	setSession(w, user)

@@ -11,30 +11,39 @@ import (
 // so a second redirect (consent, then sign-in) needs no second pick.
 const sessionCookie = "entrasim_session"
 
-// pickUser decides who is signing in: login_hint naming a seeded user, else
-// the session cookie (unless prompt asks for a fresh choice). ok is false
-// when a page was written instead: the picker, or a cancellation redirect.
-// The caller holds s.mu.
-func (s *Sim) pickUser(w http.ResponseWriter, r *http.Request, tenant *Tenant, cancel func()) (*User, bool) {
+// pickUser decides who is signing in to the flow of app (a client id; ""
+// for admin consent) in tenant (nil: any): login_hint naming a seeded user,
+// else the session cookie (unless prompt asks for a fresh choice). ok is
+// false when something was written instead: the picker, or one of Entra's
+// answers through fail (the user cancelled: 65004; a silent request found
+// nobody: 50058; the user is not of tenant: 50020). The caller holds s.mu.
+func (s *Sim) pickUser(w http.ResponseWriter, r *http.Request, tenant *Tenant, app string, fail func(code string, aadsts int, msg string)) (*User, bool) {
 	q := r.URL.Query()
 	if q.Get("sim_cancel") != "" {
-		cancel()
+		fail("access_denied", 65004, "User declined to consent to access the app.")
 		return nil, false
 	}
-	if u := s.users[strings.ToLower(q.Get("login_hint"))]; u != nil {
-		return u, true
-	}
+	u := s.users[strings.ToLower(q.Get("login_hint"))]
 	prompt := q.Get("prompt")
-	if c, err := r.Cookie(sessionCookie); err == nil && prompt != "login" && prompt != "select_account" {
-		if u := s.users[strings.ToLower(c.Value)]; u != nil {
-			return u, true
+	if c, err := r.Cookie(sessionCookie); u == nil && err == nil && prompt != "login" && prompt != "select_account" {
+		u = s.users[strings.ToLower(c.Value)]
+	}
+	switch {
+	case u == nil && prompt == "none":
+		fail("login_required", 50058, "A silent sign-in request was sent but no user is signed in.")
+		return nil, false
+	case u == nil:
+		s.picker(w, r, tenant)
+		return nil, false
+	case tenant != nil && u.tenant != tenant:
+		msg := "User account '" + u.UPN + "' from identity provider does not exist in tenant '" + tenant.Name + "'"
+		if app != "" {
+			msg += " and cannot access the application '" + app + "' in that tenant"
 		}
+		fail("access_denied", 50020, msg+".")
+		return nil, false
 	}
-	if prompt == "none" {
-		return nil, true // the caller answers login_required
-	}
-	s.picker(w, r, tenant)
-	return nil, false
+	return u, true
 }
 
 func setSession(w http.ResponseWriter, u *User) {
