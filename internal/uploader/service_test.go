@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -191,6 +192,40 @@ func TestLastDeliveryDeadLetters(t *testing.T) {
 		if up := f.row(t, "d-1"); up.Status != want || up.ErrorStatus != http.StatusInternalServerError {
 			t.Errorf("delivery %d: row %s (last error %d), want %s", delivery, up.Status, up.ErrorStatus, want)
 		}
+	}
+}
+
+// intakeRace is memRows where UploadIntake's record that it queued the
+// message lands between the worker's first read of the row and its write.
+type intakeRace struct {
+	*memRows
+	once sync.Once
+}
+
+func (r *intakeRace) Get(ctx context.Context, t, u, id string) (store.Upload, error) {
+	row, err := r.memRows.Get(ctx, t, u, id)
+	r.once.Do(func() {
+		late := row
+		late.MessageSent = true
+		if _, err := r.memRows.Update(ctx, late); err != nil {
+			panic(err)
+		}
+	})
+	return row, err
+}
+
+// TestIntakeRecordingTheSendDoesNotSpendADelivery: the message may reach
+// the worker before the intake has recorded that it sent it; the worker
+// still writes the upload on that delivery, counted as its first attempt.
+func TestIntakeRecordingTheSendDoesNotSpendADelivery(t *testing.T) {
+	f := newFixture(t)
+	f.accept(t, meeting("race-1", "null")+"}")
+	f.svc.Rows = &intakeRace{memRows: f.rows}
+	if what := f.process(t, queue.NewUpload(tenant, user, "race-1")); what != "done" {
+		t.Errorf("Process = %q, want the upload written on this delivery", what)
+	}
+	if up := f.row(t, "race-1"); up.Status != store.UploadDone || up.Attempts != 1 {
+		t.Errorf("row = %s after %d attempts, want done after 1", up.Status, up.Attempts)
 	}
 }
 

@@ -26,25 +26,40 @@ import (
 // DeliveryCount, and on the last one the upload is marked dead_lettered.
 func (s *Service) Process(ctx context.Context, m queue.Upload, delivery int) (string, error) {
 	log := s.Logger.With("tenant", m.TenantID, "user", m.UserID, "upload", m.UploadID, "attempt", m.Attempt, "delivery", delivery)
-	row, err := s.Rows.Get(ctx, m.TenantID, m.UserID, m.UploadID)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		log.Warn("the message names no upload; dropped")
-		return "no such upload", nil
-	case err != nil:
-		return "", apperr.Wrap(apperr.Transient, err, "could not read the upload")
-	case row.Status == store.UploadDone || row.Status == store.UploadFailed:
-		return "already " + row.Status, nil
-	case m.Attempt < row.RetryAttempt:
-		return fmt.Sprintf("superseded by attempt %d", row.RetryAttempt), nil
-	}
-	row.Status, row.Attempts, row.MessageSent = store.UploadProcessing, row.Attempts+1, true
-	row.UpdatedAt, row.NextAttemptAt = s.now().UTC(), time.Time{}
-	if err := s.save(ctx, &row); err != nil {
-		return "", err
+	row, skip, err := s.begin(ctx, m, log)
+	if skip != "" || err != nil {
+		return skip, err
 	}
 	connectedAt, o := s.write(ctx, &row, log)
 	return s.settle(ctx, &row, m, delivery, connectedAt, o, log)
+}
+
+// begin marks the upload processing and counts the attempt, or says why
+// the message has nothing to do (skip). UploadIntake records that it
+// queued the message after sending it, so that write can land between
+// this read and this write: the row is then read again, rather than the
+// delivery being spent on a conflict.
+func (s *Service) begin(ctx context.Context, m queue.Upload, log *slog.Logger) (row store.Upload, skip string, err error) {
+	for try := 1; ; try++ {
+		row, err = s.Rows.Get(ctx, m.TenantID, m.UserID, m.UploadID)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			log.Warn("the message names no upload; dropped")
+			return row, "no such upload", nil
+		case err != nil:
+			return row, "", apperr.Wrap(apperr.Transient, err, "could not read the upload")
+		case row.Status == store.UploadDone || row.Status == store.UploadFailed:
+			return row, "already " + row.Status, nil
+		case m.Attempt < row.RetryAttempt:
+			return row, fmt.Sprintf("superseded by attempt %d", row.RetryAttempt), nil
+		}
+		row.Status, row.Attempts, row.MessageSent = store.UploadProcessing, row.Attempts+1, true
+		row.UpdatedAt, row.NextAttemptAt = s.now().UTC(), time.Time{}
+		err = s.save(ctx, &row)
+		if err == nil || !errors.Is(err, store.ErrConflict) || try == 3 {
+			return row, "", err
+		}
+	}
 }
 
 // save writes row if nobody changed it since it was read.
