@@ -32,6 +32,15 @@ func (p Pseudonyms) User(tenant, user string) string {
 	return "u-" + hex.EncodeToString(m.Sum(nil))[:16]
 }
 
+// Tenant returns the pseudonym of a tenant id: "t-" and the first 16 hex
+// digits of HMAC-SHA256(key, "tenant|<tenant id>"). The erasure audit names
+// tenants by it, so an offboarded organisation's id is kept nowhere.
+func (p Pseudonyms) Tenant(tenant string) string {
+	m := hmac.New(sha256.New, p.key)
+	m.Write([]byte("tenant|" + strings.ToLower(tenant)))
+	return "t-" + hex.EncodeToString(m.Sum(nil))[:16]
+}
+
 // IsPseudonym reports whether s has the shape of a pseudonym.
 func IsPseudonym(s string) bool {
 	if len(s) != 18 || !strings.HasPrefix(s, "u-") {

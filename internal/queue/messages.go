@@ -22,7 +22,7 @@ const SchemaVersion = 1
 // ContentType is the content type of every message the connector sends.
 const ContentType = "application/json"
 
-// Message is a message the connector sends: a SyncJob or an Upload.
+// Message is a message the connector sends: a SyncJob, an Upload or a Lifecycle.
 type Message interface {
 	// MessageID is the Service Bus MessageId: derived from the work, so two
 	// sends of the same work within the queue's duplicate detection window
@@ -197,6 +197,87 @@ func (u Upload) Validate() error {
 	}
 	p.attempt(u.Attempt)
 	return p.err("uploads message")
+}
+
+// Lifecycle operations.
+const (
+	// OpEraseUser goes on with a user's erasure (a disconnect that did not
+	// finish within its request, or an erasure waiting for a sync or an
+	// upload to end).
+	OpEraseUser = "erase-user"
+	// OpOffboardTenant offboards a tenant: every connection of it erased,
+	// then its approval. Operators may send it themselves.
+	OpOffboardTenant = "offboard-tenant"
+)
+
+// Lifecycle asks for an erasure to be done or continued. It is the body of
+// a lifecycle message.
+type Lifecycle struct {
+	Version  int    `json:"v"`
+	Op       string `json:"op"`
+	TenantID string `json:"tenantId"`         // Entra tenant id (GUID)
+	UserID   string `json:"userId,omitempty"` // the user's Entra object id (erase-user only)
+	// Attempt numbers the continuations: 0 for the first message.
+	Attempt int `json:"attempt,omitempty"`
+}
+
+// EraseUser is the message that goes on with user's erasure.
+func EraseUser(tenantID, userID string) Lifecycle {
+	return Lifecycle{Version: SchemaVersion, Op: OpEraseUser, TenantID: canonicalID(tenantID), UserID: canonicalID(userID)}
+}
+
+// OffboardTenant is the message that offboards tenant.
+func OffboardTenant(tenantID string) Lifecycle {
+	return Lifecycle{Version: SchemaVersion, Op: OpOffboardTenant, TenantID: canonicalID(tenantID)}
+}
+
+// Next is the message that continues l later (with Sender.ScheduleAt).
+func (l Lifecycle) Next() Lifecycle {
+	l.Attempt++
+	return l
+}
+
+// MessageID is "lifecycle:<op>:<tenant>:<user hash>:<attempt>", the user
+// hash as in SyncJob.MessageID ("-" for a tenant).
+func (l Lifecycle) MessageID() string {
+	who := "-"
+	if l.UserID != "" {
+		sum := sha256.Sum256([]byte(canonicalID(l.TenantID) + "|" + canonicalID(l.UserID)))
+		who = hex.EncodeToString(sum[:16])
+	}
+	return fmt.Sprintf("lifecycle:%s:%s:%s:%d", l.Op, canonicalID(l.TenantID), who, l.Attempt)
+}
+
+func (Lifecycle) schema() string { return "lifecycle" }
+
+// Validate checks every field of l.
+func (l Lifecycle) Validate() error {
+	var p problems
+	p.version(l.Version)
+	p.guid("tenantId", l.TenantID, "the Entra tenant id")
+	switch l.Op {
+	case OpEraseUser:
+		p.guid("userId", l.UserID, "the user's Entra object id")
+	case OpOffboardTenant:
+		if l.UserID != "" {
+			p.add("userId", "must be absent for offboard-tenant (it erases every user of the tenant)")
+		}
+	case "":
+		p.add("op", "missing; use erase-user or offboard-tenant")
+	default:
+		p.add("op", fmt.Sprintf("%q is not erase-user or offboard-tenant", l.Op))
+	}
+	p.attempt(l.Attempt)
+	return p.err("lifecycle message")
+}
+
+// DecodeLifecycle decodes a lifecycle message body, strictly like DecodeSyncJob.
+func DecodeLifecycle(body []byte) (Lifecycle, error) {
+	var l Lifecycle
+	if err := decodeStrict(body, "lifecycle", &l); err != nil {
+		return Lifecycle{}, err
+	}
+	return l, l.Validate()
 }
 
 // DecodeSyncJob decodes a sync-jobs message body strictly: the version must

@@ -109,14 +109,20 @@ func (s *Service) storeRefreshToken(ctx context.Context, tid, oid, name, rt stri
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return apperr.Wrap(apperr.Transient, err, "could not read the connection; sign in again")
 		}
+		if err == nil && conn.Status == store.StatusErasing {
+			return apperr.E(apperr.Conflict, "your earlier disconnection from Dynamics 365 is still being completed; sign in again in a few minutes")
+		}
 		if err == nil && conn.Status == store.StatusActive {
 			_, err = s.Conns.UpdateRefreshToken(ctx, tid, oid, sealed, keyID, conn.ETag)
 		} else {
 			now := s.now()
 			next := store.Connection{TenantID: tid, UserID: oid, Status: store.StatusPending, StatusChangedAt: now,
 				RefreshToken: sealed, KeyID: keyID, UserName: name, ConnectedAt: now}
-			if err == nil && conn.Status == store.StatusReauthRequired {
-				next.OrgURL, next.DataverseUserID = conn.OrgURL, conn.DataverseUserID
+			if err == nil {
+				next.ETag = conn.ETag // replace only the row read: an erasure may have begun since
+				if conn.Status == store.StatusReauthRequired {
+					next.OrgURL, next.DataverseUserID = conn.OrgURL, conn.DataverseUserID
+				}
 			}
 			_, err = s.Conns.Put(ctx, next)
 		}
@@ -138,6 +144,9 @@ func (s *Service) activate(ctx context.Context, tid, oid, org, dataverseUser str
 		conn, err := s.Conns.Get(ctx, tid, oid)
 		if err != nil {
 			return apperr.Wrap(apperr.Transient, err, "could not read the connection; sign in again")
+		}
+		if conn.Status == store.StatusErasing {
+			return apperr.E(apperr.Conflict, "you disconnected from Dynamics 365 while this sign-in ran; sign in again in a few minutes")
 		}
 		now := s.now()
 		conn.Status, conn.StatusReason, conn.StatusChangedAt = store.StatusActive, "", now

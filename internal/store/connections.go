@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -22,6 +23,10 @@ const (
 	// StatusReauthRequired: Entra said the grant is gone; nothing runs for
 	// the user until they sign in again. StatusReason says why.
 	StatusReauthRequired = "reauth_required"
+	// StatusErasing: the user disconnected (or retention or an offboarding
+	// erases them); nothing runs for the user, their data is being deleted,
+	// and the row goes when the erasure is complete (internal/lifecycle).
+	StatusErasing = "erasing"
 )
 
 // Connection is one user's link to their Dynamics environment.
@@ -44,8 +49,26 @@ type Connection struct {
 	UserName    string
 	ConnectedAt time.Time
 	NextSyncAt  time.Time
+	// Erasure is the erasure in progress (Status erasing).
+	Erasure Erasure
 	// ETag is the version read; updates that race are refused with ErrConflict.
 	ETag azcore.ETag
+}
+
+// Erasure is an erasure in progress, kept on the row it erases so that it
+// resumes after a crash and the row keeps fencing the user until the end.
+type Erasure struct {
+	// Kind is why: "disconnect", "offboard" or "retention".
+	Kind string
+	// By is who asked, pseudonymously ("user:u-…", "operator", "retention").
+	By          string
+	RequestedAt time.Time
+	// VerifyAfter: a sync held the user's lease when the erasure took it;
+	// the erasure looks again after this time (the lease's end plus one
+	// lease duration) before it may finish.
+	VerifyAfter time.Time
+	// Counts is JSON: what the erasure deleted so far, per table and container.
+	Counts string
 }
 
 // Connections is the connections table.
@@ -75,22 +98,66 @@ func connectionOf(tenant, user string, p props) Connection {
 	return Connection{TenantID: tenant, UserID: user, Status: p.str("Status"), StatusReason: p.str("StatusReason"),
 		StatusChangedAt: p.time("StatusChangedAt"), RefreshToken: p.bytes("RefreshToken"), KeyID: p.str("KeyID"),
 		OrgURL: p.str("OrgURL"), DataverseUserID: p.str("DataverseUserID"), UserName: p.str("UserName"),
-		ConnectedAt: p.time("ConnectedAt"), NextSyncAt: p.time("NextSyncAt")}
+		ConnectedAt: p.time("ConnectedAt"), NextSyncAt: p.time("NextSyncAt"),
+		Erasure: Erasure{Kind: p.str("ErasureKind"), By: p.str("ErasureBy"), RequestedAt: p.time("ErasureRequestedAt"),
+			VerifyAfter: p.time("ErasureVerifyAfter"), Counts: p.str("ErasureCounts")}}
 }
 
-// Put writes the whole connection, whatever was there: a fresh sign-in
-// replaces every earlier state. It returns the new ETag.
+// Put writes the whole connection: a fresh sign-in replaces every earlier
+// state. With conn.ETag empty it creates the row and fails with
+// ErrConflict if one exists; otherwise it replaces the row if it is still
+// at conn.ETag (ErrConflict if not), so a sign-in never overwrites an
+// erasure that began after it read the row. It returns the new ETag.
 func (c *Connections) Put(ctx context.Context, conn Connection) (azcore.ETag, error) {
 	p := map[string]any{"Status": conn.Status, "StatusReason": conn.StatusReason, "RefreshToken": aztables.EDMBinary(conn.RefreshToken),
 		"KeyID": conn.KeyID, "OrgURL": conn.OrgURL, "DataverseUserID": conn.DataverseUserID, "UserName": conn.UserName}
 	edmTime(p, "StatusChangedAt", conn.StatusChangedAt)
 	edmTime(p, "ConnectedAt", conn.ConnectedAt)
 	edmTime(p, "NextSyncAt", conn.NextSyncAt)
-	resp, err := c.table.UpsertEntity(ctx, encode(conn.TenantID, conn.UserID, p), &aztables.UpsertEntityOptions{UpdateMode: aztables.UpdateModeReplace})
+	entity := encode(conn.TenantID, conn.UserID, p)
+	if conn.ETag == "" {
+		resp, err := c.table.AddEntity(ctx, entity, nil)
+		if err != nil {
+			return "", mapErr(err, "put connection "+conn.TenantID+"/"+conn.UserID)
+		}
+		return resp.ETag, nil
+	}
+	etag := conn.ETag
+	resp, err := c.table.UpdateEntity(ctx, entity, &aztables.UpdateEntityOptions{IfMatch: &etag, UpdateMode: aztables.UpdateModeReplace})
 	if err != nil {
 		return "", mapErr(err, "put connection "+conn.TenantID+"/"+conn.UserID)
 	}
 	return resp.ETag, nil
+}
+
+// MarkErasing starts an erasure of the connection if the row is still at
+// etag (ErrConflict otherwise): the status becomes erasing, which stops
+// its syncs, uploads and API access at once.
+func (c *Connections) MarkErasing(ctx context.Context, tenant, user string, e Erasure, etag azcore.ETag) (azcore.ETag, error) {
+	p := map[string]any{"Status": StatusErasing, "StatusReason": e.Kind, "ErasureKind": e.Kind, "ErasureBy": e.By, "ErasureCounts": e.Counts}
+	edmTime(p, "StatusChangedAt", e.RequestedAt)
+	edmTime(p, "ErasureRequestedAt", e.RequestedAt)
+	return c.update(ctx, tenant, user, p, etag, "mark the connection erasing")
+}
+
+// RecordErasure stores the progress of the erasure (verification time and
+// counts) on the row, whatever its version: only the erasure writes an
+// erasing row.
+func (c *Connections) RecordErasure(ctx context.Context, tenant, user string, e Erasure) error {
+	p := map[string]any{"ErasureCounts": e.Counts}
+	edmTime(p, "ErasureVerifyAfter", e.VerifyAfter)
+	_, err := c.update(ctx, tenant, user, p, azcore.ETagAny, "record the erasure's progress")
+	return err
+}
+
+// Delete removes the connection, sealed refresh token included. A row
+// that is not there is not an error.
+func (c *Connections) Delete(ctx context.Context, tenant, user string) error {
+	_, err := c.table.DeleteEntity(ctx, tenant, user, nil)
+	if err = mapErr(err, "delete connection "+tenant+"/"+user); errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	return err
 }
 
 // UpdateRefreshToken stores a rotated refresh token if the row is still at

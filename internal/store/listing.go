@@ -93,3 +93,60 @@ func each(ctx context.Context, table *aztables.Client, filter, what string, fn f
 	}
 	return nil
 }
+
+// Scan calls fn with up to max connections that filter selects, starting
+// at the key (fromPK, fromRK) ("", "": the start), and returns the key to
+// continue from ("", "" when the table is done).
+func (c *Connections) Scan(ctx context.Context, filter, fromPK, fromRK string, max int, fn func(Connection) error) (string, string, error) {
+	return scan(ctx, c.table, filter, fromPK, fromRK, max, func(raw []byte) error {
+		e, err := decode(raw)
+		if err != nil {
+			return err
+		}
+		conn := connectionOf(e.PartitionKey, e.RowKey, props(e.Properties))
+		conn.RefreshToken, conn.ETag = nil, azcore.ETag(e.ETag)
+		return fn(conn)
+	})
+}
+
+// Scan calls fn with up to max uploads that filter selects, like
+// Connections.Scan.
+func (u *Uploads) Scan(ctx context.Context, filter, fromPK, fromRK string, max int, fn func(Upload) error) (string, string, error) {
+	return scan(ctx, u.table, filter, fromPK, fromRK, max, func(raw []byte) error {
+		up, err := decodeUpload(raw)
+		if err != nil {
+			return err
+		}
+		return fn(up)
+	})
+}
+
+// scan pages through table from a key, handing at most max entities to fn.
+func scan(ctx context.Context, table *aztables.Client, filter, fromPK, fromRK string, max int, fn func(raw []byte) error) (string, string, error) {
+	opts := &aztables.ListEntitiesOptions{Filter: &filter}
+	if fromPK != "" {
+		opts.NextPartitionKey, opts.NextRowKey = &fromPK, &fromRK
+	}
+	pager := table.NewListEntitiesPager(opts)
+	seen := 0
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return fromPK, fromRK, mapErr(err, "scan")
+		}
+		for _, raw := range page.Entities {
+			if seen == max {
+				e, err := decode(raw)
+				if err != nil {
+					return fromPK, fromRK, mapErr(err, "scan")
+				}
+				return e.PartitionKey, e.RowKey, nil
+			}
+			if err := fn(raw); err != nil {
+				return fromPK, fromRK, err
+			}
+			seen++
+		}
+	}
+	return "", "", nil
+}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -139,6 +140,16 @@ func (s *SyncStates) UpdateLease(ctx context.Context, tenant, user string, l Lea
 		return "", mapErr(err, "update sync lease "+tenant+"/"+user)
 	}
 	return resp.ETag, nil
+}
+
+// DeleteLease removes the lease row if it is still at etag (ErrConflict
+// otherwise); a row that is gone is not an error.
+func (s *SyncStates) DeleteLease(ctx context.Context, tenant, user string, etag azcore.ETag) error {
+	_, err := s.table.DeleteEntity(ctx, UserPartition(tenant, user), LeaseRowKey, &aztables.DeleteEntityOptions{IfMatch: &etag})
+	if err = mapErr(err, "delete sync lease "+tenant+"/"+user); errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	return err
 }
 
 // CommitSet writes a set's state in one transaction with the lease at

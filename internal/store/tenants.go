@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
@@ -34,10 +35,18 @@ type Tenant struct {
 	// DynamicsURL, if set, is the tenant's Dynamics environment, used
 	// instead of Global Discovery.
 	DynamicsURL string
+	// OffboardingAt is when the tenant's offboarding began (zero: none):
+	// its approval no longer counts, and the row goes when every
+	// connection of the tenant is erased. OffboardingBy is who asked
+	// (pseudonymous); OffboardCounts the JSON counts erased so far.
+	OffboardingAt  time.Time
+	OffboardingBy  string
+	OffboardCounts string
 }
 
-// Consented reports whether an administrator approved the app.
-func (t Tenant) Consented() bool { return !t.ConsentedAt.IsZero() }
+// Consented reports whether an administrator approved the app and the
+// tenant is not being offboarded.
+func (t Tenant) Consented() bool { return !t.ConsentedAt.IsZero() && t.OffboardingAt.IsZero() }
 
 // Tenants is the tenants table.
 type Tenants struct{ table *aztables.Client }
@@ -64,7 +73,26 @@ func tenantOf(id string, p props) Tenant {
 	return Tenant{ID: id, ConsentedAt: p.time("ConsentedAt"), ConsentScopes: p.str("ConsentScopes"),
 		ConsentedByName: p.str("ConsentedByName"), ConsentedByOID: p.str("ConsentedByOID"),
 		LastRefusalAt: p.time("LastRefusalAt"), LastRefusalError: p.str("LastRefusalError"),
-		LastRefusalDescription: p.str("LastRefusalDescription"), DynamicsURL: p.str("DynamicsURL")}
+		LastRefusalDescription: p.str("LastRefusalDescription"), DynamicsURL: p.str("DynamicsURL"),
+		OffboardingAt: p.time("OffboardingAt"), OffboardingBy: p.str("OffboardingBy"), OffboardCounts: p.str("OffboardCounts")}
+}
+
+// MarkOffboarding records that the tenant's offboarding began (if it had
+// not already) and the counts erased so far.
+func (t *Tenants) MarkOffboarding(ctx context.Context, id, by string, at time.Time, counts string) error {
+	p := map[string]any{"OffboardingBy": by, "OffboardCounts": counts}
+	edmTime(p, "OffboardingAt", at)
+	return t.merge(ctx, id, p, "mark tenant "+id+" offboarding")
+}
+
+// Delete removes the tenant's row: its approval, approver and refusals.
+// A row that is not there is not an error.
+func (t *Tenants) Delete(ctx context.Context, id string) error {
+	_, err := t.table.DeleteEntity(ctx, id, tenantRow, nil)
+	if err = mapErr(err, "delete tenant "+id); errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	return err
 }
 
 // RecordConsent records an approval. It merges into the row, so fields it

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"time"
@@ -25,6 +26,7 @@ const (
 	UploadParked       = "parked"        // the user must sign in again; it resumes then
 	UploadFailed       = "failed"        // Dynamics refused it; LastError says why
 	UploadDeadLettered = "dead_lettered" // every delivery failed; an operator resubmits it
+	UploadCancelled    = "cancelled"     // the user disconnected (or was erased) before it was written; the row goes with the erasure
 )
 
 // Upload is the state of one meeting report.
@@ -98,6 +100,15 @@ func (u *Uploads) Update(ctx context.Context, up Upload) (azcore.ETag, error) {
 		return "", mapErr(err, "update upload "+up.UploadID)
 	}
 	return resp.ETag, nil
+}
+
+// Delete removes the upload's row; a row that is gone is not an error.
+func (u *Uploads) Delete(ctx context.Context, tenant, user, id string) error {
+	_, err := u.table.DeleteEntity(ctx, UploadPartition(tenant, user), id, nil)
+	if err = mapErr(err, "delete upload "+id); errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	return err
 }
 
 // ListByStatus returns the uploads of user in tenant that have status.

@@ -43,10 +43,14 @@ func (m *Connections) Get(_ context.Context, tenant, user string) (store.Connect
 	return c, nil
 }
 
-// Put writes c whatever is there.
+// Put creates c (c.ETag empty) or replaces it if c.ETag is current.
 func (m *Connections) Put(_ context.Context, c store.Connection) (azcore.ETag, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	cur, ok := m.rows[c.TenantID+"/"+c.UserID]
+	if ok != (c.ETag != "") || ok && cur.ETag != c.ETag {
+		return "", store.ErrConflict
+	}
 	m.version++
 	c.ETag = azcore.ETag(strconv.Itoa(m.version))
 	m.rows[c.TenantID+"/"+c.UserID] = c
