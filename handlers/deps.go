@@ -58,4 +58,6 @@ type Deps struct {
 	// empty: then only one's own) opens every organisation's.
 	Diagnostics    Diagnostics
 	DiagnosticsKey string
+	// Lifecycle serves Connection, LifecycleWorker and Retention.
+	Lifecycle *LifecycleDeps
 }

@@ -46,6 +46,17 @@ func addRoutes(mux *http.ServeMux, logger *slog.Logger, d Deps) {
 		mux.Handle("GET /api/diagnostics", api("Diagnostics", notImplementedAuthed("Diagnostics")))
 	}
 
+	if lc := d.Lifecycle; lc != nil {
+		mux.Handle("GET /api/connection", httpFunction(logger, "Connection", identified(lc.Identify, "Connection", connectionGet(*lc))))
+		mux.Handle("DELETE /api/connection", httpFunction(logger, "Connection", identified(lc.Identify, "Connection", connectionDelete(*lc, l))))
+		mux.Handle("POST /LifecycleWorker", invoke(logger, "LifecycleWorker", lifecycleWorker(logger, *lc)))
+		mux.Handle("POST /Retention", invoke(logger, "Retention", retention(*lc)))
+	} else {
+		mux.Handle("/api/connection", httpFunction(logger, "Connection", notImplemented("Connection")))
+		mux.Handle("POST /LifecycleWorker", invoke(logger, "LifecycleWorker", notImplementedInvocation))
+		mux.Handle("POST /Retention", invoke(logger, "Retention", notImplementedInvocation))
+	}
+
 	mux.Handle("POST /SyncScheduler", invoke(logger, "SyncScheduler", schedulerOr501(d.Scheduler)))
 	mux.Handle("POST /SyncWorker", invoke(logger, "SyncWorker", syncWorkerOr501(logger, d.SyncWorker)))
 	if d.Uploads != nil {

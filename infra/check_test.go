@@ -67,6 +67,9 @@ var notSetInAzure = map[string]string{
 	"SYNC_RECONCILE_INTERVAL":          "optional; daily reconcile of tables without change tracking",
 	"SYNC_CHANGES_RETENTION":           "optional; the change log keeps 30 days, longer-offline apps read a snapshot",
 	"SYNC_TIME_BUDGET":                 "optional; 5 minutes per SyncWorker invocation, well inside the 10-minute functionTimeout",
+	"RETENTION_INACTIVE":               "optional; 30 days, as docs/privacy.md promises customers",
+	"RETENTION_UPLOADS":                "optional; 30 days, as docs/privacy.md promises customers",
+	"RETENTION_MAX_PER_RUN":            "optional; 1000 erasures per daily run, the rest the next day",
 }
 
 // setAheadOfCode lists settings infra sets before the code that reads them

@@ -45,6 +45,9 @@ param uploadConfig string = ''
 @description('NCRONTAB schedule (UTC) on which SyncScheduler looks for users due a sync.')
 param syncSchedule string = '0 */5 * * * *'
 
+@description('NCRONTAB schedule (UTC) of the daily retention run (docs/privacy.md).')
+param retentionSchedule string = '0 30 3 * * *'
+
 @description('How often each user is synced (a Go duration, 1m to 24h); SyncScheduler must run at least this often.')
 param syncInterval string = '5m'
 
@@ -66,6 +69,7 @@ var tags = { 'azd-env-name': environmentName, application: 'pitcher-dynamics-con
 var appName = 'func-pitcher-${environmentName}-${resourceToken}'
 var syncQueueName = 'sync-jobs'
 var uploadQueueName = 'uploads'
+var lifecycleQueueName = 'lifecycle'
 var documentsContainerName = 'documents'
 
 module identity 'modules/identity.bicep' = {
@@ -149,6 +153,8 @@ module functionApp 'modules/functionapp.bicep' = {
       SYNC_INTERVAL: syncInterval
       SYNC_QUEUE: syncQueueName
       UPLOAD_QUEUE: uploadQueueName
+      LIFECYCLE_QUEUE: lifecycleQueueName
+      RETENTION_SCHEDULE: retentionSchedule
       LOG_LEVEL: logLevel
       LOG_PSEUDONYM_KEY: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.logPseudonymKeyUri})'
       ENTRA_CLIENT_ID: entraClientId

@@ -20,7 +20,9 @@ import (
 	"github.com/pitcher/connector/handlers"
 	"github.com/pitcher/connector/internal/app"
 	"github.com/pitcher/connector/internal/config"
+	"github.com/pitcher/connector/internal/lifecycle"
 	"github.com/pitcher/connector/internal/obs"
+	"github.com/pitcher/connector/internal/store"
 )
 
 func main() {
@@ -78,9 +80,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 // deps are the app's parts the functions use.
 func deps(a *app.App) handlers.Deps {
+	lc := a.Settings.Lifecycle
 	return handlers.Deps{SignIn: a.SignIn, Auth: a.Auth, Uploads: a.Uploads, PublicBaseURL: a.Settings.Entra.PublicBaseURL,
 		Scheduler: a.Scheduler, SyncWorker: a.SyncWorker, Changes: a.Mirror,
-		Diagnostics: a.Diagnostics, DiagnosticsKey: a.Settings.Ops.DiagnosticsKey}
+		Diagnostics: a.Diagnostics, DiagnosticsKey: a.Settings.Ops.DiagnosticsKey,
+		Lifecycle: &handlers.LifecycleDeps{Eraser: a.Eraser, Queue: a.Queues.Lifecycle, Identify: a.Auth,
+			Connections: store.NewConnections(a.DB), Pseudonyms: obs.NewPseudonyms(a.Settings.Ops.PseudonymKey),
+			Retention: lifecycle.Retention{Inactive: lc.Inactive, Uploads: lc.Uploads, MaxPerRun: lc.MaxPerRun}}}
 }
 
 // serve serves h on ln until ctx is done, then stops accepting requests and

@@ -14,7 +14,8 @@ param principalId string
 // the dead-letter queue; duplicate detection makes a resent MessageId
 // harmless. A sync job older than an hour is worthless (the scheduler makes a
 // new one), so it expires quietly; an upload waits up to 14 days (a rep on a
-// long trip) and then goes to the dead-letter queue, never silently away.
+// long trip) and then goes to the dead-letter queue, never silently away; so
+// does an erasure (lifecycle), which must never be lost.
 var queues = [
   {
     name: 'sync-jobs'
@@ -31,6 +32,15 @@ var queues = [
     maxDeliveryCount: 10
     requiresDuplicateDetection: true
     duplicateDetectionHistoryTimeWindow: 'P1D'
+    deadLetteringOnMessageExpiration: true
+    defaultMessageTimeToLive: 'P14D'
+  }
+  {
+    name: 'lifecycle'
+    lockDuration: 'PT5M'
+    maxDeliveryCount: 10
+    requiresDuplicateDetection: true
+    duplicateDetectionHistoryTimeWindow: 'PT10M'
     deadLetteringOnMessageExpiration: true
     defaultMessageTimeToLive: 'P14D'
   }

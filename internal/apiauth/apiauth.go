@@ -72,20 +72,9 @@ type Authenticator struct {
 // *Error (Unauthorized: no or bad token; Forbidden: tenant not approved or
 // user not connected); a failure to check is a Transient apperr.
 func (a *Authenticator) Authenticate(ctx context.Context, authorization string) (Caller, error) {
-	scheme, raw, ok := strings.Cut(strings.TrimSpace(authorization), " ")
-	switch {
-	case authorization == "":
-		return Caller{}, refuse(apperr.Unauthorized, "", "this API needs an Entra access token for the Pitcher connector: send Authorization: Bearer <token>")
-	case !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(raw) == "":
-		return Caller{}, refuse(apperr.Unauthorized, "invalid_request", "the Authorization header must be Bearer <token>")
-	}
-	claims, err := a.Verifier.VerifyAccessToken(ctx, strings.TrimSpace(raw), a.Scope)
+	claims, err := a.verify(ctx, authorization)
 	if err != nil {
-		var it *entra.InvalidTokenError
-		if errors.As(err, &it) {
-			return Caller{}, refuse(apperr.Unauthorized, "invalid_token", "the access token is not valid: "+it.Reason)
-		}
-		return Caller{}, apperr.Wrap(apperr.Transient, err, "the access token cannot be checked right now; try again")
+		return Caller{}, err
 	}
 	t, err := a.Tenants.Get(ctx, claims.TenantID)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -100,6 +89,8 @@ func (a *Authenticator) Authenticate(ctx context.Context, authorization string) 
 		return Caller{}, refuse(apperr.Forbidden, "insufficient_scope", "you have not connected Dynamics yet; sign in to the connector first")
 	case err != nil:
 		return Caller{}, apperr.Wrap(apperr.Transient, err, "could not read your connection; try again")
+	case c.Status == store.StatusErasing:
+		return Caller{}, refuse(apperr.Forbidden, "insufficient_scope", "you disconnected Dynamics 365 and your data is being erased; sign in again to connect anew")
 	case c.Status == store.StatusPending && c.OrgURL == "",
 		c.Status != store.StatusActive && c.Status != store.StatusReauthRequired && c.Status != store.StatusPending:
 		// A pending connection with an environment is one that worked
@@ -107,6 +98,38 @@ func (a *Authenticator) Authenticate(ctx context.Context, authorization string) 
 		return Caller{}, refuse(apperr.Forbidden, "insufficient_scope", "your sign-in to the connector did not finish; sign in again")
 	}
 	return Caller{TenantID: claims.TenantID, UserID: claims.ObjectID, ConnectionStatus: c.Status, OrgURL: c.OrgURL}, nil
+}
+
+// Identify checks only the access token and names its user, whatever
+// their organisation's approval or connection: for the calls about the
+// connection itself (GET and DELETE /api/connection), which a user must be
+// able to make when there is nothing left to connect to.
+func (a *Authenticator) Identify(ctx context.Context, authorization string) (Caller, error) {
+	claims, err := a.verify(ctx, authorization)
+	if err != nil {
+		return Caller{}, err
+	}
+	return Caller{TenantID: claims.TenantID, UserID: claims.ObjectID}, nil
+}
+
+// verify checks the Authorization header's bearer token.
+func (a *Authenticator) verify(ctx context.Context, authorization string) (entra.AccessClaims, error) {
+	scheme, raw, ok := strings.Cut(strings.TrimSpace(authorization), " ")
+	switch {
+	case authorization == "":
+		return entra.AccessClaims{}, refuse(apperr.Unauthorized, "", "this API needs an Entra access token for the Pitcher connector: send Authorization: Bearer <token>")
+	case !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(raw) == "":
+		return entra.AccessClaims{}, refuse(apperr.Unauthorized, "invalid_request", "the Authorization header must be Bearer <token>")
+	}
+	claims, err := a.Verifier.VerifyAccessToken(ctx, strings.TrimSpace(raw), a.Scope)
+	if err != nil {
+		var it *entra.InvalidTokenError
+		if errors.As(err, &it) {
+			return entra.AccessClaims{}, refuse(apperr.Unauthorized, "invalid_token", "the access token is not valid: "+it.Reason)
+		}
+		return entra.AccessClaims{}, apperr.Wrap(apperr.Transient, err, "the access token cannot be checked right now; try again")
+	}
+	return claims, nil
 }
 
 func refuse(kind apperr.Kind, challenge, msg string) *Error {

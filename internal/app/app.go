@@ -23,8 +23,10 @@ import (
 	"github.com/pitcher/connector/internal/diagnose"
 	"github.com/pitcher/connector/internal/documents"
 	"github.com/pitcher/connector/internal/entra"
+	"github.com/pitcher/connector/internal/lifecycle"
 	"github.com/pitcher/connector/internal/mirror"
 	"github.com/pitcher/connector/internal/obs"
+	"github.com/pitcher/connector/internal/queue"
 	"github.com/pitcher/connector/internal/signin"
 	"github.com/pitcher/connector/internal/store"
 	"github.com/pitcher/connector/internal/syncer"
@@ -64,13 +66,15 @@ type App struct {
 	// its reports between concurrent GET /api/diagnostics requests.
 	Doctor      *diagnose.Doctor
 	Diagnostics *diagnose.Shared
+	// Eraser erases users and tenants (disconnect, offboarding, retention).
+	Eraser *lifecycle.Eraser
 
 	probeSB *azservicebus.Client
 }
 
 // Tables are the tables this package's parts use.
 var Tables = []string{store.TenantsTable, store.ConnectionsTable, store.AuthFlowsTable,
-	store.SyncStateTable, mirror.RecordsTable, mirror.ChangesTable, store.UploadsTable}
+	store.SyncStateTable, mirror.RecordsTable, mirror.ChangesTable, store.UploadsTable, store.ErasuresTable}
 
 // New builds the app. It contacts nothing; EnsureTables does.
 func New(s Settings, logger *slog.Logger, opts Options) (*App, error) {
@@ -89,7 +93,7 @@ func New(s Settings, logger *slog.Logger, opts Options) (*App, error) {
 	}
 	a := &App{Settings: s, DB: store.NewDB(tables, s.Storage.TablePrefix),
 		Documents: documents.New(blobs.ServiceClient().NewContainerClient(s.Uploads.Container))}
-	a.Queues, err = newQueues(sb, s.SyncQueue, s.UploadQueue)
+	a.Queues, err = newQueues(sb, s.SyncQueue, s.UploadQueue, s.Lifecycle.Queue)
 	if err != nil {
 		return nil, err
 	}
@@ -136,6 +140,14 @@ func New(s Settings, logger *slog.Logger, opts Options) (*App, error) {
 			Dynamics: dyn, Queue: firstSync, Parked: a.Uploads, Logger: logger})
 	a.Auth = &apiauth.Authenticator{Verifier: verifier, Tenants: tenants, Connections: conns, Scope: e.APIScope}
 	a.addSync(blobs, conns, logger)
+	svc := blobs.ServiceClient()
+	a.Eraser = lifecycle.New(lifecycle.Deps{DB: a.DB, Conns: conns, Tenants: tenants, Uploads: store.NewUploads(a.DB),
+		States: store.NewSyncStates(a.DB), Flows: flows, Audit: store.NewErasures(a.DB), Pseudo: obs.NewPseudonyms(s.Ops.PseudonymKey),
+		Logger: logger, LeaseDuration: s.SyncTuning.LeaseDuration, Forget: a.Vault.ForgetUser,
+		Blobs: []lifecycle.Container{{Name: s.Uploads.Container, Client: svc.NewContainerClient(s.Uploads.Container), Uploads: true},
+			{Name: mirror.OverflowContainer, Client: svc.NewContainerClient(mirror.OverflowContainer)}},
+		DeadLetters: map[string]lifecycle.DeadLetterQueue{s.SyncQueue: queue.NewDeadLetters(sb, s.SyncQueue),
+			s.UploadQueue: queue.NewDeadLetters(sb, s.UploadQueue), s.Lifecycle.Queue: queue.NewDeadLetters(sb, s.Lifecycle.Queue)}})
 	if err := a.addDoctor(&clients, client); err != nil {
 		return nil, err
 	}

@@ -52,7 +52,8 @@ func (a *App) addDoctor(clients *Clients, client *entra.Client) error {
 		Tables:     Tables,
 		Containers: []diagnose.Container{{Name: s.Uploads.Container}, {Name: mirror.OverflowContainer, CreatedOnDemand: true}},
 		QueueList: []diagnose.Queue{{Role: "sync", Name: s.SyncQueue, Setting: config.SettingSyncQueue},
-			{Role: "uploads", Name: s.UploadQueue, Setting: config.SettingUploadQueue}},
+			{Role: "uploads", Name: s.UploadQueue, Setting: config.SettingUploadQueue},
+			{Role: "lifecycle", Name: s.Lifecycle.Queue, Setting: config.SettingLifecycleQueue}},
 		DataverseHTTP: &http.Client{Timeout: 30 * time.Second},
 	}
 	a.Diagnostics = &diagnose.Shared{Runner: a.Doctor, TTL: diagnosticsTTL}

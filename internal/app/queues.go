@@ -16,11 +16,13 @@ type Queues struct {
 	client   *azservicebus.Client
 	SyncJobs *queue.Sender[queue.SyncJob]
 	Uploads  *queue.Sender[queue.Upload]
+	// Lifecycle carries erasures that go on in the background.
+	Lifecycle *queue.Sender[queue.Lifecycle]
 }
 
-// newQueues builds the senders of the sync-jobs and uploads queues over
+// newQueues builds the senders of the sync-jobs, uploads and lifecycle queues over
 // client, which Close closes. It contacts nothing.
-func newQueues(client *azservicebus.Client, syncQueue, uploadQueue string) (*Queues, error) {
+func newQueues(client *azservicebus.Client, syncQueue, uploadQueue, lifecycleQueue string) (*Queues, error) {
 	syncJobs, err := queue.NewSender[queue.SyncJob](client, syncQueue)
 	if err != nil {
 		return nil, err
@@ -29,7 +31,11 @@ func newQueues(client *azservicebus.Client, syncQueue, uploadQueue string) (*Que
 	if err != nil {
 		return nil, err
 	}
-	return &Queues{client: client, SyncJobs: syncJobs, Uploads: uploads}, nil
+	lifecycle, err := queue.NewSender[queue.Lifecycle](client, lifecycleQueue)
+	if err != nil {
+		return nil, err
+	}
+	return &Queues{client: client, SyncJobs: syncJobs, Uploads: uploads, Lifecycle: lifecycle}, nil
 }
 
 // EnqueueFirstSync queues the first sync of a user who has just signed in
@@ -40,5 +46,5 @@ func (q *Queues) EnqueueFirstSync(ctx context.Context, tenantID, userID string) 
 
 // Close closes the senders and the connection.
 func (q *Queues) Close(ctx context.Context) error {
-	return errors.Join(q.SyncJobs.Close(ctx), q.Uploads.Close(ctx), q.client.Close(ctx))
+	return errors.Join(q.SyncJobs.Close(ctx), q.Uploads.Close(ctx), q.Lifecycle.Close(ctx), q.client.Close(ctx))
 }

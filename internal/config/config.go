@@ -36,6 +36,8 @@ type Config struct {
 	Uploads Uploads
 	// Ops holds the observability and diagnostics settings.
 	Ops Ops
+	// Lifecycle holds the erasure and retention settings.
+	Lifecycle Lifecycle
 }
 
 // Setting names read by Load.
@@ -101,10 +103,14 @@ func load(getenv func(string) string, handler bool) (Config, error) {
 		Entra:           r.entra(),
 		Uploads:         r.uploads(),
 		Ops:             r.ops(),
+		Lifecycle:       r.lifecycle(),
 	}
 	c.Storage.TablePrefix = r.tablePrefix(SettingTablePrefix)
 	if c.SyncQueue != "" && c.SyncQueue == c.UploadQueue {
 		r.problem(SettingUploadQueue, "must differ from %s (%q); sync jobs and uploads need their own queues", SettingSyncQueue, c.SyncQueue)
+	}
+	if q := c.Lifecycle.Queue; q != "" && (q == c.SyncQueue || q == c.UploadQueue) {
+		r.problem(SettingLifecycleQueue, "must differ from %s and %s (%q); erasures need a queue of their own", SettingSyncQueue, SettingUploadQueue, q)
 	}
 	if len(r.problems) > 0 {
 		return Config{}, &Error{Problems: r.problems}

@@ -25,6 +25,7 @@ func TestDoctorWhenStorageOrServiceBusDies(t *testing.T) {
 	sb, fake := testenv.PrivateServiceBus(t)
 	syncQ := sb.NewQueue(t, testenv.QueueProperties{MaxDeliveryCount: 5})
 	uploadQ := sb.NewQueue(t, testenv.QueueProperties{MaxDeliveryCount: 10})
+	lifecycleQ := sb.NewQueue(t, testenv.QueueProperties{MaxDeliveryCount: 10})
 	ctx := context.Background()
 	prepareStorage(t, storage)
 
@@ -33,6 +34,7 @@ func TestDoctorWhenStorageOrServiceBusDies(t *testing.T) {
 		"ServiceBusConnection":        sb.ConnectionString,
 		"SYNC_QUEUE":                  syncQ,
 		"UPLOAD_QUEUE":                uploadQ,
+		"LIFECYCLE_QUEUE":             lifecycleQ,
 		"ENTRA_AUTHORITY_HOST":        "http://127.0.0.1:1",
 		"ENTRA_CLIENT_ID":             testworld.ConnectorClientID,
 		"ENTRA_CLIENT_SECRET":         testworld.ConnectorSecret,
@@ -46,7 +48,7 @@ func TestDoctorWhenStorageOrServiceBusDies(t *testing.T) {
 	d := doctor(t, settings)
 	d.Timeout = 5 * time.Second
 	infra := []string{diagnose.IDStorageTab, diagnose.IDStorageBlob, diagnose.IDQueue("sync"), diagnose.IDQueue("uploads"),
-		diagnose.IDDeadLetters("sync"), diagnose.IDDeadLetters("uploads")}
+		diagnose.IDQueue("lifecycle"), diagnose.IDDeadLetters("sync"), diagnose.IDDeadLetters("uploads"), diagnose.IDDeadLetters("lifecycle")}
 
 	rep := d.Run(ctx, diagnose.Target{})
 	for _, id := range infra {

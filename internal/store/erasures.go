@@ -20,6 +20,7 @@ const (
 	ErasureDisconnect = "disconnect" // the user disconnected (DELETE /api/connection)
 	ErasureOffboard   = "offboard"   // an operator offboarded the tenant
 	ErasureRetention  = "retention"  // the retention run erased an inactive connection
+	ErasureOperator   = "operator"   // an operator erased one user (connectorctl connections erase, a lifecycle message)
 	ErasureUploads    = "retention-uploads"
 )
 

@@ -18,6 +18,7 @@ type LeaseStore interface {
 	CreateLease(ctx context.Context, tenant, user string, l store.Lease) (azcore.ETag, error)
 	UpdateLease(ctx context.Context, tenant, user string, l store.Lease) (azcore.ETag, error)
 	CommitSet(ctx context.Context, tenant, user string, l store.Lease, st store.SetState) (azcore.ETag, error)
+	DeleteLease(ctx context.Context, tenant, user string, etag azcore.ETag) error
 }
 
 var _ LeaseStore = (*store.SyncStates)(nil)
@@ -28,6 +29,13 @@ var errLeaseLost = errors.New("the sync lease was lost to another worker")
 
 // heldError reports a lease another worker holds until Until.
 type heldError struct{ Until time.Time }
+
+// errErasing: the user's erasure holds the lease (internal/lifecycle); the
+// user is being disconnected and is never synced again.
+var errErasing = errors.New("the user's data is being erased")
+
+// erasureOwner is the owner internal/lifecycle writes into the lease.
+const erasureOwner = "erasure"
 
 func (e *heldError) Error() string {
 	return "another worker holds the sync lease until " + e.Until.UTC().Format(time.RFC3339)
@@ -77,6 +85,8 @@ func acquireLease(ctx context.Context, st LeaseStore, tenant, user, owner string
 			return l, nil
 		case err != nil:
 			return nil, err
+		case cur.Owner == erasureOwner:
+			return nil, errErasing
 		case cur.Owner != "" && cur.Until.After(now()):
 			return nil, &heldError{Until: cur.Until}
 		}
@@ -178,6 +188,18 @@ func (l *lease) markTrimmed(t time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.cur.TrimmedAt = t
+}
+
+// drop deletes the lease this worker holds (when it took it for a user who
+// was disconnected meanwhile, so it leaves nothing of them behind). A
+// lease someone else wrote since is left alone.
+func (l *lease) drop(ctx context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.st.DeleteLease(ctx, l.tenant, l.user, l.cur.ETag); err != nil && !errors.Is(err, store.ErrConflict) {
+		return err
+	}
+	return nil
 }
 
 // release frees the lease so the next job need not wait for it to expire.

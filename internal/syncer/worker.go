@@ -149,8 +149,26 @@ func (w *Worker) Run(ctx context.Context, job queue.SyncJob) (Result, error) {
 		log.Info("lease held by another worker; job rescheduled after it expires", "retryAt", at.Format(time.RFC3339))
 		return Result{Outcome: OutcomeLeaseHeld, RetryAt: at}, nil
 	}
+	if errors.Is(err, errErasing) {
+		log.Info("sync skipped: the user's data is being erased")
+		return Result{Outcome: OutcomeNotConnected}, nil
+	}
 	if err != nil {
 		return Result{}, apperr.Wrap(apperr.Transient, err, "could not take the sync lease")
+	}
+	// The user may have disconnected between the first read and the
+	// lease: the erasure takes the lease after it marks the connection, so
+	// a worker that holds the lease and still sees an active connection
+	// may write until it loses the lease.
+	if again, err := w.d.Conns.Get(ctx, job.TenantID, job.UserID); err != nil || again.Status != store.StatusActive {
+		if derr := l.drop(context.WithoutCancel(ctx)); derr != nil {
+			log.Warn("could not delete the sync lease of a disconnected user; the erasure removes it", "error", derr.Error())
+		}
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return Result{}, apperr.Wrap(apperr.Transient, err, "could not read the connection")
+		}
+		log.Info("sync skipped: the user disconnected")
+		return Result{Outcome: OutcomeNotConnected}, nil
 	}
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)

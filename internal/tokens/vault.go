@@ -111,6 +111,18 @@ func (v *Vault) Forget(tenant, user, resource string) {
 	delete(v.cache, cacheKey(tenant, user, resource))
 }
 
+// ForgetUser drops every cached access token of user (their erasure).
+func (v *Vault) ForgetUser(tenant, user string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	prefix := cacheKey(tenant, user, "")
+	for k := range v.cache {
+		if strings.HasPrefix(k, prefix) {
+			delete(v.cache, k)
+		}
+	}
+}
+
 func cacheKey(tenant, user, resource string) string { return tenant + "|" + user + "|" + resource }
 
 // Scopes are the scopes asked for on refresh for resource (e.g.

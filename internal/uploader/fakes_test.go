@@ -45,6 +45,13 @@ func (m *memRows) Get(_ context.Context, t, u, id string) (store.Upload, error) 
 	return r, nil
 }
 
+func (m *memRows) Delete(_ context.Context, t, u, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.rows, rowKey(t, u, id))
+	return nil
+}
+
 func (m *memRows) Insert(_ context.Context, up store.Upload) (azcore.ETag, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

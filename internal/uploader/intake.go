@@ -79,6 +79,9 @@ func (s *Service) Accept(ctx context.Context, o Owner, contentType string, body 
 		return Status{}, false, apperr.Wrap(apperr.Transient, err, "could not record the upload; send it again")
 	}
 	row.ETag = etag
+	if err := s.stillConnected(ctx, o, r, hash); err != nil {
+		return Status{}, false, err
+	}
 	if err := s.send(ctx, &row); err != nil {
 		return Status{}, false, err
 	}
@@ -86,6 +89,28 @@ func (s *Service) Accept(ctx context.Context, o Owner, contentType string, body 
 	log.InfoContext(ctx, "upload accepted", "customers", len(r.Customers), "notes", len(r.Notes), "documents", len(r.Documents), "bytes", len(b))
 	counted(ctx, log, "accepted")
 	return statusOf(row), true, nil
+}
+
+// stillConnected checks, after the upload is stored, that its user did not
+// disconnect meanwhile (the API checked before). An erasure that began
+// since either sees the stored upload, or is seen here and the upload is
+// taken back, so an erased user's report never outlives the erasure.
+func (s *Service) stillConnected(ctx context.Context, o Owner, r *report.Report, hash string) error {
+	conn, err := s.Connections.Get(ctx, o.TenantID, o.UserID)
+	if err == nil && conn.Status != store.StatusErasing {
+		return nil
+	}
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return apperr.Wrap(apperr.Transient, err, "could not read your connection; send the report again")
+	}
+	names := []string{reportBlob(o.TenantID, o.UserID, r.UploadID, hash)}
+	for _, d := range r.Documents {
+		names = append(names, documentBlob(o.TenantID, o.UserID, r.UploadID, d.SHA256))
+	}
+	if err := errors.Join(s.Rows.Delete(ctx, o.TenantID, o.UserID, r.UploadID), s.Blobs.Delete(ctx, names...)); err != nil {
+		return apperr.Wrap(apperr.Transient, err, "you disconnected from Dynamics 365 while the report was sent, and it could not be taken back yet; send it again")
+	}
+	return apperr.E(apperr.Forbidden, "you disconnected from Dynamics 365 while the report was sent; it was not kept. Connect again and send it")
 }
 
 // again answers a report whose upload id is taken.

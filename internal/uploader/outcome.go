@@ -19,6 +19,8 @@ import (
 //	failed    → failed;        message completed (Dynamics refused the report)
 //	transient → retrying, or dead_lettered on the last delivery; message
 //	            abandoned (non-2xx), so Service Bus redelivers it
+//	cancelled → cancelled;     message completed (the user disconnected
+//	            before anything was written; the erasure removes the row)
 type outcomeKind int
 
 const (
@@ -27,10 +29,11 @@ const (
 	outcomeParked
 	outcomeFailed
 	outcomeTransient
+	outcomeCancelled
 )
 
 func (k outcomeKind) String() string {
-	return [...]string{"done", "throttled", "parked", "failed", "transient"}[k]
+	return [...]string{"done", "throttled", "parked", "failed", "transient", "cancelled"}[k]
 }
 
 // outcome is the end of one attempt.

@@ -28,6 +28,7 @@ type Rows interface {
 	Get(ctx context.Context, tenant, user, id string) (store.Upload, error)
 	Insert(ctx context.Context, up store.Upload) (azcore.ETag, error)
 	Update(ctx context.Context, up store.Upload) (azcore.ETag, error)
+	Delete(ctx context.Context, tenant, user, id string) error
 	ListByStatus(ctx context.Context, tenant, user, status string) ([]store.Upload, error)
 }
 

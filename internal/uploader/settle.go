@@ -2,6 +2,7 @@ package uploader
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -72,6 +73,16 @@ func (s *Service) settle(ctx context.Context, row *store.Upload, m queue.Upload,
 			return "parked, and re-queued after a new sign-in", nil
 		}
 		return "parked", nil
+
+	case outcomeCancelled:
+		row.Status, row.CompletedAt = store.UploadCancelled, now
+		setError(row, o.last)
+		if err := s.save(ctx, row); err != nil && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
+			return "", err // the erasure's own write (or deletion) of the row wins
+		}
+		log.Info("upload cancelled: the user disconnected before it was written")
+		counted(ctx, log, store.UploadCancelled)
+		return "cancelled", nil
 
 	case outcomeFailed:
 		row.Status, row.CompletedAt = store.UploadFailed, now

@@ -48,7 +48,7 @@ func (s *Service) begin(ctx context.Context, m queue.Upload, log *slog.Logger) (
 			return row, "no such upload", nil
 		case err != nil:
 			return row, "", apperr.Wrap(apperr.Transient, err, "could not read the upload")
-		case row.Status == store.UploadDone || row.Status == store.UploadFailed:
+		case row.Status == store.UploadDone || row.Status == store.UploadFailed || row.Status == store.UploadCancelled:
 			return row, "already " + row.Status, nil
 		case m.Attempt < row.RetryAttempt:
 			return row, fmt.Sprintf("superseded by attempt %d", row.RetryAttempt), nil
@@ -83,6 +83,12 @@ func (s *Service) write(ctx context.Context, row *store.Upload, log *slog.Logger
 		return time.Time{}, transient(err)
 	case conn.Status == store.StatusReauthRequired:
 		return conn.ConnectedAt, parked(nil, conn.StatusReason)
+	case conn.Status == store.StatusErasing && !row.BatchDone:
+		// The user disconnected before anything was written: cancel. An
+		// upload whose batch is in Dynamics finishes its documents first
+		// (the erasure waits for it), so it is never half-written.
+		return conn.ConnectedAt, outcome{kind: outcomeCancelled, last: &LastError{Code: "cancelled",
+			Message: "you disconnected from Dynamics 365 before the report was written; it was not sent"}}
 	}
 	o := Owner{TenantID: row.TenantID, UserID: row.UserID, OrgURL: conn.OrgURL}
 	if until, closed := s.gate.closedUntil(o, s.now()); closed {

@@ -91,9 +91,9 @@ type World struct {
 	// DB holds this World's tables; Storage is Azurite's connection string.
 	DB      *store.DB
 	Storage string
-	// ServiceBus is the fake; SyncQueue and UploadQueue are this World's.
-	ServiceBus             testenv.ServiceBusEnv
-	SyncQueue, UploadQueue string
+	// ServiceBus is the fake; SyncQueue, UploadQueue and LifecycleQueue are this World's.
+	ServiceBus                             testenv.ServiceBusEnv
+	SyncQueue, UploadQueue, LifecycleQueue string
 	// Settings are the app settings funchost gives the handler.
 	Settings map[string]string
 	// Host is the running funchost.
@@ -138,6 +138,7 @@ func Start(t testing.TB, opts Options) *World {
 	w.startDataverse(t, opts.Dataverse, opts.DataverseHook)
 	w.SyncQueue = w.ServiceBus.NewQueue(t, repoQueue(t, "sync-jobs"))
 	w.UploadQueue = w.ServiceBus.NewQueue(t, repoQueue(t, "uploads"))
+	w.LifecycleQueue = w.ServiceBus.NewQueue(t, repoQueue(t, "lifecycle"))
 
 	bin := filepath.Join(t.TempDir(), "handler")
 	if out, err := exec.Command("go", "build", "-o", bin, filepath.Join(RepoRoot(t), "cmd", "handler")).CombinedOutput(); err != nil {
@@ -151,6 +152,8 @@ func Start(t testing.TB, opts Options) *World {
 		"ServiceBusConnection":        w.ServiceBus.ConnectionString,
 		"SYNC_QUEUE":                  w.SyncQueue,
 		"UPLOAD_QUEUE":                w.UploadQueue,
+		"LIFECYCLE_QUEUE":             w.LifecycleQueue,
+		"RETENTION_SCHEDULE":          "0 30 3 * * *",
 		"ENTRA_AUTHORITY_HOST":        w.EntraURL,
 		"ENTRA_CLIENT_ID":             ConnectorClientID,
 		"ENTRA_CLIENT_SECRET":         ConnectorSecret,
