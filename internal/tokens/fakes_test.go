@@ -76,7 +76,7 @@ func newFixture(t testing.TB) *fixture {
 
 func (f *fixture) connect(rt string) {
 	sealed, kid := f.vault.SealRefreshToken(tenant, user, rt)
-	_, _ = f.conns.Put(context.Background(), store.Connection{TenantID: tenant, UserID: user, Status: store.StatusActive, RefreshToken: sealed, KeyID: kid})
+	f.conns.Set(store.Connection{TenantID: tenant, UserID: user, Status: store.StatusActive, RefreshToken: sealed, KeyID: kid})
 }
 
 // storedRT opens the refresh token in the table.

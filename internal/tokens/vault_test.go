@@ -132,11 +132,11 @@ func TestStoredTokenThatDoesNotOpenChangesNothing(t *testing.T) {
 		"unknown key id": func(f *fixture) {
 			other, _ := NewKeyRing("retired", []Key{key("retired", 9)})
 			sealed, kid := other.Seal([]byte("rt-1"), aad(tenant, user))
-			_, _ = f.conns.Put(context.Background(), store.Connection{TenantID: tenant, UserID: user, Status: store.StatusActive, RefreshToken: sealed, KeyID: kid})
+			f.conns.Set(store.Connection{TenantID: tenant, UserID: user, Status: store.StatusActive, RefreshToken: sealed, KeyID: kid})
 		},
 		"copied from another user": func(f *fixture) {
 			sealed, kid := f.vault.SealRefreshToken(tenant, "bbbbbbbb-0000-4000-8000-000000000002", "rt-other")
-			_, _ = f.conns.Put(context.Background(), store.Connection{TenantID: tenant, UserID: user, Status: store.StatusActive, RefreshToken: sealed, KeyID: kid})
+			f.conns.Set(store.Connection{TenantID: tenant, UserID: user, Status: store.StatusActive, RefreshToken: sealed, KeyID: kid})
 		},
 	} {
 		t.Run(name, func(t *testing.T) {

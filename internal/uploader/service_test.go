@@ -286,8 +286,8 @@ func (s *signInDuring) Get(ctx context.Context, t, u string) (store.Connection, 
 // the upload itself instead of leaving it parked until the next sign-in.
 func TestSignInWhileParking(t *testing.T) {
 	f := newFixture(t)
-	f.svc.Connections = &signInDuring{fakeConns: f.conns}
 	f.accept(t, meeting("w-1", "null")+"}")
+	f.svc.Connections = &signInDuring{fakeConns: f.conns}
 	if what := f.process(t, queue.NewUpload(tenant, user, "w-1")); !strings.Contains(what, "re-queued") {
 		t.Errorf("Process = %q, want parked and re-queued", what)
 	}

@@ -43,6 +43,15 @@ func (m *Connections) Get(_ context.Context, tenant, user string) (store.Connect
 	return c, nil
 }
 
+// Set writes c whatever is there (test set-up).
+func (m *Connections) Set(c store.Connection) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.version++
+	c.ETag = azcore.ETag(strconv.Itoa(m.version))
+	m.rows[c.TenantID+"/"+c.UserID] = c
+}
+
 // Put creates c (c.ETag empty) or replaces it if c.ETag is current.
 func (m *Connections) Put(_ context.Context, c store.Connection) (azcore.ETag, error) {
 	m.mu.Lock()
