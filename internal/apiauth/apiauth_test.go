@@ -89,3 +89,30 @@ func TestAuthenticate(t *testing.T) {
 		}
 	}
 }
+
+// TestDisconnectedAndOffboarded: a user whose data is being erased, and
+// every user of a tenant being offboarded, are refused with a message that
+// says so; Identify still names a user with a valid token (to disconnect
+// or ask how the disconnection goes) and refuses a bad one.
+func TestDisconnectedAndOffboarded(t *testing.T) {
+	const tA, tOff, u1 = "t-approved", "t-offboarding", "u-erasing"
+	a := &Authenticator{Scope: "access_as_user",
+		Verifier: fakeVerifier{"erasing": {TenantID: tA, ObjectID: u1}, "offboarded": {TenantID: tOff, ObjectID: u1}},
+		Tenants:  fakeTenants{tA: {ID: tA, ConsentedAt: time.Now()}, tOff: {ID: tOff, ConsentedAt: time.Now(), OffboardingAt: time.Now()}},
+		Connections: fakeConns{tA + "/" + u1: {Status: store.StatusErasing, OrgURL: "https://contoso.crm.dynamics.com"},
+			tOff + "/" + u1: {Status: store.StatusActive}},
+	}
+	for token, want := range map[string]string{"erasing": "being erased", "offboarded": "has not approved"} {
+		_, err := a.Authenticate(context.Background(), "Bearer "+token)
+		if apperr.KindOf(err) != apperr.Forbidden || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: Authenticate = %v, want Forbidden saying %q", token, err, want)
+		}
+		c, err := a.Identify(context.Background(), "Bearer "+token)
+		if err != nil || c.UserID != u1 {
+			t.Errorf("%s: Identify = %+v, %v; want the user", token, c, err)
+		}
+	}
+	if _, err := a.Identify(context.Background(), "Bearer forged"); apperr.KindOf(err) != apperr.Unauthorized {
+		t.Errorf("Identify(forged) = %v, want Unauthorized", err)
+	}
+}

@@ -41,6 +41,8 @@ func TestGolden(t *testing.T) {
 		{"sync-job-continuation.json", NewSyncJob(tenant, user, ReasonScheduled, slot).Continue().Continue(), "sync:" + tenant + ":" + syncUserHash + ":20261128T140500Z:part:2", decodeSync},
 		{"upload.json", NewUpload(tenant, user, upload), uploadMessageID, decodeUpload},
 		{"upload-retry.json", NewUpload(tenant, user, upload).Retry(), uploadMessageID + ":retry:1", decodeUpload},
+		{"lifecycle-erase-user.json", EraseUser(tenant, user), "lifecycle:erase-user:" + tenant + ":" + syncUserHash + ":0", decodeLifecycle},
+		{"lifecycle-offboard-tenant.json", OffboardTenant(tenant).Next().Next(), "lifecycle:offboard-tenant:" + tenant + ":-:2", decodeLifecycle},
 	}
 	for _, tc := range tests {
 		golden, err := os.ReadFile(filepath.Join("testdata", tc.file))
@@ -66,8 +68,9 @@ func TestGolden(t *testing.T) {
 	}
 }
 
-func decodeSync(b []byte) (Message, error)   { return DecodeSyncJob(b) }
-func decodeUpload(b []byte) (Message, error) { return DecodeUpload(b) }
+func decodeSync(b []byte) (Message, error)      { return DecodeSyncJob(b) }
+func decodeUpload(b []byte) (Message, error)    { return DecodeUpload(b) }
+func decodeLifecycle(b []byte) (Message, error) { return DecodeLifecycle(b) }
 
 func TestDecodeRejects(t *testing.T) {
 	good := `"tenantId":"` + tenant + `","userId":"` + user + `"`
@@ -89,6 +92,9 @@ func TestDecodeRejects(t *testing.T) {
 		{"bad upload id", `{"v":1,` + good + `,"uploadId":"a b"}`, "uploadId", "letters, digits", decodeUpload},
 		{"wrong type", `{"v":1,` + good + `,"uploadId":7}`, "", "uploadId is a JSON number", decodeUpload},
 		{"not an object", `[1,2]`, "", "is not a JSON object", decodeUpload},
+		{"unknown operation", `{"v":1,"op":"erase-everything","tenantId":"` + tenant + `"}`, "op", "is not erase-user or offboard-tenant", decodeLifecycle},
+		{"erase without a user", `{"v":1,"op":"erase-user","tenantId":"` + tenant + `"}`, "userId", "missing", decodeLifecycle},
+		{"offboard naming a user", `{"v":1,"op":"offboard-tenant",` + good + `}`, "userId", "must be absent", decodeLifecycle},
 		{"trailing data", `{"v":1,` + good + `,"uploadId":"u1"} {}`, "", "", decodeUpload},
 	}
 	for _, tc := range tests {
