@@ -18,6 +18,7 @@ import (
 type Lifecycle interface {
 	EraseUser(ctx context.Context, tenant, user string, req lifecycle.Request) (lifecycle.Result, error)
 	OffboardTenant(ctx context.Context, tenant, by string) (lifecycle.Result, error)
+	ContinueOffboarding(ctx context.Context, tenant string) (lifecycle.Result, error)
 	Retain(ctx context.Context, r lifecycle.Retention) (lifecycle.RetentionReport, error)
 }
 
@@ -149,21 +150,26 @@ func connectionDelete(d LifecycleDeps, l links) authedFunc {
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
+		c, gerr := d.Connections.Get(r.Context(), caller.TenantID, caller.UserID)
+		switch {
+		case err == nil && errors.Is(gerr, store.ErrNotFound):
+			w.WriteHeader(http.StatusNoContent) // finished meanwhile
+			return
+		case err != nil && (gerr != nil || c.Status != store.StatusErasing):
+			// It did not begin (or we cannot tell): nothing goes on in the
+			// background, so the app must ask again.
+			writeError(w, apperr.Wrap(apperr.Transient, err, "the disconnection could not begin; send DELETE /api/connection again"), "Connection", inv)
+			return
+		}
 		at := res.RetryAt
 		if err != nil {
 			at = time.Now() // the budget ran out or Storage failed: go on in the background at once
 		}
 		// Repeated DELETEs send the same MessageId: one continuation is enough.
-		if _, qerr := d.Queue.ScheduleAt(r.Context(), at, queue.EraseUser(caller.TenantID, caller.UserID)); qerr != nil {
-			if err == nil {
-				err = qerr
-			}
-			writeError(w, apperr.Wrap(apperr.Transient, err, "the disconnection has begun but could not be handed to the background; send DELETE /api/connection again"), "Connection", inv)
-			return
-		}
-		c, gerr := d.Connections.Get(r.Context(), caller.TenantID, caller.UserID)
-		if errors.Is(gerr, store.ErrNotFound) {
-			w.WriteHeader(http.StatusNoContent) // finished meanwhile
+		cont := queue.EraseUser(caller.TenantID, caller.UserID)
+		cont.Continuation = true
+		if _, qerr := d.Queue.ScheduleAt(r.Context(), at, cont); qerr != nil {
+			writeError(w, apperr.Wrap(apperr.Transient, qerr, "the disconnection has begun but could not be handed to the background; send DELETE /api/connection again"), "Connection", inv)
 			return
 		}
 		w.Header().Set("Location", l.connection())

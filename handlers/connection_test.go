@@ -50,6 +50,10 @@ func (f *fakeEraser) OffboardTenant(_ context.Context, tenant, _ string) (lifecy
 	return f.res, f.err
 }
 
+func (f *fakeEraser) ContinueOffboarding(ctx context.Context, tenant string) (lifecycle.Result, error) {
+	return f.OffboardTenant(ctx, tenant, "")
+}
+
 func (f *fakeEraser) Retain(context.Context, lifecycle.Retention) (lifecycle.RetentionReport, error) {
 	return lifecycle.RetentionReport{}, nil
 }
@@ -83,7 +87,9 @@ type fakeConnReader struct {
 	err  error
 }
 
-func (f *fakeConnReader) Get(context.Context, string, string) (store.Connection, error) { return f.conn, f.err }
+func (f *fakeConnReader) Get(context.Context, string, string) (store.Connection, error) {
+	return f.conn, f.err
+}
 
 func lifecycleServer(t *testing.T, d *LifecycleDeps) *httptest.Server {
 	t.Helper()

@@ -39,9 +39,13 @@ func lifecycleWorker(logger *slog.Logger, d LifecycleDeps) invocationFunc {
 		switch msg.Op {
 		case queue.OpEraseUser:
 			obs.SetUser(ctx, msg.TenantID, msg.UserID)
-			res, err = d.Eraser.EraseUser(work, msg.TenantID, msg.UserID, lifecycle.Request{Kind: store.ErasureOperator, By: "operator"})
+			res, err = d.Eraser.EraseUser(work, msg.TenantID, msg.UserID, lifecycle.Request{Kind: store.ErasureOperator, By: "operator", Continue: msg.Continuation})
 		case queue.OpOffboardTenant:
-			res, err = d.Eraser.OffboardTenant(work, msg.TenantID, "operator")
+			if msg.Continuation {
+				res, err = d.Eraser.ContinueOffboarding(work, msg.TenantID)
+			} else {
+				res, err = d.Eraser.OffboardTenant(work, msg.TenantID, "operator")
+			}
 			if apperr.KindOf(err) == apperr.NotFound {
 				logger.Warn("offboarding of an unknown tenant: nothing to do", "function", inv.Function, "tenant", msg.TenantID)
 				inv.Logf("tenant %s: nothing to offboard", msg.TenantID)
@@ -72,7 +76,9 @@ func retention(d LifecycleDeps) invocationFunc {
 		if _, err := funcwire.DecodeTimer(inv.Request, "timer"); err != nil {
 			return err
 		}
-		rep, err := d.Eraser.Retain(ctx, d.Retention)
+		work, cancel := context.WithTimeout(ctx, lifecycleBudget)
+		defer cancel()
+		rep, err := d.Eraser.Retain(work, d.Retention)
 		inv.Logf("retention: %d unfinished erasures continued, %d inactive connections erased, %d uploads and %d sign-in flows deleted (more: %v)",
 			rep.Continued, rep.Inactive, rep.Uploads, rep.AuthFlows, rep.More)
 		return err

@@ -24,8 +24,9 @@ type command struct {
 var commands = map[string]command{
 	"dlq":         {summary: "list, show, resubmit or purge dead-lettered messages of a queue", run: runDLQ},
 	"doctor":      {summary: "check every link of the deployment, a tenant or a user's connection", run: runDoctor},
-	"tenants":     {summary: "list the organisations, or show one's approval", run: runTenants},
-	"connections": {summary: "list users' connections: status, last sync, reauthorization reasons", run: runConnections},
+	"tenants":     {summary: "list the organisations, show one's approval, or offboard one (erase all it holds)", run: runTenants},
+	"connections": {summary: "list users' connections (status, last sync, reauthorization reasons), or erase one user", run: runConnections},
+	"erasures":    {summary: "the audit of completed erasures: when a user or tenant was erased, and what", run: runErasures},
 	"sync":        {summary: "sync now: queue a sync of one user", run: runSync},
 	"uploads":     {summary: "show a user's uploads and their errors", run: runUploads},
 }
@@ -47,9 +48,12 @@ func printUsage(w io.Writer) {
 	}
 	fmt.Fprintln(w, "\nSettings come from the environment, as for the handler (dlq needs only ServiceBusConnection")
 	fmt.Fprintln(w, "or ServiceBusConnection__fullyQualifiedNamespace; the others the handler's settings);")
-	fmt.Fprintln(w, "--settings adds a local.settings.json's Values. Every command takes --json.")
+	fmt.Fprintln(w, "--settings adds a local.settings.json's Values. Every command takes --json; the ones")
+	fmt.Fprintln(w, "that delete for good (tenants offboard, connections erase, dlq purge) need --yes.")
+	fmt.Fprintln(w, "connectorctl COMMAND --help shows a command's usage.")
 	fmt.Fprintln(w, "\nExit status: 0 done (doctor: every check passed), 1 the operation failed or found")
-	fmt.Fprintln(w, "problems (doctor: a check failed), 2 the command line is wrong.")
+	fmt.Fprintln(w, "problems (doctor: a check failed; an erasure not done when the command stopped),")
+	fmt.Fprintln(w, "2 the command line is wrong.")
 }
 
 // environment is what commands get from run: settings and output streams.

@@ -27,11 +27,16 @@ type connectionJSON struct {
 	LastSync     *time.Time `json:"lastSync,omitempty"`
 	NextSync     *time.Time `json:"nextSync,omitempty"`
 	SyncFailures []string   `json:"syncFailures,omitempty"`
+	// Erasure, for a connection being erased: its kind and who asked.
+	Erasure string `json:"erasure,omitempty"`
 }
 
 func runConnections(ctx context.Context, env *environment, args []string) error {
+	if len(args) > 0 && args[0] == "erase" {
+		return runErase(ctx, env, args[1:])
+	}
 	if len(args) == 0 || args[0] != "list" {
-		return usagef("connections needs the subcommand list\n%s", connectionsUsage)
+		return usagef("connections needs a subcommand: list or erase\n%s", connectionsUsage)
 	}
 	f := newFlags("connections list", connectionsUsage)
 	tenant := f.String("tenant", "", "only this organisation's connections")
@@ -44,9 +49,9 @@ func runConnections(ctx context.Context, env *environment, args []string) error 
 		return err
 	}
 	switch *status {
-	case "", store.StatusActive, store.StatusPending, store.StatusReauthRequired:
+	case "", store.StatusActive, store.StatusPending, store.StatusReauthRequired, store.StatusErasing:
 	default:
-		return usagef("connections list: --status %q is not active, pending or reauth_required", *status)
+		return usagef("connections list: --status %q is not active, pending, reauth_required or erasing", *status)
 	}
 	return env.withApp(ctx, func(cfg app.Settings, a *app.App) error {
 		cs, err := store.NewConnections(a.DB).List(ctx, id)
@@ -61,8 +66,11 @@ func runConnections(ctx context.Context, env *environment, args []string) error 
 			}
 			j := connectionJSON{TenantID: c.TenantID, UserID: c.UserID, UserRef: refs.User(c.TenantID, c.UserID), UserName: c.UserName, Status: c.Status, StatusSince: timePtr(c.StatusChangedAt),
 				DynamicsURL: c.OrgURL, ConnectedAt: timePtr(c.ConnectedAt), NextSync: timePtr(c.NextSyncAt)}
-			if c.Status == store.StatusReauthRequired {
+			switch c.Status {
+			case store.StatusReauthRequired:
 				j.Reason = c.StatusReason
+			case store.StatusErasing:
+				j.Erasure = c.Erasure.Kind + " erasure asked by " + c.Erasure.By + " at " + when(timePtr(c.Erasure.RequestedAt)) + " UTC"
 			}
 			sets, err := states.Sets(ctx, c.TenantID, c.UserID)
 			if err != nil {
@@ -88,6 +96,9 @@ func runConnections(ctx context.Context, env *environment, args []string) error 
 		fmt.Fprintln(tw, "TENANT\tUSER\tUSER REF (LOGS)\tNAME\tSTATUS\tLAST SYNC (UTC)\tNEXT SYNC (UTC)\tREASON / SYNC FAILURES")
 		for _, c := range out {
 			note := c.Reason
+			if c.Erasure != "" {
+				note = c.Erasure
+			}
 			if note == "" && len(c.SyncFailures) > 0 {
 				note = fmt.Sprintf("%d set(s) failing: %s", len(c.SyncFailures), c.SyncFailures[0])
 			}

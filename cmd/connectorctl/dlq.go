@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,14 +14,27 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/pitcher/connector/internal/config"
+	"github.com/pitcher/connector/internal/entra"
 	"github.com/pitcher/connector/internal/queue"
+	"github.com/pitcher/connector/internal/store"
 )
 
 const dlqUsage = `usage:
   connectorctl dlq list     --queue NAME [--max N] [--json]
   connectorctl dlq show     --queue NAME --seq N [--json]
   connectorctl dlq resubmit --queue NAME (--seq N[,N...] | --all) [--json]
-  connectorctl dlq purge    --queue NAME (--seq N[,N...] | --all) --yes [--json]`
+  connectorctl dlq purge    --queue NAME (--seq N[,N...] | --all) --yes [--json]
+
+NAME is a queue's name, or sync, uploads or lifecycle for the queue the
+setting SYNC_QUEUE, UPLOAD_QUEUE or LIFECYCLE_QUEUE names (when it is set).
+With the handler's settings (not only ServiceBusConnection), list and show
+mark a message whose user no longer has a connection, or whose tenant is
+unknown or being offboarded: it belongs to an erasure (purge it).`
+
+// queueRoles are the --queue names that stand for the queue a setting
+// names.
+var queueRoles = map[string]string{"sync": config.SettingSyncQueue, "uploads": config.SettingUploadQueue, "lifecycle": config.SettingLifecycleQueue}
 
 // dlqFlags are the flags of the dlq subcommands.
 type dlqFlags struct {
@@ -50,7 +64,7 @@ func parseDLQFlags(sub string, args []string) (dlqFlags, error) {
 		return f, usagef("dlq %s: unexpected arguments %q\n%s", sub, fs.Args(), dlqUsage)
 	}
 	if f.queue == "" {
-		return f, usagef("dlq %s: --queue is required (for example --queue uploads)", sub)
+		return f, usagef("dlq %s: --queue is required (for example --queue uploads, --queue lifecycle)", sub)
 	}
 	if f.max < 1 {
 		return f, usagef("dlq %s: --max must be at least 1", sub)
@@ -96,6 +110,11 @@ func runDLQ(ctx context.Context, env *environment, args []string) error {
 	if sub == "show" && len(f.seqs) != 1 {
 		return usagef("dlq show: give one --seq N (see dlq list)")
 	}
+	if setting, ok := queueRoles[f.queue]; ok {
+		if name := strings.TrimSpace(env.get(setting)); name != "" {
+			f.queue = name
+		}
+	}
 	client, err := env.serviceBus()
 	if err != nil {
 		return err
@@ -108,10 +127,11 @@ func runDLQ(ctx context.Context, env *environment, args []string) error {
 		if err != nil {
 			return err
 		}
+		notes := env.ownerNotes(ctx, msgs)
 		if f.json {
-			return writeJSON(env.stdout, jsonList(msgs))
+			return writeJSON(env.stdout, jsonList(msgs, notes))
 		}
-		return printList(env.stdout, f.queue, msgs)
+		return printList(env.stdout, f.queue, msgs, notes)
 	case "show":
 		m, ok, err := dl.Get(ctx, f.seqs[0])
 		if err != nil {
@@ -120,10 +140,15 @@ func runDLQ(ctx context.Context, env *environment, args []string) error {
 		if !ok {
 			return fmt.Errorf("no message with sequence number %d in the dead-letter queue of %s (see dlq list)", f.seqs[0], f.queue)
 		}
+		note := env.ownerNotes(ctx, []queue.DeadLetter{m})[m.SequenceNumber]
 		if f.json {
-			return writeJSON(env.stdout, jsonMessage(m, true))
+			out := jsonMessage(m, true)
+			if note != "" {
+				out["note"] = note
+			}
+			return writeJSON(env.stdout, out)
 		}
-		return printMessage(env.stdout, m)
+		return printMessage(env.stdout, m, note)
 	case "resubmit":
 		done, err := dl.Resubmit(ctx, f.seqs)
 		report(env, f, "resubmitted", "to "+f.queue, done)
@@ -153,20 +178,30 @@ func report(env *environment, f dlqFlags, verb, where string, done []queue.Outco
 	}
 }
 
-func printList(w io.Writer, q string, msgs []queue.DeadLetter) error {
+// printList prints the messages; with notes (nil: the owners could not
+// be looked up) a NOTE column marks those of erased users and tenants.
+func printList(w io.Writer, q string, msgs []queue.DeadLetter, notes map[int64]string) error {
 	if len(msgs) == 0 {
 		_, err := fmt.Fprintf(w, "The dead-letter queue of %s is empty.\n", q)
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SEQ\tENQUEUED (UTC)\tDELIVERIES\tMESSAGE ID\tREASON\tDESCRIPTION")
+	header := "SEQ\tENQUEUED (UTC)\tDELIVERIES\tMESSAGE ID\tREASON\tDESCRIPTION"
+	if notes != nil {
+		header += "\tNOTE"
+	}
+	fmt.Fprintln(tw, header)
 	for _, m := range msgs {
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%s\n", m.SequenceNumber, m.EnqueuedTime.Format("2006-01-02 15:04:05"), m.DeliveryCount, m.MessageID, m.Reason, clip(m.Description, 60))
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%s", m.SequenceNumber, m.EnqueuedTime.Format("2006-01-02 15:04:05"), m.DeliveryCount, m.MessageID, m.Reason, clip(m.Description, 60))
+		if notes != nil {
+			fmt.Fprintf(tw, "\t%s", dash(notes[m.SequenceNumber]))
+		}
+		fmt.Fprintln(tw)
 	}
 	return tw.Flush()
 }
 
-func printMessage(w io.Writer, m queue.DeadLetter) error {
+func printMessage(w io.Writer, m queue.DeadLetter, note string) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	row := func(k, v string) {
 		if v != "" {
@@ -182,6 +217,7 @@ func printMessage(w io.Writer, m queue.DeadLetter) error {
 	row("Dead-letter reason", m.Reason)
 	row("Description", m.Description)
 	row("Source", m.Source)
+	row("Note", note)
 	keys := make([]string, 0, len(m.ApplicationProperties))
 	for k := range m.ApplicationProperties {
 		keys = append(keys, k)
@@ -213,10 +249,75 @@ func clip(s string, n int) string {
 	return s
 }
 
-func jsonList(msgs []queue.DeadLetter) []map[string]any {
+func jsonList(msgs []queue.DeadLetter, notes map[int64]string) []map[string]any {
 	out := make([]map[string]any, 0, len(msgs))
 	for _, m := range msgs {
-		out = append(out, jsonMessage(m, false))
+		j := jsonMessage(m, false)
+		if n := notes[m.SequenceNumber]; n != "" {
+			j["note"] = n
+		}
+		out = append(out, j)
+	}
+	return out
+}
+
+// ownerNotes marks, by sequence number, the messages whose user has no
+// connection (erased, or disconnected) or is being erased, and those whose
+// tenant is unknown (offboarded) or being offboarded: what an erasure left
+// or what arrived after it. It needs the handler's settings (Storage); it
+// returns nil without them, and "" for messages that name nobody or whose
+// owner is connected.
+func (e *environment) ownerNotes(ctx context.Context, msgs []queue.DeadLetter) map[int64]string {
+	if len(msgs) == 0 {
+		return nil
+	}
+	cfg, err := e.loadConfig()
+	if err != nil {
+		return nil
+	}
+	a, closeApp, err := e.openApp(ctx, cfg)
+	if err != nil {
+		return nil
+	}
+	defer closeApp()
+	tenants, conns := store.NewTenants(a.DB), store.NewConnections(a.DB)
+	seen := map[string]string{}
+	note := func(tenant, user string) string {
+		key := tenant + "|" + user
+		if n, ok := seen[key]; ok {
+			return n
+		}
+		n := ""
+		t, terr := tenants.Get(ctx, tenant)
+		switch {
+		case terr == nil && !t.OffboardingAt.IsZero():
+			n = "tenant being offboarded"
+		case user != "":
+			c, err := conns.Get(ctx, tenant, user)
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+				n = "erased user: no connection"
+			case err == nil && c.Status == store.StatusErasing:
+				n = "user being erased"
+			}
+		case errors.Is(terr, store.ErrNotFound):
+			if known, err := tenantKnown(ctx, a, tenant); err == nil && !known {
+				n = "offboarded tenant: unknown"
+			}
+		}
+		seen[key] = n
+		return n
+	}
+	out := map[int64]string{}
+	for _, m := range msgs {
+		var body struct {
+			TenantID string `json:"tenantId"`
+			UserID   string `json:"userId"`
+		}
+		if json.Unmarshal(m.Body, &body) != nil || !entra.IsGUID(body.TenantID) || (body.UserID != "" && !entra.IsGUID(body.UserID)) {
+			continue
+		}
+		out[m.SequenceNumber] = note(strings.ToLower(body.TenantID), strings.ToLower(body.UserID))
 	}
 	return out
 }

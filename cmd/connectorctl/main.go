@@ -5,8 +5,9 @@
 // It reads its connection settings like the handler does (environment
 // variables such as ServiceBusConnection; --settings adds the Values of a
 // local.settings.json under them). Exit status: 0 done, 1 the operation
-// failed or found problems (doctor: a check failed), 2 the command line is
-// wrong.
+// failed or found problems (doctor: a check failed; tenants offboard and
+// connections erase: the erasure was not done when the command stopped), 2
+// the command line is wrong.
 package main
 
 import (

@@ -14,10 +14,12 @@ import (
 
 const tenantsUsage = `usage:
   connectorctl tenants list [--json]
-  connectorctl tenants show --tenant T [--json]`
+  connectorctl tenants show --tenant T [--json]
+  connectorctl tenants offboard --tenant T --yes [--timeout 15m] [--no-wait] [--json]`
 
 const connectionsUsage = `usage:
-  connectorctl connections list [--tenant T] [--status active|pending|reauth_required] [--json]`
+  connectorctl connections list [--tenant T] [--status active|pending|reauth_required|erasing] [--json]
+  connectorctl connections erase --user U [--tenant T] --yes [--timeout 15m] [--no-wait] [--json]`
 
 // tenantJSON is a tenant as the commands print it.
 type tenantJSON struct {
@@ -32,6 +34,10 @@ type tenantJSON struct {
 	DynamicsURL    string     `json:"dynamicsUrl,omitempty"`
 	Connections    int        `json:"connections"`
 	ReauthRequired int        `json:"reauthRequired"`
+	// OffboardingAt: the tenant's offboarding began then and is not done
+	// (tenants offboard, the lifecycle queue or the retention run go on).
+	OffboardingAt *time.Time `json:"offboardingAt,omitempty"`
+	OffboardingBy string     `json:"offboardingBy,omitempty"`
 }
 
 func timePtr(t time.Time) *time.Time {
@@ -42,8 +48,11 @@ func timePtr(t time.Time) *time.Time {
 }
 
 func runTenants(ctx context.Context, env *environment, args []string) error {
+	if len(args) > 0 && args[0] == "offboard" {
+		return runOffboard(ctx, env, args[1:])
+	}
 	if len(args) == 0 || (args[0] != "list" && args[0] != "show") {
-		return usagef("tenants needs a subcommand: list or show\n%s", tenantsUsage)
+		return usagef("tenants needs a subcommand: list, show or offboard\n%s", tenantsUsage)
 	}
 	sub := args[0]
 	f := newFlags("tenants "+sub, tenantsUsage)
@@ -77,7 +86,8 @@ func runTenants(ctx context.Context, env *environment, args []string) error {
 		out := make([]tenantJSON, 0, len(list))
 		for _, t := range list {
 			j := tenantJSON{TenantID: t.ID, Approved: t.Consented(), ApprovedAt: timePtr(t.ConsentedAt), ApprovedBy: t.ConsentedByName,
-				ApprovedByOID: t.ConsentedByOID, Scopes: t.ConsentScopes, LastRefusalAt: timePtr(t.LastRefusalAt), DynamicsURL: t.DynamicsURL}
+				ApprovedByOID: t.ConsentedByOID, Scopes: t.ConsentScopes, LastRefusalAt: timePtr(t.LastRefusalAt), DynamicsURL: t.DynamicsURL,
+				OffboardingAt: timePtr(t.OffboardingAt), OffboardingBy: t.OffboardingBy}
 			if t.LastRefusalError != "" {
 				j.LastRefusal = t.LastRefusalError + ": " + t.LastRefusalDescription
 			}
@@ -108,7 +118,11 @@ func runTenants(ctx context.Context, env *environment, args []string) error {
 		tw := tabwriter.NewWriter(env.stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "TENANT\tAPPROVED (UTC)\tAPPROVED BY\tCONNECTIONS\tREAUTH REQUIRED\tLAST REFUSAL")
 		for _, t := range out {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", t.TenantID, when(t.ApprovedAt), dash(t.ApprovedBy), t.Connections, t.ReauthRequired, dash(clip(t.LastRefusal, 50)))
+			approved := when(t.ApprovedAt)
+			if t.OffboardingAt != nil {
+				approved = "offboarding since " + when(t.OffboardingAt)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", t.TenantID, approved, dash(t.ApprovedBy), t.Connections, t.ReauthRequired, dash(clip(t.LastRefusal, 50)))
 		}
 		return tw.Flush()
 	})
@@ -118,6 +132,9 @@ func printTenant(env *environment, t tenantJSON) error {
 	tw := tabwriter.NewWriter(env.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "Tenant:\t%s\n", t.TenantID)
 	fmt.Fprintf(tw, "Approved:\t%v\n", t.Approved)
+	if t.OffboardingAt != nil {
+		fmt.Fprintf(tw, "Offboarding:\tsince %s UTC, by %s; not done yet (tenants offboard --tenant %s --yes goes on with it)\n", when(t.OffboardingAt), dash(t.OffboardingBy), t.TenantID)
+	}
 	fmt.Fprintf(tw, "Approved at (UTC):\t%s\n", when(t.ApprovedAt))
 	fmt.Fprintf(tw, "Approved by:\t%s\n", dash(t.ApprovedBy+" "+t.ApprovedByOID))
 	fmt.Fprintf(tw, "Scopes:\t%s\n", dash(t.Scopes))

@@ -17,8 +17,8 @@ const uploadsUsage = `usage:
   connectorctl uploads show --user U [--tenant T] [--id UPLOAD] [--status S] [--json]
 
 Lists the user's uploads (newest first), or shows one with --id. --status
-keeps one state: queued, processing, done, retrying, parked, failed or
-dead_lettered.`
+keeps one state: queued, processing, done, retrying, parked, failed,
+dead_lettered or cancelled.`
 
 // uploadJSON is an upload as the commands print it.
 type uploadJSON struct {
@@ -37,7 +37,7 @@ type uploadJSON struct {
 }
 
 var uploadStatuses = map[string]bool{store.UploadQueued: true, store.UploadProcessing: true, store.UploadDone: true, store.UploadRetrying: true,
-	store.UploadParked: true, store.UploadFailed: true, store.UploadDeadLettered: true}
+	store.UploadParked: true, store.UploadFailed: true, store.UploadDeadLettered: true, store.UploadCancelled: true}
 
 func runUploads(ctx context.Context, env *environment, args []string) error {
 	if len(args) == 0 || args[0] != "show" {
@@ -60,7 +60,7 @@ func runUploads(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	if *status != "" && !uploadStatuses[*status] {
-		return usagef("uploads show: --status %q is not queued, processing, done, retrying, parked, failed or dead_lettered", *status)
+		return usagef("uploads show: --status %q is not queued, processing, done, retrying, parked, failed, dead_lettered or cancelled", *status)
 	}
 	return env.withApp(ctx, func(cfg app.Settings, a *app.App) error {
 		if tid == "" {

@@ -242,12 +242,23 @@ func newWorld(t *testing.T) *world {
 			{Name: w.docsName, Client: eblobs.ServiceClient().NewContainerClient(w.docsName), Uploads: true},
 			{Name: w.overflowName, Client: eblobs.ServiceClient().NewContainerClient(w.overflowName)},
 		},
-		DeadLetters:   dl,
-		Forget:        func(tenant, user string) { w.forgotMu.Lock(); w.forgot = append(w.forgot, tenant+"/"+user); w.forgotMu.Unlock() },
+		DeadLetters: dl,
+		Forget: func(tenant, user string) {
+			w.forgotMu.Lock()
+			w.forgot = append(w.forgot, tenant+"/"+user)
+			w.forgotMu.Unlock()
+		},
 		LeaseDuration: leaseDuration,
 		Now:           w.clock.Now,
 	})
 	return w
+}
+
+// forgotten lists the users whose cached tokens the eraser dropped.
+func (w *world) forgotten() []string {
+	w.forgotMu.Lock()
+	defer w.forgotMu.Unlock()
+	return slices.Clone(w.forgot)
 }
 
 // containerBlobs is mirror.Blobs in the test's overflow container.
@@ -467,8 +478,24 @@ type snapshot struct {
 
 func (w *world) snapshot() snapshot {
 	w.t.Helper()
+	return w.snapshotOf("", "")
+}
+
+// userSnapshot is the part of the snapshot under the keys of user: the
+// connection and the user's partitions, the blobs under the user's prefix.
+func (w *world) userSnapshot(tenant, user string) snapshot {
+	w.t.Helper()
+	filter := "(" + store.PartitionFilter(store.UserPartition(tenant, user)) + ") or (" + store.PartitionFilter(tenant) + " and RowKey eq '" + user + "')"
+	return w.snapshotOf(filter, tenant+"/"+user+"/")
+}
+
+// snapshotOf is the snapshot of the entities entityFilter selects ("":
+// all) and the blobs under blobPrefix.
+func (w *world) snapshotOf(entityFilter, blobPrefix string) snapshot {
+	w.t.Helper()
 	s := snapshot{entities: map[string]string{}, blobs: map[string]string{}}
-	tables := w.svc.NewListTablesPager(nil)
+	filter := "TableName ge '" + w.prefix + "' and TableName lt '" + w.prefix + "~'"
+	tables := w.svc.NewListTablesPager(&aztables.ListTablesOptions{Filter: &filter})
 	for tables.More() {
 		page, err := tables.NextPage(w.ctx)
 		if err != nil {
@@ -479,7 +506,11 @@ func (w *world) snapshot() snapshot {
 				continue
 			}
 			name := strings.TrimPrefix(*tbl.Name, w.prefix)
-			pager := w.svc.NewClient(*tbl.Name).NewListEntitiesPager(nil)
+			var opts *aztables.ListEntitiesOptions
+			if entityFilter != "" {
+				opts = &aztables.ListEntitiesOptions{Filter: &entityFilter}
+			}
+			pager := w.svc.NewClient(*tbl.Name).NewListEntitiesPager(opts)
 			for pager.More() {
 				p, err := pager.NextPage(w.ctx)
 				if err != nil {
@@ -500,7 +531,7 @@ func (w *world) snapshot() snapshot {
 		if c == w.overflow {
 			cname = w.overflowName
 		}
-		pager := c.NewListBlobsFlatPager(nil)
+		pager := c.NewListBlobsFlatPager(&container.ListBlobsFlatOptions{Prefix: &blobPrefix})
 		for pager.More() {
 			p, err := pager.NextPage(w.ctx)
 			if err != nil {
@@ -701,4 +732,20 @@ func (w *world) isTable(req *http.Request, name string) bool {
 // isBatch reports whether req is a Table transaction.
 func isBatch(req *http.Request) bool {
 	return req.Method == http.MethodPost && strings.HasSuffix(req.URL.Path, "/$batch")
+}
+
+// count is the number of entities of table in the user's partition.
+func (w *world) count(table, tenant, user string) int {
+	w.t.Helper()
+	filter, sel := store.PartitionFilter(store.UserPartition(tenant, user)), "PartitionKey,RowKey"
+	pager := w.db.Table(table).NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter, Select: &sel})
+	n := 0
+	for pager.More() {
+		p, err := pager.NextPage(w.ctx)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		n += len(p.Entities)
+	}
+	return n
 }

@@ -91,8 +91,12 @@ func New(d Deps) *Eraser {
 
 // Request says who asks for an erasure and why.
 type Request struct {
-	Kind string // store.ErasureDisconnect, ErasureOffboard or ErasureRetention
+	Kind string // store.ErasureDisconnect, ErasureOffboard, ErasureRetention or ErasureOperator
 	By   string // "user:<pseudonym>", "operator" or "retention"
+	// Continue: only go on with an erasure that began (a continuation
+	// message). A user who is not being erased is left alone: their
+	// erasure finished and they may have connected again since.
+	Continue bool
 }
 
 // Result is where an erasure stands after one pass.
@@ -166,6 +170,9 @@ func (e *Eraser) eraseUser(ctx context.Context, tenant, user string, req Request
 	if err != nil {
 		return Result{}, err
 	}
+	if req.Continue && !fenced {
+		return Result{Done: true, Counts: Counts{}}, nil // finished before, or connected again since
+	}
 	counts := parseCounts(conn.Erasure.Counts)
 	verifyAfter := conn.Erasure.VerifyAfter
 	if fenced {
@@ -184,8 +191,13 @@ func (e *Eraser) eraseUser(ctx context.Context, tenant, user string, req Request
 	}
 	counts.add(pass)
 	if fenced {
-		if rerr := e.d.Conns.RecordErasure(ctx, tenant, user, store.Erasure{VerifyAfter: verifyAfter, Counts: counts.String()}); rerr != nil && err == nil {
-			err = rerr
+		// Recorded even when the pass ran out of time: the counts of what
+		// it deleted would be lost otherwise.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		rerr := e.d.Conns.RecordErasure(rctx, tenant, user, store.Erasure{VerifyAfter: verifyAfter, Counts: counts.String()})
+		cancel()
+		if rerr != nil && !errors.Is(rerr, store.ErrNotFound) && err == nil {
+			err = rerr // (not found: a concurrent pass completed the erasure)
 		}
 	}
 	if err != nil {
@@ -197,13 +209,22 @@ func (e *Eraser) eraseUser(ctx context.Context, tenant, user string, req Request
 	case verifyAfter.After(now):
 		return Result{RetryAt: verifyAfter, Waiting: "a sync that was running when the erasure began can no longer write", Counts: counts}, nil
 	}
-	// Complete: the audit first (a retry rewrites the same row), then the
-	// connection, then the lease that fenced the syncs.
-	if !fenced && pass.total() == 0 {
+	// Complete: the lease that fenced the syncs (no sync can start while
+	// the row says erasing, and none still runs), then the audit (a retry
+	// rewrites the same row), then the connection row: as long as it is
+	// there, a retry finds the erasure and finishes it.
+	n, err := e.d.DB.Purge(ctx, store.SyncStateTable, store.PartitionFilter(store.UserPartition(tenant, user)))
+	counts[store.SyncStateTable] += n
+	if err != nil {
+		return Result{Counts: counts}, err
+	}
+	if !fenced && counts.total() == 0 {
 		return Result{Done: true, Counts: counts}, nil
 	}
 	if !fenced {
 		conn.Erasure = store.Erasure{Kind: req.Kind, By: req.By, RequestedAt: now}
+	} else {
+		counts[store.ConnectionsTable]++
 	}
 	if audit {
 		if err := e.d.Audit.Record(ctx, store.ErasureRecord{Kind: conn.Erasure.Kind, Tenant: e.d.Pseudo.Tenant(tenant),
@@ -216,12 +237,6 @@ func (e *Eraser) eraseUser(ctx context.Context, tenant, user string, req Request
 		if err := e.d.Conns.Delete(ctx, tenant, user); err != nil {
 			return Result{Counts: counts}, err
 		}
-		counts[store.ConnectionsTable]++
-	}
-	n, err := e.d.DB.Purge(ctx, store.SyncStateTable, store.PartitionFilter(store.UserPartition(tenant, user)))
-	counts[store.SyncStateTable] += n
-	if err != nil {
-		return Result{Counts: counts}, err
 	}
 	if e.d.Forget != nil {
 		e.d.Forget(tenant, user)
@@ -242,6 +257,8 @@ func (e *Eraser) fence(ctx context.Context, tenant, user string, req Request, no
 			return conn, false, apperr.Wrap(apperr.Transient, err, "could not read the connection")
 		case conn.Status == store.StatusErasing:
 			return conn, true, nil
+		case req.Continue:
+			return conn, false, nil
 		}
 		er := store.Erasure{Kind: req.Kind, By: req.By, RequestedAt: now, Counts: "{}"}
 		_, err = e.d.Conns.MarkErasing(ctx, tenant, user, er, conn.ETag)
@@ -322,10 +339,14 @@ func (e *Eraser) eraseUploads(ctx context.Context, tenant, user string, counts C
 		default: // queued, retrying, parked, dead_lettered
 			row.Status, row.UpdatedAt, row.CompletedAt, row.NextAttemptAt = store.UploadCancelled, now, now, time.Time{}
 			row.ErrorCode, row.ErrorMessage, row.ErrorStatus, row.ErrorItem = "cancelled", "the user disconnected before the report was written to Dynamics 365", 0, ""
-			if _, err := e.d.Uploads.Update(ctx, row); errors.Is(err, store.ErrConflict) {
+			_, err := e.d.Uploads.Update(ctx, row)
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+				continue // deleted meanwhile (a concurrent pass)
+			case errors.Is(err, store.ErrConflict):
 				waiting++ // a worker took it meanwhile: look again
 				continue
-			} else if err != nil {
+			case err != nil:
 				return waiting, err
 			}
 		}
@@ -378,10 +399,13 @@ func (e *Eraser) deletePrefix(ctx context.Context, c Container, prefix string, c
 		}
 		for _, b := range page.Segment.BlobItems {
 			_, err := c.Client.NewBlobClient(*b.Name).Delete(ctx, nil)
-			if err != nil && !bloberror.HasCode(err, bloberror.BlobNotFound) {
+			switch {
+			case bloberror.HasCode(err, bloberror.BlobNotFound): // deleted meanwhile
+			case err != nil:
 				return fmt.Errorf("delete a blob of %s: %w", c.Name, err)
+			default:
+				counts["blob:"+c.Name]++
 			}
-			counts["blob:"+c.Name]++
 		}
 	}
 	return nil

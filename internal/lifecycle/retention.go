@@ -38,8 +38,8 @@ type RetentionReport struct {
 // Retain runs the retention once: it goes on with erasures and
 // offboardings that did not finish (a lost continuation message), erases
 // connections inactive for longer than r.Inactive, deletes finished
-// uploads older than r.Uploads and abandoned sign-in flows. Where a scan
-// stops at r.MaxPerRun is stored, so the next run continues from there.
+// uploads older than r.Uploads and abandoned sign-in flows, at most
+// r.MaxPerRun erasures and deletions; the next run continues with the rest.
 func (e *Eraser) Retain(ctx context.Context, r Retention) (RetentionReport, error) {
 	now := e.d.Now().UTC()
 	var rep RetentionReport
@@ -47,9 +47,10 @@ func (e *Eraser) Retain(ctx context.Context, r Retention) (RetentionReport, erro
 	var errs []error
 
 	// Erasures and offboardings that did not finish.
-	err := e.scanConnections(ctx, "erasing", "Status eq '"+store.StatusErasing+"'", &budget, &rep.More, func(c store.Connection) error {
+	// (Users of a tenant being offboarded are finished by its offboarding.)
+	err := e.scanConnections(ctx, fmt.Sprintf("Status eq '%s' and ErasureKind ne '%s'", store.StatusErasing, store.ErasureOffboard), &budget, &rep.More, func(c store.Connection) error {
 		rep.Continued++
-		_, err := e.EraseUser(ctx, c.TenantID, c.UserID, Request{Kind: c.Erasure.Kind, By: c.Erasure.By})
+		_, err := e.EraseUser(ctx, c.TenantID, c.UserID, Request{Continue: true})
 		return err
 	})
 	errs = append(errs, err)
@@ -61,14 +62,14 @@ func (e *Eraser) Retain(ctx context.Context, r Retention) (RetentionReport, erro
 		}
 		budget--
 		rep.Continued++
-		_, err := e.OffboardTenant(ctx, t.ID, t.OffboardingBy)
+		_, err := e.ContinueOffboarding(ctx, t.ID)
 		errs = append(errs, err)
 	}
 
 	// Inactive connections.
 	cutoff := edmTime(now.Add(-r.Inactive))
 	filter := fmt.Sprintf("(Status eq '%s' or Status eq '%s') and StatusChangedAt lt %s", store.StatusReauthRequired, store.StatusPending, cutoff)
-	err = e.scanConnections(ctx, "inactive", filter, &budget, &rep.More, func(c store.Connection) error {
+	err = e.scanConnections(ctx, filter, &budget, &rep.More, func(c store.Connection) error {
 		rep.Inactive++
 		_, err := e.EraseUser(ctx, c.TenantID, c.UserID, Request{Kind: store.ErasureRetention, By: "retention"})
 		return err
@@ -119,39 +120,27 @@ func edmTime(t time.Time) string {
 	return "datetime'" + t.UTC().Format("2006-01-02T15:04:05.0000000Z") + "'"
 }
 
-// scanConnections hands the connections filter selects to fn, from where
-// the scan name stopped last, spending budget; it records where it stops.
-func (e *Eraser) scanConnections(ctx context.Context, name, filter string, budget *int, more *bool, fn func(store.Connection) error) error {
-	return e.resumable(ctx, name, budget, more, func(pk, rk string, max int, count func()) (string, string, error) {
-		return e.d.Conns.Scan(ctx, filter, pk, rk, max, func(c store.Connection) error { count(); return fn(c) })
-	})
-}
-
-// scanUploads is scanConnections over the uploads table.
-func (e *Eraser) scanUploads(ctx context.Context, filter string, budget *int, more *bool, fn func(store.Upload) error) error {
-	return e.resumable(ctx, "uploads", budget, more, func(pk, rk string, max int, count func()) (string, string, error) {
-		return e.d.Uploads.Scan(ctx, filter, pk, rk, max, func(u store.Upload) error { count(); return fn(u) })
-	})
-}
-
-// resumable runs one bounded scan from its stored cursor and stores the
-// next one.
-func (e *Eraser) resumable(ctx context.Context, name string, budget *int, more *bool,
-	scan func(pk, rk string, max int, count func()) (string, string, error)) error {
+// scanConnections hands the connections filter selects to fn, spending
+// budget. What fn handled leaves the filter (erased, or erasing), so the
+// next run starts where this one stopped without keeping a position,
+// which would hold a user's keys.
+func (e *Eraser) scanConnections(ctx context.Context, filter string, budget *int, more *bool, fn func(store.Connection) error) error {
 	if *budget <= 0 {
 		*more = true
 		return nil
 	}
-	pk, rk, err := e.d.Audit.Cursor(ctx, name)
-	if err != nil {
-		return err
-	}
-	nextPK, nextRK, err := scan(pk, rk, *budget, func() { *budget-- })
-	if err != nil {
-		return err
-	}
-	if nextPK != "" {
+	rest, err := e.d.Conns.Scan(ctx, filter, *budget, func(c store.Connection) error { *budget--; return fn(c) })
+	*more = *more || rest
+	return err
+}
+
+// scanUploads is scanConnections over the uploads table.
+func (e *Eraser) scanUploads(ctx context.Context, filter string, budget *int, more *bool, fn func(store.Upload) error) error {
+	if *budget <= 0 {
 		*more = true
+		return nil
 	}
-	return e.d.Audit.SetCursor(ctx, name, nextPK, nextRK)
+	rest, err := e.d.Uploads.Scan(ctx, filter, *budget, func(u store.Upload) error { *budget--; return fn(u) })
+	*more = *more || rest
+	return err
 }

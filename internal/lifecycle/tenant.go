@@ -17,6 +17,17 @@ import (
 // a NotFound error, touching nothing, for a tenant the connector does not
 // know.
 func (e *Eraser) OffboardTenant(ctx context.Context, tenant, by string) (Result, error) {
+	return e.offboard(ctx, tenant, by, false)
+}
+
+// ContinueOffboarding goes on with an offboarding that began; a tenant
+// that is not being offboarded (its offboarding finished, and it may have
+// approved the app again since) is left alone.
+func (e *Eraser) ContinueOffboarding(ctx context.Context, tenant string) (Result, error) {
+	return e.offboard(ctx, tenant, "", true)
+}
+
+func (e *Eraser) offboard(ctx context.Context, tenant, by string, continuing bool) (Result, error) {
 	now := e.d.Now().UTC()
 	t, err := e.d.Tenants.Get(ctx, tenant)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -27,6 +38,9 @@ func (e *Eraser) OffboardTenant(ctx context.Context, tenant, by string) (Result,
 	if err != nil {
 		return Result{}, apperr.Wrap(apperr.Transient, err, "could not list the tenant's connections")
 	}
+	if continuing && t.OffboardingAt.IsZero() {
+		return Result{Done: true, Counts: Counts{}}, nil
+	}
 	if !known && len(conns) == 0 {
 		return Result{}, apperr.E(apperr.NotFound, "tenant %s is unknown: it has no approval and no connections, so there is nothing to offboard (check the id with connectorctl tenants list)", tenant)
 	}
@@ -36,25 +50,35 @@ func (e *Eraser) OffboardTenant(ctx context.Context, tenant, by string) (Result,
 			return Result{}, apperr.Wrap(apperr.Transient, err, "could not mark the tenant offboarding")
 		}
 	}
-	counts := parseCounts(t.OffboardCounts)
-	res := Result{Counts: counts}
+	// counts are what is gone for good, kept on the tenant's row: users
+	// whose erasure completed and the tenant's sweeps. pending are the
+	// users still being erased: their connection rows keep their counts,
+	// and eraseUser returns them cumulated, so they are never stored here.
+	counts, pending := parseCounts(t.OffboardCounts), Counts{}
+	res := Result{}
 	req := Request{Kind: store.ErasureOffboard, By: t.OffboardingBy}
 	for _, c := range conns {
 		r, err := e.eraseUser(ctx, tenant, c.UserID, req, false)
+		if r.Done {
+			counts.add(r.Counts)
+		} else {
+			pending.add(r.Counts)
+		}
 		if err != nil {
-			return e.offboardProgress(ctx, tenant, t, res), err
+			return e.offboardProgress(ctx, tenant, t, res, counts, pending), err
 		}
 		res = e.merge(res, r)
 	}
 	if res.RetryAt.IsZero() {
 		if err := e.sweepTenant(ctx, tenant, counts); err != nil {
-			return e.offboardProgress(ctx, tenant, t, res), err
+			return e.offboardProgress(ctx, tenant, t, res, counts, pending), err
 		}
 	}
-	res = e.offboardProgress(ctx, tenant, t, res)
+	res = e.offboardProgress(ctx, tenant, t, res, counts, pending)
 	if !res.RetryAt.IsZero() {
 		return res, nil
 	}
+	counts = res.Counts // pending is empty: every user's erasure completed
 	if err := e.d.Audit.Record(ctx, store.ErasureRecord{Kind: store.ErasureOffboard, Tenant: e.d.Pseudo.Tenant(tenant),
 		By: t.OffboardingBy, RequestedAt: t.OffboardingAt, CompletedAt: now, Counts: (Counts{store.TenantsTable: 1}).plus(counts).String()}); err != nil {
 		return res, err
@@ -68,20 +92,22 @@ func (e *Eraser) OffboardTenant(ctx context.Context, tenant, by string) (Result,
 	return res, nil
 }
 
-// merge adds one user's pass to the tenant's.
+// merge takes the earliest retry of the users still being erased.
 func (e *Eraser) merge(res Result, r Result) Result {
-	res.Counts.add(r.Counts)
 	if !r.Done && (res.RetryAt.IsZero() || r.RetryAt.Before(res.RetryAt)) {
 		res.RetryAt, res.Waiting = r.RetryAt, r.Waiting
 	}
 	return res
 }
 
-// offboardProgress stores the counts so far on the tenant's row.
-func (e *Eraser) offboardProgress(ctx context.Context, tenant string, t store.Tenant, res Result) Result {
-	if err := e.d.Tenants.MarkOffboarding(ctx, tenant, t.OffboardingBy, t.OffboardingAt, res.Counts.String()); err != nil {
+// offboardProgress stores the counts of what is gone for good on the
+// tenant's row and returns res with every count so far (those and the
+// pending users').
+func (e *Eraser) offboardProgress(ctx context.Context, tenant string, t store.Tenant, res Result, counts, pending Counts) Result {
+	if err := e.d.Tenants.MarkOffboarding(ctx, tenant, t.OffboardingBy, t.OffboardingAt, counts.String()); err != nil {
 		e.d.Logger.Warn("could not record the offboarding's progress; the counts start again", "tenant", tenant, "error", err.Error())
 	}
+	res.Counts = counts.plus(pending)
 	return res
 }
 

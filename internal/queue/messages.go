@@ -219,6 +219,11 @@ type Lifecycle struct {
 	UserID   string `json:"userId,omitempty"` // the user's Entra object id (erase-user only)
 	// Attempt numbers the continuations: 0 for the first message.
 	Attempt int `json:"attempt,omitempty"`
+	// Continuation: only go on with an erasure that began, never start
+	// one (a user or tenant whose erasure finished may have connected
+	// again since). The connector sets it on the messages it schedules;
+	// an operator's message starts the erasure.
+	Continuation bool `json:"continuation,omitempty"`
 }
 
 // EraseUser is the message that goes on with user's erasure.
@@ -234,6 +239,7 @@ func OffboardTenant(tenantID string) Lifecycle {
 // Next is the message that continues l later (with Sender.ScheduleAt).
 func (l Lifecycle) Next() Lifecycle {
 	l.Attempt++
+	l.Continuation = true
 	return l
 }
 
@@ -277,6 +283,7 @@ func DecodeLifecycle(body []byte) (Lifecycle, error) {
 	if err := decodeStrict(body, "lifecycle", &l); err != nil {
 		return Lifecycle{}, err
 	}
+	l.TenantID, l.UserID = canonicalID(l.TenantID), canonicalID(l.UserID) // keys are lower case
 	return l, l.Validate()
 }
 

@@ -204,3 +204,12 @@ func FuzzDecodeUpload(f *testing.F) {
 		}
 	})
 }
+
+// TestLifecycleIDsAreCanonical: an operator's message with upper-case ids
+// names the same tenant as the keys in storage (lower case).
+func TestLifecycleIDsAreCanonical(t *testing.T) {
+	m, err := DecodeLifecycle([]byte(`{"v":1,"op":"offboard-tenant","tenantId":"72F988BF-86F1-41AF-91AB-2D7CD011DB47"}`))
+	if err != nil || m.TenantID != tenant || m.Continuation {
+		t.Errorf("DecodeLifecycle = %+v, %v; want tenant %s, not a continuation", m, err, tenant)
+	}
+}

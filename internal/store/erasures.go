@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
@@ -12,14 +11,13 @@ import (
 // completed erasure, with pseudonyms instead of ids and counts instead of
 // data. PartitionKey = the month it completed ("2026-12"), RowKey = when it
 // was requested and of whom, so a retried completion writes the same row.
-// The retention run keeps its position in the partition "$retention".
 const ErasuresTable = "erasures"
 
 // Erasure kinds.
 const (
 	ErasureDisconnect = "disconnect" // the user disconnected (DELETE /api/connection)
 	ErasureOffboard   = "offboard"   // an operator offboarded the tenant
-	ErasureRetention  = "retention"  // the retention run erased an inactive connection
+	ErasureRetention  = "retention"  // the retention run erased an inactive connection (By "retention")
 	ErasureOperator   = "operator"   // an operator erased one user (connectorctl connections erase, a lifecycle message)
 	ErasureUploads    = "retention-uploads"
 )
@@ -42,8 +40,6 @@ type Erasures struct{ table *aztables.Client }
 
 // NewErasures returns the audit table of db.
 func NewErasures(db *DB) *Erasures { return &Erasures{table: db.Table(ErasuresTable)} }
-
-const retentionPartition = "$retention"
 
 // Record writes r (again, harmlessly, when a completion is retried).
 func (e *Erasures) Record(ctx context.Context, r ErasureRecord) error {
@@ -73,29 +69,4 @@ func (e *Erasures) List(ctx context.Context, since time.Time) ([]ErasureRecord, 
 		return nil
 	})
 	return out, err
-}
-
-// Cursor returns where the retention run's scan name stopped ("" and ""
-// when it starts from the beginning).
-func (e *Erasures) Cursor(ctx context.Context, name string) (pk, rk string, err error) {
-	resp, err := e.table.GetEntity(ctx, retentionPartition, name, nil)
-	if err != nil {
-		if err = mapErr(err, "read the retention cursor"); errors.Is(err, ErrNotFound) {
-			return "", "", nil
-		}
-		return "", "", err
-	}
-	ent, err := decode(resp.Value)
-	if err != nil {
-		return "", "", mapErr(err, "decode the retention cursor")
-	}
-	p := props(ent.Properties)
-	return p.str("NextPartitionKey"), p.str("NextRowKey"), nil
-}
-
-// SetCursor stores where scan name goes on next time ("", "": from the start).
-func (e *Erasures) SetCursor(ctx context.Context, name, pk, rk string) error {
-	_, err := e.table.UpsertEntity(ctx, encode(retentionPartition, name, map[string]any{"NextPartitionKey": pk, "NextRowKey": rk}),
-		&aztables.UpsertEntityOptions{UpdateMode: aztables.UpdateModeReplace})
-	return mapErr(err, "store the retention cursor")
 }

@@ -94,11 +94,10 @@ func each(ctx context.Context, table *aztables.Client, filter, what string, fn f
 	return nil
 }
 
-// Scan calls fn with up to max connections that filter selects, starting
-// at the key (fromPK, fromRK) ("", "": the start), and returns the key to
-// continue from ("", "" when the table is done).
-func (c *Connections) Scan(ctx context.Context, filter, fromPK, fromRK string, max int, fn func(Connection) error) (string, string, error) {
-	return scan(ctx, c.table, filter, fromPK, fromRK, max, func(raw []byte) error {
+// Scan calls fn with up to max connections that filter selects; more is
+// true when there were others.
+func (c *Connections) Scan(ctx context.Context, filter string, max int, fn func(Connection) error) (more bool, err error) {
+	return scan(ctx, c.table, filter, max, func(raw []byte) error {
 		e, err := decode(raw)
 		if err != nil {
 			return err
@@ -111,8 +110,8 @@ func (c *Connections) Scan(ctx context.Context, filter, fromPK, fromRK string, m
 
 // Scan calls fn with up to max uploads that filter selects, like
 // Connections.Scan.
-func (u *Uploads) Scan(ctx context.Context, filter, fromPK, fromRK string, max int, fn func(Upload) error) (string, string, error) {
-	return scan(ctx, u.table, filter, fromPK, fromRK, max, func(raw []byte) error {
+func (u *Uploads) Scan(ctx context.Context, filter string, max int, fn func(Upload) error) (more bool, err error) {
+	return scan(ctx, u.table, filter, max, func(raw []byte) error {
 		up, err := decodeUpload(raw)
 		if err != nil {
 			return err
@@ -121,32 +120,24 @@ func (u *Uploads) Scan(ctx context.Context, filter, fromPK, fromRK string, max i
 	})
 }
 
-// scan pages through table from a key, handing at most max entities to fn.
-func scan(ctx context.Context, table *aztables.Client, filter, fromPK, fromRK string, max int, fn func(raw []byte) error) (string, string, error) {
-	opts := &aztables.ListEntitiesOptions{Filter: &filter}
-	if fromPK != "" {
-		opts.NextPartitionKey, opts.NextRowKey = &fromPK, &fromRK
-	}
-	pager := table.NewListEntitiesPager(opts)
+// scan pages through table, handing at most max entities to fn.
+func scan(ctx context.Context, table *aztables.Client, filter string, max int, fn func(raw []byte) error) (bool, error) {
+	pager := table.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter})
 	seen := 0
 	for pager.More() {
 		page, err := pager.NextPage(ctx)
 		if err != nil {
-			return fromPK, fromRK, mapErr(err, "scan")
+			return false, mapErr(err, "scan")
 		}
 		for _, raw := range page.Entities {
 			if seen == max {
-				e, err := decode(raw)
-				if err != nil {
-					return fromPK, fromRK, mapErr(err, "scan")
-				}
-				return e.PartitionKey, e.RowKey, nil
+				return true, nil
 			}
 			if err := fn(raw); err != nil {
-				return fromPK, fromRK, err
+				return false, err
 			}
 			seen++
 		}
 	}
-	return "", "", nil
+	return false, nil
 }

@@ -164,6 +164,11 @@ func (s *SyncStates) CommitSet(ctx context.Context, tenant, user string, l Lease
 		{ActionType: aztables.TransactionTypeInsertReplace, Entity: encode(pk, st.EntitySet, setProps(st))},
 	}, nil)
 	if err != nil {
+		// A refused transaction comes back as one error for the batch,
+		// whatever refused it: a lease that moved on is a conflict.
+		if got, gerr := s.Lease(ctx, tenant, user); errors.Is(gerr, ErrNotFound) || gerr == nil && got.ETag != l.ETag {
+			return "", fmt.Errorf("commit sync state %s/%s: the lease changed hands: %w", tenant, user, ErrConflict)
+		}
 		return "", mapErr(err, "commit sync state "+tenant+"/"+user+"/"+st.EntitySet)
 	}
 	// A transaction does not return the new ETags: read the lease back.

@@ -160,15 +160,25 @@ func (w *Worker) Run(ctx context.Context, job queue.SyncJob) (Result, error) {
 	// lease: the erasure takes the lease after it marks the connection, so
 	// a worker that holds the lease and still sees an active connection
 	// may write until it loses the lease.
-	if again, err := w.d.Conns.Get(ctx, job.TenantID, job.UserID); err != nil || again.Status != store.StatusActive {
-		if derr := l.drop(context.WithoutCancel(ctx)); derr != nil {
-			log.Warn("could not delete the sync lease of a disconnected user; the erasure removes it", "error", derr.Error())
+	again, err := w.d.Conns.Get(ctx, job.TenantID, job.UserID)
+	if gone := errors.Is(err, store.ErrNotFound) || err == nil && again.Status == store.StatusErasing; gone || err != nil || again.Status != store.StatusActive {
+		keep := context.WithoutCancel(ctx)
+		if gone {
+			// Nothing of the user may stay: the lease row goes too.
+			err = l.drop(keep)
+		} else {
+			// The lease row keeps the change log's numbering: give it back.
+			err = errors.Join(err, l.release(keep))
 		}
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return Result{}, apperr.Wrap(apperr.Transient, err, "could not read the connection")
+		if err != nil {
+			return Result{}, apperr.Wrap(apperr.Transient, err, "could not read the connection or give the sync lease back")
 		}
-		log.Info("sync skipped: the user disconnected")
-		return Result{Outcome: OutcomeNotConnected}, nil
+		if gone {
+			log.Info("sync skipped: the user disconnected")
+			return Result{Outcome: OutcomeNotConnected}, nil
+		}
+		log.Info("sync skipped: the connection is not active; it resumes when the user signs in", "status", again.Status)
+		return Result{Outcome: OutcomeNotActive}, nil
 	}
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
