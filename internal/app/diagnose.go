@@ -48,7 +48,7 @@ func (a *App) addDoctor(clients *Clients, client *entra.Client) error {
 		Storage:      &diagnose.AzureStorage{DB: store.NewDB(tables, s.Storage.TablePrefix), Blobs: blobs, Account: s.Storage.String()},
 		Queues:       &diagnose.ServiceBusQueues{Client: a.probeSB, Namespace: s.ServiceBus.String()},
 		ConsentScope: s.Entra.DiscoveryURL + "/.default", PublicBaseURL: s.Entra.PublicBaseURL,
-		Sets: s.Sync.EntitySets, SyncInterval: s.SyncTuning.Interval,
+		Sets: s.Sync.EntitySets, SyncInterval: s.SyncTuning.Interval, RetentionInactive: s.Lifecycle.Inactive,
 		Tables:     Tables,
 		Containers: []diagnose.Container{{Name: s.Uploads.Container}, {Name: mirror.OverflowContainer, CreatedOnDemand: true}},
 		QueueList: []diagnose.Queue{{Role: "sync", Name: s.SyncQueue, Setting: config.SettingSyncQueue},

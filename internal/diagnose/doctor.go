@@ -105,6 +105,9 @@ type Doctor struct {
 	PublicBaseURL string
 	// Sets are the synced entity sets (SYNC_CONFIG).
 	Sets []syncconfig.EntitySet
+	// RetentionInactive is how long a connection that waits for a sign-in
+	// is kept before the retention run erases it (0: not said).
+	RetentionInactive time.Duration
 	// SyncInterval is how often a user is synced; a set whose last success
 	// is older than StaleAfter times it fails the last-sync check.
 	SyncInterval time.Duration

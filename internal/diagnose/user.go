@@ -38,6 +38,16 @@ func (u *userRun) signInFix() string {
 	return "the user signs in again at " + strings.TrimRight(u.d.PublicBaseURL, "/") + "/api/login (from the Pitcher app's Connect Dynamics button); their parked uploads then resume"
 }
 
+// erasedAfter says when the retention run erases a connection that waits
+// for a sign-in, or "" when no retention is configured.
+func (u *userRun) erasedAfter(c store.Connection) string {
+	if u.d.RetentionInactive <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("; unless they sign in before %s, their connection and data are erased (RETENTION_INACTIVE)",
+		c.StatusChangedAt.Add(u.d.RetentionInactive).UTC().Format("2006-01-02"))
+}
+
 // connectionChecks: the connection exists and its refresh token still
 // redeems. The check goes through the vault, the only code that redeems
 // refresh tokens: a token Entra rotates is stored (under the row's ETag,
@@ -58,9 +68,12 @@ func (u *userRun) connectionChecks() {
 		u.conn = c
 		switch c.Status {
 		case store.StatusReauthRequired:
-			return fail(fmt.Sprintf("the connection is reauth_required: Entra ID refused the user's refresh token at %s (%s); nothing syncs until they sign in again", c.StatusChangedAt.UTC().Format("2006-01-02 15:04 MST"), c.StatusReason), u.signInFix())
+			return fail(fmt.Sprintf("the connection is reauth_required: Entra ID refused the user's refresh token at %s (%s); nothing syncs until they sign in again%s", c.StatusChangedAt.UTC().Format("2006-01-02 15:04 MST"), c.StatusReason, u.erasedAfter(c)), u.signInFix())
 		case store.StatusPending:
-			return fail("the user's sign-in did not finish (status pending)", u.signInFix())
+			return fail("the user's sign-in did not finish (status pending)"+u.erasedAfter(c), u.signInFix())
+		case store.StatusErasing:
+			return fail(fmt.Sprintf("the user disconnected (or was erased by %s) at %s; their data is being erased", c.Erasure.By, c.Erasure.RequestedAt.UTC().Format("2006-01-02 15:04 MST")),
+				"nothing to fix: the erasure finishes by itself; to connect again, the user signs in once it is complete")
 		}
 		_, err = u.tokens().Token(ctx, true) // a refresh now, not a cached token
 		var reauth *tokens.ReauthRequiredError

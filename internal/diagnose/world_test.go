@@ -195,7 +195,9 @@ func TestDoctorInTheLocalWorld(t *testing.T) {
 		expect(t, rep, diagnose.IDWhoAmI, diagnose.Skip)
 		onlyFailures(t, rep, diagnose.IDRefresh, diagnose.IDDeadLetters("uploads"))
 		// A second run reads the mark the first left, without asking Entra.
-		expect(t, d.Run(ctx, target), diagnose.IDRefresh, diagnose.Fail, "reauth", "AADSTS50173")
+		// It also says when the retention run erases the connection.
+		expect(t, d.Run(ctx, target), diagnose.IDRefresh, diagnose.Fail, "reauth", "AADSTS50173",
+			"unless they sign in before "+time.Now().UTC().AddDate(0, 0, 30).Format("2006-01-02"))
 		// The organisation's run names the user who must sign in again.
 		rep = d.Run(ctx, diagnose.Target{TenantID: u.TenantID})
 		expect(t, rep, diagnose.IDTenantUsers, diagnose.Fail, "1 of 1 connection(s) do not work", u.OID, "reauth_required", "AADSTS50173", "signs in again")
