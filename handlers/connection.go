@@ -70,18 +70,24 @@ type connectionView struct {
 	// DisconnectRequestedAt is when the user (or an operator) asked for the
 	// erasure that is going on.
 	DisconnectRequestedAt *time.Time `json:"disconnectRequestedAt,omitempty"`
+	// EraseAfter: a connection waiting for a sign-in is erased by the
+	// retention run after this time, unless the user signs in before.
+	EraseAfter *time.Time `json:"eraseAfter,omitempty"`
 }
 
 // Connection statuses the API shows (the erasing status reads as disconnecting).
 const statusDisconnecting = "disconnecting"
 
-func viewOf(c store.Connection) connectionView {
+func viewOf(c store.Connection, inactive time.Duration) connectionView {
 	v := connectionView{Status: c.Status, OrgURL: c.OrgURL}
 	switch c.Status {
 	case store.StatusErasing:
 		v = connectionView{Status: statusDisconnecting, DisconnectRequestedAt: timePtr(c.Erasure.RequestedAt)}
 	case store.StatusReauthRequired:
 		v.Reason = "sign in again: Microsoft Entra ID no longer accepts the connector's sign-in"
+	}
+	if (c.Status == store.StatusReauthRequired || c.Status == store.StatusPending) && inactive > 0 && !c.StatusChangedAt.IsZero() {
+		v.EraseAfter = timePtr(c.StatusChangedAt.Add(inactive))
 	}
 	if c.Status != store.StatusErasing && !c.ConnectedAt.IsZero() {
 		v.ConnectedAt = timePtr(c.ConnectedAt)
@@ -128,7 +134,7 @@ func connectionGet(d LifecycleDeps) authedFunc {
 		case err != nil:
 			writeError(w, apperr.Wrap(apperr.Transient, err, "could not read your connection; try again"), "Connection", r.Header.Get("X-Azure-Functions-InvocationId"))
 		default:
-			writeJSON(w, http.StatusOK, viewOf(c))
+			writeJSON(w, http.StatusOK, viewOf(c, d.Retention.Inactive))
 		}
 	}
 }
@@ -176,7 +182,7 @@ func connectionDelete(d LifecycleDeps, l links) authedFunc {
 		w.Header().Set("Retry-After", "5")
 		v := connectionView{Status: statusDisconnecting}
 		if gerr == nil {
-			v = viewOf(c)
+			v = viewOf(c, d.Retention.Inactive)
 		}
 		writeJSON(w, http.StatusAccepted, v)
 	}

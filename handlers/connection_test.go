@@ -195,9 +195,11 @@ func TestConnectionStatus(t *testing.T) {
 	}{
 		{store.Connection{Status: store.StatusActive, OrgURL: "https://org.crm.dynamics.com", ConnectedAt: at}, nil, 200, `"status":"active","orgUrl":"https://org.crm.dynamics.com","connectedAt":"2026-12-03T10:00:00Z"`},
 		{store.Connection{Status: store.StatusErasing, OrgURL: "https://org.crm.dynamics.com", Erasure: store.Erasure{RequestedAt: at}}, nil, 200, `{"status":"disconnecting","disconnectRequestedAt":"2026-12-03T10:00:00Z"}`},
+		{store.Connection{Status: store.StatusReauthRequired, OrgURL: "https://org.crm.dynamics.com", StatusChangedAt: at}, nil, 200, `"reason":"sign in again: Microsoft Entra ID no longer accepts the connector's sign-in","eraseAfter":"2027-01-02T10:00:00Z"`},
 		{store.Connection{}, store.ErrNotFound, 404, `"code":"not_found"`},
 	} {
-		srv := lifecycleServer(t, &LifecycleDeps{Eraser: &fakeEraser{}, Queue: &fakeLifecycleQueue{}, Identify: fakeIdentity{}, Connections: &fakeConnReader{conn: tc.conn, err: tc.err}})
+		srv := lifecycleServer(t, &LifecycleDeps{Eraser: &fakeEraser{}, Queue: &fakeLifecycleQueue{}, Identify: fakeIdentity{}, Connections: &fakeConnReader{conn: tc.conn, err: tc.err},
+			Retention: lifecycle.Retention{Inactive: 30 * 24 * time.Hour}})
 		resp, body := call(t, http.MethodGet, srv.URL+"/api/connection", "good")
 		if resp.StatusCode != tc.status || !strings.Contains(string(body), tc.want) {
 			t.Errorf("%s: %d %s, want %d with %s", tc.conn.Status, resp.StatusCode, body, tc.status, tc.want)
