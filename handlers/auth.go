@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -18,8 +19,14 @@ type authedFunc func(w http.ResponseWriter, r *http.Request, caller apiauth.Call
 // answered 401 or 403 with a JSON error and a WWW-Authenticate header
 // (RFC 6750 §3), and h never runs.
 func authenticated(auth Authenticator, function string, h authedFunc) http.Handler {
+	return guarded(auth.Authenticate, function, h)
+}
+
+// guarded runs h for the caller check names from the Authorization header,
+// and answers check's refusal otherwise.
+func guarded(check func(ctx context.Context, authorization string) (apiauth.Caller, error), function string, h authedFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		caller, err := auth.Authenticate(r.Context(), r.Header.Get("Authorization"))
+		caller, err := check(r.Context(), r.Header.Get("Authorization"))
 		if err != nil {
 			var ae *apiauth.Error
 			if errors.As(err, &ae) {

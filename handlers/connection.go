@@ -108,19 +108,7 @@ func (l links) connection() string { return l.base + "/api/connection" }
 // identified guards the Connection function: a valid access token for this
 // app, whatever the caller's connection.
 func identified(id Identifier, function string, h authedFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		caller, err := id.Identify(r.Context(), r.Header.Get("Authorization"))
-		if err != nil {
-			var ae *apiauth.Error
-			if errors.As(err, &ae) {
-				w.Header().Set("WWW-Authenticate", challenge(ae))
-			}
-			writeError(w, err, function, r.Header.Get("X-Azure-Functions-InvocationId"))
-			return
-		}
-		obs.SetUser(r.Context(), caller.TenantID, caller.UserID)
-		h(w, r, caller)
-	})
+	return guarded(id.Identify, function, h)
 }
 
 // connectionGet is GET /api/connection: the caller's connection, or 404

@@ -155,15 +155,12 @@ func TestRetentionWithAMovedClock(t *testing.T) {
 func TestRetentionMaxPerRunContinues(t *testing.T) {
 	w := newWorld(t)
 	tA, tB, active := uuid.NewString(), uuid.NewString(), uuid.NewString()
-	var inactive []string
 	for i := range 5 {
 		tenant := tA
 		if i%2 == 1 {
 			tenant = tB
 		}
-		u := uuid.NewString()
-		inactive = append(inactive, tenant+"/"+u)
-		w.seedUser(tenant, u, userSeed{Status: store.StatusReauthRequired, StatusChangedAt: base, Rows: 3})
+		w.seedUser(tenant, uuid.NewString(), userSeed{Status: store.StatusReauthRequired, StatusChangedAt: base, Rows: 3})
 	}
 	w.seedUser(tA, active, userSeed{Rows: 3})
 	for range 3 {
