@@ -40,8 +40,8 @@ func newQueues(client *azservicebus.Client, syncQueue, uploadQueue, lifecycleQue
 
 // EnqueueFirstSync queues the first sync of a user who has just signed in
 // (signin.FirstSyncQueue).
-func (q *Queues) EnqueueFirstSync(ctx context.Context, tenantID, userID string) error {
-	return q.SyncJobs.Send(ctx, queue.InitialSync(tenantID, userID, time.Now()))
+func (q *Queues) EnqueueFirstSync(ctx context.Context, tenantID, userID string, connectedAt time.Time) error {
+	return q.SyncJobs.Send(ctx, queue.InitialSync(tenantID, userID, connectedAt))
 }
 
 // Close closes the senders and the connection.

@@ -50,18 +50,45 @@ func (s *Store) Changes(ctx context.Context, tenant, user string, after int64, l
 	if more {
 		out = out[:limit]
 	}
-	// Numbers can be missing (a run that died leaves a gap), and so can a
-	// trimmed part of the log; only a gap tells which it is.
+	// Numbers can be missing (a run leaves the rest of its block unused),
+	// and so can a trimmed part of the log; only a gap tells which it is.
 	if len(out) > 0 && out[0].Seq != after+1 {
-		through, err := s.trimmedThrough(ctx, store.UserPartition(tenant, user))
+		ok, err := s.cursorValid(ctx, store.UserPartition(tenant, user), after)
 		if err != nil {
 			return nil, false, err
 		}
-		if after < through {
+		if !ok {
 			return nil, false, ErrCursorExpired
 		}
 	}
 	return out, more, nil
+}
+
+// cursorValid reports whether a reader at after can go on reading the
+// log: after is the last entry it read, which is still there, or where the
+// log was trimmed (0 when it never was). A cursor into the trimmed part is not; nor
+// is one from an earlier log of the user, erased when they disconnected
+// (the new log numbers its entries beyond anything the old one reached,
+// so such a cursor names no entry of it).
+func (s *Store) cursorValid(ctx context.Context, pk string, after int64) (bool, error) {
+	through, err := s.trimmedThrough(ctx, pk)
+	switch {
+	case err != nil:
+		return false, err
+	case after < through:
+		return false, nil
+	case after == through:
+		return true, nil
+	}
+	_, err = s.changes.GetEntity(ctx, pk, seqKey(after), nil)
+	var re *azcore.ResponseError
+	if errors.As(err, &re) && re.StatusCode == http.StatusNotFound {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("mirror: read the reader's last change: %w", err)
+	}
+	return true, nil
 }
 
 // changeEntity is the stored shape of a change.

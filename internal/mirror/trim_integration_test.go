@@ -171,3 +171,30 @@ func TestCursorRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestCursorOfAnErasedLog: a user who disconnected and connected again has
+// a new change log, numbered beyond the old one. A cursor the app kept
+// from the old log names no entry of the new one: the reader is told to
+// start again (ErrCursorExpired, 410) instead of silently missing the
+// start of the new log. A reader at an entry of the log, or at its start,
+// reads on.
+func TestCursorOfAnErasedLog(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	tenant, user := uuid.NewString(), uuid.NewString()
+	if err := s.Apply(ctx, tenant, user, "accounts", []mirror.Entry{row("a1", "A"), row("a2", "B")}, 1, 1_000_000); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Changes(ctx, tenant, user, 64, 10); !errors.Is(err, mirror.ErrCursorExpired) {
+		t.Errorf("Changes after an old log's 64 = %v, want ErrCursorExpired", err)
+	}
+	if list, _, err := s.Changes(ctx, tenant, user, 0, 10); err != nil || len(list) != 2 {
+		t.Errorf("Changes from the start = %d, %v; want both entries", len(list), err)
+	}
+	if err := s.Apply(ctx, tenant, user, "accounts", []mirror.Entry{row("a3", "C")}, 1, 1_005_000); err != nil {
+		t.Fatal(err)
+	}
+	if list, _, err := s.Changes(ctx, tenant, user, 1_000_001, 10); err != nil || len(list) != 1 || list[0].Seq != 1_005_000 {
+		t.Errorf("Changes after the last entry read, over a gap = %+v, %v; want the next run's entry", list, err)
+	}
+}

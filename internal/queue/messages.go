@@ -55,7 +55,8 @@ type SyncJob struct {
 	UserID   string     `json:"userId"`   // the user's Entra object id (GUID)
 	Reason   SyncReason `json:"reason"`
 	// Slot is the time the job stands for (UTC, whole seconds): the
-	// scheduler's occurrence, the sign-in minute, or a retry's due time.
+	// scheduler's occurrence, when the connection was made (a first
+	// sync), or a retry's due time.
 	// Jobs for the same user and slot are one job.
 	Slot time.Time `json:"slot"`
 	// Attempt counts retries: 0 for a first try.
@@ -71,10 +72,13 @@ func NewSyncJob(tenantID, userID string, reason SyncReason, slot time.Time) Sync
 	return SyncJob{Version: SchemaVersion, TenantID: canonicalID(tenantID), UserID: canonicalID(userID), Reason: reason, Slot: slot.UTC().Truncate(time.Second)}
 }
 
-// InitialSync is the first sync of a user who signed in at now. Sign-ins of
-// the same user within the same minute queue one job.
-func InitialSync(tenantID, userID string, now time.Time) SyncJob {
-	return NewSyncJob(tenantID, userID, ReasonInitial, now.UTC().Truncate(time.Minute))
+// InitialSync is the first sync of a user's connection made at
+// connectedAt. Sign-ins that keep the connection (it stays active, so
+// connectedAt stays) queue one job; a new connection, after the user
+// disconnected or Entra ended the old one, gets a job of its own even
+// within the queue's duplicate detection window.
+func InitialSync(tenantID, userID string, connectedAt time.Time) SyncJob {
+	return NewSyncJob(tenantID, userID, ReasonInitial, connectedAt)
 }
 
 // Retry returns the job to send again at at (with Sender.ScheduleAt): its
@@ -97,12 +101,16 @@ func (j SyncJob) Continue() SyncJob {
 
 // MessageID is "sync:<tenant>:<user hash>:<slot>", e.g.
 // sync:4a6f...:9c1e0d...:20261128T140500Z, with ":part:<n>" appended for a
-// continuation, where the user hash is the first 32 hex digits of
+// continuation and ":initial" for a first sync (whose slot, the time the
+// connection was made, may fall on a scheduled or manual job's), where the user hash is the first 32 hex digits of
 // SHA-256("<tenant>|<user>"). MessageIds reach the Functions host's logs
 // (Trigger Details), which must not name users by their object id.
 func (j SyncJob) MessageID() string {
 	sum := sha256.Sum256([]byte(canonicalID(j.TenantID) + "|" + canonicalID(j.UserID)))
 	id := "sync:" + canonicalID(j.TenantID) + ":" + hex.EncodeToString(sum[:16]) + ":" + j.Slot.UTC().Format("20060102T150405Z")
+	if j.Reason == ReasonInitial {
+		id += ":initial"
+	}
 	if j.Part == 0 {
 		return id
 	}

@@ -127,7 +127,7 @@ func TestMessageIDsMakeDuplicatesHarmless(t *testing.T) {
 	}{
 		{"same user and slot", NewSyncJob(tenant, user, ReasonScheduled, at), NewSyncJob(tenant, user, ReasonManual, at)},
 		{"GUID case", NewSyncJob(upper, user, ReasonScheduled, at), NewSyncJob(tenant, user, ReasonScheduled, at)},
-		{"sign-ins in one minute", InitialSync(tenant, user, at), InitialSync(tenant, user, at.Add(40*time.Second))},
+		{"sign-ins of one connection", InitialSync(tenant, user, at), InitialSync(tenant, user, at.Add(400*time.Millisecond))},
 		{"same upload", NewUpload(tenant, user, upload), NewUpload(tenant, user, upload)},
 		{"same upload, GUID case", NewUpload(upper, strings.ToUpper(user), upload), NewUpload(tenant, user, upload)},
 		{"a redelivered job's continuation", NewSyncJob(tenant, user, ReasonScheduled, at).Continue(), NewSyncJob(tenant, user, ReasonScheduled, at).Continue()},
@@ -145,6 +145,8 @@ func TestMessageIDsMakeDuplicatesHarmless(t *testing.T) {
 		{"next slot", job, NewSyncJob(tenant, user, ReasonScheduled, at.Add(5*time.Minute))},
 		{"other user", job, NewSyncJob(tenant, upload, ReasonScheduled, at)},
 		{"sync retry", job, job.Retry(at.Add(time.Minute))},
+		{"a new connection in the same minute", InitialSync(tenant, user, at), InitialSync(tenant, user, at.Add(20*time.Second))},
+		{"a first sync and a manual one in the same second", InitialSync(tenant, user, at), NewSyncJob(tenant, user, ReasonManual, at)},
 		{"continuation", job, job.Continue()},
 		{"next continuation", job.Continue(), job.Continue().Continue()},
 		{"upload retry", NewUpload(tenant, user, upload), NewUpload(tenant, user, upload).Retry()},

@@ -3,6 +3,7 @@ package signin
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/pitcher/connector/internal/apperr"
 	"github.com/pitcher/connector/internal/entra"
@@ -76,12 +77,13 @@ func (s *Service) connect(ctx context.Context, f store.AuthFlow, c entra.IDClaim
 	if err != nil {
 		return LoginResult{}, apperr.Wrap(apperr.KindOf(err), err, "Dynamics did not recognise you at "+org+" (WhoAmI failed)")
 	}
-	if err := s.activate(ctx, tid, oid, org, who.UserID); err != nil {
+	connectedAt, err := s.activate(ctx, tid, oid, org, who.UserID)
+	if err != nil {
 		return LoginResult{}, err
 	}
 	if s.Queue == nil {
 		log.Info("connection active; the scheduler will run its first sync")
-	} else if err := s.Queue.EnqueueFirstSync(ctx, tid, oid); err != nil {
+	} else if err := s.Queue.EnqueueFirstSync(ctx, tid, oid, connectedAt); err != nil {
 		log.Warn("could not queue the first sync; the scheduler will run it", "error", err.Error())
 	}
 	if s.Parked != nil {
@@ -137,26 +139,27 @@ func (s *Service) storeRefreshToken(ctx context.Context, tid, oid, name, rt stri
 }
 
 // activate marks the connection active with its environment, due for sync
-// now. The refresh above may have rotated the token (a new ETag), so it
-// re-reads and retries when the row changed under it.
-func (s *Service) activate(ctx context.Context, tid, oid, org, dataverseUser string) error {
+// now, and returns when the connection was made. The refresh above may
+// have rotated the token (a new ETag), so it re-reads and retries when the
+// row changed under it.
+func (s *Service) activate(ctx context.Context, tid, oid, org, dataverseUser string) (time.Time, error) {
 	for attempt := 0; attempt < 3; attempt++ {
 		conn, err := s.Conns.Get(ctx, tid, oid)
 		if err != nil {
-			return apperr.Wrap(apperr.Transient, err, "could not read the connection; sign in again")
+			return time.Time{}, apperr.Wrap(apperr.Transient, err, "could not read the connection; sign in again")
 		}
 		if conn.Status == store.StatusErasing {
-			return apperr.E(apperr.Conflict, "you disconnected from Dynamics 365 while this sign-in ran; sign in again in a few minutes")
+			return time.Time{}, apperr.E(apperr.Conflict, "you disconnected from Dynamics 365 while this sign-in ran; sign in again in a few minutes")
 		}
 		now := s.now()
 		conn.Status, conn.StatusReason, conn.StatusChangedAt = store.StatusActive, "", now
 		conn.OrgURL, conn.DataverseUserID, conn.NextSyncAt = org, dataverseUser, now
 		if _, err := s.Conns.Update(ctx, conn); !errors.Is(err, store.ErrConflict) {
 			if err != nil {
-				return apperr.Wrap(apperr.Transient, err, "could not store the connection; sign in again")
+				return time.Time{}, apperr.Wrap(apperr.Transient, err, "could not store the connection; sign in again")
 			}
-			return nil
+			return conn.ConnectedAt, nil
 		}
 	}
-	return apperr.E(apperr.Transient, "the connection kept changing while it was stored; sign in again")
+	return time.Time{}, apperr.E(apperr.Transient, "the connection kept changing while it was stored; sign in again")
 }

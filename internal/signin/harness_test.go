@@ -144,7 +144,7 @@ func (q *recordingQueue) ResumeParked(_ context.Context, t, u string) error {
 	return nil
 }
 
-func (q *recordingQueue) EnqueueFirstSync(_ context.Context, t, u string) error {
+func (q *recordingQueue) EnqueueFirstSync(_ context.Context, t, u string, _ time.Time) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.got = append(q.got, t+"/"+u)

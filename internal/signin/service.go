@@ -67,7 +67,7 @@ type Vault interface {
 // FirstSyncQueue queues a user's first sync. The Service Bus issue
 // provides the implementation.
 type FirstSyncQueue interface {
-	EnqueueFirstSync(ctx context.Context, tenantID, userID string) error
+	EnqueueFirstSync(ctx context.Context, tenantID, userID string, connectedAt time.Time) error
 }
 
 var (

@@ -72,7 +72,12 @@ func acquireLease(ctx context.Context, st LeaseStore, tenant, user, owner string
 		cur, err := st.Lease(ctx, tenant, user)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
-			next := store.Lease{Owner: owner, Until: now().Add(dur), NextSeq: 1}
+			// A new change log (the user's first sync, or their first since
+			// they disconnected) numbers its entries from the time, beyond
+			// anything an earlier, erased log of theirs reached: a cursor
+			// the app kept from that one names no entry of this one, and
+			// the Changes API tells the app to start again (410).
+			next := store.Lease{Owner: owner, Until: now().Add(dur), NextSeq: now().UnixMicro()}
 			etag, err := st.CreateLease(ctx, tenant, user, next)
 			if errors.Is(err, store.ErrConflict) {
 				continue // another worker created it first: read theirs
