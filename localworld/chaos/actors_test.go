@@ -23,9 +23,28 @@ type ledger struct {
 	problems []string
 	answers  map[int]int // POST /api/uploads answers by status (0: no answer)
 	errors   []string    // the bodies of 5xx answers, with the time
+	// erased are the users who pressed "Disconnect Dynamics", by UPN:
+	// they send nothing more.
+	erased map[string]time.Time
 }
 
-func newLedger() *ledger { return &ledger{bodies: map[string][]byte{}, answers: map[int]int{}} }
+func newLedger() *ledger {
+	return &ledger{bodies: map[string][]byte{}, answers: map[int]int{}, erased: map[string]time.Time{}}
+}
+
+// erase records that upn disconnected at: their uploads stop.
+func (l *ledger) erase(upn string, at time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.erased[upn] = at
+}
+
+func (l *ledger) isErased(upn string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, ok := l.erased[upn]
+	return ok
+}
 
 func (l *ledger) problem(format string, args ...any) {
 	l.mu.Lock()
@@ -83,6 +102,7 @@ func (l *ledger) newReport(rng *rand.Rand, ui int, upn string, k int) (*Upload, 
 // send posts u once and records the answer; it reports whether the
 // report is now accepted.
 func (l *ledger) send(c *client, u *Upload, body []byte) bool {
+	sent := time.Now()
 	status, out, err := c.api(http.MethodPost, "/api/uploads", u.User, body)
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -96,7 +116,7 @@ func (l *ledger) send(c *client, u *Upload, body []byte) bool {
 		fallthrough
 	case http.StatusOK:
 		if !u.Accepted {
-			u.Accepted, u.AcceptedAt = true, time.Now()
+			u.Accepted, u.AcceptedAt, u.AcceptSentAt = true, time.Now(), sent
 		}
 		return true
 	case http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
@@ -108,10 +128,10 @@ func (l *ledger) send(c *client, u *Upload, body []byte) bool {
 }
 
 // deliver sends u until it is accepted or ctx is done, pausing between
-// tries as an app with backoff would.
+// tries as an app with backoff would; a user who disconnected gives up.
 func (l *ledger) deliver(ctx context.Context, c *client, rng *rand.Rand, u *Upload, body []byte) {
 	for pause := 100 * time.Millisecond; ; pause = min(2*pause, 2*time.Second) {
-		if l.send(c, u, body) {
+		if l.isErased(u.User) || l.send(c, u, body) {
 			return
 		}
 		if !wait(ctx, pause+time.Duration(rng.Int64N(int64(pause)))) {
@@ -122,10 +142,10 @@ func (l *ledger) deliver(ctx context.Context, c *client, rng *rand.Rand, u *Uplo
 
 // uploader is one simulated user: a report every half second to two
 // seconds, a quarter of them sent once more after they were accepted and
-// one in seven sent from two devices at once.
+// one in seven sent from two devices at once, until they disconnect.
 func (l *ledger) uploader(ctx context.Context, c *client, seed uint64, ui int, upn string) {
 	rng := rand.New(rand.NewPCG(seed, uint64(ui)+1))
-	for k := 0; ctx.Err() == nil; k++ {
+	for k := 0; ctx.Err() == nil && !l.isErased(upn); k++ {
 		u, body := l.newReport(rng, ui, upn, k)
 		if rng.IntN(7) == 0 {
 			var wg sync.WaitGroup
@@ -137,20 +157,21 @@ func (l *ledger) uploader(ctx context.Context, c *client, seed uint64, ui int, u
 		} else {
 			l.deliver(ctx, c, rng, u, body)
 		}
-		if rng.IntN(4) == 0 {
+		if rng.IntN(4) == 0 && !l.isErased(upn) {
 			l.send(c, u, body)
 		}
 		wait(ctx, time.Duration(500+rng.IntN(1500))*time.Millisecond)
 	}
 }
 
-// unaccepted returns the reports no answer accepted yet.
+// unaccepted returns the reports no answer accepted yet, but those of users
+// who disconnected.
 func (l *ledger) unaccepted() []*Upload {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var out []*Upload
 	for _, u := range l.uploads {
-		if !u.Accepted {
+		if _, gone := l.erased[u.User]; !u.Accepted && !gone {
 			out = append(out, u)
 		}
 	}

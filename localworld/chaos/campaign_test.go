@@ -87,6 +87,7 @@ type campaign struct {
 	users   []testworld.User
 	ledger  *ledger
 
+	began       time.Time // when the faults began
 	injected    map[Kind]int
 	failed      map[Kind][]string
 	busRestarts []time.Time
@@ -94,6 +95,13 @@ type campaign struct {
 	notes       []string // what restarts took
 	editsMu     sync.Mutex
 	edits       map[string]int
+
+	// Erasures (erasure_test.go): the users who disconnected, by UPN, with
+	// their DELETEs still running in erasing; the tenants offboarded.
+	disconnects map[string]*disconnectRun
+	erasing     sync.WaitGroup
+	offboards   []*offboardRun
+	settleNotes []string
 }
 
 func say(format string, args ...any) { fmt.Printf(format+"\n", args...) }
@@ -102,7 +110,8 @@ func say(format string, args ...any) { fmt.Printf(format+"\n", args...) }
 // docs/decisions.md ("Chaos campaign").
 func TestChaos(t *testing.T) {
 	s := loadSettings(t)
-	c := &campaign{t: t, s: s, ledger: newLedger(), injected: map[Kind]int{}, failed: map[Kind][]string{}, edits: map[string]int{}}
+	c := &campaign{t: t, s: s, ledger: newLedger(), injected: map[Kind]int{}, failed: map[Kind][]string{}, edits: map[string]int{},
+		disconnects: map[string]*disconnectRun{}}
 	say("== chaos: seed %d, %s of faults, %d users, %d rows per set (reproduce: CHAOS_SEED=%d CHAOS_DURATION=%s CHAOS_USERS=%d make chaos)",
 		s.seed, s.duration, s.users, s.rows, s.seed, s.duration, s.users)
 	c.startWorld()

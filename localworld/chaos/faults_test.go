@@ -40,6 +40,7 @@ func (c *campaign) run() {
 	var resigns []resign
 	rng := rand.New(rand.NewPCG(c.s.seed, 0x5ee))
 	start := time.Now()
+	c.began = start
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	next := 0
@@ -65,6 +66,9 @@ func (c *campaign) run() {
 		}
 		kept := resigns[:0]
 		for _, r := range resigns {
+			if c.disconnects[r.upn] != nil {
+				continue // they disconnected meanwhile: they do not sign in again
+			}
 			if r.at > now || c.c.signIn(r.upn) != nil {
 				kept = append(kept, r) // not yet, or refused under faults: later
 			}
@@ -120,14 +124,18 @@ func (c *campaign) inject(e Event, fs *faultState, now time.Duration, rng *rand.
 		return nil
 	case TimerFired:
 		return c.c.admin(http.MethodPost, c.w.URL+"/admin/functions/SyncScheduler", map[string]string{"input": ""})
+	case Disconnect:
+		return c.disconnect(e)
+	case Offboard:
+		return c.offboard()
 	}
 	return fmt.Errorf("unknown kind %s", e.Kind)
 }
 
 // restartStore cuts every connection to Azurite, stops it in order (it
 // writes its database), starts it again on the same data and lets
-// connections through. A row written just before, and every user's
-// connection, must still be there.
+// connections through. A row written just before, and the connection of
+// every user who did not disconnect, must still be there.
 func (c *campaign) restartStore() error {
 	ctx := context.Background()
 	canary := c.w.DB.Table("chaoscanary")
@@ -155,7 +163,7 @@ func (c *campaign) restartStore() error {
 	if _, err := canary.GetEntity(ctx, "canary", key, nil); err != nil {
 		c.storeLost = append(c.storeLost, fmt.Sprintf("after restart %d: the row written just before: %v", n, err))
 	}
-	for _, u := range c.users {
+	for _, u := range c.connected() {
 		if _, err := store.NewConnections(c.w.DB).Get(ctx, u.TenantID, u.OID); err != nil {
 			c.storeLost = append(c.storeLost, fmt.Sprintf("after restart %d: the connection of %s: %v", n, u.UPN, err))
 		}

@@ -15,8 +15,10 @@ import (
 
 // heal removes every fault, signs in whoever needs to, resends what was
 // never accepted, resubmits what was dead-lettered (as an operator
-// would), waits until every upload has finished, and syncs everyone once
-// more.
+// would), waits until every upload has finished, syncs everyone once
+// more, and waits for the erasures to complete. A user who disconnected
+// is left alone: they do not sign in again, their reports are not sent
+// again nor waited for (their rows are erased), they are not synced.
 func (c *campaign) heal() {
 	t := c.t
 	say("\n== Healing: faults off, users signed in again, unaccepted reports sent again, dead letters resubmitted")
@@ -30,7 +32,7 @@ func (c *campaign) heal() {
 	must(c.c.admin(http.MethodPut, c.w.DataverseURL+"/_sim/throttle", map[string]any{}))
 	deadline := time.Now().Add(c.s.quiesce)
 
-	for _, u := range c.users {
+	for _, u := range c.connected() {
 		for {
 			conn, err := store.NewConnections(c.w.DB).Get(context.Background(), u.TenantID, u.OID)
 			if err == nil && conn.Status == store.StatusActive {
@@ -48,6 +50,9 @@ func (c *campaign) heal() {
 	defer cancel()
 	rng := rand.New(rand.NewPCG(c.s.seed, 0x4ea1))
 	for _, u := range c.ledger.unaccepted() {
+		if c.disconnects[u.User] != nil {
+			continue
+		}
 		c.ledger.deliver(ctx, c.c, rng, u, c.ledger.bodies[u.ID])
 	}
 
@@ -56,7 +61,12 @@ func (c *campaign) heal() {
 	defer bus.Close(context.Background())
 	dlq := queue.NewDeadLetters(bus, c.w.UploadQueue)
 	resubmitted := 0
-	pending := c.ledger.uploads
+	var pending []*Upload
+	for _, u := range c.ledger.uploads {
+		if c.disconnects[u.User] == nil {
+			pending = append(pending, u)
+		}
+	}
 	lastResubmit := time.Time{}
 	var graceFrom time.Time
 	signedIn := map[string]time.Time{}
@@ -109,11 +119,20 @@ func (c *campaign) heal() {
 	say("   uploads settled in %s (%d dead letters resubmitted, %d not finished)", time.Since(start).Round(time.Second), resubmitted, len(pending))
 
 	syncStart := time.Now()
-	for _, u := range c.users {
+	for _, u := range c.connected() {
 		c.w.SendSyncJob(t, u, syncStart)
 	}
 	if late := c.waitSynced(syncStart, time.Until(deadline)+time.Minute); len(late) > 0 {
 		c.ledger.problem("the final sync of %v did not finish before the quiesce deadline", late)
 	}
-	say("   final sync of every user done; quiesced in %s", time.Since(start).Round(time.Second))
+	say("   final sync of every user still connected done")
+	c.settleErasures(later(deadline, time.Now().Add(2*time.Minute)))
+	say("   quiesced in %s", time.Since(start).Round(time.Second))
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

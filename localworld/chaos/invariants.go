@@ -7,6 +7,10 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/pitcher/connector/internal/obs"
+	"github.com/pitcher/connector/internal/store"
+	"github.com/pitcher/connector/localworld/testworld"
 )
 
 // Upload is what the campaign knows of one meeting report a simulated user
@@ -25,6 +29,8 @@ type Upload struct {
 	Accepted   bool
 	Accepts    int
 	AcceptedAt time.Time
+	// AcceptSentAt is when the request first accepted was sent.
+	AcceptSentAt time.Time
 	// Final is GET /api/uploads/{id} once the system quiesced.
 	Final Status
 }
@@ -72,6 +78,15 @@ func (f *Finding) violate(format string, args ...any) {
 	f.Violations = append(f.Violations, fmt.Sprintf(format, args...))
 }
 
+// Disconnection is a user who pressed "Disconnect Dynamics" (DELETE
+// /api/connection) during the campaign.
+type Disconnection struct {
+	User string // UPN
+	// Pressed is when the first DELETE was sent; Answered when the first
+	// 202 or 204 came (zero: none did).
+	Pressed, Answered time.Time
+}
+
 // CheckUploads: every accepted upload is in Dynamics exactly once (done:
 // its account, meeting and notes once each, and every record it names
 // exists), or failed or parked with a reason and nothing of it written.
@@ -80,12 +95,24 @@ func (f *Finding) violate(format string, args ...any) {
 // Azure Service Bus would have kept it): those are returned as stranded.
 // Once every user has signed in again (signedIn), a parked upload is stuck:
 // a sign-in re-queues what was parked.
-func CheckUploads(ups []*Upload, d Dynamics, busRestarts []time.Time, signedIn bool) (f Finding, stranded []string, outcomes map[string]int) {
-	f.Invariant = "every accepted upload is in Dynamics exactly once, or failed/parked with a reason; none lost; none accepted twice"
+//
+// The reports of a user who disconnected (gone, by UPN) are judged by
+// Dynamics alone, since the erasure deleted their upload rows: each is
+// written exactly once (done before the disconnect) or not at all
+// (cancelled, refused, or failed), never in part, never twice; none is
+// accepted by a request sent after a DELETE /api/connection was answered;
+// one never accepted is not lost (the user gave up when they disconnected).
+func CheckUploads(ups []*Upload, d Dynamics, busRestarts []time.Time, signedIn bool, gone map[string]Disconnection) (f Finding, stranded []string, outcomes map[string]int) {
+	f.Invariant = "every accepted upload is in Dynamics exactly once, or failed/parked with a reason; none lost; none accepted twice" +
+		" (a disconnected user's: written once or not at all, none accepted after the disconnect)"
 	outcomes = map[string]int{}
 	accounts, meetings, notes := d.index("accounts", "accountnumber"), d.index("appointments", "subject"), d.index("annotations", "subject")
 	for _, u := range ups {
 		f.Checked++
+		if dc, ok := gone[u.User]; ok {
+			checkErasedUpload(&f, u, dc, accounts, meetings, notes, outcomes)
+			continue
+		}
 		if !u.Accepted {
 			f.violate("%s (%s): never accepted, though sent until the end", u.ID, u.User)
 			continue
@@ -141,6 +168,52 @@ func CheckUploads(ups []*Upload, d Dynamics, busRestarts []time.Time, signedIn b
 		}
 	}
 	return f, stranded, outcomes
+}
+
+// Outcomes of a disconnected user's reports.
+const (
+	OutcomeErasedWritten    = "disconnected: written before"
+	OutcomeErasedNotWritten = "disconnected: not written"
+	OutcomeErasedRefused    = "disconnected: never accepted"
+)
+
+// checkErasedUpload judges u, a report of a user who disconnected.
+func checkErasedUpload(f *Finding, u *Upload, dc Disconnection, accounts, meetings, notes map[string]int, outcomes map[string]int) {
+	if u.Accepts > 1 {
+		f.violate("%s (%s): answered 202 Accepted %d times; a report sent again must not be new", u.ID, u.User, u.Accepts)
+	}
+	if !u.Accepted {
+		outcomes[OutcomeErasedRefused]++
+		return
+	}
+	if !dc.Answered.IsZero() && u.AcceptSentAt.After(dc.Answered) {
+		f.violate("%s (%s): accepted though sent %s after DELETE /api/connection was answered: the disconnect did not stop the uploads",
+			u.ID, u.User, u.AcceptSentAt.Sub(dc.Answered).Round(time.Millisecond))
+	}
+	counts := []int{accounts[u.AccountNumber], meetings[u.Subject]}
+	for _, n := range u.Annotations {
+		counts = append(counts, notes[n])
+	}
+	zero, one := 0, 0
+	for _, n := range counts {
+		switch n {
+		case 0:
+			zero++
+		case 1:
+			one++
+		}
+	}
+	switch {
+	case zero == len(counts):
+		outcomes[OutcomeErasedNotWritten]++
+	case one == len(counts) && !u.Bad:
+		outcomes[OutcomeErasedWritten]++
+	case one == len(counts):
+		f.violate("%s (%s, disconnected): written, but Dynamics should have refused its account", u.ID, u.User)
+	default:
+		f.violate("%s (%s, disconnected): half-written or written twice: Dynamics holds %d accounts %s, %d meetings, notes %v of %v; want all once or none",
+			u.ID, u.User, accounts[u.AccountNumber], u.AccountNumber, meetings[u.Subject], counts[2:], u.Annotations)
+	}
 }
 
 func restartedAfter(restarts []time.Time, t time.Time) bool {
@@ -246,4 +319,174 @@ func CheckNoSecrets(logs map[string]string, secrets []string) Finding {
 		}
 	}
 	return f
+}
+
+// Erased is someone whose data the connector must have erased by the end:
+// a user who disconnected, or a tenant an operator offboarded.
+type Erased struct {
+	Who  string // for people: the UPN, or "tenant <id>"
+	Kind string // store.ErasureDisconnect or store.ErasureOffboard
+	// TenantID and UserID name it (UserID "" for a tenant).
+	TenantID, UserID string
+	// Needles are the ids no entity or blob may hold any more: a user's
+	// object id; a tenant's id and its users' object ids.
+	Needles []string
+	// Settled: GET /api/connection answered 404 (a tenant: its row is
+	// gone) before the deadline; Note says when, or what it answered last.
+	Settled bool
+	Note    string
+}
+
+// StoredEntity is one entity of one table of the world (the table's name
+// without the prefix), every property as Table Storage returned it.
+type StoredEntity = testworld.StoredEntity
+
+// StoredBlob is one blob with its metadata and content.
+type StoredBlob = testworld.StoredBlob
+
+// StorageScan is everything the connector keeps in Storage once the
+// campaign has settled, and the erasure audit. Errors are what could not
+// be read (the scan is then incomplete, which is a violation).
+type StorageScan struct {
+	Entities []StoredEntity
+	Blobs    []StoredBlob
+	Audit    []store.ErasureRecord
+	Errors   []string
+}
+
+// CheckErased: nothing of an erased user or tenant is left. Its erasure
+// completed (settled); no entity of any table holds one of its ids in its
+// keys or any property, no blob in its name, metadata or content
+// (case-insensitively); and the audit table holds the erasure, by
+// pseudonyms: kind disconnect with the user's pseudonym, or kind offboard
+// with the tenant's. What docs/privacy.md ("What an erasure does not
+// reach") says a user's erasure keeps is returned as kept, not as a
+// violation (documentedKeep).
+func CheckErased(erased []Erased, scan StorageScan, p obs.Pseudonyms) (f Finding, kept []string) {
+	f.Invariant = "no data of an erased user (disconnected) or tenant (offboarded) in any table or blob; each erasure completed and audited"
+	for _, e := range scan.Errors {
+		f.violate("the scan of Storage is incomplete: %s", e)
+	}
+	for _, er := range erased {
+		f.Checked++
+		if !er.Settled {
+			f.violate("%s: the erasure did not complete: %s", er.Who, er.Note)
+		}
+		var found []string
+		for _, ent := range scan.Entities {
+			props := holding(ent, er.Needles)
+			if len(props) == 0 {
+				continue
+			}
+			where := fmt.Sprintf("table %s: entity %s/%s (%s)", ent.Table, ent.PartitionKey, ent.RowKey, strings.Join(props, ", "))
+			if why := documentedKeep(er, ent, props); why != "" {
+				kept = append(kept, fmt.Sprintf("%s: %s, as documented: %s", er.Who, where, why))
+				continue
+			}
+			found = append(found, where)
+		}
+		for _, b := range scan.Blobs {
+			var where []string
+			if contains(b.Name, er.Needles) {
+				where = append(where, "name")
+			}
+			for k, v := range b.Metadata {
+				if contains(k+"="+v, er.Needles) {
+					where = append(where, "metadata "+k)
+				}
+			}
+			if contains(string(b.Content), er.Needles) {
+				where = append(where, "content")
+			}
+			if len(where) > 0 {
+				found = append(found, fmt.Sprintf("container %s: blob %s (%s)", b.Container, b.Name, strings.Join(where, ", ")))
+			}
+		}
+		for _, x := range found {
+			f.violate("%s: left behind in %s", er.Who, x)
+		}
+		tenant, subject := p.Tenant(er.TenantID), ""
+		if er.UserID != "" {
+			subject = p.User(er.TenantID, er.UserID)
+		}
+		audited := false
+		for _, a := range scan.Audit {
+			audited = audited || a.Kind == er.Kind && a.Tenant == tenant && a.Subject == subject
+		}
+		if !audited {
+			f.violate("%s: the audit table %q holds no %s erasure of tenant %s subject %q", er.Who, store.ErasuresTable, er.Kind, tenant, subject)
+		}
+	}
+	return f, kept
+}
+
+// documentedKeep says why docs/privacy.md ("What an erasure does not
+// reach") lets a user's erasure keep what ent holds of them in props, or
+// "" if nothing does. An offboarding keeps none of them.
+func documentedKeep(er Erased, ent StoredEntity, props []string) string {
+	if er.UserID == "" {
+		return ""
+	}
+	only := func(allowed ...string) bool {
+		for _, p := range props {
+			ok := false
+			for _, a := range allowed {
+				ok = ok || p == a
+			}
+			if !ok {
+				return false
+			}
+		}
+		return true
+	}
+	switch {
+	case ent.Table == store.TenantsTable && ent.PartitionKey == er.TenantID && only("ConsentedByOID", "ConsentedByName"):
+		return "the approving administrator's name and object id stay in tenants as long as the organisation is a customer"
+	}
+	return ""
+}
+
+// holding returns where an entity holds one of needles: its keys or the
+// names of the properties whose name or value does.
+func holding(e StoredEntity, needles []string) []string {
+	if !contains(e.JSON, needles) {
+		return nil
+	}
+	var out []string
+	if contains(e.PartitionKey, needles) {
+		out = append(out, "PartitionKey")
+	}
+	if contains(e.RowKey, needles) {
+		out = append(out, "RowKey")
+	}
+	var props map[string]any
+	if json.Unmarshal([]byte(e.JSON), &props) == nil {
+		names := make([]string, 0, len(props))
+		for k := range props {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		for _, k := range names {
+			if k == "PartitionKey" || k == "RowKey" {
+				continue
+			}
+			if v, _ := json.Marshal(props[k]); contains(k+"="+string(v), needles) {
+				out = append(out, k)
+			}
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, "its JSON")
+	}
+	return out
+}
+
+func contains(s string, needles []string) bool {
+	s = strings.ToLower(s)
+	for _, n := range needles {
+		if n != "" && strings.Contains(s, strings.ToLower(n)) {
+			return true
+		}
+	}
+	return false
 }

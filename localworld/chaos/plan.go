@@ -5,8 +5,9 @@
 // test because it drives a testworld.World, run only when CHAOS_SEED is
 // set (scripts/chaos.sh): its settings (campaign_test.go), the world
 // (world_test.go), the faults (faults_test.go), the simulated people
-// (actors_test.go, client_test.go), healing (heal_test.go) and the report
-// (report_test.go). See docs/decisions.md, "Chaos campaign".
+// (actors_test.go, client_test.go), the disconnects and offboardings and
+// the scan of Storage after them (erasure_test.go), healing (heal_test.go)
+// and the report (report_test.go). See docs/decisions.md, "Chaos campaign".
 package chaos
 
 import (
@@ -36,6 +37,8 @@ const (
 	RestartStore  Kind = "restart-azurite"
 	RestartBus    Kind = "restart-servicebus"
 	TimerFired    Kind = "timer"
+	Disconnect    Kind = "disconnect"
+	Offboard      Kind = "offboard"
 )
 
 // Kinds lists every kind with what it does and its weight in a plan (how
@@ -59,6 +62,8 @@ var Kinds = []struct {
 	{RestartStore, "Azurite stopped and started again (on-disk data)", 1},
 	{RestartBus, "the Service Bus fake stopped and started again", 1},
 	{TimerFired, "SyncScheduler run out of schedule", 2},
+	{Disconnect, "a user presses Disconnect Dynamics while their reports and a sync run; they must be erased", 1},
+	{Offboard, "an operator offboards an extra tenant (lifecycle offboard-tenant message)", 1},
 }
 
 // ParseKinds reads a comma-separated list of kind names.
@@ -93,33 +98,38 @@ type Event struct {
 	Rate  float64       // windows of random faults: the fraction of requests hit
 	Count int           // scripted faults: how many requests
 	Delay time.Duration // latency
-	User  int           // RevokeGrant: the index of the user
+	User  int           // RevokeGrant, Disconnect: the index of the user
 }
 
 // Plan returns the faults of a campaign of length d with users users,
 // drawn from seed: the same arguments give the same plan. Events are one
 // to four seconds apart; none starts in the last tenth of d, so the last
 // windows end near d. Every kind not excluded comes once before any comes
-// twice.
+// twice. A plan disconnects one user at most, and none when there is only
+// one: the others stay connected for the invariants about uploads and
+// mirrors.
 func Plan(seed uint64, d time.Duration, users int, exclude map[Kind]bool) []Event {
 	rng := rand.New(rand.NewPCG(seed, 0xc4a05))
-	total := 0
-	for _, k := range Kinds {
-		if !exclude[k.Kind] {
-			total += k.Weight
+	disconnects := 0
+	// weight is k's weight in the draws that follow now: 0 when excluded,
+	// or a disconnect that may not come (again).
+	weight := func(k Kind, w int) int {
+		if exclude[k] || k == Disconnect && (users < 2 || disconnects > 0) {
+			return 0
 		}
+		return w
 	}
 	var out []Event
-	if total == 0 {
-		return out
-	}
 	// Every kind once first, in a random order, so that a short campaign
 	// (CI's minute) still meets each; then drawn by weight.
 	var first []Kind
 	for _, i := range rng.Perm(len(Kinds)) {
-		if !exclude[Kinds[i].Kind] {
+		if weight(Kinds[i].Kind, 1) > 0 {
 			first = append(first, Kinds[i].Kind)
 		}
+	}
+	if len(first) == 0 {
+		return out
 	}
 	between := func(lo, hi time.Duration) time.Duration { return lo + time.Duration(rng.Int64N(int64(hi-lo)+1)) }
 	for at := between(time.Second, 3*time.Second); at < d*9/10; at += between(time.Second, 4*time.Second) {
@@ -127,16 +137,21 @@ func Plan(seed uint64, d time.Duration, users int, exclude map[Kind]bool) []Even
 		if len(out) < len(first) {
 			k = first[len(out)]
 		} else {
+			total := 0
+			for _, c := range Kinds {
+				total += weight(c.Kind, c.Weight)
+			}
+			if total == 0 {
+				break // only the one disconnect was left to plan
+			}
 			n := rng.IntN(total)
 			for _, c := range Kinds {
-				if exclude[c.Kind] {
-					continue
-				}
-				if n < c.Weight {
+				w := weight(c.Kind, c.Weight)
+				if n < w {
 					k = c.Kind
 					break
 				}
-				n -= c.Weight
+				n -= w
 			}
 		}
 		e := Event{At: at, Kind: k}
@@ -153,6 +168,11 @@ func Plan(seed uint64, d time.Duration, users int, exclude map[Kind]bool) []Even
 			e.Count = 1 + rng.IntN(3)
 		case RevokeGrant:
 			e.For, e.User = between(2*time.Second, 15*time.Second), rng.IntN(max(users, 1))
+		case Disconnect:
+			// For: how long the user waits for their sync to be running
+			// before they press the button (at most).
+			e.For, e.User = between(time.Second, 8*time.Second), rng.IntN(users)
+			disconnects++
 		}
 		out = append(out, e)
 	}

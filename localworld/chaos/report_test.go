@@ -1,11 +1,14 @@
 package chaos
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
+	"github.com/pitcher/connector/internal/store"
 	"github.com/pitcher/connector/localworld/testworld"
 )
 
@@ -41,7 +44,11 @@ func (c *campaign) check() {
 		}
 	}
 	var findings []Finding
-	uf, stranded, outcomes := CheckUploads(c.ledger.uploads, d, c.busRestarts, true)
+	gone := map[string]Disconnection{}
+	for upn, dr := range c.disconnects {
+		gone[upn] = dr.snapshot()
+	}
+	uf, stranded, outcomes := CheckUploads(c.ledger.uploads, d, c.busRestarts, true, gone)
 	findings = append(findings, uf)
 	subjects := map[string]bool{}
 	for _, u := range c.ledger.uploads {
@@ -51,7 +58,7 @@ func (c *campaign) check() {
 		}
 	}
 	findings = append(findings, CheckNoDuplicates(d, subjects))
-	for _, u := range c.users {
+	for _, u := range c.connected() {
 		tok, err := c.c.token(u.UPN, true)
 		if err != nil {
 			t.Fatal(err)
@@ -64,6 +71,10 @@ func (c *campaign) check() {
 	c.saveLogs(map[string]string{"handler.log": c.w.Logs(), "servicebus.log": busLog, "azurite.log": storeLog})
 	secrets := append(append([]string{testworld.ConnectorSecret, testworld.EncryptionKey, "eyJ"}, c.w.Secrets()...), c.c.secrets()...)
 	findings = append(findings, CheckNoSecrets(map[string]string{"funchost and handler": c.w.Logs(), "Service Bus fake": busLog, "Azurite": storeLog}, secrets))
+	erased := c.erased()
+	scan := c.scanStorage()
+	ef, kept := CheckErased(erased, scan, pseudonyms())
+	findings = append(findings, ef)
 	api := Finding{Invariant: "the API never refused a valid report, and the final sync finished", Checked: len(c.ledger.uploads), Violations: c.ledger.problems}
 	findings = append(findings, api, Finding{Invariant: "Azurite kept its data across restarts", Checked: c.azurite.Runs() - 1, Violations: c.storeLost})
 
@@ -90,7 +101,7 @@ func (c *campaign) check() {
 		say("   … and %d more 5xx answers (all in .run/chaos/<seed>/handler.log)", len(c.ledger.errors)-10)
 	}
 	for _, u := range c.ledger.uploads {
-		if u.Final.Status != "done" && !(u.Bad && u.Final.Status == "failed") {
+		if c.disconnects[u.User] == nil && u.Final.Status != "done" && !(u.Bad && u.Final.Status == "failed") {
 			say("   %s (%s): %s %+v", u.ID, u.User, orNone(u.Final.Status), u.Final.LastError)
 		}
 	}
@@ -103,6 +114,7 @@ func (c *campaign) check() {
 		say("   upload but those accepted before a restart that never finished (%d of %d covered; the other %d are listed above as stranded).",
 			len(c.ledger.uploads)-len(stranded), len(c.ledger.uploads), len(stranded))
 	}
+	c.reportErasures(gone, outcomes, scan.Audit, kept)
 	say("\n== Invariants")
 	sort.SliceStable(findings, func(i, j int) bool { return len(findings[i].Violations) > len(findings[j].Violations) })
 	broken := 0
@@ -125,4 +137,68 @@ func (c *campaign) check() {
 		return
 	}
 	say("\n== Every invariant held (seed %d).", c.s.seed)
+}
+
+// reportErasures prints the disconnects and offboardings: what the users
+// were answered, how long the erasures took, what became of the reports
+// of a user who disconnected, and which invariants leave them out.
+func (c *campaign) reportErasures(gone map[string]Disconnection, outcomes map[string]int, audit []store.ErasureRecord, kept []string) {
+	if len(c.disconnects)+len(c.offboards) == 0 {
+		return
+	}
+	say("\n== Disconnects and offboardings")
+	for _, upn := range sortedKeys(c.disconnects) {
+		d := c.disconnects[upn]
+		d.mu.Lock()
+		answered := "never answered 202 or 204 (last: " + d.last + ")"
+		if !d.answered.IsZero() {
+			answered = fmt.Sprintf("answered after %s", d.answered.Sub(d.pressed).Round(time.Millisecond))
+		}
+		held := "no sync held their lease"
+		if d.syncHeld {
+			held = "a sync of theirs held their lease"
+		}
+		say("   %s pressed Disconnect %s into the campaign (%s); DELETE answers by status %v, %s; %s; %s",
+			upn, d.pressed.Sub(c.began).Round(100*time.Millisecond), held, d.answers, answered, d.note,
+			audited(audit, store.ErasureDisconnect, d.user.TenantID, d.user.OID))
+		d.mu.Unlock()
+	}
+	if len(gone) > 0 {
+		accepted := outcomes[OutcomeErasedWritten] + outcomes[OutcomeErasedNotWritten]
+		say("   reports of the user(s) who disconnected: %d accepted, of which %d are in Dynamics once (written before) and %d not at all",
+			accepted, outcomes[OutcomeErasedWritten], outcomes[OutcomeErasedNotWritten])
+		say("   (cancelled, taken back, or failed as built to); %d never accepted (refused 403 or given up at the disconnect); none may be in part or twice", outcomes[OutcomeErasedRefused])
+		say("   A user who disconnected is left out of: the final sync and \"every user's mirror equals Dynamics\" (their mirror is erased),")
+		say("   healing (no sign-in again, no report sent again), and \"none lost\": their reports must be in Dynamics once or not at all.")
+	}
+	for _, o := range c.offboards {
+		resent := ""
+		if o.resent > 0 {
+			resent = fmt.Sprintf(", message sent again %d time(s)", o.resent)
+		}
+		say("   tenant %s (made for it: 2 users, their rows and blobs) offboarded by a lifecycle message%s: %s; %s", o.tenant, resent, o.note,
+			audited(audit, store.ErasureOffboard, o.tenant, ""))
+	}
+	for _, k := range kept {
+		say("   kept after the erasure (docs/privacy.md, \"What an erasure does not reach\"): %s", k)
+	}
+	for _, n := range c.settleNotes {
+		say("   (%s)", n)
+	}
+}
+
+// audited describes the audit row of an erasure: how long it took and
+// what it deleted.
+func audited(audit []store.ErasureRecord, kind, tenant, user string) string {
+	p := pseudonyms()
+	subject := ""
+	if user != "" {
+		subject = p.User(tenant, user)
+	}
+	for _, a := range audit {
+		if a.Kind == kind && a.Tenant == p.Tenant(tenant) && a.Subject == subject {
+			return fmt.Sprintf("audited: completed %s after it was asked for, deleted %s", a.CompletedAt.Sub(a.RequestedAt).Round(time.Millisecond), a.Counts)
+		}
+	}
+	return "no audit row"
 }

@@ -60,7 +60,7 @@ func (c *campaign) startWorld() {
 	// A restarted fake must know the world's queues: they were made
 	// through its admin API, which it forgets.
 	cfg := filepath.Join(dir, "servicebus-queues.json")
-	if err := writeBusConfig(root, cfg, map[string]string{"sync-jobs": c.w.SyncQueue, "uploads": c.w.UploadQueue}); err != nil {
+	if err := writeBusConfig(root, cfg, map[string]string{"sync-jobs": c.w.SyncQueue, "uploads": c.w.UploadQueue, "lifecycle": c.w.LifecycleQueue}); err != nil {
 		t.Fatal(err)
 	}
 	c.bus.Args = append(c.bus.Args, "--config", cfg)
@@ -100,19 +100,24 @@ func writeBusConfig(root, path string, names map[string]string) error {
 	ns := cfg["UserConfig"].(map[string]any)["Namespaces"].([]any)[0].(map[string]any)
 	for _, q := range ns["Queues"].([]any) {
 		q := q.(map[string]any)
-		q["Name"] = names[q["Name"].(string)]
+		name, ok := names[q["Name"].(string)]
+		if !ok {
+			return fmt.Errorf("the Service Bus fake's config names queue %q, which this world does not have", q["Name"])
+		}
+		q["Name"] = name
 	}
 	out, _ := json.MarshalIndent(cfg, "", "  ")
 	return os.WriteFile(path, out, 0o644)
 }
 
-// waitSynced waits until every user's sets have succeeded after since and
-// returns the users that had not when timeout passed.
+// waitSynced waits until the sets of every user who did not disconnect
+// have succeeded after since and returns the users that had not when
+// timeout passed.
 func (c *campaign) waitSynced(since time.Time, timeout time.Duration) []string {
 	deadline := time.Now().Add(timeout)
 	for {
 		var late []string
-		for _, u := range c.users {
+		for _, u := range c.connected() {
 			st, err := store.NewSyncStates(c.w.DB).Sets(context.Background(), u.TenantID, u.OID)
 			for _, s := range syncedSets {
 				if err != nil || !st[s].LastSuccess.After(since) {
