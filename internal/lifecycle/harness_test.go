@@ -108,7 +108,7 @@ type fakeDLQ struct {
 	next int64
 }
 
-func (q *fakeDLQ) add(t *testing.T, msg any) {
+func (q *fakeDLQ) add(t testing.TB, msg any) {
 	t.Helper()
 	body, err := json.Marshal(msg)
 	if err != nil {
@@ -154,7 +154,7 @@ func (q *fakeDLQ) bodies() []string {
 
 // world is one test's Storage and eraser.
 type world struct {
-	t      *testing.T
+	t      testing.TB
 	ctx    context.Context
 	prefix string
 	svc    *aztables.ServiceClient
@@ -184,7 +184,7 @@ type world struct {
 	eraser *lifecycle.Eraser
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	cs := testenv.Storage(t)
 	ctx := context.Background()

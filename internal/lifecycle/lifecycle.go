@@ -28,6 +28,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/pitcher/connector/internal/apperr"
 	"github.com/pitcher/connector/internal/mirror"
@@ -363,12 +364,22 @@ func (e *Eraser) eraseUploads(ctx context.Context, tenant, user string, counts C
 // letters; their upload blobs too once no upload is being written.
 func (e *Eraser) sweepUser(ctx context.Context, tenant, user string, counts Counts, uploadBlobs bool) error {
 	pk := store.UserPartition(tenant, user)
-	for _, t := range []string{mirror.RecordsTable, mirror.ChangesTable} {
-		n, err := e.d.DB.Purge(ctx, t, store.PartitionFilter(pk))
-		counts[t] += n
-		if err != nil {
-			return err
-		}
+	// The mirror and the log are the bulk: both at once.
+	var recs, logs int64
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) {
+		recs, err = e.d.DB.Purge(gctx, mirror.RecordsTable, store.PartitionFilter(pk))
+		return err
+	})
+	g.Go(func() (err error) {
+		logs, err = e.d.DB.Purge(gctx, mirror.ChangesTable, store.PartitionFilter(pk))
+		return err
+	})
+	err := g.Wait()
+	counts[mirror.RecordsTable] += recs
+	counts[mirror.ChangesTable] += logs
+	if err != nil {
+		return err
 	}
 	n, err := e.d.DB.Purge(ctx, store.SyncStateTable, store.PartitionFilter(pk)+" and RowKey ne '"+store.LeaseRowKey+"'")
 	counts[store.SyncStateTable] += n

@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+	"golang.org/x/sync/errgroup"
 )
 
 // Purge deletes every entity of table (a name without the prefix) that
@@ -19,45 +22,65 @@ func (db *DB) Purge(ctx context.Context, table, filter string) (int64, error) {
 	t := db.Table(table)
 	sel := "PartitionKey,RowKey"
 	pager := t.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter, Select: &sel})
-	var deleted int64
+	var deleted atomic.Int64
 	for pager.More() {
 		page, err := pager.NextPage(ctx)
 		if err != nil {
-			return deleted, mapErr(err, "list "+table+" to delete")
+			return deleted.Load(), mapErr(err, "list "+table+" to delete")
 		}
+		var batches [][]aztables.TransactionAction
 		var batch []aztables.TransactionAction
 		pk := ""
-		flush := func() error {
-			if len(batch) == 0 {
-				return nil
-			}
-			n, err := deleteAll(ctx, t, batch)
-			deleted += n
-			batch = batch[:0]
-			if err != nil {
-				return fmt.Errorf("store: delete from %s: %w", table, err)
-			}
-			return nil
-		}
 		for _, raw := range page.Entities {
 			var e aztables.Entity
 			if err := json.Unmarshal(raw, &e); err != nil {
-				return deleted, fmt.Errorf("store: decode a key of %s: %w", table, err)
+				return deleted.Load(), fmt.Errorf("store: decode a key of %s: %w", table, err)
 			}
-			if e.PartitionKey != pk || len(batch) == 100 {
-				if err := flush(); err != nil {
-					return deleted, err
-				}
-				pk = e.PartitionKey
+			if (e.PartitionKey != pk || len(batch) == 100) && len(batch) > 0 {
+				batches, batch = append(batches, batch), nil
 			}
+			pk = e.PartitionKey
 			batch = append(batch, aztables.TransactionAction{ActionType: aztables.TransactionTypeDelete, Entity: encode(e.PartitionKey, e.RowKey, nil)})
 		}
-		if err := flush(); err != nil {
-			return deleted, err
+		if len(batch) > 0 {
+			batches = append(batches, batch)
+		}
+		// A page's transactions go out purgeInFlight at a time; the next
+		// page is listed once they are done, so listing never races them.
+		// When ctx ends (or one fails), no new one starts, and those in
+		// flight are seen to their end, so every deletion made is counted.
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(purgeInFlight)
+		for _, b := range batches {
+			if gctx.Err() != nil {
+				break
+			}
+			g.Go(func() error {
+				if err := gctx.Err(); err != nil {
+					return err
+				}
+				tctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), time.Minute)
+				defer cancel()
+				n, err := deleteAll(tctx, t, b)
+				deleted.Add(n)
+				if err != nil {
+					return fmt.Errorf("store: delete from %s: %w", table, err)
+				}
+				return nil
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return deleted.Load(), err
+		}
+		if err := ctx.Err(); err != nil {
+			return deleted.Load(), err
 		}
 	}
-	return deleted, nil
+	return deleted.Load(), nil
 }
+
+// purgeInFlight is how many delete transactions Purge keeps in flight.
+const purgeInFlight = 4
 
 // deleteAll deletes the entities of one partition in one transaction; if
 // that fails (one of them is gone already, which fails the whole

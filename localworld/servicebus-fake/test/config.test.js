@@ -14,9 +14,9 @@ test('durations', () => {
   for (const bad of ['', 'P', 'PT', '1M', 'P1W', 'PT1X', 60]) assert.throws(() => duration.parse(bad), /ISO 8601/, String(bad));
 });
 
-test('the repository config declares sync-jobs and uploads with duplicate detection', () => {
+test('the repository config declares sync-jobs, uploads and lifecycle with duplicate detection', () => {
   const cfg = config.load(path.join(__dirname, '..', 'config.json'));
-  assert.deepStrictEqual(cfg.queues.map((q) => q.name), ['sync-jobs', 'uploads']);
+  assert.deepStrictEqual(cfg.queues.map((q) => q.name), ['sync-jobs', 'uploads', 'lifecycle']);
   for (const q of cfg.queues) {
     assert.ok(q.settings.duplicateDetection, q.name);
     assert.ok(q.settings.maxDeliveryCount >= 1, q.name);
