@@ -160,7 +160,7 @@ const staleProcessing = 15 * time.Minute
 // returns Done when nothing is left; otherwise the erasure is recorded
 // and RetryAt says when to call again. A user without a connection is
 // swept all the same (whatever an interrupted erasure left) and reported
-// Done.
+// Done; with req.Continue, a user who is not being erased is left alone.
 func (e *Eraser) EraseUser(ctx context.Context, tenant, user string, req Request) (Result, error) {
 	return e.eraseUser(ctx, tenant, user, req, true)
 }
