@@ -67,7 +67,7 @@ func changes(log ChangeLog) authedFunc {
 		}
 		list, next, more, err := log.Read(r.Context(), caller.TenantID, caller.UserID, cursor, limit)
 		if errors.Is(err, mirror.ErrCursorExpired) {
-			writeError(w, apperr.E(apperr.Gone, "the changes after this cursor are older than the connector keeps; drop the local copy and read again without a cursor"), "Changes", invocation)
+			writeError(w, apperr.E(apperr.Gone, "the changes after this cursor are older than the connector keeps, or of a change log that no longer exists (you disconnected and connected again); drop the local copy and read again without a cursor"), "Changes", invocation)
 			return
 		}
 		if err != nil {
