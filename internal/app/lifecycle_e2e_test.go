@@ -110,14 +110,11 @@ func waitQuiet(t *testing.T, w *testworld.World, timeout time.Duration) {
 	})
 }
 
-// auditRows returns the erasures table's audit rows (not the retention
-// run's cursors).
+// auditRows returns the erasures table's audit rows.
 func auditRows(s testworld.StorageScan) []map[string]any {
 	var out []map[string]any
 	for _, e := range s.In(store.ErasuresTable) {
-		if e.PartitionKey != "$retention" {
-			out = append(out, e.Props())
-		}
+		out = append(out, e.Props())
 	}
 	return out
 }
@@ -751,4 +748,81 @@ func mustKey(t *testing.T, b64 string) []byte {
 		t.Fatal(err)
 	}
 	return k
+}
+
+// TestRetentionThroughTheHost: the Retention function, run by the host,
+// erases a connection that has waited for a sign-in longer than
+// RETENTION_INACTIVE (the clock moved by writing the connection's
+// StatusChangedAt 31 days back) and a finished upload older than
+// RETENTION_UPLOADS, and nothing else. Before, GET /api/connection told the
+// user when that would happen.
+func TestRetentionThroughTheHost(t *testing.T) {
+	w := testworld.Start(t, testworld.Options{Dataverse: dataversesim.Options{Seed: 31},
+		Settings: []string{"AzureWebJobs.SyncScheduler.Disabled=true"}})
+	ctx := context.Background()
+	start := time.Now()
+	alice, bob := w.Connect(t, "alice@contoso.example"), w.Connect(t, "bob@contoso.example")
+	w.WaitSynced(t, alice, start, time.Minute, syncedSets...)
+	w.WaitSynced(t, bob, start, time.Minute, syncedSets...)
+	bobToken := w.DeviceToken(t, bob.UPN)
+	postReport(t, w, bobToken, lifecycleReport("old-report"))
+	postReport(t, w, bobToken, lifecycleReport("new-report"))
+	old := waitUpload(t, w, bob, "old-report", store.UploadDone)
+	waitUpload(t, w, bob, "new-report", store.UploadDone)
+	waitQuiet(t, w, time.Minute)
+
+	// 31 days ago, Entra refused Alice's grant; Bob's first report was
+	// written 31 days ago.
+	monthAgo := time.Now().Add(-31 * 24 * time.Hour)
+	conns, uploads := store.NewConnections(w.DB), store.NewUploads(w.DB)
+	c, err := conns.Get(ctx, alice.TenantID, alice.OID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conns.MarkReauthRequired(ctx, alice.TenantID, alice.OID, "invalid_grant AADSTS50173", monthAgo, c.ETag); err != nil {
+		t.Fatal(err)
+	}
+	old.UpdatedAt, old.CompletedAt = monthAgo, monthAgo
+	if _, err := uploads.Update(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	status, _, body := w.API(t, http.MethodGet, "/api/connection", w.DeviceToken(t, alice.UPN), nil)
+	var view struct {
+		Status     string    `json:"status"`
+		EraseAfter time.Time `json:"eraseAfter"`
+	}
+	if err := json.Unmarshal(body, &view); status != http.StatusOK || err != nil || view.Status != "reauth_required" ||
+		view.EraseAfter.Sub(monthAgo.Add(30*24*time.Hour)).Abs() > time.Second {
+		t.Errorf("GET /api/connection for alice = %d %s, want reauth_required with eraseAfter 30 days after the refusal", status, body)
+	}
+	bobBefore := mirrored(w.ScanStorage(t), bob)
+
+	w.Invoke(t, "Retention", "")
+	w.WaitFor(t, "the retention run to erase alice", time.Minute, func() bool {
+		_, err := conns.Get(ctx, alice.TenantID, alice.OID)
+		return errors.Is(err, store.ErrNotFound)
+	})
+	w.WaitFor(t, "the retention run to end", time.Minute, func() bool { return strings.Contains(w.Logs(), "Executed 'Functions.Retention'") })
+
+	scan := w.ScanStorage(t)
+	if found := scan.Find(personal(alice)...); len(found) > 0 {
+		t.Errorf("alice is left after the retention run:\n  %s", strings.Join(found, "\n  "))
+	}
+	if got := mirrored(scan, bob); len(got) != len(bobBefore) {
+		t.Errorf("bob's mirror has %d rows after the retention run, want %d", len(got), len(bobBefore))
+	}
+	if _, err := uploads.Get(ctx, bob.TenantID, bob.OID, "old-report"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("bob's 31-day-old report: %v, want it deleted", err)
+	}
+	if up, err := uploads.Get(ctx, bob.TenantID, bob.OID, "new-report"); err != nil || up.Status != store.UploadDone {
+		t.Errorf("bob's new report: %+v, %v; want it kept", up, err)
+	}
+	kinds := map[string]int{}
+	for _, row := range auditRows(scan) {
+		kinds[row["Kind"].(string)]++
+	}
+	if kinds[store.ErasureRetention] != 1 || kinds[store.ErasureUploads] != 1 {
+		t.Errorf("audit rows by kind = %v, want one retention (alice) and one retention-uploads", kinds)
+	}
+	w.AssertNoSecrets(t)
 }
