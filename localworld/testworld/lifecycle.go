@@ -86,19 +86,7 @@ func (w *World) WaitDisconnected(t testing.TB, upn string, timeout time.Duration
 // does to offboard a tenant.
 func (w *World) SendLifecycle(t testing.TB, m queue.Lifecycle) {
 	t.Helper()
-	client, err := azservicebus.NewClientFromConnectionString(w.ServiceBus.ConnectionString, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close(context.Background())
-	s, err := queue.NewSender[queue.Lifecycle](client, w.LifecycleQueue)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close(context.Background())
-	if err := s.Send(context.Background(), m); err != nil {
-		t.Fatal(err)
-	}
+	send(t, w, w.LifecycleQueue, m)
 }
 
 // StoredEntity is one entity of one of this World's tables, as Table

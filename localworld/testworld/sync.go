@@ -19,21 +19,28 @@ import (
 // scheduler or a sign-in would.
 func (w *World) SendSyncJob(t testing.TB, u User, slot time.Time) queue.SyncJob {
 	t.Helper()
+	job := queue.NewSyncJob(u.TenantID, u.OID, queue.ReasonManual, slot)
+	send(t, w, w.SyncQueue, job)
+	return job
+}
+
+// send puts m on queue q of this World's Service Bus, as the connector's
+// own sender does.
+func send[M queue.Message](t testing.TB, w *World, q string, m M) {
+	t.Helper()
 	client, err := azservicebus.NewClientFromConnectionString(w.ServiceBus.ConnectionString, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer client.Close(context.Background())
-	s, err := queue.NewSender[queue.SyncJob](client, w.SyncQueue)
+	s, err := queue.NewSender[M](client, q)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close(context.Background())
-	job := queue.NewSyncJob(u.TenantID, u.OID, queue.ReasonManual, slot)
-	if err := s.Send(context.Background(), job); err != nil {
+	if err := s.Send(context.Background(), m); err != nil {
 		t.Fatal(err)
 	}
-	return job
 }
 
 // SyncStates returns u's sync state by entity set.
