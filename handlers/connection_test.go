@@ -134,6 +134,7 @@ func TestDisconnect(t *testing.T) {
 		{"waiting for a sync", lifecycle.Result{RetryAt: retry, Waiting: "a sync"}, nil, nil,
 			store.Connection{Status: store.StatusErasing, Erasure: store.Erasure{RequestedAt: retry.Add(-time.Minute)}}, nil, http.StatusAccepted, true},
 		{"budget spent", lifecycle.Result{}, context.DeadlineExceeded, nil, store.Connection{Status: store.StatusErasing}, nil, http.StatusAccepted, true},
+		{"did not begin", lifecycle.Result{}, apperr.E(apperr.Transient, "storage down"), nil, store.Connection{Status: store.StatusActive}, nil, http.StatusServiceUnavailable, false},
 		{"cannot hand over", lifecycle.Result{RetryAt: retry}, nil, errors.New("service bus down"), store.Connection{Status: store.StatusErasing}, nil, http.StatusServiceUnavailable, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
