@@ -159,9 +159,8 @@ func connectionDelete(d LifecycleDeps, l links) authedFunc {
 		if err != nil {
 			at = time.Now() // the budget ran out or Storage failed: go on in the background at once
 		}
-		// Repeated DELETEs send the same MessageId: one continuation is enough.
-		cont := queue.EraseUser(caller.TenantID, caller.UserID)
-		cont.Continuation = true
+		// Repeated DELETEs within a second send the same MessageId.
+		cont := queue.EraseUser(caller.TenantID, caller.UserID).ContinueAt(at)
 		if _, qerr := d.Queue.ScheduleAt(r.Context(), at, cont); qerr != nil {
 			writeError(w, apperr.Wrap(apperr.Transient, qerr, "the disconnection has begun but could not be handed to the background; send DELETE /api/connection again"), "Connection", inv)
 			return

@@ -245,8 +245,8 @@ func TestLifecycleWorker(t *testing.T) {
 			if (resp.StatusCode/100 == 2) != (tc.status == 200) || len(q.msgs) != tc.scheduled {
 				t.Fatalf("status %d, %d scheduled; want %s and %d", resp.StatusCode, len(q.msgs), map[bool]string{true: "2xx (completed)", false: "a failure (redelivered)"}[tc.status == 200], tc.scheduled)
 			}
-			if tc.scheduled == 1 && (!q.at[0].Equal(retry) || q.msgs[0].Attempt != 1) {
-				t.Errorf("scheduled %+v at %s, want attempt 1 at %s", q.msgs[0], q.at[0], retry)
+			if tc.scheduled == 1 && (!q.at[0].Equal(retry) || q.msgs[0].Attempt != int(retry.Unix()) || !q.msgs[0].Continuation) {
+				t.Errorf("scheduled %+v at %s, want a continuation due (and numbered) at %s", q.msgs[0], q.at[0], retry)
 			}
 		})
 	}

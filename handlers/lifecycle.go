@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -62,7 +63,7 @@ func lifecycleWorker(logger *slog.Logger, d LifecycleDeps) invocationFunc {
 			inv.Logf("%s for tenant %s done: %s", msg.Op, msg.TenantID, res.Counts)
 			return nil
 		}
-		if _, err := d.Queue.ScheduleAt(ctx, at, msg.Next()); err != nil {
+		if _, err := d.Queue.ScheduleAt(ctx, at, msg.ContinueAt(at)); err != nil {
 			return apperr.Wrap(apperr.Transient, err, "could not schedule the erasure's next pass")
 		}
 		inv.Logf("%s for tenant %s goes on at %s: %s", msg.Op, msg.TenantID, at.UTC().Format(time.RFC3339), res.Waiting)
@@ -79,6 +80,11 @@ func retention(d LifecycleDeps) invocationFunc {
 		work, cancel := context.WithTimeout(ctx, lifecycleBudget)
 		defer cancel()
 		rep, err := d.Eraser.Retain(work, d.Retention)
+		for _, u := range rep.Unfinished {
+			if _, qerr := d.Queue.ScheduleAt(ctx, u.At, queue.EraseUser(u.TenantID, u.UserID).ContinueAt(u.At)); qerr != nil {
+				err = errors.Join(err, apperr.Wrap(apperr.Transient, qerr, "could not schedule an erasure's next pass; the next retention run goes on with it"))
+			}
+		}
 		inv.Logf("retention: %d unfinished erasures continued, %d inactive connections erased, %d uploads and %d sign-in flows deleted (more: %v)",
 			rep.Continued, rep.Inactive, rep.Uploads, rep.AuthFlows, rep.More)
 		return err

@@ -293,7 +293,7 @@ func (e erasure) stopped(ctx context.Context, env *environment, a *app.App, asJS
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	next := e.message.Next()
+	next := e.message.ContinueAt(at)
 	var cont *queuedJSON
 	_, serr := a.Queues.Lifecycle.ScheduleAt(sctx, at, next)
 	if serr == nil {

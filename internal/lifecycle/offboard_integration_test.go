@@ -1,6 +1,8 @@
 package lifecycle_test
 
 import (
+	"errors"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -260,5 +262,36 @@ func TestOffboardAuditCountsEachRowOnce(t *testing.T) {
 	}
 	if got := counts(t, recs[0].Counts); !sameCounts(got, want) {
 		t.Errorf("audit counts = %v\nwant           %v", got, want)
+	}
+}
+
+// TestOffboardFencesEveryUserFirst: an offboarding pass that fails while
+// it erases its first user has already marked every user of the tenant
+// erasing, so none of them goes on syncing or uploading until the next
+// pass.
+func TestOffboardFencesEveryUserFirst(t *testing.T) {
+	w := newWorld(t)
+	tC, c1, c2, c3 := uuid.NewString(), uuid.NewString(), uuid.NewString(), uuid.NewString()
+	w.seedTenant(tC)
+	for _, u := range []string{c1, c2, c3} {
+		w.seedUser(tC, u, userSeed{Rows: 20})
+	}
+	w.faults.set(func(req *http.Request) error {
+		if isBatch(req) || req.Method == http.MethodDelete && w.isTable(req, mirror.RecordsTable) {
+			return errors.New("injected: Storage failed")
+		}
+		return nil
+	})
+	if _, err := w.eraser.OffboardTenant(w.ctx, tC, "operator"); err == nil {
+		t.Fatal("OffboardTenant with Storage failing = nil error")
+	}
+	w.faults.set(nil)
+	for _, u := range []string{c1, c2, c3} {
+		if c, ok := w.connection(tC, u); !ok || c.Status != store.StatusErasing || c.Erasure.Kind != store.ErasureOffboard {
+			t.Errorf("user %s after the failed pass: status %q, erasure kind %q; want erasing for the offboarding", u, c.Status, c.Erasure.Kind)
+		}
+	}
+	if res, err := w.eraser.OffboardTenant(w.ctx, tC, "operator"); err != nil || !res.Done {
+		t.Fatalf("OffboardTenant again = %+v, %v; want Done", res, err)
 	}
 }

@@ -33,6 +33,16 @@ type RetentionReport struct {
 	Uploads, AuthFlows int
 	// More: the run stopped at MaxPerRun; the next one goes on from there.
 	More bool
+	// Unfinished are the user erasures this run began or continued that
+	// wait for something (an upload being written, a sync's lease): the
+	// caller schedules their continuations.
+	Unfinished []Unfinished
+}
+
+// Unfinished is a user's erasure to go on with at At.
+type Unfinished struct {
+	TenantID, UserID string
+	At               time.Time
 }
 
 // Retain runs the retention once: it goes on with erasures and
@@ -50,7 +60,8 @@ func (e *Eraser) Retain(ctx context.Context, r Retention) (RetentionReport, erro
 	// (Users of a tenant being offboarded are finished by its offboarding.)
 	err := e.scanConnections(ctx, fmt.Sprintf("Status eq '%s' and ErasureKind ne '%s'", store.StatusErasing, store.ErasureOffboard), &budget, &rep.More, func(c store.Connection) error {
 		rep.Continued++
-		_, err := e.EraseUser(ctx, c.TenantID, c.UserID, Request{Continue: true})
+		res, err := e.EraseUser(ctx, c.TenantID, c.UserID, Request{Continue: true})
+		rep.unfinished(c, res, err)
 		return err
 	})
 	errs = append(errs, err)
@@ -71,7 +82,8 @@ func (e *Eraser) Retain(ctx context.Context, r Retention) (RetentionReport, erro
 	filter := fmt.Sprintf("(Status eq '%s' or Status eq '%s') and StatusChangedAt lt %s", store.StatusReauthRequired, store.StatusPending, cutoff)
 	err = e.scanConnections(ctx, filter, &budget, &rep.More, func(c store.Connection) error {
 		rep.Inactive++
-		_, err := e.EraseUser(ctx, c.TenantID, c.UserID, Request{Kind: store.ErasureRetention, By: "retention"})
+		res, err := e.EraseUser(ctx, c.TenantID, c.UserID, Request{Kind: store.ErasureRetention, By: "retention"})
+		rep.unfinished(c, res, err)
 		return err
 	})
 	errs = append(errs, err)
@@ -113,6 +125,13 @@ func (e *Eraser) Retain(ctx context.Context, r Retention) (RetentionReport, erro
 	}
 	e.d.Logger.Info("retention ran", "continued", rep.Continued, "inactive", rep.Inactive, "uploads", rep.Uploads, "authFlows", rep.AuthFlows, "more", rep.More)
 	return rep, errors.Join(errs...)
+}
+
+// unfinished notes an erasure that must go on.
+func (r *RetentionReport) unfinished(c store.Connection, res Result, err error) {
+	if err == nil && !res.Done {
+		r.Unfinished = append(r.Unfinished, Unfinished{TenantID: c.TenantID, UserID: c.UserID, At: res.RetryAt})
+	}
 }
 
 // edmTime is t as an OData DateTime literal.

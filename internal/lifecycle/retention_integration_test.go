@@ -1,6 +1,7 @@
 package lifecycle_test
 
 import (
+	"reflect"
 	"slices"
 	"sort"
 	"testing"
@@ -66,7 +67,7 @@ func TestRetentionWithAMovedClock(t *testing.T) {
 
 	w.clock.Set(base.Add(31 * day))
 	rep := w.retain(retention)
-	if rep != (lifecycle.RetentionReport{Inactive: 2, Uploads: 3, AuthFlows: 1}) {
+	if !reflect.DeepEqual(rep, lifecycle.RetentionReport{Inactive: 2, Uploads: 3, AuthFlows: 1}) {
 		t.Errorf("report = %+v, want 2 inactive connections, 3 uploads, 1 sign-in flow erased", rep)
 	}
 	snap := w.snapshot()
@@ -137,7 +138,7 @@ func TestRetentionWithAMovedClock(t *testing.T) {
 
 	// Two days on, the other reauth_required connection is 31 days old.
 	w.clock.Advance(2 * day)
-	if rep := w.retain(retention); rep != (lifecycle.RetentionReport{Inactive: 1}) {
+	if rep := w.retain(retention); !reflect.DeepEqual(rep, lifecycle.RetentionReport{Inactive: 1}) {
 		t.Errorf("report two days later = %+v, want one inactive connection erased", rep)
 	}
 	if _, ok := w.connection(tA, rNew); ok {
@@ -179,7 +180,7 @@ func TestRetentionMaxPerRunContinues(t *testing.T) {
 		}
 	}
 	want := []lifecycle.RetentionReport{{Inactive: 2, More: true}, {Inactive: 2, More: true}, {Inactive: 1, Uploads: 1, More: true}, {Uploads: 2}}
-	if !slices.Equal(reps, want) {
+	if !reflect.DeepEqual(reps, want) {
 		t.Errorf("reports = %+v\nwant      %+v", reps, want)
 	}
 	conns, err := w.conns.List(w.ctx, "")
@@ -201,7 +202,7 @@ func TestRetentionMaxPerRunContinues(t *testing.T) {
 	if len(subjects) != 5 || len(slices.Compact(slices.Sorted(slices.Values(subjects)))) != 5 {
 		t.Errorf("retention erasures audited = %v, want 5 distinct users", subjects)
 	}
-	if rep := w.retain(r); rep != (lifecycle.RetentionReport{}) {
+	if rep := w.retain(r); !reflect.DeepEqual(rep, lifecycle.RetentionReport{}) {
 		t.Errorf("a run with nothing left = %+v, want nothing done", rep)
 	}
 }
@@ -235,6 +236,26 @@ func TestRetentionFinishesAnErasureWhoseRetryWasLost(t *testing.T) {
 	recs := w.audits()
 	if len(recs) != 1 || recs[0].Kind != store.ErasureDisconnect || recs[0].Subject != w.pseudo.User(tA, a1) || !recs[0].RequestedAt.Equal(base) {
 		t.Errorf("audit rows = %+v, want the disconnect requested at %s", recs, base)
+	}
+}
+
+// TestRetentionHandsOnWhatWaits: an inactive user's erasure that the
+// retention run begins but that must wait (an upload being written) is
+// reported unfinished with when to go on, so the run's caller schedules
+// its continuation instead of leaving it to the next day's run.
+func TestRetentionHandsOnWhatWaits(t *testing.T) {
+	w := newWorld(t)
+	tA, a1 := uuid.NewString(), uuid.NewString()
+	w.seedUser(tA, a1, userSeed{Status: store.StatusReauthRequired, StatusChangedAt: base, Rows: 3})
+	w.clock.Set(base.Add(31 * day))
+	w.seedUpload(tA, a1, store.UploadProcessing, time.Time{})
+	rep := w.retain(retention)
+	want := []lifecycle.Unfinished{{TenantID: tA, UserID: a1, At: w.clock.Now().Add(30 * time.Second)}}
+	if rep.Inactive != 1 || !reflect.DeepEqual(rep.Unfinished, want) {
+		t.Errorf("report = %+v, want the erasure begun and unfinished until %s", rep, want[0].At)
+	}
+	if c, ok := w.connection(tA, a1); !ok || c.Status != store.StatusErasing {
+		t.Errorf("connection = %+v, want it erasing", c)
 	}
 }
 

@@ -57,6 +57,13 @@ func (e *Eraser) offboard(ctx context.Context, tenant, by string, continuing boo
 	counts, pending := parseCounts(t.OffboardCounts), Counts{}
 	res := Result{}
 	req := Request{Kind: store.ErasureOffboard, By: t.OffboardingBy}
+	// Every connection is fenced before any is erased, so a pass that
+	// runs out of time leaves no user of the tenant syncing.
+	for _, c := range conns {
+		if _, _, err := e.fence(ctx, tenant, c.UserID, req, now); err != nil {
+			return e.offboardProgress(ctx, tenant, t, res, counts, pending), err
+		}
+	}
 	for _, c := range conns {
 		r, err := e.eraseUser(ctx, tenant, c.UserID, req, false)
 		if r.Done {

@@ -225,7 +225,9 @@ type Lifecycle struct {
 	Op       string `json:"op"`
 	TenantID string `json:"tenantId"`         // Entra tenant id (GUID)
 	UserID   string `json:"userId,omitempty"` // the user's Entra object id (erase-user only)
-	// Attempt numbers the continuations: 0 for the first message.
+	// Attempt is 0 for a request; for a continuation, the Unix second it
+	// is due (so the continuations of two erasures of one user never share
+	// a MessageId, while repeats of one share it).
 	Attempt int `json:"attempt,omitempty"`
 	// Continuation: only go on with an erasure that began, never start
 	// one (a user or tenant whose erasure finished may have connected
@@ -244,9 +246,10 @@ func OffboardTenant(tenantID string) Lifecycle {
 	return Lifecycle{Version: SchemaVersion, Op: OpOffboardTenant, TenantID: canonicalID(tenantID)}
 }
 
-// Next is the message that continues l later (with Sender.ScheduleAt).
-func (l Lifecycle) Next() Lifecycle {
-	l.Attempt++
+// ContinueAt is the message that continues l at at (send it with
+// Sender.ScheduleAt at that time).
+func (l Lifecycle) ContinueAt(at time.Time) Lifecycle {
+	l.Attempt = int(at.Unix())
 	l.Continuation = true
 	return l
 }

@@ -42,7 +42,7 @@ func TestGolden(t *testing.T) {
 		{"upload.json", NewUpload(tenant, user, upload), uploadMessageID, decodeUpload},
 		{"upload-retry.json", NewUpload(tenant, user, upload).Retry(), uploadMessageID + ":retry:1", decodeUpload},
 		{"lifecycle-erase-user.json", EraseUser(tenant, user), "lifecycle:erase-user:" + tenant + ":" + syncUserHash + ":0", decodeLifecycle},
-		{"lifecycle-offboard-tenant.json", OffboardTenant(tenant).Next().Next(), "lifecycle:offboard-tenant:" + tenant + ":-:2", decodeLifecycle},
+		{"lifecycle-offboard-tenant.json", OffboardTenant(tenant).ContinueAt(time.Unix(1796300000, 0)), "lifecycle:offboard-tenant:" + tenant + ":-:1796300000", decodeLifecycle},
 	}
 	for _, tc := range tests {
 		golden, err := os.ReadFile(filepath.Join("testdata", tc.file))
@@ -147,6 +147,8 @@ func TestMessageIDsMakeDuplicatesHarmless(t *testing.T) {
 		{"sync retry", job, job.Retry(at.Add(time.Minute))},
 		{"a new connection in the same minute", InitialSync(tenant, user, at), InitialSync(tenant, user, at.Add(20*time.Second))},
 		{"a first sync and a manual one in the same second", InitialSync(tenant, user, at), NewSyncJob(tenant, user, ReasonManual, at)},
+		{"continuations of two erasures of one user", EraseUser(tenant, user).ContinueAt(at), EraseUser(tenant, user).ContinueAt(at.Add(3 * time.Minute))},
+		{"an operator's erasure and a disconnect's continuation", EraseUser(tenant, user), EraseUser(tenant, user).ContinueAt(at)},
 		{"continuation", job, job.Continue()},
 		{"next continuation", job.Continue(), job.Continue().Continue()},
 		{"upload retry", NewUpload(tenant, user, upload), NewUpload(tenant, user, upload).Retry()},

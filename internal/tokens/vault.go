@@ -205,6 +205,11 @@ func (v *Vault) refresh(ctx context.Context, tenant, user, resource string) (Acc
 				if errors.As(err, &ee) {
 					reason = ee.Reason()
 				}
+				if conn.Status == store.StatusErasing {
+					// An upload finishing during the user's erasure: the
+					// erasure goes on; its status must stay.
+					return AccessToken{}, &ReauthRequiredError{TenantID: tenant, UserID: user, Reason: reason}
+				}
 				_, merr := v.conns.MarkReauthRequired(ctx, tenant, user, reason, v.now(), conn.ETag)
 				if errors.Is(merr, store.ErrConflict) {
 					log.Info("connection changed while its refresh failed; retrying with the newer state", "reason", reason)

@@ -107,6 +107,28 @@ func TestInvalidGrantMarksTheConnection(t *testing.T) {
 	}
 }
 
+// TestInvalidGrantDuringAnErasure: an upload finishing while its user is
+// erased may refresh the token; when Entra refuses it, the caller is told
+// to sign in again, but the connection stays erasing, so the erasure goes
+// on (reauth_required would hide it from its own continuations).
+func TestInvalidGrantDuringAnErasure(t *testing.T) {
+	f := newFixture(t)
+	c, _ := f.conns.Get(context.Background(), tenant, user)
+	c.Status = store.StatusErasing
+	f.conns.Set(c)
+	f.entra.answer = func(int, string) (entra.Token, error) {
+		return entra.Token{}, &entra.Error{Status: 400, Code: "invalid_grant", ErrorCodes: []int{700082}, Description: "AADSTS700082: expired"}
+	}
+	_, err := f.vault.TokenFor(context.Background(), tenant, user, org)
+	var re *ReauthRequiredError
+	if !errors.As(err, &re) {
+		t.Fatalf("TokenFor = %v, want ReauthRequiredError", err)
+	}
+	if c, _ := f.conns.Get(context.Background(), tenant, user); c.Status != store.StatusErasing {
+		t.Errorf("connection = %s, want it still erasing", c.Status)
+	}
+}
+
 // TestSignInDuringAFailedRefreshWins: the user signs in again while an old
 // refresh token fails; the connection must stay active with the new token.
 func TestSignInDuringAFailedRefreshWins(t *testing.T) {
