@@ -44,19 +44,21 @@ type Options struct {
 // let tests change and inspect the state directly. It is safe for
 // concurrent use.
 type Sim struct {
-	mu       sync.RWMutex // guards st, blocks, minToken, denied
-	st       store
-	offset   atomic.Int64 // nanoseconds added to the clock by Advance
-	baseNow  func() time.Time
-	blocks   map[string]*blockUpload
-	auth     *authenticator
-	throttle *throttler
-	faults   *faultInjector
-	minToken int64           // delta tokens at or below this version have expired
-	denied   map[string]bool // "<set>|<access>" the users' role lacks (SetPrivilege)
-	requests atomic.Int64
-	admin    *http.ServeMux
-	envURL   string
+	mu      sync.RWMutex // guards st, blocks, minToken, denied
+	st      store
+	offset  atomic.Int64 // nanoseconds added to the clock by Advance
+	baseNow func() time.Time
+	blocks  map[string]*blockUpload
+	// downloads are the chunked downloads begun, by FileContinuationToken.
+	downloads map[string][]byte
+	auth      *authenticator
+	throttle  *throttler
+	faults    *faultInjector
+	minToken  int64           // delta tokens at or below this version have expired
+	denied    map[string]bool // "<set>|<access>" the users' role lacks (SetPrivilege)
+	requests  atomic.Int64
+	admin     *http.ServeMux
+	envURL    string
 }
 
 // New returns a simulator with the organization row and opts.Seed rows in
@@ -66,7 +68,7 @@ func New(opts Options) *Sim {
 	if now == nil {
 		now = time.Now
 	}
-	s := &Sim{baseNow: now, blocks: map[string]*blockUpload{}, envURL: strings.TrimRight(opts.EnvironmentURL, "/")}
+	s := &Sim{baseNow: now, blocks: map[string]*blockUpload{}, downloads: map[string][]byte{}, envURL: strings.TrimRight(opts.EnvironmentURL, "/")}
 	s.st = store{tables: newSchema(), now: s.now}
 	s.auth = newAuthenticator(opts.Auth, s.now)
 	s.throttle = newThrottler(opts.Throttle, s.now)
