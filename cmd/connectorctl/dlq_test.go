@@ -42,6 +42,26 @@ func deadLettered(t *testing.T, n int) (testenv.ServiceBusEnv, string, []string)
 	t.Helper()
 	env := testenv.ServiceBus(t)
 	q := env.NewQueue(t, testenv.QueueProperties{RequiresDuplicateDetection: true, DuplicateDetectionHistoryTimeWindow: "PT10M"})
+	var ids []string
+	var msgs []*azservicebus.Message
+	for i := 0; i < n; i++ {
+		id := fmt.Sprintf("upload-%d-%s", i, uuid.NewString()[:8])
+		ct := "application/json"
+		body := fmt.Sprintf(`{"v":1,"uploadId":%q}`, id)
+		msgs = append(msgs, &azservicebus.Message{Body: []byte(body), MessageID: &id, ContentType: &ct, ApplicationProperties: map[string]any{"tenant": "t1"}})
+		ids = append(ids, id)
+	}
+	deadLetter(t, env, q, msgs, func(m *azservicebus.ReceivedMessage) (string, string) {
+		return "DataverseRejected", "0x80040237: A record with matching key values already exists. " + m.MessageID
+	})
+	return env, q, ids
+}
+
+// deadLetter sends msgs to q, then receives and dead-letters each with the
+// reason and description why gives, and waits until q's dead-letter queue
+// holds them all.
+func deadLetter(t *testing.T, env testenv.ServiceBusEnv, q string, msgs []*azservicebus.Message, why func(*azservicebus.ReceivedMessage) (string, string)) {
+	t.Helper()
 	ctx := context.Background()
 	c, err := azservicebus.NewClientFromConnectionString(env.ConnectionString, nil)
 	if err != nil {
@@ -53,36 +73,30 @@ func deadLettered(t *testing.T, n int) (testenv.ServiceBusEnv, string, []string)
 		t.Fatal(err)
 	}
 	defer s.Close(ctx)
-	var ids []string
-	for i := 0; i < n; i++ {
-		id := fmt.Sprintf("upload-%d-%s", i, uuid.NewString()[:8])
-		ct := "application/json"
-		body := fmt.Sprintf(`{"v":1,"uploadId":%q}`, id)
-		if err := s.SendMessage(ctx, &azservicebus.Message{Body: []byte(body), MessageID: &id, ContentType: &ct, ApplicationProperties: map[string]any{"tenant": "t1"}}, nil); err != nil {
+	for _, m := range msgs {
+		if err := s.SendMessage(ctx, m, nil); err != nil {
 			t.Fatal(err)
 		}
-		ids = append(ids, id)
 	}
 	r, err := c.NewReceiverForQueue(q, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close(ctx)
-	for dead := 0; dead < n; {
-		msgs, err := r.ReceiveMessages(ctx, n-dead, nil)
+	for dead := 0; dead < len(msgs); {
+		got, err := r.ReceiveMessages(ctx, len(msgs)-dead, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, m := range msgs {
-			reason, desc := "DataverseRejected", "0x80040237: A record with matching key values already exists. "+m.MessageID
+		for _, m := range got {
+			reason, desc := why(m)
 			if err := r.DeadLetterMessage(ctx, m, &azservicebus.DeadLetterOptions{Reason: &reason, ErrorDescription: &desc}); err != nil {
 				t.Fatal(err)
 			}
 			dead++
 		}
 	}
-	env.WaitCounts(t, q, 5*time.Second, func(c testenv.QueueCounts) bool { return c.DeadLetter == n })
-	return env, q, ids
+	env.WaitCounts(t, q, 5*time.Second, func(c testenv.QueueCounts) bool { return c.DeadLetter == len(msgs) })
 }
 
 func TestDLQListAndShow(t *testing.T) {

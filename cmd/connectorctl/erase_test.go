@@ -104,42 +104,12 @@ func upload(t *testing.T, w *testworld.World, u testworld.User, id string) {
 // deadLetterBodies sends one message per body to q and dead-letters them.
 func deadLetterBodies(t *testing.T, env testenv.ServiceBusEnv, q string, bodies ...string) {
 	t.Helper()
-	ctx := context.Background()
-	c, err := azservicebus.NewClientFromConnectionString(env.ConnectionString, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close(ctx)
-	s, err := c.NewSender(q, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close(ctx)
+	var msgs []*azservicebus.Message
 	for i, b := range bodies {
 		id := fmt.Sprintf("dead-%d", i)
-		if err := s.SendMessage(ctx, &azservicebus.Message{Body: []byte(b), MessageID: &id}, nil); err != nil {
-			t.Fatal(err)
-		}
+		msgs = append(msgs, &azservicebus.Message{Body: []byte(b), MessageID: &id})
 	}
-	r, err := c.NewReceiverForQueue(q, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close(ctx)
-	for dead := 0; dead < len(bodies); {
-		msgs, err := r.ReceiveMessages(ctx, len(bodies)-dead, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, m := range msgs {
-			reason := "Poison"
-			if err := r.DeadLetterMessage(ctx, m, &azservicebus.DeadLetterOptions{Reason: &reason}); err != nil {
-				t.Fatal(err)
-			}
-			dead++
-		}
-	}
-	env.WaitCounts(t, q, 5*time.Second, func(c testenv.QueueCounts) bool { return c.DeadLetter == len(bodies) })
+	deadLetter(t, env, q, msgs, func(*azservicebus.ReceivedMessage) (string, string) { return "Poison", "" })
 }
 
 // TestOffboardTenant: offboarding refuses without --yes and for a tenant
