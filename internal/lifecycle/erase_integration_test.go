@@ -311,15 +311,7 @@ func TestErasureFencesARunningSync(t *testing.T) {
 	w := newWorld(t)
 	tA, a1 := uuid.NewString(), uuid.NewString()
 	w.seedUser(tA, a1, userSeed{Rows: 30})
-	// worker-1 takes the lease, as the sync worker does.
-	l, err := w.states.Lease(w.ctx, tA, a1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.Owner, l.Until = "worker-1", base.Add(time.Minute)
-	if l.ETag, err = w.states.UpdateLease(w.ctx, tA, a1, l); err != nil {
-		t.Fatal(err)
-	}
+	l := w.syncHolds(tA, a1, base.Add(time.Minute))
 
 	res := w.mustErase(tA, a1)
 	verify := base.Add(time.Minute + leaseDuration)
@@ -378,18 +370,11 @@ func TestFencedSyncCommitIsAConflict(t *testing.T) {
 	w := newWorld(t)
 	tA, a1 := uuid.NewString(), uuid.NewString()
 	w.seedUser(tA, a1, userSeed{Rows: 1})
-	l, err := w.states.Lease(w.ctx, tA, a1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.Owner, l.Until = "worker-1", base.Add(time.Minute)
-	if l.ETag, err = w.states.UpdateLease(w.ctx, tA, a1, l); err != nil {
-		t.Fatal(err)
-	}
+	l := w.syncHolds(tA, a1, base.Add(time.Minute))
 	if res := w.mustErase(tA, a1); res.Done {
 		t.Fatalf("EraseUser = %+v, want a wait for the sync", res)
 	}
-	_, err = w.states.CommitSet(w.ctx, tA, a1, l, store.SetState{EntitySet: "accounts", DeltaLink: "https://late"})
+	_, err := w.states.CommitSet(w.ctx, tA, a1, l, store.SetState{EntitySet: "accounts", DeltaLink: "https://late"})
 	if !errors.Is(err, store.ErrConflict) {
 		t.Errorf("CommitSet with the lease's old ETag = %v; want an error wrapping store.ErrConflict", err)
 	}

@@ -103,9 +103,10 @@ func (f *faults) Do(req *policy.Request) (*http.Response, error) {
 
 // fakeDLQ is a dead-letter queue in memory (lifecycle.DeadLetterQueue).
 type fakeDLQ struct {
-	mu   sync.Mutex
-	msgs []queue.DeadLetter
-	next int64
+	mu    sync.Mutex
+	msgs  []queue.DeadLetter
+	next  int64
+	lists int // how often List was called
 }
 
 func (q *fakeDLQ) add(t testing.TB, msg any) {
@@ -123,6 +124,7 @@ func (q *fakeDLQ) add(t testing.TB, msg any) {
 func (q *fakeDLQ) List(_ context.Context, max int) ([]queue.DeadLetter, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	q.lists++
 	return slices.Clone(q.msgs[:min(max, len(q.msgs))]), nil
 }
 
@@ -748,4 +750,19 @@ func (w *world) count(table, tenant, user string) int {
 		n += len(p.Entities)
 	}
 	return n
+}
+
+// syncHolds has a sync worker ("worker-1") take the user's lease until
+// until, as the sync worker does, and returns the lease it holds.
+func (w *world) syncHolds(tenant, user string, until time.Time) store.Lease {
+	w.t.Helper()
+	l, err := w.states.Lease(w.ctx, tenant, user)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	l.Owner, l.Until = "worker-1", until
+	if l.ETag, err = w.states.UpdateLease(w.ctx, tenant, user, l); err != nil {
+		w.t.Fatal(err)
+	}
+	return l
 }

@@ -162,10 +162,13 @@ const staleProcessing = 15 * time.Minute
 // swept all the same (whatever an interrupted erasure left) and reported
 // Done; with req.Continue, a user who is not being erased is left alone.
 func (e *Eraser) EraseUser(ctx context.Context, tenant, user string, req Request) (Result, error) {
-	return e.eraseUser(ctx, tenant, user, req, true)
+	return e.eraseUser(ctx, tenant, user, req, false)
 }
 
-func (e *Eraser) eraseUser(ctx context.Context, tenant, user string, req Request, audit bool) (Result, error) {
+// eraseUser is EraseUser; inTenant says the erasure is part of its
+// tenant's offboarding, which writes the one audit row and purges the
+// tenant's dead letters once for all its users.
+func (e *Eraser) eraseUser(ctx context.Context, tenant, user string, req Request, inTenant bool) (Result, error) {
 	now := e.d.Now().UTC()
 	conn, fenced, err := e.fence(ctx, tenant, user, req, now)
 	if err != nil {
@@ -188,7 +191,7 @@ func (e *Eraser) eraseUser(ctx context.Context, tenant, user string, req Request
 	pass := Counts{}
 	waiting, err := e.eraseUploads(ctx, tenant, user, pass, now)
 	if err == nil {
-		err = e.sweepUser(ctx, tenant, user, pass, waiting == 0)
+		err = e.sweepUser(ctx, tenant, user, pass, waiting == 0, !inTenant)
 	}
 	counts.add(pass)
 	if fenced {
@@ -227,7 +230,7 @@ func (e *Eraser) eraseUser(ctx context.Context, tenant, user string, req Request
 	} else {
 		counts[store.ConnectionsTable]++
 	}
-	if audit {
+	if !inTenant {
 		if err := e.d.Audit.Record(ctx, store.ErasureRecord{Kind: conn.Erasure.Kind, Tenant: e.d.Pseudo.Tenant(tenant),
 			Subject: e.d.Pseudo.User(tenant, user), By: conn.Erasure.By, RequestedAt: conn.Erasure.RequestedAt,
 			CompletedAt: now, Counts: counts.String()}); err != nil {
@@ -360,9 +363,10 @@ func (e *Eraser) eraseUploads(ctx context.Context, tenant, user string, counts C
 }
 
 // sweepUser deletes the user's mirror, change log, sync state (the lease
-// row stays: it fences the syncs until the end), overflow blobs and dead
-// letters; their upload blobs too once no upload is being written.
-func (e *Eraser) sweepUser(ctx context.Context, tenant, user string, counts Counts, uploadBlobs bool) error {
+// row stays: it fences the syncs until the end) and overflow blobs; their
+// upload blobs too once no upload is being written, and with deadLetters
+// the dead-lettered messages naming them.
+func (e *Eraser) sweepUser(ctx context.Context, tenant, user string, counts Counts, uploadBlobs, deadLetters bool) error {
 	pk := store.UserPartition(tenant, user)
 	// The mirror and the log are the bulk: both at once.
 	var recs, logs int64
@@ -393,6 +397,9 @@ func (e *Eraser) sweepUser(ctx context.Context, tenant, user string, counts Coun
 		if err := e.deletePrefix(ctx, c, tenant+"/"+user+"/", counts); err != nil {
 			return err
 		}
+	}
+	if !deadLetters {
+		return nil
 	}
 	return e.purgeDeadLetters(ctx, tenant, user, counts)
 }

@@ -65,7 +65,7 @@ func (e *Eraser) offboard(ctx context.Context, tenant, by string, continuing boo
 		}
 	}
 	for _, c := range conns {
-		r, err := e.eraseUser(ctx, tenant, c.UserID, req, false)
+		r, err := e.eraseUser(ctx, tenant, c.UserID, req, true)
 		if r.Done {
 			counts.add(r.Counts)
 		} else {
