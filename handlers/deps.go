@@ -54,6 +54,8 @@ type Deps struct {
 	Scheduler  Scheduling
 	SyncWorker SyncRunner
 	Changes    ChangeLog
+	// Documents serves the files of the notes the sync copied.
+	Documents Documents
 	// Diagnostics serves GET /api/diagnostics; DiagnosticsKey (may be
 	// empty: then only one's own) opens every organisation's.
 	Diagnostics    Diagnostics

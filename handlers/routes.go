@@ -40,6 +40,7 @@ func addRoutes(mux *http.ServeMux, logger *slog.Logger, d Deps) {
 	mux.Handle("POST /api/uploads", uploads("UploadIntake", uploadIntake))
 	mux.Handle("GET /api/uploads/{id}", uploads("UploadStatus", uploadStatus))
 	mux.Handle("GET /api/changes", api("Changes", changesOr501(d.Changes)))
+	mux.Handle("GET /api/documents/{id}", api("Documents", documentsOr501(d.Documents)))
 	if d.Diagnostics != nil && d.Auth != nil {
 		mux.Handle("GET /api/diagnostics", diagnostics(logger, d.Auth, d.Diagnostics, d.DiagnosticsKey))
 	} else {

@@ -82,7 +82,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 func deps(a *app.App) handlers.Deps {
 	lc := a.Settings.Lifecycle
 	return handlers.Deps{SignIn: a.SignIn, Auth: a.Auth, Uploads: a.Uploads, PublicBaseURL: a.Settings.Entra.PublicBaseURL,
-		Scheduler: a.Scheduler, SyncWorker: a.SyncWorker, Changes: a.Mirror,
+		Scheduler: a.Scheduler, SyncWorker: a.SyncWorker, Changes: a.Mirror, Documents: a.NoteFiles,
 		Diagnostics: a.Diagnostics, DiagnosticsKey: a.Settings.Ops.DiagnosticsKey,
 		Lifecycle: &handlers.LifecycleDeps{Eraser: a.Eraser, Queue: a.Queues.Lifecycle, Identify: a.Auth,
 			Connections: store.NewConnections(a.DB), Pseudonyms: obs.NewPseudonyms(a.Settings.Ops.PseudonymKey),

@@ -25,6 +25,7 @@ import (
 	"github.com/pitcher/connector/internal/entra"
 	"github.com/pitcher/connector/internal/lifecycle"
 	"github.com/pitcher/connector/internal/mirror"
+	"github.com/pitcher/connector/internal/notefiles"
 	"github.com/pitcher/connector/internal/obs"
 	"github.com/pitcher/connector/internal/queue"
 	"github.com/pitcher/connector/internal/signin"
@@ -62,6 +63,8 @@ type App struct {
 	Scheduler  *syncer.Scheduler
 	SyncWorker *syncer.Worker
 	Mirror     *mirror.Store
+	// NoteFiles serves and caches the documents of synced notes.
+	NoteFiles *notefiles.Service
 	// Doctor runs the diagnostics (connectorctl doctor); Diagnostics shares
 	// its reports between concurrent GET /api/diagnostics requests.
 	Doctor      *diagnose.Doctor
@@ -145,7 +148,8 @@ func New(s Settings, logger *slog.Logger, opts Options) (*App, error) {
 		States: store.NewSyncStates(a.DB), Flows: flows, Audit: store.NewErasures(a.DB), Pseudo: obs.NewPseudonyms(s.Ops.PseudonymKey),
 		Logger: logger, LeaseDuration: s.SyncTuning.LeaseDuration, Forget: a.Vault.ForgetUser,
 		Blobs: []lifecycle.Container{{Name: s.Uploads.Container, Client: svc.NewContainerClient(s.Uploads.Container), Uploads: true},
-			{Name: mirror.OverflowContainer, Client: svc.NewContainerClient(mirror.OverflowContainer)}},
+			{Name: mirror.OverflowContainer, Client: svc.NewContainerClient(mirror.OverflowContainer)},
+			{Name: notefiles.Container, Client: svc.NewContainerClient(notefiles.Container)}},
 		DeadLetters: map[string]lifecycle.DeadLetterQueue{s.SyncQueue: queue.NewDeadLetters(sb, s.SyncQueue),
 			s.UploadQueue: queue.NewDeadLetters(sb, s.UploadQueue), s.Lifecycle.Queue: queue.NewDeadLetters(sb, s.Lifecycle.Queue)}})
 	if err := a.addDoctor(&clients, client); err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/pitcher/connector/internal/diagnose"
 	"github.com/pitcher/connector/internal/entra"
 	"github.com/pitcher/connector/internal/mirror"
+	"github.com/pitcher/connector/internal/notefiles"
 	"github.com/pitcher/connector/internal/store"
 )
 
@@ -50,7 +51,7 @@ func (a *App) addDoctor(clients *Clients, client *entra.Client) error {
 		ConsentScope: s.Entra.DiscoveryURL + "/.default", PublicBaseURL: s.Entra.PublicBaseURL,
 		Sets: s.Sync.EntitySets, SyncInterval: s.SyncTuning.Interval, RetentionInactive: s.Lifecycle.Inactive,
 		Tables:     Tables,
-		Containers: []diagnose.Container{{Name: s.Uploads.Container}, {Name: mirror.OverflowContainer, CreatedOnDemand: true}},
+		Containers: []diagnose.Container{{Name: s.Uploads.Container}, {Name: mirror.OverflowContainer, CreatedOnDemand: true}, {Name: notefiles.Container, CreatedOnDemand: true}},
 		QueueList: []diagnose.Queue{{Role: "sync", Name: s.SyncQueue, Setting: config.SettingSyncQueue},
 			{Role: "uploads", Name: s.UploadQueue, Setting: config.SettingUploadQueue},
 			{Role: "lifecycle", Name: s.Lifecycle.Queue, Setting: config.SettingLifecycleQueue}},

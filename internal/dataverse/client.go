@@ -157,6 +157,8 @@ type Request struct {
 	Body   []byte
 	// safeToRepeat marks a POST whose repetition cannot duplicate anything.
 	safeToRepeat bool
+	// stream leaves a 2xx answer's body unread, for the caller to stream.
+	stream bool
 }
 
 // resolve returns the absolute URL of a request path, refusing hosts other
@@ -173,11 +175,13 @@ func (c *Client) resolve(p string) (*url.URL, error) {
 	return u, nil
 }
 
-// response is a complete answer; body may alias a caller's buffer.
+// response is a complete answer; body may alias a caller's buffer. A
+// streamed request's 2xx answer has stream instead of body.
 type response struct {
 	status int
 	header http.Header
 	body   []byte
+	stream io.ReadCloser
 }
 
 // send runs req with retries (retry.go) and returns a 2xx or 3xx answer,
@@ -218,6 +222,9 @@ func (c *Client) attempt(ctx context.Context, req Request, u *url.URL, token str
 	resp, err := c.hc.Do(hr)
 	if err != nil {
 		return nil, err
+	}
+	if req.stream && resp.StatusCode < 300 {
+		return &response{status: resp.StatusCode, header: resp.Header, stream: resp.Body}, nil
 	}
 	defer resp.Body.Close()
 	if buf == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -150,4 +151,29 @@ func (c *Client) action(ctx context.Context, name string, in, out any) error {
 		return fmt.Errorf("dataverse: %s: decode answer: %w", name, err)
 	}
 	return nil
+}
+
+// ErrNoDocument: the note has no document (its documentbody is empty).
+var ErrNoDocument = errors.New("dataverse: the note has no document")
+
+// NoteDocument streams the document of note id: the Base64 text of
+// annotations(id)/documentbody/$value, decoded as it is read, so memory
+// does not grow with the file (docs/reference/dataverse-webapi.md §6.1).
+// The caller closes it. A note without a document is ErrNoDocument; an
+// unknown note IsNotFound.
+func (c *Client) NoteDocument(ctx context.Context, id string) (io.ReadCloser, error) {
+	resp, err := c.send(ctx, Request{Method: http.MethodGet, Path: "annotations(" + id + ")/documentbody/$value", stream: true}, nil)
+	if err != nil {
+		return nil, err
+	}
+	if resp.stream == nil || resp.status == http.StatusNoContent {
+		if resp.stream != nil {
+			resp.stream.Close()
+		}
+		return nil, ErrNoDocument
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{base64.NewDecoder(base64.StdEncoding, resp.stream), resp.stream}, nil
 }

@@ -85,6 +85,9 @@ func (c *Client) withRetry(ctx context.Context, req Request, u *url.URL, buf *by
 		force = false
 		resp, err := c.attempt(ctx, req, u, token, buf)
 		if ctxErr := ctx.Err(); ctxErr != nil {
+			if resp != nil && resp.stream != nil {
+				resp.stream.Close()
+			}
 			return nil, c.fail(req, u, nil, ctxErr)
 		}
 		var wait time.Duration

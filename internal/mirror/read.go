@@ -12,6 +12,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/pitcher/connector/internal/store"
 )
 
@@ -173,23 +175,83 @@ func unmarshal(raw []byte, v any) error {
 // with exactly data (so writing it again would change nothing). A missing
 // row is not the same.
 func (s *Store) Same(ctx context.Context, tenant, user, set, id string, data json.RawMessage) (bool, error) {
-	resp, err := s.records.GetEntity(ctx, store.UserPartition(tenant, user), recordKey(set, id), nil)
-	var re *azcore.ResponseError
-	if errors.As(err, &re) && re.StatusCode == http.StatusNotFound {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("mirror: read %s row %s: %w", set, id, err)
-	}
-	var e struct {
-		Data *string
-		Blob string
-	}
-	if err := unmarshal(resp.Value, &e); err != nil {
+	e, ok, err := s.record(ctx, tenant, user, set, id)
+	switch {
+	case err != nil || !ok:
 		return false, err
-	}
-	if e.Blob != "" {
+	case e.Blob != "":
 		return e.Blob == blobName(tenant, user, data), nil
 	}
 	return e.Data != nil && *e.Data == string(data), nil
+}
+
+// recordEntity is what a record holds: its row inline, or its blob's name.
+type recordEntity struct {
+	Data *string
+	Blob string
+}
+
+// record reads one record; false when the mirror does not hold it.
+func (s *Store) record(ctx context.Context, tenant, user, set, id string) (recordEntity, bool, error) {
+	resp, err := s.records.GetEntity(ctx, store.UserPartition(tenant, user), recordKey(set, id), nil)
+	var re *azcore.ResponseError
+	if errors.As(err, &re) && re.StatusCode == http.StatusNotFound {
+		return recordEntity{}, false, nil
+	}
+	if err != nil {
+		return recordEntity{}, false, fmt.Errorf("mirror: read %s row %s: %w", set, id, err)
+	}
+	var e recordEntity
+	if err := unmarshal(resp.Value, &e); err != nil {
+		return recordEntity{}, false, err
+	}
+	return e, true, nil
+}
+
+// hasConcurrency bounds the point reads of one Has call in flight.
+const hasConcurrency = 16
+
+// Has reports which of ids (lower case) the user's mirror holds in set, by
+// point reads, several at a time.
+func (s *Store) Has(ctx context.Context, tenant, user, set string, ids []string) (map[string]bool, error) {
+	pk := store.UserPartition(tenant, user)
+	found := make([]bool, len(ids))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(hasConcurrency)
+	for i, id := range ids {
+		g.Go(func() error {
+			_, err := s.records.GetEntity(gctx, pk, recordKey(set, id), nil)
+			var re *azcore.ResponseError
+			switch {
+			case errors.As(err, &re) && re.StatusCode == http.StatusNotFound:
+			case err != nil:
+				return fmt.Errorf("mirror: read %s row %s: %w", set, id, err)
+			default:
+				found[i] = true
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	out := make(map[string]bool, len(ids))
+	for i, id := range ids {
+		out[id] = found[i]
+	}
+	return out, nil
+}
+
+// Record returns the row id of set in the user's mirror; false when the
+// mirror does not hold it.
+func (s *Store) Record(ctx context.Context, tenant, user, set, id string) (json.RawMessage, bool, error) {
+	e, ok, err := s.record(ctx, tenant, user, set, id)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	data, err := s.data(ctx, e.Data, e.Blob)
+	if err != nil {
+		return nil, false, err
+	}
+	return data, true, nil
 }

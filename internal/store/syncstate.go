@@ -60,6 +60,9 @@ type SetState struct {
 	// primary id column. Both come from the table's metadata, read once.
 	Mode       string
 	PrimaryKey string
+	// LogicalName is the table's logical name (account), which notes name
+	// the table they regard by (objecttypecode).
+	LogicalName string
 	// Select is the column list the delta link or watermark was made with;
 	// when the configuration changes it, the set is read again in full.
 	Select string
@@ -97,6 +100,11 @@ type SetState struct {
 	Pages       int64
 	Requests    int64
 	DurationMs  int64
+	// Pending (notes only) lists the rows, as "<entity set>:<id>" separated
+	// by spaces, that entered the user's mirror while their notes were not
+	// synced: the next run of the notes reads their notes.
+	Pending string
+
 	// LastError is the last run's failure, "" after a success.
 	LastError   string
 	LastErrorAt time.Time
@@ -152,24 +160,26 @@ func (s *SyncStates) DeleteLease(ctx context.Context, tenant, user string, etag 
 	return err
 }
 
-// CommitSet writes a set's state in one transaction with the lease at
-// l.ETag (replaced by l): the state is stored only while the writer still
+// CommitSet writes sets' states in one transaction with the lease at
+// l.ETag (replaced by l): the states are stored only while the writer still
 // holds the lease, else ErrConflict and nothing changes. It returns the
 // lease's new ETag.
-func (s *SyncStates) CommitSet(ctx context.Context, tenant, user string, l Lease, st SetState) (azcore.ETag, error) {
+func (s *SyncStates) CommitSet(ctx context.Context, tenant, user string, l Lease, sts ...SetState) (azcore.ETag, error) {
 	pk := UserPartition(tenant, user)
 	etag := l.ETag
-	_, err := s.table.SubmitTransaction(ctx, []aztables.TransactionAction{
-		{ActionType: aztables.TransactionTypeUpdateReplace, Entity: encode(pk, LeaseRowKey, leaseProps(l)), IfMatch: &etag},
-		{ActionType: aztables.TransactionTypeInsertReplace, Entity: encode(pk, st.EntitySet, setProps(st))},
-	}, nil)
+	actions := []aztables.TransactionAction{
+		{ActionType: aztables.TransactionTypeUpdateReplace, Entity: encode(pk, LeaseRowKey, leaseProps(l)), IfMatch: &etag}}
+	for _, st := range sts {
+		actions = append(actions, aztables.TransactionAction{ActionType: aztables.TransactionTypeInsertReplace, Entity: encode(pk, st.EntitySet, setProps(st))})
+	}
+	_, err := s.table.SubmitTransaction(ctx, actions, nil)
 	if err != nil {
 		// A refused transaction comes back as one error for the batch,
 		// whatever refused it: a lease that moved on is a conflict.
 		if got, gerr := s.Lease(ctx, tenant, user); errors.Is(gerr, ErrNotFound) || gerr == nil && got.ETag != l.ETag {
 			return "", fmt.Errorf("commit sync state %s/%s: the lease changed hands: %w", tenant, user, ErrConflict)
 		}
-		return "", mapErr(err, "commit sync state "+tenant+"/"+user+"/"+st.EntitySet)
+		return "", mapErr(err, "commit sync state "+tenant+"/"+user)
 	}
 	// A transaction does not return the new ETags: read the lease back.
 	got, err := s.Lease(ctx, tenant, user)
@@ -222,7 +232,7 @@ func leaseProps(l Lease) map[string]any {
 
 func setProps(st SetState) map[string]any {
 	p := map[string]any{
-		"Mode": st.Mode, "PrimaryKey": st.PrimaryKey, "Select": st.Select, "DeltaLink": st.DeltaLink,
+		"Mode": st.Mode, "PrimaryKey": st.PrimaryKey, "LogicalName": st.LogicalName, "Pending": st.Pending, "Select": st.Select, "DeltaLink": st.DeltaLink,
 		"Generation": aztables.EDMInt64(st.Generation), "Upserted": aztables.EDMInt64(st.Upserted),
 		"Deleted": aztables.EDMInt64(st.Deleted), "Pages": aztables.EDMInt64(st.Pages),
 		"Requests": aztables.EDMInt64(st.Requests), "DurationMs": aztables.EDMInt64(st.DurationMs), "LastError": st.LastError,
@@ -243,7 +253,7 @@ func setProps(st SetState) map[string]any {
 func setState(e aztables.EDMEntity) SetState {
 	p := props(e.Properties)
 	return SetState{
-		EntitySet: e.RowKey, Mode: p.str("Mode"), PrimaryKey: p.str("PrimaryKey"), Select: p.str("Select"),
+		EntitySet: e.RowKey, Mode: p.str("Mode"), PrimaryKey: p.str("PrimaryKey"), LogicalName: p.str("LogicalName"), Pending: p.str("Pending"), Select: p.str("Select"),
 		DeltaLink: p.str("DeltaLink"), Watermark: p.time("Watermark"), WatermarkReadAt: p.time("WatermarkReadAt"), LastReconcile: p.time("LastReconcile"),
 		Generation: p.int64("Generation"), LastSuccess: p.time("LastSuccess"), LastRun: p.time("LastRun"),
 		Upserted: p.int64("Upserted"), Deleted: p.int64("Deleted"), Pages: p.int64("Pages"), Requests: p.int64("Requests"),

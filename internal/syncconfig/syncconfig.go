@@ -1,7 +1,9 @@
 // Package syncconfig holds what the downstream sync copies from Dynamics:
 // which entity sets, which columns, an optional filter for the first load,
-// and the page size. It is a JSON document (the SYNC_CONFIG setting), read
-// and validated once at start; without it the defaults apply.
+// the page size, and the notes (annotations) of the rows synced, with a cap
+// on the documents the app may download. It is a JSON document (the
+// SYNC_CONFIG setting), read and validated once at start; without it the
+// defaults apply.
 package syncconfig
 
 import (
@@ -18,6 +20,50 @@ import (
 type Config struct {
 	// EntitySets are synced in this order.
 	EntitySets []EntitySet `json:"entitySets"`
+	// Notes are the notes synced with the sets' rows (see Notes).
+	Notes Notes `json:"notes,omitzero"`
+}
+
+// Notes configures the notes (annotations) the sync copies: only those
+// regarding a row of a set whose Notes switch is on and which the user's
+// mirror holds, after that set's rows. The document of a note is never
+// part of its row; the app downloads it (GET /api/documents/{id}).
+type Notes struct {
+	// MaxFileSize caps the documents the app may download, in bytes; 0
+	// means the organization's maxuploadfilesize.
+	MaxFileSize int64 `json:"maxFileSize,omitempty"`
+	// PageSize is the odata.maxpagesize of the notes' reads (1–5000).
+	PageSize int `json:"pageSize,omitempty"`
+}
+
+// NotesSet is the entity set of notes; it cannot be one of EntitySets.
+const NotesSet = "annotations"
+
+// NoteColumns are the columns of a synced note: its text and its file's
+// metadata, never the document (documentbody).
+var NoteColumns = []string{"annotationid", "subject", "notetext", "filename", "mimetype", "filesize",
+	"isdocument", "_objectid_value", "objecttypecode", "modifiedon"}
+
+// MaxNoteFileSize is the largest MaxFileSize: Dataverse's own ceiling for
+// maxuploadfilesize (131,072,000 bytes).
+const MaxNoteFileSize = 131072000
+
+// NotesOn reports whether notes regarding es's rows are synced.
+func (es EntitySet) NotesOn() bool { return es.Notes == nil || *es.Notes }
+
+// NotesOn reports whether any set's notes are synced.
+func (c Config) NotesOn() bool {
+	for _, es := range c.EntitySets {
+		if es.NotesOn() {
+			return true
+		}
+	}
+	return false
+}
+
+// NotesEntitySet is the set the sync reads notes with, after EntitySets.
+func (c Config) NotesEntitySet() EntitySet {
+	return EntitySet{Name: NotesSet, Select: NoteColumns, PageSize: c.Notes.PageSize}
 }
 
 // EntitySet is one Dataverse entity set to mirror for every connected user.
@@ -36,6 +82,9 @@ type EntitySet struct {
 	Filter string `json:"filter,omitempty"`
 	// PageSize is the odata.maxpagesize preference (1–5000).
 	PageSize int `json:"pageSize,omitempty"`
+	// Notes: false keeps the notes regarding this set's rows out of the
+	// sync; they are synced when it is absent or true.
+	Notes *bool `json:"notes,omitempty"`
 }
 
 // DefaultPageSize is used when an entity set names none. Dataverse pages
@@ -50,7 +99,7 @@ const MaxPageSize = 5000
 // a field rep needs offline, with columns every Dataverse environment has
 // (and the simulator serves; a test in internal/syncer reads them there).
 func Default() Config {
-	return Config{EntitySets: []EntitySet{
+	return Config{Notes: Notes{PageSize: DefaultPageSize}, EntitySets: []EntitySet{
 		{Name: "accounts", PageSize: DefaultPageSize, Select: []string{
 			"accountid", "name", "accountnumber", "telephone1", "emailaddress1", "websiteurl",
 			"address1_city", "statecode", "_primarycontactid_value", "modifiedon"}},
@@ -73,7 +122,7 @@ func Parse(doc string) (Config, error) {
 		return Default(), nil
 	}
 	var c Config
-	if p := apperr.DecodeStrict([]byte(doc), &c, "the fields are entitySets[].name, select, filter, pageSize"); p != "" {
+	if p := apperr.DecodeStrict([]byte(doc), &c, "the fields are entitySets[].name, select, filter, pageSize, notes and notes.maxFileSize, notes.pageSize"); p != "" {
 		return Config{}, apperr.InvalidProblems("sync configuration is not valid", []apperr.Problem{{Field: "(document)", Message: p}})
 	}
 	var problems apperr.Problems
@@ -90,6 +139,8 @@ func Parse(doc string) (Config, error) {
 			add(at+".name", "%q is not an entity set name (letters, digits and _, e.g. accounts)", es.Name)
 		case seen[strings.ToLower(es.Name)]:
 			add(at+".name", "%q is listed twice", es.Name)
+		case strings.EqualFold(es.Name, NotesSet):
+			add(at+".name", "annotations are synced as the notes of the other sets' rows; remove this entry and use \"notes\" (per set, and the top-level notes.maxFileSize)")
 		}
 		seen[strings.ToLower(es.Name)] = true
 		if len(es.Select) == 0 {
@@ -114,6 +165,14 @@ func Parse(doc string) (Config, error) {
 		case es.PageSize < 1 || es.PageSize > MaxPageSize:
 			add(at+".pageSize", "%d is not from 1 to %d", es.PageSize, MaxPageSize)
 		}
+	}
+	switch n := &c.Notes; {
+	case n.MaxFileSize < 0 || n.MaxFileSize > MaxNoteFileSize:
+		add("notes.maxFileSize", "%d is not from 0 (the organization's maxuploadfilesize) to %d bytes", n.MaxFileSize, MaxNoteFileSize)
+	case n.PageSize == 0:
+		n.PageSize = DefaultPageSize
+	case n.PageSize < 1 || n.PageSize > MaxPageSize:
+		add("notes.pageSize", "%d is not from 1 to %d", n.PageSize, MaxPageSize)
 	}
 	if err := problems.Err("sync configuration is not valid"); err != nil {
 		return Config{}, err

@@ -70,7 +70,7 @@ func fullSync(tb testing.TB, rows, pageSize int) fullSyncCost {
 	writes := &countWrites{}
 	probe := &heapProbe{}
 	h := newHarness(tb, harnessOptions{seed: rows,
-		cfg:    fmt.Sprintf(`{"entitySets":[{"name":"accounts","select":["name","accountnumber","telephone1","emailaddress1","address1_city","statecode","modifiedon"],"pageSize":%d}]}`, pageSize),
+		cfg:    fmt.Sprintf(`{"entitySets":[{"name":"accounts","select":["name","accountnumber","telephone1","emailaddress1","address1_city","statecode","modifiedon"],"pageSize":%d,"notes":false}]}`, pageSize),
 		client: &aztables.ClientOptions{ClientOptions: azcore.ClientOptions{PerCallPolicies: []policy.Policy{writes}}},
 		wrap:   func(m syncer.Mirror) syncer.Mirror { probe.Mirror = m; return probe },
 	})

@@ -50,6 +50,7 @@ func (r *setRun) runFull(ctx context.Context, f fullRead) (*dataverse.Pager, err
 		r.startFull(f.kind)
 	}
 	r.res.Full = true
+	r.fullRows = f.kind == store.FullRows
 	for {
 		link := ""
 		if resumed {

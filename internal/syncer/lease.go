@@ -17,7 +17,7 @@ type LeaseStore interface {
 	Lease(ctx context.Context, tenant, user string) (store.Lease, error)
 	CreateLease(ctx context.Context, tenant, user string, l store.Lease) (azcore.ETag, error)
 	UpdateLease(ctx context.Context, tenant, user string, l store.Lease) (azcore.ETag, error)
-	CommitSet(ctx context.Context, tenant, user string, l store.Lease, st store.SetState) (azcore.ETag, error)
+	CommitSet(ctx context.Context, tenant, user string, l store.Lease, sts ...store.SetState) (azcore.ETag, error)
 	DeleteLease(ctx context.Context, tenant, user string, etag azcore.ETag) error
 }
 
@@ -162,14 +162,14 @@ func (l *lease) reserve(ctx context.Context, n int) (int64, error) {
 	return prev.NextSeq, nil
 }
 
-// commit stores a set's state in the same transaction as a renewal, so
+// commit stores sets' states in the same transaction as a renewal, so
 // only the holder can store a delta link.
-func (l *lease) commit(ctx context.Context, st store.SetState) error {
+func (l *lease) commit(ctx context.Context, sts ...store.SetState) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	next := l.cur
 	next.Until = l.now().Add(l.dur)
-	etag, err := l.st.CommitSet(ctx, l.tenant, l.user, next, st)
+	etag, err := l.st.CommitSet(ctx, l.tenant, l.user, next, sts...)
 	if errors.Is(err, store.ErrConflict) {
 		return errLeaseLost
 	}

@@ -27,6 +27,7 @@ type Mirror interface {
 	Mark(ctx context.Context, tenant, user, set string, ids []string, gen int64) error
 	Stale(ctx context.Context, tenant, user, set string, gen int64, fn func(ids []string) error) error
 	Same(ctx context.Context, tenant, user, set, id string, data json.RawMessage) (bool, error)
+	Has(ctx context.Context, tenant, user, set string, ids []string) (map[string]bool, error)
 	TrimChanges(ctx context.Context, tenant, user string, cutoff time.Time, limit int) (int, bool, error)
 }
 
@@ -51,12 +52,22 @@ func (w *Worker) runSets(ctx context.Context, log *slog.Logger, job queue.SyncJo
 	}
 	res := Result{Outcome: OutcomeSynced}
 	var defs map[string]dataverse.EntityDefinition
+	var nr *notesRun
+	if last := w.sets[len(w.sets)-1]; last.Name == syncconfig.NotesSet {
+		nr = newNotesRun(w.sets, states[syncconfig.NotesSet])
+	}
 	for _, cfg := range w.sets {
 		st := states[cfg.Name]
+		if cfg.Name == syncconfig.NotesSet {
+			st = nr.st // as the sets before it left it
+		}
 		st.EntitySet = cfg.Name
-		r := &setRun{w: w, client: client, cnt: cnt, job: job, cfg: cfg, st: st, l: l, deadline: deadline, log: log.With("entitySet", cfg.Name)}
+		r := &setRun{w: w, client: client, cnt: cnt, job: job, cfg: cfg, st: st, l: l, nr: nr, deadline: deadline, log: log.With("entitySet", cfg.Name)}
 		start, before := w.d.Now(), cnt.n.Load()
 		err := r.prepare(ctx, client, &defs)
+		if err == nil && r.watches() {
+			nr.parents[r.st.LogicalName] = cfg.Name
+		}
 		if err == nil {
 			err = r.run(ctx)
 		}
@@ -124,9 +135,13 @@ type setRun struct {
 	cfg    syncconfig.EntitySet
 	st     store.SetState // updated as the run goes; committed at the end
 	l      *lease
-	log    *slog.Logger
-	sel    []string
-	res    SetResult
+	// nr is what the run's sets share about notes; nil when no notes are synced.
+	nr *notesRun
+	// fullRows is true when the run read the set's rows in full.
+	fullRows bool
+	log      *slog.Logger
+	sel      []string
+	res      SetResult
 	// deadline is when the run's time budget is spent: a full read stops
 	// at its first checkpoint after it.
 	deadline time.Time
@@ -136,7 +151,7 @@ type setRun struct {
 // tracking (once: the answer is kept in syncstate), and starts over with a
 // full read when the configured columns changed.
 func (r *setRun) prepare(ctx context.Context, client *dataverse.Client, defs *map[string]dataverse.EntityDefinition) error {
-	if r.st.Mode == "" || r.st.PrimaryKey == "" {
+	if r.st.Mode == "" || r.st.PrimaryKey == "" || r.st.LogicalName == "" {
 		if *defs == nil {
 			list, err := client.EntityDefinitions(ctx, false)
 			if err != nil {
@@ -151,7 +166,7 @@ func (r *setRun) prepare(ctx context.Context, client *dataverse.Client, defs *ma
 		if !ok {
 			return permanentf("Dynamics has no entity set %q; fix SYNC_CONFIG (entity set names are plural, e.g. accounts)", r.cfg.Name)
 		}
-		r.st.PrimaryKey, r.st.Mode = strings.ToLower(d.PrimaryIDAttribute), store.ModeWatermark
+		r.st.PrimaryKey, r.st.LogicalName, r.st.Mode = strings.ToLower(d.PrimaryIDAttribute), d.LogicalName, store.ModeWatermark
 		if d.ChangeTrackingEnabled {
 			r.st.Mode = store.ModeChangeTracking
 		}
@@ -180,10 +195,16 @@ func (r *setRun) prepare(ctx context.Context, client *dataverse.Client, defs *ma
 }
 
 func (r *setRun) run(ctx context.Context) error {
+	var err error
 	if r.st.Mode == store.ModeChangeTracking {
-		return r.changeTracking(ctx)
+		err = r.changeTracking(ctx)
+	} else {
+		err = r.watermark(ctx)
 	}
-	return r.watermark(ctx)
+	if err == nil && r.isNotes() && r.st.Pending != "" {
+		err = r.readPending(ctx)
+	}
+	return err
 }
 
 // record stores the set's state: on success with the new delta link or
@@ -209,7 +230,14 @@ func (r *setRun) record(ctx context.Context, start time.Time, runErr error) erro
 		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
 	}
-	if err := r.l.commit(ctx, st); err != nil {
+	sts := []store.SetState{st}
+	if r.watches() && runErr == nil && r.fullRows {
+		// Rows that entered the mirror in a full read are not known one
+		// by one: the notes are read in full after it.
+		startOver(&r.nr.st)
+		sts = append(sts, r.nr.st)
+	}
+	if err := r.l.commit(ctx, sts...); err != nil {
 		if errors.Is(err, errLeaseLost) {
 			return errLeaseLost
 		}

@@ -48,7 +48,7 @@ func (r *setRun) changeTracking(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			return r.apply(ctx, entries, gen)
+			return r.write(ctx, entries, gen, true)
 		},
 	})
 	if err != nil {
@@ -93,7 +93,7 @@ func (r *setRun) readDelta(ctx context.Context, pager *dataverse.Pager) (string,
 		if err != nil {
 			return "", err
 		}
-		if err := r.apply(ctx, entries, r.st.Generation); err != nil {
+		if err := r.write(ctx, entries, r.st.Generation, false); err != nil {
 			return "", err
 		}
 	}
@@ -155,6 +155,9 @@ func (r *setRun) sweep(ctx context.Context, gen int64) error {
 		for i, id := range ids {
 			entries[i] = mirror.Entry{ID: id, Deleted: true}
 		}
-		return r.apply(ctx, entries, gen)
+		if err := r.apply(ctx, entries, gen); err != nil {
+			return err
+		}
+		return r.forget(ctx, entries)
 	})
 }

@@ -65,7 +65,7 @@ func (r *setRun) watermark(ctx context.Context) error {
 			}
 			entries = append(entries, mirror.Entry{ID: row.ID, Data: row.Data})
 		}
-		if err := r.apply(ctx, entries, r.st.Generation); err != nil {
+		if err := r.write(ctx, entries, r.st.Generation, false); err != nil {
 			return err
 		}
 	}
@@ -98,7 +98,7 @@ func (r *setRun) watermarkFull(ctx context.Context) error {
 				r.st.FullWatermark = later(r.st.FullWatermark, m)
 				entries = append(entries, mirror.Entry{ID: row.ID, Data: row.Data})
 			}
-			return r.apply(ctx, entries, gen)
+			return r.write(ctx, entries, gen, true)
 		},
 	})
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -52,13 +53,20 @@ type Deps struct {
 	States  StateStore
 	Mirror  Mirror
 	Requeue Requeuer
-	Logger  *slog.Logger
+	// Documents is the cache of notes' documents; nil caches none.
+	Documents DocumentCache
+	Logger    *slog.Logger
 	// HTTPClient reaches Dataverse; nil means a shared default client.
 	HTTPClient *http.Client
 	// Retry overrides the Dataverse client's retry policy (tests).
 	Retry dataverse.RetryPolicy
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+}
+
+// DocumentCache is the cache of notes' documents (internal/notefiles).
+type DocumentCache interface {
+	Forget(ctx context.Context, tenant, user string, ids []string) error
 }
 
 // Worker syncs one user per job. It is safe for concurrent use.
@@ -78,7 +86,11 @@ func NewWorker(cfg syncconfig.Config, tuning config.SyncTuning, d Deps) *Worker 
 		t.MaxIdleConnsPerHost = 64 // workers for many users of one environment share connections
 		d.HTTPClient = &http.Client{Transport: t}
 	}
-	return &Worker{d: d, sets: cfg.EntitySets, tuning: tuning}
+	sets := cfg.EntitySets
+	if cfg.NotesOn() {
+		sets = append(slices.Clip(sets), cfg.NotesEntitySet())
+	}
+	return &Worker{d: d, sets: sets, tuning: tuning}
 }
 
 // Outcomes of a run.

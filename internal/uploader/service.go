@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"golang.org/x/sync/singleflight"
 
 	"github.com/pitcher/connector/internal/dataverse"
 	"github.com/pitcher/connector/internal/documents"
@@ -93,7 +92,7 @@ type Service struct {
 	Deps
 	now func() time.Time
 
-	limits orgLimits
+	limits *dataverse.SettingsCache
 	gate   gate
 }
 
@@ -117,8 +116,9 @@ func New(cfg Config, d Deps) *Service {
 		retry.MaxRetryAfter = InlineRetryAfter
 		cfg.Dataverse = &dataverse.Options{Retry: retry}
 	}
-	return &Service{cfg: cfg, Deps: d, now: time.Now, limits: orgLimits{ttl: time.Hour, entries: map[string]orgLimit{}, sf: &singleflight.Group{}},
-		gate: gate{until: map[string]time.Time{}}}
+	s := &Service{cfg: cfg, Deps: d, now: time.Now, gate: gate{until: map[string]time.Time{}}}
+	s.limits = dataverse.NewSettingsCache(time.Hour, func() time.Time { return s.now() })
+	return s
 }
 
 // client returns a Dataverse client for o's environment with o's tokens.

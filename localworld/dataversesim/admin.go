@@ -2,7 +2,9 @@ package dataversesim
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"time"
 )
@@ -17,6 +19,8 @@ import (
 //	GET    /_sim/tables/{set}/{id}          the row, or 404
 //	PATCH  /_sim/tables/{set}/{id}          values -> 204
 //	DELETE /_sim/tables/{set}/{id}          204
+//	POST   /_sim/tables/{set}/{id}/notes?filename=…&mimetype=…&subject=…&notetext=…
+//	                                        the raw file as the body -> 201 {"id":…,"filesize":n}
 //	GET|PUT /_sim/throttle                  {"requests","windowSeconds","concurrency","executionTimeSeconds"}
 //	GET|PUT /_sim/faults                    {"errorRate","resetRate","afterRate","latencyMs","randomSeed"}
 //	POST   /_sim/faults/next                {"status","count","method","path","retryAfter","after"}
@@ -85,6 +89,7 @@ func (s *Sim) adminMux() *http.ServeMux {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
+	mux.HandleFunc("POST /_sim/tables/{set}/{id}/notes", s.adminAttach)
 	mux.HandleFunc("GET /_sim/throttle", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, throttleJSONOf(s.Throttle()))
 	})
@@ -178,6 +183,55 @@ func (s *Sim) adminMux() *http.ServeMux {
 		writeJSON(w, http.StatusOK, map[string]any{"now": s.Now()})
 	})
 	return mux
+}
+
+// attachSlack is how far past maxuploadfilesize an attachment's body may go
+// before the admin API stops reading it: the limit is on the Base64 text,
+// a third longer than the file, so AttachFile decides every file that could
+// fit, and refuses the ones that do not as the Web API does.
+const attachSlack = 64 << 10
+
+// adminAttach attaches the request body, the raw file, to a row as a note
+// (AttachFile), so `curl --data-binary @file` works.
+func (s *Sim) adminAttach(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if q.Get("filename") == "" {
+		adminError(w, http.StatusBadRequest, "the filename query parameter is required: the name of the file the body holds")
+		return
+	}
+	maxUpload := s.maxUploadFileSize()
+	tooBig := func(why string) {
+		adminError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("%s The organization's maxuploadfilesize is %d bytes of Base64 text, so a file of at most %d bytes fits.",
+			why, maxUpload, maxUpload/4*3))
+	}
+	limit := int64(maxUpload) + attachSlack
+	if r.ContentLength > limit {
+		tooBig("The file is too big.")
+		return
+	}
+	content, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var over *http.MaxBytesError
+	if errors.As(err, &over) {
+		tooBig("The file is too big.")
+		return
+	}
+	if err != nil {
+		adminError(w, http.StatusBadRequest, "the file could not be read: "+err.Error())
+		return
+	}
+	id, e := s.attachFile(r.PathValue("set"), r.PathValue("id"), Attachment{
+		Subject: q.Get("subject"), NoteText: q.Get("notetext"), FileName: q.Get("filename"), MimeType: q.Get("mimetype"), Content: content,
+	})
+	switch {
+	case e == nil:
+		writeJSON(w, http.StatusCreated, map[string]any{"id": id, "filesize": len(content)})
+	case e.code == codeFileTooBig:
+		tooBig(e.code + " " + e.message)
+	case e.status == http.StatusNotFound:
+		adminError(w, http.StatusNotFound, e.message)
+	default:
+		adminError(w, http.StatusBadRequest, e.code+" "+e.message)
+	}
 }
 
 type throttleJSON struct {

@@ -1,9 +1,16 @@
 package dataversesim
 
 import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/google/uuid"
 )
 
 func TestAdminAPI(t *testing.T) {
@@ -51,5 +58,87 @@ func TestAdminAPI(t *testing.T) {
 	_ = json.Unmarshal([]byte(send(t, srv, "GET", "/_sim/state", "").body), &state)
 	if state.Counts["contacts"] != 0 || state.Counts["organizations"] != 1 {
 		t.Errorf("counts = %v", state.Counts)
+	}
+}
+
+// TestAdminAttachFile: POST /_sim/tables/{set}/{id}/notes attaches the raw
+// request body to the row as a note, and the file reads back byte for byte
+// through the Web API, as documentbody/$value and in blocks; a missing
+// filename, an unknown row and a file over maxuploadfilesize are refused.
+func TestAdminAttachFile(t *testing.T) {
+	s, srv := newTestServer(t, Options{Seed: 1})
+	file := make([]byte, 3<<20+12345) // 4.2 MB of Base64, within the 5 MB default
+	if _, err := rand.Read(file); err != nil {
+		t.Fatal(err)
+	}
+	acc := SeedID("accounts", 0)
+	r := send(t, srv, "POST", "/_sim/tables/accounts/"+acc+"/notes?filename=deck%20v2.pdf&mimetype=application/pdf&subject=Deck&notetext=for+Monday", string(file))
+	var created struct {
+		ID       string `json:"id"`
+		FileSize int    `json:"filesize"`
+	}
+	if err := json.Unmarshal([]byte(r.body), &created); r.status != http.StatusCreated || err != nil || created.FileSize != len(file) {
+		t.Fatalf("attach = %d %s", r.status, r.body)
+	}
+	row, _ := s.GetRow("annotations", created.ID)
+	for k, v := range map[string]any{"filename": "deck v2.pdf", "mimetype": "application/pdf", "subject": "Deck", "notetext": "for Monday",
+		"isdocument": true, "objecttypecode": "account", "_objectid_value": acc, "filesize": float64(len(file))} {
+		if row[k] != v {
+			t.Errorf("note %s = %v, want %v", k, row[k], v)
+		}
+	}
+
+	r = send(t, srv, "GET", "/api/data/v9.2/annotations("+created.ID+")/documentbody/$value", "")
+	if got, err := base64.StdEncoding.DecodeString(r.body); r.status != http.StatusOK || err != nil || !bytes.Equal(got, file) {
+		t.Errorf("documentbody/$value = %d, %d bytes of Base64 (%v); want the file", r.status, len(r.body), err)
+	}
+	r = send(t, srv, "POST", "/api/data/v9.2/InitializeAnnotationBlocksDownload",
+		`{"Target":{"annotationid":"`+created.ID+`","@odata.type":"Microsoft.Dynamics.CRM.annotation"}}`, "Content-Type", "application/json")
+	var init struct {
+		FileContinuationToken string
+		FileName              string
+		FileSizeInBytes       int
+	}
+	if err := json.Unmarshal([]byte(r.body), &init); r.status != http.StatusOK || err != nil || init.FileName != "deck v2.pdf" || init.FileSizeInBytes != len(file) {
+		t.Fatalf("InitializeAnnotationBlocksDownload = %d %s", r.status, r.body)
+	}
+	var got []byte
+	for off := 0; off < len(file); off += 1 << 20 {
+		r := send(t, srv, "POST", "/api/data/v9.2/DownloadBlock",
+			fmt.Sprintf(`{"Offset":%d,"BlockLength":%d,"FileContinuationToken":"%s"}`, off, 1<<20, init.FileContinuationToken), "Content-Type", "application/json")
+		var block struct{ Data string }
+		if err := json.Unmarshal([]byte(r.body), &block); r.status != http.StatusOK || err != nil {
+			t.Fatalf("DownloadBlock at %d = %d", off, r.status)
+		}
+		data, err := base64.StdEncoding.DecodeString(block.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, data...)
+	}
+	if !bytes.Equal(got, file) {
+		t.Errorf("downloaded %d bytes in blocks, want the %d attached, identical", len(got), len(file))
+	}
+
+	tooBig := string(make([]byte, DefaultMaxUploadFileSize+attachSlack+1))
+	for _, tc := range []struct {
+		name, path, body string
+		status           int
+		want             string
+	}{
+		{"no filename", "/_sim/tables/accounts/" + acc + "/notes?mimetype=text/plain", "x", 400, "filename"},
+		{"unknown row", "/_sim/tables/accounts/" + uuid.NewString() + "/notes?filename=a.txt", "x", 404, "Does Not Exist"},
+		{"unknown set", "/_sim/tables/widgets/" + acc + "/notes?filename=a.txt", "x", 404, "widgets"},
+		{"a table without notes", "/_sim/tables/organizations/" + OrganizationID.String() + "/notes?filename=a.txt", "x", 400, "HasNotes is false"},
+		{"over the limit in Base64", "/_sim/tables/accounts/" + acc + "/notes?filename=a.bin", string(make([]byte, DefaultMaxUploadFileSize/4*3+1)), 413, "0x80044a02"},
+		{"over the limit as sent", "/_sim/tables/accounts/" + acc + "/notes?filename=a.bin", tooBig, 413, "maxuploadfilesize is 5242880 bytes"},
+	} {
+		r := send(t, srv, "POST", tc.path, tc.body)
+		if r.status != tc.status || !strings.Contains(r.body, tc.want) {
+			t.Errorf("%s: %d %s, want %d containing %q", tc.name, r.status, r.body, tc.status, tc.want)
+		}
+	}
+	if n := s.Count("annotations"); n != 1 {
+		t.Errorf("%d notes, want the one attached", n)
 	}
 }

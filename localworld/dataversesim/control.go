@@ -36,7 +36,8 @@ func (s *Sim) UpdateRow(set, id string, values map[string]any) error {
 	return responseError(s.control(http.MethodPatch, set+"("+id+")", values, "If-Match", "*"))
 }
 
-// DeleteRow deletes row id of set, leaving a change-tracking tombstone.
+// DeleteRow deletes row id of set and the notes regarding it, each leaving
+// a change-tracking tombstone.
 func (s *Sim) DeleteRow(set, id string) error {
 	return responseError(s.control(http.MethodDelete, set+"("+id+")", nil))
 }

@@ -263,7 +263,7 @@ func (p *filterParser) typeLiteral(o *operand, a *attribute, op string) *apiErro
 func literalValue(tok token, a *attribute) (any, bool) {
 	s := tok.text
 	switch a.typ {
-	case typeString, typeMemo:
+	case typeString, typeMemo, typeEntityName:
 		return s, tok.kind == tString || tok.kind == tDString
 	case typeGUID, typeLookup:
 		id, ok := canonicalID(s)

@@ -31,7 +31,7 @@ func (p *filterParser) stringFunction(name string) (filterNode, *apiError) {
 	if p.next().kind != tRParen || col.attr == nil || lit.kind != tString {
 		return nil, p.syntax()
 	}
-	if col.attr.typ != typeString && col.attr.typ != typeMemo {
+	if !col.attr.isText() {
 		return nil, errf(http.StatusBadRequest, codeQuery, "No function signature for the function with name '%s' matches the specified arguments.", name)
 	}
 	needle := strings.ToLower(lit.text)
@@ -89,7 +89,7 @@ func (p *filterParser) queryFunction(name string) (filterNode, *apiError) {
 	for i, v := range values {
 		if v.kind == tDString {
 			v.kind = tString
-			if col.attr.typ != typeString && col.attr.typ != typeMemo {
+			if !col.attr.isText() {
 				v.kind = tWord // Dataverse quotes every value, whatever the type
 			}
 		}

@@ -2,11 +2,11 @@ package dataversesim
 
 import (
 	"encoding/json"
-
-	"github.com/google/uuid"
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/google/uuid"
 )
 
 // serviceDocument answers GET /api/data/v9.2/: the entity sets.

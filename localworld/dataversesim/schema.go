@@ -17,12 +17,13 @@ const (
 	typeDateTime
 	typeLookup // also Customer and Owner lookups
 	typePicklist
-	typeParties // the activity parties of an activity: a collection, not a column
+	typeParties    // the activity parties of an activity: a collection, not a column
+	typeEntityName // a table's logical name, e.g. annotation.objecttypecode
 )
 
 // metadataName is the AttributeType name EntityDefinitions reports.
 func (t attrType) metadataName() string {
-	return [...]string{"String", "Memo", "Uniqueidentifier", "Integer", "BigInt", "Money", "Double", "Boolean", "DateTime", "Lookup", "Picklist", "Virtual"}[t]
+	return [...]string{"String", "Memo", "Uniqueidentifier", "Integer", "BigInt", "Money", "Double", "Boolean", "DateTime", "Lookup", "Picklist", "Virtual", "EntityName"}[t]
 }
 
 // attribute is one column. Lookups are exposed in JSON as _<logical>_value.
@@ -37,6 +38,12 @@ type attribute struct {
 // isColumn reports whether a is a column, which $select, $filter and
 // $orderby can name, rather than the activity-parties collection.
 func (a *attribute) isColumn() bool { return a.typ != typeParties }
+
+// isText reports whether a's values are strings, which the $filter string
+// functions take.
+func (a *attribute) isText() bool {
+	return a.typ == typeString || a.typ == typeMemo || a.typ == typeEntityName
+}
 
 // jsonName is the property name in the Web API's JSON.
 func (a *attribute) jsonName() string {

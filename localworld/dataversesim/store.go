@@ -47,7 +47,9 @@ func (s *store) nextVersion() int64 {
 	return s.version
 }
 
-// stamp sets the audit columns and computed names of r for a write now.
+// stamp sets the audit columns and computed columns of r for a write now:
+// fullname from the names, and a note's objecttypecode from its objectid,
+// which Dataverse keeps in step whichever way objectid was written.
 func (s *store) stamp(t *table, r *row, created bool) {
 	now := s.now().UTC().Truncate(time.Second)
 	r.version = s.nextVersion()
@@ -62,6 +64,13 @@ func (s *store) stamp(t *table, r *row, created bool) {
 		first, _ := r.vals[t.byJSON["firstname"]].(string)
 		last, _ := r.vals[t.byJSON["lastname"]].(string)
 		r.vals[i] = strings.TrimSpace(first + " " + last)
+	}
+	if i, ok := t.byJSON["objecttypecode"]; ok {
+		var code any // null when the note regards nothing
+		if lv, ok := r.vals[t.byJSON["_objectid_value"]].(lookupValue); ok && s.tables[lv.set] != nil {
+			code = s.tables[lv.set].logical
+		}
+		r.vals[i] = code
 	}
 }
 
@@ -87,8 +96,21 @@ func (s *store) update(t *table, r *row, changes map[int]any) {
 	s.onUndo(func() { r.vals, r.version = old, oldVersion })
 }
 
-// delete removes r and leaves a tombstone for change tracking.
+// delete removes r and leaves a tombstone for change tracking. The notes
+// regarding r go first, each leaving its own tombstone: a note's objectid
+// relationships are parental, Delete: Cascade
+// (docs/reference/dataverse-webapi.md §6.1).
 func (s *store) delete(t *table, r *row) {
+	if t.hasNotes {
+		notes := s.tables["annotations"]
+		obj := notes.byJSON["_objectid_value"]
+		for _, id := range slices.Clone(notes.ids) { // delete shrinks notes.ids
+			n := notes.rows[id]
+			if lv, ok := n.vals[obj].(lookupValue); ok && lv.set == t.set && lv.id == r.id {
+				s.delete(notes, n)
+			}
+		}
+	}
 	s.removeRow(t, r.id)
 	t.tombstones = append(t.tombstones, tombstone{id: r.id, version: s.nextVersion()})
 	s.onUndo(func() {

@@ -63,6 +63,7 @@ func newSchema() map[string]*table {
 				col("annotationid", typeGUID), str("subject", 500), col("notetext", typeMemo), str("filename", 255),
 				str("mimetype", 256), col("documentbody", typeMemo), col("isdocument", typeBool), sys("filesize", typeInt),
 				lookup("objectid", "accounts", "contacts", "appointments", "leads"),
+				sys("objecttypecode", typeEntityName), // the logical name of objectid's table, kept by the system
 			}, auditColumns()...),
 		},
 		{

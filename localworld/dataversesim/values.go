@@ -42,7 +42,7 @@ func convert(t *table, a *attribute, v any) (any, *apiError) {
 		return errf(http.StatusBadRequest, codeQuery, "Cannot convert the literal '%v' to the expected type '%s'.", v, a.edmName())
 	}
 	switch a.typ {
-	case typeString, typeMemo:
+	case typeString, typeMemo, typeEntityName:
 		s, ok := v.(string)
 		if !ok {
 			return nil, bad()

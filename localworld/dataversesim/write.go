@@ -160,7 +160,7 @@ func checkIfMatch(ifMatch string, r *row) *apiError {
 	return nil
 }
 
-// remove answers DELETE <set>(<key>).
+// remove answers DELETE <set>(<key>); the row's notes go with it.
 func (s *Sim) remove(c *call, t *table, k rowKey) *response {
 	r := k.find(t)
 	if r == nil {
