@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"io"
 	"mime"
 	"net/http"
 	"strconv"
@@ -17,7 +18,7 @@ import (
 // Documents serves the files of the caller's notes (internal/notefiles).
 type Documents interface {
 	Describe(ctx context.Context, o notefiles.Owner, id string) (notefiles.Document, error)
-	Open(ctx context.Context, o notefiles.Owner, d notefiles.Document) (*notefiles.Reader, error)
+	Open(ctx context.Context, o notefiles.Owner, d notefiles.Document) (io.ReadSeekCloser, error)
 }
 
 var _ Documents = (*notefiles.Service)(nil)

@@ -9,7 +9,7 @@
 #   make bench-ci  checks it against thresholds and fails on a regression
 # Sizes: BENCH_ROWS (100,000; CI 10,000; e.g. BENCH_ROWS=1000000),
 # REPORTS (1,000; CI 200), THROTTLED_REPORTS (900; CI 0 = skipped),
-# COLD_STARTS (20; CI 5).
+# COLD_STARTS (20; CI 5), BENCH_DOC_MB (the downloaded document, 50).
 source "$(dirname "$0")/lib.sh"
 trap stop_started EXIT
 trap 'exit 130' INT TERM
@@ -48,6 +48,7 @@ cd "$ROOT"
 say "make bench ($mode): $rows rows, $reports reports, $throttled throttled reports, $starts cold starts; commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo +)"
 bench internal/syncer/e2e BenchmarkSyncEndToEnd 1
 bench internal/uploader BenchmarkUploads "$reports"
+bench internal/notefiles/e2e BenchmarkDocumentDownload 1
 if [ "$throttled" -gt 0 ]; then bench internal/uploader BenchmarkUploadsThrottled "$throttled"; fi
 bench localworld/testworld BenchmarkHandlerColdStart "$starts"
 

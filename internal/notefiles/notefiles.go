@@ -139,7 +139,7 @@ const metaVersion = "version"
 // Dynamics' refusals come back as apperr kinds: NotFound (the note or its
 // file is gone; the cached copy is deleted), Forbidden, Throttled, and
 // TooLarge for a file over the cap.
-func (s *Service) Open(ctx context.Context, o Owner, d Document) (*Reader, error) {
+func (s *Service) Open(ctx context.Context, o Owner, d Document) (io.ReadSeekCloser, error) {
 	b := s.blobs.NewBlobClient(blobName(o.TenantID, o.UserID, d.NoteID))
 	if size, ok, err := cached(ctx, b, d); err != nil {
 		return nil, err

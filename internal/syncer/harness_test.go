@@ -42,6 +42,7 @@ type harness struct {
 	tuning         config.SyncTuning
 	cfg            syncconfig.Config
 	storageConnStr string
+	documents      syncer.DocumentCache
 }
 
 type harnessOptions struct {
@@ -53,6 +54,8 @@ type harnessOptions struct {
 	client *aztables.ClientOptions
 	// front sees every request before the simulator does.
 	front func(*http.Request)
+	// documents is the notes' document cache the worker tells.
+	documents syncer.DocumentCache
 }
 
 func newHarness(t testing.TB, o harnessOptions) *harness {
@@ -83,7 +86,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.mirror, h.states, h.wrap = mirror.New(h.db, mirror.NewAzureBlobs(client)), store.NewSyncStates(h.db), o.wrap
+	h.mirror, h.states, h.wrap, h.documents = mirror.New(h.db, mirror.NewAzureBlobs(client)), store.NewSyncStates(h.db), o.wrap, o.documents
 	if h.cfg, err = syncconfig.Parse(o.cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +107,7 @@ func (h *harness) newWorker() *syncer.Worker {
 		m = h.wrap(m)
 	}
 	return syncer.NewWorker(h.cfg, h.tuning, syncer.Deps{
-		Conns: conns, Vault: anyToken{}, States: h.states, Mirror: m, Requeue: h.requeue,
+		Conns: conns, Vault: anyToken{}, States: h.states, Mirror: m, Requeue: h.requeue, Documents: h.documents,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Retry:  dataverse.RetryPolicy{MaxAttempts: 6, BaseDelay: 10 * time.Millisecond, MaxDelay: 100 * time.Millisecond, MaxRetryAfter: 5 * time.Second},
 	})

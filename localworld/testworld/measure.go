@@ -106,3 +106,19 @@ func PeakRSS(pid int) (int64, error) {
 	}
 	return 0, fmt.Errorf("peak RSS of process %d: no VmHWM in /proc/%d/status", pid, pid)
 }
+
+// ResetHandlerPeakRSS sets the handler's high-water mark (VmHWM) to its
+// resident memory now (Linux: clear_refs 5), so HandlerPeakRSS then
+// measures the peak of what follows; it returns that resident memory in
+// bytes.
+func (w *World) ResetHandlerPeakRSS(t testing.TB) int64 {
+	t.Helper()
+	pid, _ := w.Host.Handler()
+	if pid == 0 {
+		t.Fatal("no handler is running")
+	}
+	if err := os.WriteFile("/proc/"+strconv.Itoa(pid)+"/clear_refs", []byte("5"), 0); err != nil {
+		t.Fatalf("reset the handler's peak RSS: %v", err)
+	}
+	return w.HandlerPeakRSS(t)
+}

@@ -9,8 +9,9 @@ import (
 )
 
 const sample = `goos: linux
-BenchmarkSyncEndToEnd-2   	       1	1842101895 ns/op	         0 full-dup	         0.0012 full-dv-req/row	         0 full-lost	      1086 full-rows/s	         1.000 full-runs	         0.0220 full-table-tx/row	         1.000 incr-dv-req	         0.4430 incr-s	        10.00 incr-table-tx	        31.63 peak-rss-MB
+BenchmarkSyncEndToEnd-2   	       1	1842101895 ns/op	         0 full-dup	         0.0012 full-dv-req/row	         0 full-lost	      1086 full-rows/s	         1.000 full-runs	         0.0220 full-table-tx/row	         3.000 incr-dv-req	         0.4430 incr-s	        30.00 incr-table-tx	        31.63 peak-rss-MB
 BenchmarkUploads-2   	      200	  65909256 ns/op	         6.000 blob-tx/report	         1.005 dataverse-requests/report	        24.34 peak-rss-MB	        15.17 reports/s	         9.000 table-tx/report
+BenchmarkDocumentDownload-2   	       1	1836029735 ns/op	       312.5 cached-MB/s	         0 cached-dv-req	        50.00 file-MB	        29.83 first-MB/s	        19.00 first-blob-tx	         2.000 first-dv-req	         5.227 rss-above-idle-MB
 BenchmarkHandlerColdStart-2   	      10	  77745449 ns/op	        65.30 host-ready-ms	        16.88 idle-rss-MB	        57.90 ready-ms
 PASS
 `
@@ -24,6 +25,8 @@ func TestRunChecksThresholds(t *testing.T) {
 		{"a row lost", strings.Replace(sample, "0 full-lost", "1 full-lost", 1), "full-lost = 1, more than 0"},
 		{"a request per row", strings.Replace(sample, "0.0012 full-dv-req/row", "1.001 full-dv-req/row", 1), "full-dv-req/row = 1.001"},
 		{"too slow", strings.Replace(sample, "15.17 reports/s", "2.5 reports/s", 1), "reports/s = 2.5, less than 3"},
+		{"a cached read asks Dataverse", strings.Replace(sample, "0 cached-dv-req", "1 cached-dv-req", 1), "cached-dv-req = 1, more than 0"},
+		{"a download holds the file", strings.Replace(sample, "5.227 rss-above-idle-MB", "52.1 rss-above-idle-MB", 1), "rss-above-idle-MB = 52.1, more than 20"},
 		{"a benchmark missing", strings.Split(sample, "BenchmarkHandlerColdStart")[0], "BenchmarkHandlerColdStart did not run"},
 		{"a benchmark failed", sample + "--- FAIL: BenchmarkUploads\n", "a benchmark failed"},
 		{"no results", "PASS\n", "no benchmark results"},
@@ -49,7 +52,8 @@ func TestRenderTable(t *testing.T) {
 	got := render(res, 10000)
 	for _, want := range []string{
 		"| Full sync, 10,000 rows | 1,086 rows/s | 1.20 per 1,000 rows | 0.0220 per row | 31.6 MB | 9.2 s in 1 SyncWorker run(s) | 0 lost, 0 duplicated |",
-		"| Incremental sync, 20 changes | — | 1 | 10 | — | 0.44 s |",
+		"| Incremental sync, 20 changes | — | 3 | 30 | — | 0.44 s |",
+		"| Document download, 50 MB (first read, cached read) | 29.8 MB/s, 312.5 MB/s | 2, 0 | — (19 Blob requests first) | 5.2 MB above idle | 1.7 s, 0.16 s | byte for byte, twice |",
 		"| Uploads, 200 reports | 15.2 reports/s | 1.005 per report | 9.0 per report (+ 6.0 Blob) | 24.3 MB |",
 		"| Handler cold start (10 starts) | — | — | — | 16.9 MB idle | ready 58 ms after exec (65 ms after the host starts) |",
 	} {

@@ -44,6 +44,12 @@ func render(res map[string]result, rows int) string {
 		fmt.Fprintf(&b, "| Throttled uploads, %s reports (600 requests / 30 s) | %.1f reports/s | %.3f per report (%.3f refused with 429) | — | — | %.1f s; %.1f %% of the fastest the limit allows | each written once, none failed |\n",
 			thousands(float64(r.n)), m["reports/s"], m["dataverse-requests/report"], m["429s/report"], float64(r.n)/m["reports/s"], m["bound-%"])
 	}
+	if r, ok := res["BenchmarkDocumentDownload"]; ok {
+		m := r.metrics
+		fmt.Fprintf(&b, "| Document download, %.0f MB (first read, cached read) | %.1f MB/s, %.1f MB/s | %s, %s | — (%s Blob requests first) | %.1f MB above idle | %.1f s, %.2f s | byte for byte, twice |\n",
+			m["file-MB"], m["first-MB/s"], m["cached-MB/s"], thousands(m["first-dv-req"]), thousands(m["cached-dv-req"]), thousands(m["first-blob-tx"]),
+			m["rss-above-idle-MB"], m["file-MB"]/m["first-MB/s"], m["file-MB"]/m["cached-MB/s"])
+	}
 	if r, ok := res["BenchmarkHandlerColdStart"]; ok {
 		m := r.metrics
 		fmt.Fprintf(&b, "| Handler cold start (%d starts) | — | — | — | %.1f MB idle | ready %.0f ms after exec (%.0f ms after the host starts) | |\n",

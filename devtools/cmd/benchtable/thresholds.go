@@ -31,10 +31,13 @@ var thresholds = []threshold{
 	{"BenchmarkSyncEndToEnd", "full-rows/s", false, 150},
 	// The handler holds one page at a time: ≈ 30 MB.
 	{"BenchmarkSyncEndToEnd", "peak-rss-MB", true, 150},
-	// One set, nothing but its delta: one request.
-	{"BenchmarkSyncEndToEnd", "incr-dv-req", true, 1},
-	// Lease, state, one mirror and one log transaction, reads (≈ 10).
-	{"BenchmarkSyncEndToEnd", "incr-table-tx", true, 20},
+	// The set's delta, the notes' delta, and one query for the notes of
+	// the 5 rows that entered the mirror: 3.
+	{"BenchmarkSyncEndToEnd", "incr-dv-req", true, 3},
+	// Lease, states, one mirror and one log transaction, the notes'
+	// pending rows, reads, and a point read per upserted row (15) to find
+	// the rows entering the mirror (≈ 30).
+	{"BenchmarkSyncEndToEnd", "incr-table-tx", true, 40},
 	{"BenchmarkSyncEndToEnd", "incr-s", true, 15},
 	// One $batch per report plus the organisation's upload limit, read once
 	// per environment and hour.
@@ -45,6 +48,15 @@ var thresholds = []threshold{
 	{"BenchmarkUploads", "reports/s", false, 3},
 	{"BenchmarkUploads", "peak-rss-MB", true, 150},
 	// Start-up of the handler as the host sees it (measured ≈ 60 ms).
+	// The first read: the organisation's upload limit and the file; the
+	// second read: none (the cache).
+	{"BenchmarkDocumentDownload", "first-dv-req", true, 2},
+	{"BenchmarkDocumentDownload", "cached-dv-req", true, 0},
+	// A download holds one 4 MiB block, whatever the file's size (≈ 5 MB).
+	{"BenchmarkDocumentDownload", "rss-above-idle-MB", true, 20},
+	// Measured ≈ 30 MB/s first, ≈ 300 MB/s cached.
+	{"BenchmarkDocumentDownload", "first-MB/s", false, 3},
+	{"BenchmarkDocumentDownload", "cached-MB/s", false, 10},
 	{"BenchmarkHandlerColdStart", "ready-ms", true, 1000},
 	{"BenchmarkHandlerColdStart", "idle-rss-MB", true, 100},
 }
