@@ -61,6 +61,25 @@ func newNotesRun(sets []syncconfig.EntitySet, st store.SetState) *notesRun {
 	return nr
 }
 
+// setsOf returns the synced sets a note with objecttypecode table may
+// regard: the set of that table (none for a table not synced, or synced
+// without its notes), or every set with notes when Dataverse left
+// objecttypecode out.
+func (nr *notesRun) setsOf(table string) []string {
+	if table != "" {
+		if set, ok := nr.parents[table]; ok {
+			return []string{set}
+		}
+		return nil
+	}
+	sets := make([]string, 0, len(nr.parents))
+	for _, set := range nr.parents {
+		sets = append(sets, set)
+	}
+	slices.Sort(sets)
+	return sets
+}
+
 // watches reports whether r's rows can have notes that are synced.
 func (r *setRun) watches() bool { return r.nr != nil && r.nr.sets[r.cfg.Name] }
 
@@ -135,7 +154,8 @@ func (r *setRun) noteEntered(ctx context.Context, entries []mirror.Entry) error 
 // otherwise; a full read drops them (its sweep removes what it did not
 // see).
 func (r *setRun) admitNotes(ctx context.Context, entries []mirror.Entry, full bool) ([]mirror.Entry, error) {
-	parents := make([]string, len(entries)) // "<set>_<id>" of each upsert's row, "" for none
+	// The rows each upserted note may regard, "<set>_<id>" (setsOf).
+	parents := make([][]string, len(entries))
 	need := map[string][]string{}
 	for i, e := range entries {
 		if e.Deleted {
@@ -148,14 +168,17 @@ func (r *setRun) admitNotes(ctx context.Context, entries []mirror.Entry, full bo
 		if err := json.Unmarshal(e.Data, &n); err != nil {
 			return nil, fmt.Errorf("read %s: note %s: %w", r.cfg.Name, e.ID, err)
 		}
-		set := r.nr.parents[n.Table]
-		if set == "" || n.Object == "" {
+		if n.Object == "" {
 			continue
 		}
+		sets := r.nr.setsOf(n.Table)
 		id := strings.ToLower(n.Object)
-		parents[i] = set + "_" + id
-		if _, ok := r.nr.known[parents[i]]; !ok && !slices.Contains(need[set], id) {
-			need[set] = append(need[set], id)
+		for _, set := range sets {
+			key := set + "_" + id
+			parents[i] = append(parents[i], key)
+			if _, ok := r.nr.known[key]; !ok && !slices.Contains(need[set], id) {
+				need[set] = append(need[set], id)
+			}
 		}
 	}
 	for set, ids := range need {
@@ -167,34 +190,31 @@ func (r *setRun) admitNotes(ctx context.Context, entries []mirror.Entry, full bo
 			r.nr.known[set+"_"+id] = ok
 		}
 	}
-	var out []mirror.Entry
-	var doubt []int // entries to delete if the mirror holds the note
-	for i, e := range entries {
-		switch {
-		case parents[i] != "" && r.nr.known[parents[i]]:
-			out = append(out, e)
-		case !full:
-			doubt = append(doubt, i)
+	keep := func(i int) bool {
+		return slices.ContainsFunc(parents[i], func(k string) bool { return r.nr.known[k] })
+	}
+	var doubt []string // notes to delete if the mirror holds them
+	if !full {
+		for i, e := range entries {
+			if !keep(i) {
+				doubt = append(doubt, e.ID)
+			}
 		}
 	}
-	if len(doubt) == 0 {
-		return out, nil
-	}
-	ids := make([]string, len(doubt))
-	for k, i := range doubt {
-		ids[k] = entries[i].ID
-	}
-	held, err := r.w.d.Mirror.Has(ctx, r.job.TenantID, r.job.UserID, r.cfg.Name, ids)
-	if err != nil {
-		return nil, err
+	held := map[string]bool{}
+	if len(doubt) > 0 {
+		var err error
+		if held, err = r.w.d.Mirror.Has(ctx, r.job.TenantID, r.job.UserID, r.cfg.Name, doubt); err != nil {
+			return nil, err
+		}
 	}
 	// Keep the read's order: a note's deletion goes where the note was.
-	out = out[:0]
+	var out []mirror.Entry
 	for i, e := range entries {
 		switch {
-		case parents[i] != "" && r.nr.known[parents[i]]:
+		case keep(i):
 			out = append(out, e)
-		case !full && held[e.ID]:
+		case held[e.ID]:
 			out = append(out, mirror.Entry{ID: e.ID, Deleted: true})
 		}
 	}

@@ -41,8 +41,8 @@ func docMB(b *testing.B) int {
 //
 // Metrics: first-MB/s and cached-MB/s (the app's download, request to last
 // byte), first-dv-req and cached-dv-req (requests to the Dataverse
-// environment during each), first-blob-tx (Blob requests of the first
-// read), rss-above-idle-MB (the handler's peak resident memory during the
+// environment during each), first-blob-tx and cached-blob-tx (Blob
+// requests of each), rss-above-idle-MB (the handler's peak resident memory during the
 // downloads above its resident memory before them).
 func BenchmarkDocumentDownload(b *testing.B) {
 	size := docMB(b) << 20
@@ -76,9 +76,9 @@ func BenchmarkDocumentDownload(b *testing.B) {
 		dvBefore, blobBefore := dv.Load(), w.StorageRequests(b).Blob
 		first := download(b, w, token, note, want)
 		firstDV, firstBlob := dv.Load()-dvBefore, w.StorageRequests(b).Blob-blobBefore
-		dvBefore = dv.Load()
+		dvBefore, blobBefore = dv.Load(), w.StorageRequests(b).Blob
 		cached := download(b, w, token, note, want)
-		cachedDV := dv.Load() - dvBefore
+		cachedDV, cachedBlob := dv.Load()-dvBefore, w.StorageRequests(b).Blob-blobBefore
 		b.StopTimer()
 		peak := w.HandlerPeakRSS(b)
 		if cachedDV != 0 {
@@ -90,6 +90,7 @@ func BenchmarkDocumentDownload(b *testing.B) {
 		b.ReportMetric(float64(firstDV), "first-dv-req")
 		b.ReportMetric(float64(cachedDV), "cached-dv-req")
 		b.ReportMetric(float64(firstBlob), "first-blob-tx")
+		b.ReportMetric(float64(cachedBlob), "cached-blob-tx")
 		b.ReportMetric(float64(peak-idle)/(1<<20), "rss-above-idle-MB")
 		b.ReportMetric(mb, "file-MB")
 	}
