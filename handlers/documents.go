@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -44,7 +45,7 @@ func documentDownload(docs Documents) authedFunc {
 		}
 		h := w.Header()
 		h.Set("Cache-Control", "private, no-cache")
-		if matches(r.Header.Get("If-None-Match"), d.ETag()) {
+		if matches(r.Header.Get("If-None-Match"), d.ETag()) || notModifiedSince(r.Header, d.ModifiedOn) {
 			h.Set("ETag", d.ETag())
 			w.WriteHeader(http.StatusNotModified)
 			return
@@ -90,6 +91,16 @@ func matches(ifNoneMatch, etag string) bool {
 		}
 	}
 	return false
+}
+
+// notModifiedSince reports an If-Modified-Since the document's version
+// satisfies, when no If-None-Match overrides it (RFC 9110 §13.1.3).
+func notModifiedSince(h http.Header, modified time.Time) bool {
+	if h.Get("If-None-Match") != "" || modified.IsZero() {
+		return false
+	}
+	since, err := http.ParseTime(h.Get("If-Modified-Since"))
+	return err == nil && !modified.Truncate(time.Second).After(since)
 }
 
 // disposition is the Content-Disposition of a download named name: the

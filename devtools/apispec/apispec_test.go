@@ -45,6 +45,12 @@ func TestCheckResponse(t *testing.T) {
 		{"changes", "GET", "/api/changes", 200, jsonHeader(), `{"changes":[{"entitySet":"accounts","id":"6f1b3c1e-2d4a-4b6c-8e9f-0a1b2c3d4e5f","op":"delete"}],"cursor":"c","more":false}`, ""},
 		{"other content type", "GET", "/api/changes", 200, http.Header{"Content-Type": {"text/plain"}}, `x`, "content type text/plain is not documented"},
 		{"undocumented path", "GET", "/api/nothing", 200, jsonHeader(), `{}`, "not in the document"},
+		{"document not modified", "GET", "/api/documents/{id}", 304, http.Header{"Etag": {`"102"`}, "Cache-Control": {"private, no-cache"}}, ``, ""},
+		{"document not modified without its ETag", "GET", "/api/documents/{id}", 304, http.Header{"Cache-Control": {"private, no-cache"}}, ``, "required header ETag"},
+		{"document not found", "GET", "/api/documents/{id}", 404, jsonHeader(), `{"error":{"code":"not_found","message":"the note has no file attached"}}`, ""},
+		{"document too large", "GET", "/api/documents/{id}", 413, jsonHeader(), `{"error":{"code":"too_large","message":"open it in Dynamics 365"}}`, ""},
+		{"document throttled", "GET", "/api/documents/{id}", 503, jsonHeader("Retry-After", "30"), `{"error":{"code":"transient","message":"Dynamics 365 is busy"}}`, ""},
+		{"document refused by Dynamics", "GET", "/api/documents/{id}", 403, jsonHeader(), `{"error":{"code":"forbidden","message":"your security role"}}`, ""},
 	}
 	for _, tc := range tests {
 		err := s.CheckResponse(tc.method, tc.path, tc.status, tc.header, []byte(tc.body))

@@ -2,6 +2,7 @@ package lifecycle_test
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"strings"
@@ -10,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 	"github.com/google/uuid"
 
 	"github.com/pitcher/connector/internal/lifecycle"
@@ -609,5 +612,44 @@ func TestContinuationLeavesAReconnectedUserAlone(t *testing.T) {
 	}
 	if d := w.snapshot().diff(before); d != "" {
 		t.Errorf("continuations changed storage:\n%s", d)
+	}
+}
+
+// Blocks staged for a blob that was never committed (a document download
+// cut short while it filled the cache) are the user's data too, though
+// plain listings do not show them: the erasure drops them.
+func TestErasureDropsStagedBlocks(t *testing.T) {
+	w := newWorld(t)
+	tenant, user := uuid.NewString(), uuid.NewString()
+	w.seedTenant(tenant)
+	w.seedUser(tenant, user, userSeed{Rows: 3})
+	name := tenant + "/" + user + "/" + uuid.NewString()
+	id := base64.StdEncoding.EncodeToString([]byte("block-00000000"))
+	if _, err := w.overflow.NewBlockBlobClient(name).StageBlock(w.ctx, id, streaming.NopCloser(strings.NewReader("part of a document")), nil); err != nil {
+		t.Fatal(err)
+	}
+	staged := func() []string {
+		prefix := tenant + "/" + user + "/"
+		pager := w.overflow.NewListBlobsFlatPager(&container.ListBlobsFlatOptions{Prefix: &prefix, Include: container.ListBlobsInclude{UncommittedBlobs: true}})
+		var names []string
+		for pager.More() {
+			page, err := pager.NextPage(w.ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, b := range page.Segment.BlobItems {
+				names = append(names, *b.Name)
+			}
+		}
+		return names
+	}
+	if got := staged(); len(got) != 1 || got[0] != name {
+		t.Fatalf("staged blobs before the erasure = %v, want %s (the listing does not see them: the test tests nothing)", got, name)
+	}
+	if res := w.mustErase(tenant, user); !res.Done {
+		t.Fatalf("EraseUser = %+v, want Done", res)
+	}
+	if got := staged(); len(got) != 0 {
+		t.Errorf("after the erasure these blobs of the user remain (staged blocks): %v", got)
 	}
 }

@@ -32,6 +32,7 @@ import (
 
 	"github.com/pitcher/connector/internal/apperr"
 	"github.com/pitcher/connector/internal/mirror"
+	"github.com/pitcher/connector/internal/notefiles"
 	"github.com/pitcher/connector/internal/obs"
 	"github.com/pitcher/connector/internal/queue"
 	"github.com/pitcher/connector/internal/store"
@@ -404,9 +405,11 @@ func (e *Eraser) sweepUser(ctx context.Context, tenant, user string, counts Coun
 	return e.purgeDeadLetters(ctx, tenant, user, counts)
 }
 
-// deletePrefix deletes every blob of c under prefix.
+// deletePrefix deletes every blob of c under prefix, and the blocks staged
+// for blobs never committed (a document cache fill cut short).
 func (e *Eraser) deletePrefix(ctx context.Context, c Container, prefix string, counts Counts) error {
-	pager := c.Client.NewListBlobsFlatPager(&container.ListBlobsFlatOptions{Prefix: &prefix})
+	pager := c.Client.NewListBlobsFlatPager(&container.ListBlobsFlatOptions{Prefix: &prefix,
+		Include: container.ListBlobsInclude{UncommittedBlobs: true}})
 	for pager.More() {
 		page, err := pager.NextPage(ctx)
 		if bloberror.HasCode(err, bloberror.ContainerNotFound) {
@@ -418,11 +421,14 @@ func (e *Eraser) deletePrefix(ctx context.Context, c Container, prefix string, c
 		for _, b := range page.Segment.BlobItems {
 			_, err := c.Client.NewBlobClient(*b.Name).Delete(ctx, nil)
 			switch {
-			case bloberror.HasCode(err, bloberror.BlobNotFound): // deleted meanwhile
-			case err != nil:
-				return fmt.Errorf("delete a blob of %s: %w", c.Name, err)
-			default:
+			case err == nil:
 				counts["blob:"+c.Name]++
+			case bloberror.HasCode(err, bloberror.BlobNotFound): // deleted meanwhile, or only staged blocks
+				if err := notefiles.Discard(ctx, c.Client.NewBlockBlobClient(*b.Name)); err != nil {
+					return fmt.Errorf("drop the staged blocks of a blob of %s: %w", c.Name, err)
+				}
+			default:
+				return fmt.Errorf("delete a blob of %s: %w", c.Name, err)
 			}
 		}
 	}

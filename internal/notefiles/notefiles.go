@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
@@ -204,7 +205,7 @@ func (s *Service) limit(ctx context.Context, c *dataverse.Client) (int64, string
 // fill reads d from Dataverse into the cache: staged in blocks as it is
 // decoded, committed (with its version) only when every byte arrived and
 // the size is the note's, so a cut stream never becomes a cached file.
-func (s *Service) fill(ctx context.Context, o Owner, d Document) error {
+func (s *Service) fill(ctx context.Context, o Owner, d Document) (err error) {
 	c, err := s.client(o)
 	if err != nil {
 		return apperr.Wrap(apperr.Permanent, err, "your Dynamics environment's address is not usable; sign in again")
@@ -221,10 +222,15 @@ func (s *Service) fill(ctx context.Context, o Owner, d Document) error {
 	nonce := make([]byte, 12)
 	_, _ = rand.Read(nonce)
 	var ids []string
+	defer func() {
+		if err != nil && len(ids) > 0 {
+			s.discard(ctx, bb)
+		}
+	}()
 	var n int64
 	buf := make([]byte, blockSize)
 	for {
-		k, rerr := io.ReadFull(body, buf)
+		k, rerr := readBlock(body, buf)
 		if k > 0 {
 			n += int64(k)
 			if n > d.Size {
@@ -238,7 +244,7 @@ func (s *Service) fill(ctx context.Context, o Owner, d Document) error {
 			}
 			ids = append(ids, id)
 		}
-		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+		if rerr == io.EOF {
 			break
 		}
 		if rerr != nil {
@@ -257,7 +263,64 @@ func (s *Service) fill(ctx context.Context, o Owner, d Document) error {
 	if err != nil {
 		return apperr.Wrap(apperr.Transient, err, "the file cannot be cached right now; try again")
 	}
+	// An erasure deletes the mirror before the cache: if the note is gone
+	// from the mirror now, the file may have been committed after the
+	// erasure's sweep, and must not outlive it.
+	if _, ok, rerr := s.mirror.Record(ctx, o.TenantID, o.UserID, syncconfig.NotesSet, d.NoteID); rerr == nil && !ok {
+		_ = s.Forget(ctx, o.TenantID, o.UserID, []string{d.NoteID})
+		return apperr.E(apperr.NotFound, "the note %s is no longer among your synced notes", d.NoteID)
+	}
 	return nil
+}
+
+// discardTimeout bounds the clean-up of a failed fill.
+const discardTimeout = 10 * time.Second
+
+// discard drops the blocks a failed fill staged for bb (Discard), within
+// its own time.
+func (s *Service) discard(ctx context.Context, bb *blockblob.Client) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), discardTimeout)
+	defer cancel()
+	_ = Discard(ctx, bb)
+}
+
+// Discard drops the uncommitted blocks of a blob that was never committed.
+// They are invisible to listings without uncommitted blobs, yet Azure
+// keeps them for a week: an empty block list committed where no blob
+// exists, then deleted, drops them now. Where a blob exists it does
+// nothing (its blocks go with it); that is no error.
+func Discard(ctx context.Context, bb *blockblob.Client) error {
+	none := azcore.ETagAny
+	resp, err := bb.CommitBlockList(ctx, nil, &blockblob.CommitBlockListOptions{
+		AccessConditions: &blob.AccessConditions{ModifiedAccessConditions: &blob.ModifiedAccessConditions{IfNoneMatch: &none}}})
+	if bloberror.HasCode(err, bloberror.BlobAlreadyExists, bloberror.ConditionNotMet) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	_, err = bb.Delete(ctx, &blob.DeleteOptions{
+		AccessConditions: &blob.AccessConditions{ModifiedAccessConditions: &blob.ModifiedAccessConditions{IfMatch: resp.ETag}}})
+	if bloberror.HasCode(err, bloberror.BlobNotFound, bloberror.ConditionNotMet) {
+		return nil
+	}
+	return err
+}
+
+// readBlock fills buf from r, returning io.EOF only at r's clean end. (Not
+// io.ReadFull: it reports a short last block as io.ErrUnexpectedEOF, the
+// very error of an HTTP body cut short, which must stay a failure to try
+// again rather than pass for the end of the file.)
+func readBlock(r io.Reader, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		k, err := r.Read(buf[n:])
+		n += k
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // stage uploads one block, creating the container on first use (in Azure

@@ -166,9 +166,11 @@ func Parse(doc string) (Config, error) {
 			add(at+".pageSize", "%d is not from 1 to %d", es.PageSize, MaxPageSize)
 		}
 	}
-	switch n := &c.Notes; {
-	case n.MaxFileSize < 0 || n.MaxFileSize > MaxNoteFileSize:
+	n := &c.Notes
+	if n.MaxFileSize < 0 || n.MaxFileSize > MaxNoteFileSize {
 		add("notes.maxFileSize", "%d is not from 0 (the organization's maxuploadfilesize) to %d bytes", n.MaxFileSize, MaxNoteFileSize)
+	}
+	switch {
 	case n.PageSize == 0:
 		n.PageSize = DefaultPageSize
 	case n.PageSize < 1 || n.PageSize > MaxPageSize:

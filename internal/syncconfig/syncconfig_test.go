@@ -1,6 +1,7 @@
 package syncconfig
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -18,6 +19,23 @@ func TestDefaultIsValid(t *testing.T) {
 	again, err := Parse(c.String())
 	if err != nil || again.String() != c.String() {
 		t.Errorf("the defaults do not round-trip: %v, %v", again, err)
+	}
+}
+
+func TestParseNotes(t *testing.T) {
+	c, err := Parse(`{"entitySets":[{"name":"accounts","select":["name"]},{"name":"contacts","select":["fullname"],"notes":false}],"notes":{"maxFileSize":1048576}}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.NotesOn() || !c.EntitySets[0].NotesOn() || c.EntitySets[1].NotesOn() || c.Notes.MaxFileSize != 1<<20 || c.Notes.PageSize != DefaultPageSize {
+		t.Errorf("Parse = %+v: want notes on for accounts only, a 1 MiB cap and the default page size", c)
+	}
+	if n := c.NotesEntitySet(); n.Name != NotesSet || slices.Contains(n.Select, "documentbody") {
+		t.Errorf("the notes are read as %+v; want annotations without documentbody", n)
+	}
+	off, err := Parse(`{"entitySets":[{"name":"accounts","select":["name"],"notes":false}]}`)
+	if err != nil || off.NotesOn() {
+		t.Errorf("with every set's notes off: NotesOn = %v (%v), want false", off.NotesOn(), err)
 	}
 }
 
@@ -53,6 +71,11 @@ func TestParseProblems(t *testing.T) {
 			"entitySets[0].filter: has a '(' without its ')'",
 			"entitySets[1].filter: has a ')' without its '('",
 			"entitySets[2].filter: may not contain &",
+		}},
+		{`{"entitySets":[{"name":"Annotations","select":["subject"]}],"notes":{"maxFileSize":-1,"pageSize":9000}}`, []string{
+			"entitySets[0].name: annotations are synced as the notes of the other sets' rows",
+			"notes.maxFileSize: -1 is not from 0",
+			"notes.pageSize: 9000 is not from 1 to 5000",
 		}},
 	}
 	for _, tc := range tests {

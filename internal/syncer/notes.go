@@ -30,9 +30,10 @@ import (
 // their notes by a query. A set read in full instead starts the notes over
 // with a full read. docs/decisions.md ("Notes") has the costs.
 
-// maxPending bounds the rows remembered as entered; past it the notes are
-// read in full, which costs less than so many queries.
-const maxPending = 500
+// maxPending bounds the rows remembered as entered (the characters of
+// Pending: a Table string property holds 32,768 UTF-16 units); past it the
+// notes are read in full, which costs less than so many queries.
+const maxPending = 30000
 
 // pendingChunk is how many rows one query for their notes names.
 const pendingChunk = 25
@@ -114,10 +115,6 @@ func (r *setRun) noteEntered(ctx context.Context, entries []mirror.Entry) error 
 		return err
 	}
 	st := &r.nr.st
-	n := strings.Count(st.Pending, " ") + 1
-	if st.Pending == "" {
-		n = 0
-	}
 	added := false
 	for _, id := range ids {
 		if has[id] {
@@ -127,7 +124,8 @@ func (r *setRun) noteEntered(ctx context.Context, entries []mirror.Entry) error 
 		if st.FullKind == "" && st.DeltaLink == "" && st.Watermark.IsZero() {
 			continue // the notes are read in full next anyway
 		}
-		if n >= maxPending {
+		entry := r.cfg.Name + ":" + id
+		if len(st.Pending)+1+len(entry) > maxPending {
 			startOver(st)
 			added = true
 			break
@@ -135,8 +133,7 @@ func (r *setRun) noteEntered(ctx context.Context, entries []mirror.Entry) error 
 		if st.Pending != "" {
 			st.Pending += " "
 		}
-		st.Pending += r.cfg.Name + ":" + id
-		n++
+		st.Pending += entry
 		added = true
 	}
 	if !added {
