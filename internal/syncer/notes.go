@@ -35,6 +35,9 @@ import (
 // notes are read in full, which costs less than so many queries.
 const maxPending = 30000
 
+// maxKnown bounds the rows a run remembers the mirror holding or not.
+const maxKnown = 20000
+
 // pendingChunk is how many rows one query for their notes names.
 const pendingChunk = 25
 
@@ -151,6 +154,9 @@ func (r *setRun) noteEntered(ctx context.Context, entries []mirror.Entry) error 
 // otherwise; a full read drops them (its sweep removes what it did not
 // see).
 func (r *setRun) admitNotes(ctx context.Context, entries []mirror.Entry, full bool) ([]mirror.Entry, error) {
+	if len(r.nr.known) > maxKnown {
+		clear(r.nr.known) // a full read of many rows' notes: memory before point reads
+	}
 	// The rows each upserted note may regard, "<set>_<id>" (setsOf).
 	parents := make([][]string, len(entries))
 	need := map[string][]string{}

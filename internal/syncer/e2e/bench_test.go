@@ -111,14 +111,16 @@ func BenchmarkSyncEndToEnd(b *testing.B) {
 	}
 }
 
-// waitSynced polls the sync state of u's accounts (every 250 ms, so the
-// polling costs Azurite little) until it succeeded after since.
+// waitSynced polls the sync state of u's accounts and their notes (every
+// 250 ms, so the polling costs Azurite little) until both succeeded after
+// since, and returns the accounts'.
 func waitSynced(b *testing.B, w *testworld.World, u testworld.User, since time.Time, timeout time.Duration) store.SetState {
 	b.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		st := w.SyncStates(b, u)["accounts"]
-		if st.LastSuccess.After(since) {
+		sets := w.SyncStates(b, u)
+		st := sets["accounts"]
+		if st.LastSuccess.After(since) && sets["annotations"].LastSuccess.After(since) {
 			return st
 		}
 		if time.Now().After(deadline) {

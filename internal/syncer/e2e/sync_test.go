@@ -72,7 +72,7 @@ func TestSyncEndToEnd(t *testing.T) {
 		Settings: []string{"AzureWebJobs.SyncScheduler.Disabled=true"}})
 	start := time.Now()
 	u := w.Connect(t, "dave@fabrikam.example") // the sign-in queues the first sync
-	st := w.WaitSynced(t, u, start, 4*time.Minute, "accounts", "contacts", "appointments")
+	st := w.WaitSynced(t, u, start, 4*time.Minute, "accounts", "contacts", "appointments", "annotations")
 	for _, set := range []string{"accounts", "contacts", "appointments"} {
 		if s := st[set]; s.Upserted != 10000 || s.Pages != 10 || s.Requests < 10 {
 			t.Errorf("first sync of %s: %+v; want 10,000 rows in 10 pages", set, s)
@@ -80,7 +80,7 @@ func TestSyncEndToEnd(t *testing.T) {
 	}
 	token := w.DeviceToken(t, u.UPN)
 	changes, cursor := w.Changes(t, token, "", 1000)
-	assertAppConverged(t, changes, ids(t, w, "accounts", "contacts", "appointments"))
+	assertAppConverged(t, changes, ids(t, w, "accounts", "contacts", "appointments", "annotations"))
 
 	// A person edits, creates and deletes in Dynamics.
 	edited := dataversesim.SeedID("accounts", 42)
@@ -97,7 +97,7 @@ func TestSyncEndToEnd(t *testing.T) {
 	}
 	start = time.Now()
 	w.SendSyncJob(t, u, time.Now())
-	st = w.WaitSynced(t, u, start, time.Minute, "accounts", "contacts", "appointments")
+	st = w.WaitSynced(t, u, start, time.Minute, "accounts", "contacts", "appointments", "annotations")
 	for _, set := range []string{"accounts", "contacts", "appointments"} {
 		if st[set].Requests != 1 {
 			t.Errorf("incremental sync of %s took %d requests, want 1", set, st[set].Requests)
@@ -117,13 +117,14 @@ func TestSyncEndToEnd(t *testing.T) {
 		}
 	}
 
-	// Nothing changed: one request per set, nothing new for the app.
+	// Nothing changed: one request per set and one for the notes, nothing
+	// new for the app.
 	before := w.Dataverse.Requests()
 	start = time.Now()
 	w.SendSyncJob(t, u, time.Now().Add(time.Second))
-	w.WaitSynced(t, u, start, time.Minute, "accounts", "contacts", "appointments")
-	if n := w.Dataverse.Requests() - before; n != 3 {
-		t.Errorf("a sync with nothing changed sent %d requests to Dataverse, want 3 (one per set)", n)
+	w.WaitSynced(t, u, start, time.Minute, "accounts", "contacts", "appointments", "annotations")
+	if n := w.Dataverse.Requests() - before; n != 4 {
+		t.Errorf("a sync with nothing changed sent %d requests to Dataverse, want 4 (one per set, one for the notes)", n)
 	}
 	if more, _ := w.Changes(t, token, cursor, 100); len(more) != 0 {
 		t.Errorf("a sync with nothing changed logged %d changes", len(more))
@@ -139,8 +140,8 @@ func TestSyncEndToEnd(t *testing.T) {
 	w.Dataverse.ExpireDeltaTokens()
 	start = time.Now()
 	w.SendSyncJob(t, u, time.Now().Add(2*time.Second))
-	w.WaitSynced(t, u, start, 2*time.Minute, "accounts", "contacts", "appointments")
+	w.WaitSynced(t, u, start, 2*time.Minute, "accounts", "contacts", "appointments", "annotations")
 	all, _ := w.Changes(t, token, "", 1000)
-	assertAppConverged(t, all, ids(t, w, "accounts", "contacts", "appointments"))
+	assertAppConverged(t, all, ids(t, w, "accounts", "contacts", "appointments", "annotations"))
 	w.AssertNoSecrets(t)
 }
