@@ -23,6 +23,7 @@ type fakeDocs struct {
 	doc                  notefiles.Document
 	content              []byte
 	describeErr, openErr error
+	failAfter            int64 // the content's reader fails after this many bytes (0: never)
 	owner                notefiles.Owner
 	described, opened    int
 }
@@ -42,10 +43,28 @@ func (f *fakeDocs) Open(context.Context, notefiles.Owner, notefiles.Document) (i
 	if f.openErr != nil {
 		return nil, f.openErr
 	}
+	if f.failAfter > 0 {
+		return readSeekNopCloser{failingAfter{bytes.NewReader(f.content), f.failAfter}}, nil
+	}
 	return readSeekNopCloser{bytes.NewReader(f.content)}, nil
 }
 
 type readSeekNopCloser struct{ io.ReadSeeker }
+
+// failingAfter reads the content up to limit bytes, then fails (the
+// cache's blob read cut off).
+type failingAfter struct {
+	*bytes.Reader
+	limit int64
+}
+
+func (f failingAfter) Read(p []byte) (int, error) {
+	pos, _ := f.Seek(0, io.SeekCurrent)
+	if pos >= f.limit {
+		return 0, io.ErrUnexpectedEOF
+	}
+	return f.Reader.Read(p[:min(int64(len(p)), f.limit-pos)])
+}
 
 func (readSeekNopCloser) Close() error { return nil }
 
@@ -222,5 +241,29 @@ func TestDocumentInvalidMimeType(t *testing.T) {
 	resp, body := getDocument(t, docs, noteID)
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/octet-stream" || !bytes.Equal(body, docs.content) {
 		t.Errorf("file of type %q = %d %q, want 200 application/octet-stream", docs.doc.MimeType, resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+}
+
+// TestDocumentCutShortFailsVisibly: when the copy cannot be read to its
+// end, the answer stops short of its Content-Length and the client's read
+// fails; it never looks like a whole file.
+func TestDocumentCutShortFailsVisibly(t *testing.T) {
+	docs := newDocs()
+	docs.failAfter = 300
+	srv := httptest.NewServer(NewServer(slog.New(slog.NewJSONHandler(io.Discard, nil)), Deps{Auth: fakeAuth{}, Documents: docs}))
+	defer srv.Close()
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/api/documents/"+noteID, nil)
+	req.Header.Set("Authorization", "Bearer ok")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err == nil {
+		t.Errorf("a download cut after 300 of %d bytes read %d bytes without an error (Content-Length %d)", len(docs.content), len(body), resp.ContentLength)
+	}
+	if resp.ContentLength != int64(len(docs.content)) || len(body) != 300 {
+		t.Errorf("Content-Length %d, %d bytes read; want %d announced and the 300 sent", resp.ContentLength, len(body), len(docs.content))
 	}
 }
