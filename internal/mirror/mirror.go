@@ -42,6 +42,9 @@ type Entry struct {
 	ID      string // the primary key, lower case
 	Deleted bool
 	Data    json.RawMessage // the row as Dataverse sent it; nil when Deleted
+	// Rel is the id of the row this one belongs to (a contact's account, a
+	// note's record), kept with the record so Related finds it; "" for none.
+	Rel string
 }
 
 // Change is one entry of a user's change log.

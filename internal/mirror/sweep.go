@@ -3,6 +3,7 @@ package mirror
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
@@ -29,16 +30,41 @@ func (s *Store) Mark(ctx context.Context, tenant, user, set string, ids []string
 // gen (rows a full read of generation gen did not see, so deleted in
 // Dynamics), at most 1000 at a time, in RowKey order. fn may delete them.
 func (s *Store) Stale(ctx context.Context, tenant, user, set string, gen int64, fn func(ids []string) error) error {
+	return s.eachID(ctx, tenant, user, set, fmt.Sprintf("Gen lt %dL", gen), fn)
+}
+
+// relatedPerQuery is how many rows one query of Related names: a Table
+// filter may hold 15 comparisons, 3 of which select the user's set.
+const relatedPerQuery = 12
+
+// Related calls fn with the ids of the rows of set that belong to one of
+// parents (their Rel), a page at a time.
+func (s *Store) Related(ctx context.Context, tenant, user, set string, parents []string, fn func(ids []string) error) error {
+	for chunk := range slices.Chunk(parents, relatedPerQuery) {
+		terms := make([]string, len(chunk))
+		for i, p := range chunk {
+			terms[i] = "Rel eq '" + quote(p) + "'"
+		}
+		if err := s.eachID(ctx, tenant, user, set, "("+strings.Join(terms, " or ")+")", fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// eachID calls fn with the ids of the rows of set in the user's mirror
+// that cond (a Table filter on their properties) selects, a page at a time.
+func (s *Store) eachID(ctx context.Context, tenant, user, set, cond string, fn func(ids []string) error) error {
 	pk := store.UserPartition(tenant, user)
-	filter := fmt.Sprintf("PartitionKey eq '%s' and RowKey ge '%s' and RowKey lt '%s' and Gen lt %dL",
-		quote(pk), quote(set+"_"), quote(set+"`"), gen)
+	filter := fmt.Sprintf("PartitionKey eq '%s' and RowKey ge '%s' and RowKey lt '%s' and %s",
+		quote(pk), quote(set+"_"), quote(set+"`"), cond)
 	sel := "RowKey"
 	pager := s.records.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter, Select: &sel})
 	prefix := set + "_"
 	for pager.More() {
 		page, err := pager.NextPage(ctx)
 		if err != nil {
-			return fmt.Errorf("mirror: list stale %s rows: %w", set, err)
+			return fmt.Errorf("mirror: list %s rows (%s): %w", set, cond, err)
 		}
 		ids := make([]string, 0, len(page.Entities))
 		for _, raw := range page.Entities {

@@ -46,6 +46,9 @@ func (s *Store) Apply(ctx context.Context, tenant, user, set string, entries []E
 			}
 		} else {
 			rec := map[string]any{"Gen": aztables.EDMInt64(gen)}
+			if e.Rel != "" {
+				rec["Rel"] = e.Rel
+			}
 			if err := s.putData(ctx, tenant, user, e.Data, rec, change); err != nil {
 				return err
 			}

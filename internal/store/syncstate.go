@@ -100,10 +100,11 @@ type SetState struct {
 	Pages       int64
 	Requests    int64
 	DurationMs  int64
-	// Pending (notes only) lists the rows, as "<entity set>:<id>" separated
-	// by spaces, that entered the user's mirror while their notes were not
-	// synced: the next run of the notes reads their notes.
-	Pending string
+	// Pending and Gone (sets of related rows: relatedTo, the notes) list
+	// the parent rows, as "<entity set>:<id>" separated by spaces, that
+	// entered or left the user's mirror since this set's last run: the next
+	// run reads the children of the first and deletes those of the others.
+	Pending, Gone string
 
 	// LastError is the last run's failure, "" after a success.
 	LastError   string
@@ -232,7 +233,7 @@ func leaseProps(l Lease) map[string]any {
 
 func setProps(st SetState) map[string]any {
 	p := map[string]any{
-		"Mode": st.Mode, "PrimaryKey": st.PrimaryKey, "LogicalName": st.LogicalName, "Pending": st.Pending, "Select": st.Select, "DeltaLink": st.DeltaLink,
+		"Mode": st.Mode, "PrimaryKey": st.PrimaryKey, "LogicalName": st.LogicalName, "Pending": st.Pending, "Gone": st.Gone, "Select": st.Select, "DeltaLink": st.DeltaLink,
 		"Generation": aztables.EDMInt64(st.Generation), "Upserted": aztables.EDMInt64(st.Upserted),
 		"Deleted": aztables.EDMInt64(st.Deleted), "Pages": aztables.EDMInt64(st.Pages),
 		"Requests": aztables.EDMInt64(st.Requests), "DurationMs": aztables.EDMInt64(st.DurationMs), "LastError": st.LastError,
@@ -253,7 +254,7 @@ func setProps(st SetState) map[string]any {
 func setState(e aztables.EDMEntity) SetState {
 	p := props(e.Properties)
 	return SetState{
-		EntitySet: e.RowKey, Mode: p.str("Mode"), PrimaryKey: p.str("PrimaryKey"), LogicalName: p.str("LogicalName"), Pending: p.str("Pending"), Select: p.str("Select"),
+		EntitySet: e.RowKey, Mode: p.str("Mode"), PrimaryKey: p.str("PrimaryKey"), LogicalName: p.str("LogicalName"), Pending: p.str("Pending"), Gone: p.str("Gone"), Select: p.str("Select"),
 		DeltaLink: p.str("DeltaLink"), Watermark: p.time("Watermark"), WatermarkReadAt: p.time("WatermarkReadAt"), LastReconcile: p.time("LastReconcile"),
 		Generation: p.int64("Generation"), LastSuccess: p.time("LastSuccess"), LastRun: p.time("LastRun"),
 		Upserted: p.int64("Upserted"), Deleted: p.int64("Deleted"), Pages: p.int64("Pages"), Requests: p.int64("Requests"),

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/pitcher/connector/internal/apperr"
@@ -85,6 +86,16 @@ type EntitySet struct {
 	// Notes: false keeps the notes regarding this set's rows out of the
 	// sync; they are synced when it is absent or true.
 	Notes *bool `json:"notes,omitempty"`
+	// RelatedTo limits the set to the rows that belong to a row of an
+	// earlier set the user's mirror holds (contacts of the user's accounts).
+	RelatedTo *Related `json:"relatedTo,omitempty"`
+}
+
+// Related names the parent of a set's rows: the set, and the lookup column
+// of the child naming the parent row (_parentcustomerid_value).
+type Related struct {
+	Set    string `json:"set"`
+	Lookup string `json:"lookup"`
 }
 
 // DefaultPageSize is used when an entity set names none. Dataverse pages
@@ -122,7 +133,7 @@ func Parse(doc string) (Config, error) {
 		return Default(), nil
 	}
 	var c Config
-	if p := apperr.DecodeStrict([]byte(doc), &c, "the fields are entitySets[].name, select, filter, pageSize, notes and notes.maxFileSize, notes.pageSize"); p != "" {
+	if p := apperr.DecodeStrict([]byte(doc), &c, "the fields are entitySets[].name, select, filter, pageSize, notes, relatedTo.set, relatedTo.lookup, and notes.maxFileSize, notes.pageSize"); p != "" {
 		return Config{}, apperr.InvalidProblems("sync configuration is not valid", []apperr.Problem{{Field: "(document)", Message: p}})
 	}
 	var problems apperr.Problems
@@ -155,6 +166,14 @@ func Parse(doc string) (Config, error) {
 				add(fmt.Sprintf("%s.select[%d]", at, j), "%q is listed twice", col)
 			}
 			cols[strings.ToLower(col)] = true
+		}
+		if rel := es.RelatedTo; rel != nil {
+			switch {
+			case !slices.ContainsFunc(c.EntitySets[:i], func(p EntitySet) bool { return strings.EqualFold(p.Name, rel.Set) }):
+				add(at+".relatedTo.set", "%q is not a set listed before %s (a set's parents are synced before it)", rel.Set, es.Name)
+			case !identifier.MatchString(rel.Lookup):
+				add(at+".relatedTo.lookup", "%q is not a column name; name the lookup as the Web API returns it (_parentcustomerid_value)", rel.Lookup)
+			}
 		}
 		if msg := checkFilter(es.Filter); msg != "" {
 			add(at+".filter", "%s", msg)

@@ -207,3 +207,46 @@ func keys[V any](m map[string]V) []string {
 	slices.Sort(out)
 	return out
 }
+
+// relatedConfig syncs accounts and only the contacts of those accounts.
+const relatedConfig = `{"entitySets":[{"name":"accounts","select":["accountid","name"],"notes":false},` +
+	`{"name":"contacts","select":["contactid","fullname","_parentcustomerid_value"],"notes":false,"relatedTo":{"set":"accounts","lookup":"_parentcustomerid_value"}}]}`
+
+// Related rows follow their parent: a contact is in the mirror while its
+// account is; it leaves when the account goes (the contact stays in
+// Dynamics) and arrives when it is given an account the mirror holds.
+func TestRelatedRowsFollowTheirParent(t *testing.T) {
+	h := newHarness(t, harnessOptions{seed: 3, cfg: relatedConfig})
+	accounts, contacts := h.sim.IDs("accounts"), h.sim.IDs("contacts")
+	orphan := mustCreate(t, h.sim, "contacts", map[string]any{"lastname": "Orphan"})
+	h.run(t, syncer.OutcomeSynced)
+	mine := func() []string { return keys(h.mirrorOf(t, "contacts")) }
+	want := slices.Sorted(slices.Values(contacts))
+	if got := mine(); !slices.Equal(got, want) {
+		t.Fatalf("contacts in the mirror = %v, want the 3 with an account %v (not the orphan %s)", got, want, orphan)
+	}
+	// The first contact's account goes; the contact stays in Dynamics.
+	first := ""
+	for _, c := range contacts {
+		if row, _ := h.sim.GetRow("contacts", c); row["_parentcustomerid_value"] == accounts[0] {
+			first = c
+		}
+	}
+	if err := h.sim.DeleteRow("accounts", accounts[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.sim.UpdateRow("contacts", orphan, map[string]any{"parentcustomerid_account@odata.bind": "/accounts(" + accounts[1] + ")"}); err != nil {
+		t.Fatal(err)
+	}
+	h.run(t, syncer.OutcomeSynced)
+	got := mine()
+	if slices.Contains(got, first) || !slices.Contains(got, orphan) || len(got) != 3 {
+		t.Errorf("contacts after their account went and the orphan got one = %v; want %s gone and %s in", got, first, orphan)
+	}
+	if log := h.replay(t)["contacts"]; len(log) != 3 || log[first] != nil || log[orphan] == nil {
+		t.Errorf("the app's contacts = %v; want the mirror's", keys(log))
+	}
+	if st := h.state(t, "contacts"); st.Gone != "" || st.Pending != "" {
+		t.Errorf("the contacts' state keeps Gone %q, Pending %q after their run", st.Gone, st.Pending)
+	}
+}

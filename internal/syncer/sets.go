@@ -28,6 +28,7 @@ type Mirror interface {
 	Stale(ctx context.Context, tenant, user, set string, gen int64, fn func(ids []string) error) error
 	Same(ctx context.Context, tenant, user, set, id string, data json.RawMessage) (bool, error)
 	Has(ctx context.Context, tenant, user, set string, ids []string) (map[string]bool, error)
+	Related(ctx context.Context, tenant, user, set string, parents []string, fn func(ids []string) error) error
 	TrimChanges(ctx context.Context, tenant, user string, cutoff time.Time, limit int) (int, bool, error)
 }
 
@@ -52,21 +53,18 @@ func (w *Worker) runSets(ctx context.Context, log *slog.Logger, job queue.SyncJo
 	}
 	res := Result{Outcome: OutcomeSynced}
 	var defs map[string]dataverse.EntityDefinition
-	var nr *notesRun
-	if last := w.sets[len(w.sets)-1]; last.Name == syncconfig.NotesSet {
-		nr = newNotesRun(w.sets, states[syncconfig.NotesSet])
-	}
+	rel := newRelations(w.sets, states)
 	for _, cfg := range w.sets {
 		st := states[cfg.Name]
-		if cfg.Name == syncconfig.NotesSet {
-			st = nr.st // as the sets before it left it
+		if c := rel.child(cfg.Name); c != nil {
+			st = c.st // as its parents' runs left it
 		}
 		st.EntitySet = cfg.Name
-		r := &setRun{w: w, client: client, cnt: cnt, job: job, cfg: cfg, st: st, l: l, nr: nr, deadline: deadline, log: log.With("entitySet", cfg.Name)}
+		r := &setRun{w: w, client: client, cnt: cnt, job: job, cfg: cfg, st: st, l: l, rel: rel, deadline: deadline, log: log.With("entitySet", cfg.Name)}
 		start, before := w.d.Now(), cnt.n.Load()
 		err := r.prepare(ctx, client, &defs)
-		if err == nil && r.watches() {
-			nr.parents[r.st.LogicalName] = cfg.Name
+		if err == nil && rel != nil {
+			rel.logical[r.st.LogicalName] = cfg.Name
 		}
 		if err == nil {
 			err = r.run(ctx)
@@ -135,8 +133,9 @@ type setRun struct {
 	cfg    syncconfig.EntitySet
 	st     store.SetState // updated as the run goes; committed at the end
 	l      *lease
-	// nr is what the run's sets share about notes; nil when no notes are synced.
-	nr *notesRun
+	// rel is what the run's sets share about related rows; nil when no
+	// set has a parent.
+	rel *relations
 	// fullRows is true when the run read the set's rows in full.
 	fullRows bool
 	log      *slog.Logger
@@ -201,7 +200,7 @@ func (r *setRun) run(ctx context.Context) error {
 	} else {
 		err = r.watermark(ctx)
 	}
-	if err == nil && r.isNotes() && r.st.Pending != "" {
+	if err == nil && (r.st.Pending != "" || r.st.Gone != "") {
 		err = r.readPending(ctx)
 	}
 	return err
@@ -231,11 +230,13 @@ func (r *setRun) record(ctx context.Context, start time.Time, runErr error) erro
 		defer cancel()
 	}
 	sts := []store.SetState{st}
-	if r.watches() && runErr == nil && r.fullRows {
-		// Rows that entered the mirror in a full read are not known one
-		// by one: the notes are read in full after it.
-		startOver(&r.nr.st)
-		sts = append(sts, r.nr.st)
+	if r.rel != nil && runErr == nil && r.fullRows {
+		// The rows that entered or left the mirror in a full read are not
+		// known one by one: its children are read in full after it.
+		for _, c := range r.rel.of[r.cfg.Name] {
+			startOver(&c.st)
+			sts = append(sts, c.st)
+		}
 	}
 	if err := r.l.commit(ctx, sts...); err != nil {
 		if errors.Is(err, errLeaseLost) {
