@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/pitcher/connector/internal/apperr"
+	"github.com/pitcher/connector/internal/rowfilter"
 )
 
 // Config is the validated sync configuration.
@@ -49,6 +50,9 @@ var NoteColumns = []string{"annotationid", "subject", "notetext", "filename", "m
 // maxuploadfilesize (131,072,000 bytes).
 const MaxNoteFileSize = 131072000
 
+// RowFilter is the set's filter, parsed; nil when it has none.
+func (es EntitySet) RowFilter() *rowfilter.Filter { return es.filter }
+
 // NotesOn reports whether notes regarding es's rows are synced.
 func (es EntitySet) NotesOn() bool { return es.Notes == nil || *es.Notes }
 
@@ -74,13 +78,14 @@ type EntitySet struct {
 	// Select lists the columns to copy ($select). Lookups are spelled as the
 	// Web API returns them (_parentcustomerid_value).
 	Select []string `json:"select"`
-	// Filter, if set, narrows what is copied ($filter). Dataverse refuses
-	// $filter together with change tracking
-	// (docs/reference/dataverse-webapi.md §3.3), so a filter applies only to
-	// tables without change tracking (the modifiedon watermark path); on a
-	// change-tracked table the sync of the set fails with an error that says
-	// so, in syncstate and the logs.
+	// Filter, if set, keeps only the rows it matches: the user's offline
+	// profile. Dataverse refuses $filter together with change tracking
+	// (docs/reference/dataverse-webapi.md §3.3), so the connector evaluates
+	// it on every row it reads (internal/rowfilter: a subset of OData
+	// $filter with @me, @myteams and @mybusinessunit).
 	Filter string `json:"filter,omitempty"`
+	// filter is Filter parsed.
+	filter *rowfilter.Filter
 	// PageSize is the odata.maxpagesize preference (1–5000).
 	PageSize int `json:"pageSize,omitempty"`
 	// Notes: false keeps the notes regarding this set's rows out of the
@@ -175,8 +180,12 @@ func Parse(doc string) (Config, error) {
 				add(at+".relatedTo.lookup", "%q is not a column name; name the lookup as the Web API returns it (_parentcustomerid_value)", rel.Lookup)
 			}
 		}
-		if msg := checkFilter(es.Filter); msg != "" {
-			add(at+".filter", "%s", msg)
+		if es.Filter != "" {
+			f, err := rowfilter.Parse(es.Filter)
+			if err != nil {
+				add(at+".filter", "%s", err.Error())
+			}
+			es.filter = f
 		}
 		switch {
 		case es.PageSize == 0:
@@ -199,46 +208,6 @@ func Parse(doc string) (Config, error) {
 		return Config{}, err
 	}
 	return c, nil
-}
-
-// checkFilter rejects filters that cannot be a single $filter expression:
-// unbalanced quotes or parentheses, or text that would end the option.
-func checkFilter(f string) string {
-	if f == "" {
-		return ""
-	}
-	if len(f) > 2000 {
-		return "is longer than 2000 characters"
-	}
-	if strings.ContainsAny(f, "&#\n\r") {
-		return "may not contain &, #, or line breaks: it is one OData $filter expression"
-	}
-	depth, inString := 0, false
-	for i := 0; i < len(f); i++ {
-		switch c := f[i]; {
-		case c == '\'':
-			if inString && i+1 < len(f) && f[i+1] == '\'' {
-				i++ // '' is an escaped quote inside a string
-				continue
-			}
-			inString = !inString
-		case inString:
-		case c == '(':
-			depth++
-		case c == ')':
-			depth--
-			if depth < 0 {
-				return "has a ')' without its '('"
-			}
-		}
-	}
-	switch {
-	case inString:
-		return "has an unterminated string literal (quote ' as '')"
-	case depth != 0:
-		return "has a '(' without its ')'"
-	}
-	return ""
 }
 
 // String renders the configuration as compact JSON (for logs and diagnostics).

@@ -65,12 +65,12 @@ func TestParseProblems(t *testing.T) {
 			`entitySets[1].select[2]: "b;c" is not a column name`,
 			"entitySets[1].pageSize: 9000 is not from 1 to 5000",
 			`entitySets[2].name: "Contacts" is listed twice`,
-			"entitySets[2].filter: has an unterminated string literal",
+			"entitySets[2].filter: position 9: the text that starts here has no closing '",
 		}},
 		{`{"entitySets":[{"name":"a","select":["x"],"filter":"(x eq 1"},{"name":"b","select":["x"],"filter":"x eq 1)"},{"name":"c","select":["x"],"filter":"x eq 1&$top=5"}]}`, []string{
-			"entitySets[0].filter: has a '(' without its ')'",
-			"entitySets[1].filter: has a ')' without its '('",
-			"entitySets[2].filter: may not contain &",
+			`entitySets[0].filter: position 8: expected "and", "or" or the ")" closing the "(" at position 1`,
+			`entitySets[1].filter: position 7: this ")" has no "(" before it`,
+			"entitySets[2].filter: position 7: unexpected character '&'",
 		}},
 		{`{"entitySets":[{"name":"Annotations","select":["subject"]}],"notes":{"maxFileSize":-1,"pageSize":9000}}`, []string{
 			"entitySets[0].name: annotations are synced as the notes of the other sets' rows",

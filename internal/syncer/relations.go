@@ -2,6 +2,8 @@ package syncer
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/pitcher/connector/internal/dataverse"
 	"github.com/pitcher/connector/internal/mirror"
+	"github.com/pitcher/connector/internal/rowfilter"
 	"github.com/pitcher/connector/internal/store"
 	"github.com/pitcher/connector/internal/syncconfig"
 )
@@ -228,21 +231,36 @@ func (r *setRun) watchChildren(ctx context.Context, entries []mirror.Entry) erro
 // see).
 func (r *setRun) admit(ctx context.Context, entries []mirror.Entry, full bool) ([]mirror.Entry, error) {
 	c, rel := r.asChild(), r.rel
-	if c == nil {
+	if c == nil && r.filter == nil {
 		return entries, nil
 	}
-	if len(rel.known) > maxKnown {
-		clear(rel.known) // a full read of many rows: memory before point reads
-	}
-	// Each upsert's parent id and the sets it may be in.
+	// Each upsert's verdict on the set's filter, its parent's id and the
+	// sets that parent may be in.
 	type parent struct {
 		id   string
 		sets []string
 	}
+	matched := make([]bool, len(entries))
 	parents := make([]parent, len(entries))
 	need := map[string][]string{}
+	if c != nil && len(rel.known) > maxKnown {
+		clear(rel.known) // a full read of many rows: memory before point reads
+	}
 	for i, e := range entries {
 		if e.Deleted {
+			continue
+		}
+		if r.filter != nil {
+			ok, err := r.filter.Match(e.Data, r.params)
+			if err != nil {
+				r.mismatches++ // a row the filter cannot judge is not in the profile
+			}
+			if matched[i] = ok && err == nil; !matched[i] {
+				continue
+			}
+		}
+		matched[i] = true
+		if c == nil {
 			continue
 		}
 		var data map[string]json.RawMessage
@@ -254,6 +272,7 @@ func (r *setRun) admit(ctx context.Context, entries []mirror.Entry, full bool) (
 			_ = json.Unmarshal(raw, &id)
 		}
 		if id == "" {
+			matched[i] = false
 			continue
 		}
 		id = strings.ToLower(id)
@@ -274,7 +293,10 @@ func (r *setRun) admit(ctx context.Context, entries []mirror.Entry, full bool) (
 		}
 	}
 	keep := func(i int) bool {
-		return slices.ContainsFunc(parents[i].sets, func(set string) bool { return rel.known[set+"_"+parents[i].id] })
+		if !matched[i] {
+			return false
+		}
+		return c == nil || slices.ContainsFunc(parents[i].sets, func(set string) bool { return rel.known[set+"_"+parents[i].id] })
 	}
 	var doubt []string // rows to delete if the mirror holds them
 	if !full {
@@ -297,12 +319,32 @@ func (r *setRun) admit(ctx context.Context, entries []mirror.Entry, full bool) (
 		switch {
 		case keep(i):
 			e.Rel = parents[i].id
+			if len(r.strip) > 0 {
+				data, err := stripColumns(e.Data, r.strip)
+				if err != nil {
+					return nil, fmt.Errorf("read %s: row %s: %w", r.cfg.Name, e.ID, err)
+				}
+				e.Data = data
+			}
 			out = append(out, e)
 		case held[e.ID]:
 			out = append(out, mirror.Entry{ID: e.ID, Deleted: true})
 		}
 	}
 	return out, nil
+}
+
+// stripColumns removes cols (read only for the filter or the relation)
+// from a row before it is stored.
+func stripColumns(row []byte, cols []string) ([]byte, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(row, &m); err != nil {
+		return nil, err
+	}
+	for _, c := range cols {
+		delete(m, c)
+	}
+	return json.Marshal(m)
 }
 
 // readPending reads the children of the parents that entered the mirror
@@ -402,4 +444,62 @@ func (r *setRun) forget(ctx context.Context, entries []mirror.Entry) error {
 		ids[i] = e.ID
 	}
 	return r.w.d.Documents.Forget(ctx, r.job.TenantID, r.job.UserID, ids)
+}
+
+// profileParams reads the values of the parameters the sets' filters use,
+// once per sync: @me is the connection's Dataverse user; @mybusinessunit
+// comes from WhoAmI and @myteams from the user's team membership, each
+// read only when a filter uses it.
+func (w *Worker) profileParams(ctx context.Context, client *dataverse.Client, conn store.Connection) (rowfilter.Params, error) {
+	used := map[string]bool{}
+	for _, es := range w.sets {
+		if f := es.RowFilter(); f != nil {
+			for _, p := range f.Params() {
+				used[p] = true
+			}
+		}
+	}
+	p := rowfilter.Params{Me: conn.DataverseUserID}
+	if !used["@mybusinessunit"] && !used["@myteams"] {
+		return p, nil
+	}
+	who, err := client.WhoAmI(ctx)
+	if err != nil {
+		return p, fmt.Errorf("read the user's business unit (WhoAmI) for the sync's filters: %w", err)
+	}
+	p.MyBusinessUnit = strings.ToLower(who.BusinessUnitID)
+	if p.Me == "" {
+		p.Me = strings.ToLower(who.UserID)
+	}
+	if used["@myteams"] {
+		if p.MyTeams, err = client.TeamsOf(ctx, p.Me); err != nil {
+			return p, fmt.Errorf("read the user's teams for the sync's filters: %w", err)
+		}
+		slices.Sort(p.MyTeams)
+	}
+	return p, nil
+}
+
+// paramsUsed is a digest of the values of the parameters r's filter uses:
+// part of the set's profile, so a change of them (the user joined a team,
+// moved to another business unit) reads the set again.
+func (r *setRun) paramsUsed() string {
+	var b strings.Builder
+	for _, p := range r.filter.Params() {
+		b.WriteString(p + "=")
+		switch p {
+		case "@me":
+			b.WriteString(strings.ToLower(r.params.Me))
+		case "@mybusinessunit":
+			b.WriteString(r.params.MyBusinessUnit)
+		case "@myteams":
+			b.WriteString(strings.Join(r.params.MyTeams, ","))
+		}
+		b.WriteString(";")
+	}
+	if b.Len() == 0 {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(b.String()))
+	return "|params=" + hex.EncodeToString(sum[:8])
 }

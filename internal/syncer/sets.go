@@ -16,6 +16,7 @@ import (
 	"github.com/pitcher/connector/internal/dataverse"
 	"github.com/pitcher/connector/internal/mirror"
 	"github.com/pitcher/connector/internal/queue"
+	"github.com/pitcher/connector/internal/rowfilter"
 	"github.com/pitcher/connector/internal/store"
 	"github.com/pitcher/connector/internal/syncconfig"
 	"github.com/pitcher/connector/internal/tokens"
@@ -54,15 +55,22 @@ func (w *Worker) runSets(ctx context.Context, log *slog.Logger, job queue.SyncJo
 	res := Result{Outcome: OutcomeSynced}
 	var defs map[string]dataverse.EntityDefinition
 	rel := newRelations(w.sets, states)
+	params, paramsErr := w.profileParams(ctx, client, conn)
 	for _, cfg := range w.sets {
 		st := states[cfg.Name]
 		if c := rel.child(cfg.Name); c != nil {
 			st = c.st // as its parents' runs left it
 		}
 		st.EntitySet = cfg.Name
-		r := &setRun{w: w, client: client, cnt: cnt, job: job, cfg: cfg, st: st, l: l, rel: rel, deadline: deadline, log: log.With("entitySet", cfg.Name)}
+		r := &setRun{w: w, client: client, cnt: cnt, job: job, cfg: cfg, st: st, l: l, rel: rel, params: params,
+			deadline: deadline, log: log.With("entitySet", cfg.Name)}
 		start, before := w.d.Now(), cnt.n.Load()
-		err := r.prepare(ctx, client, &defs)
+		var err error
+		if f := cfg.RowFilter(); paramsErr != nil && f != nil && len(f.Params()) > 0 {
+			err = paramsErr // without them the filter would judge every row wrongly
+		} else {
+			err = r.prepare(ctx, client, &defs)
+		}
 		if err == nil && rel != nil {
 			rel.logical[r.st.LogicalName] = cfg.Name
 		}
@@ -138,9 +146,16 @@ type setRun struct {
 	rel *relations
 	// fullRows is true when the run read the set's rows in full.
 	fullRows bool
-	log      *slog.Logger
-	sel      []string
-	res      SetResult
+	// filter is the set's row filter (nil: every row), with the user's
+	// parameters; strip the columns read only for it or the relation;
+	// mismatches counts the rows it could not judge (left out).
+	filter     *rowfilter.Filter
+	params     rowfilter.Params
+	strip      []string
+	mismatches int64
+	log        *slog.Logger
+	sel        []string
+	res        SetResult
 	// deadline is when the run's time budget is spent: a full read stops
 	// at its first checkpoint after it.
 	deadline time.Time
@@ -181,7 +196,26 @@ func (r *setRun) prepare(ctx context.Context, client *dataverse.Client, defs *ma
 			r.sel = append(r.sel, c)
 		}
 	}
-	if sel := strings.Join(r.sel, ","); sel != r.st.Select {
+	// The profile: columns read only to decide it are dropped before a
+	// row is stored; a change of it (or of the parameters it uses) reads
+	// the set again in full, so rows now out leave and rows now in arrive.
+	sel := strings.Join(r.sel, ",")
+	var extra []string
+	if r.filter = r.cfg.RowFilter(); r.filter != nil {
+		extra = r.filter.Columns()
+		sel += "|" + r.filter.String() + r.paramsUsed()
+	}
+	if rel := r.cfg.RelatedTo; rel != nil {
+		extra = append(extra, strings.ToLower(rel.Lookup))
+		sel += "|" + rel.Set + "." + rel.Lookup
+	}
+	for _, c := range extra {
+		if !slices.Contains(r.sel, c) {
+			r.sel = append(r.sel, c)
+			r.strip = append(r.strip, c)
+		}
+	}
+	if sel != r.st.Select {
 		if r.st.Select != "" {
 			r.log.Info("the configured columns changed; the set is read again in full")
 		}
@@ -228,6 +262,9 @@ func (r *setRun) record(ctx context.Context, start time.Time, runErr error) erro
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
+	}
+	if r.mismatches > 0 {
+		r.log.Warn("the set's filter could not judge some rows (a column of another type than the filter compares it with); they are left out", "rows", r.mismatches)
 	}
 	sts := []store.SetState{st}
 	if r.rel != nil && runErr == nil && r.fullRows {

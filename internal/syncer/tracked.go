@@ -15,9 +15,6 @@ import (
 // not see when the mirror may hold rows from before. A full read in
 // progress (checkpointed by an earlier run) goes on first.
 func (r *setRun) changeTracking(ctx context.Context) error {
-	if r.cfg.Filter != "" {
-		return permanentf("%s has change tracking, and Dataverse refuses $filter with change tracking; remove the filter of %s from SYNC_CONFIG", r.cfg.Name, r.cfg.Name)
-	}
 	opts := &dataverse.ChangesOptions{Select: r.sel, MaxPageSize: r.cfg.PageSize, PrimaryKey: r.st.PrimaryKey}
 	if r.st.DeltaLink != "" && r.st.FullKind == "" {
 		pager, err := r.client.ResumeChangesPager(r.st.DeltaLink, opts)

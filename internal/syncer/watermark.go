@@ -29,15 +29,13 @@ func (r *setRun) watermark(ctx context.Context) error {
 		return r.watermarkFull(ctx)
 	}
 	prev := r.st.Watermark
-	filter := r.cfg.Filter
 	readAt := r.w.d.Now()
 	// Rows at or before settled were committed when the previous read
 	// started; later ones may have been invisible to it.
 	settled := r.st.WatermarkReadAt.Add(-r.w.tuning.WatermarkOverlap)
+	filter := "modifiedon ge " + settled.UTC().Format(time.RFC3339)
 	if prev.Before(settled) {
-		filter = and(filter, "modifiedon gt "+prev.UTC().Format(time.RFC3339))
-	} else {
-		filter = and(filter, "modifiedon ge "+settled.UTC().Format(time.RFC3339))
+		filter = "modifiedon gt " + prev.UTC().Format(time.RFC3339)
 	}
 	pager := r.client.NewListPager(r.cfg.Name, r.byModifiedOn(filter), r.listOptions())
 	seen := prev
@@ -84,7 +82,7 @@ func (r *setRun) watermarkFull(ctx context.Context) error {
 		kind: store.FullRows,
 		open: func(link string) (*dataverse.Pager, error) {
 			if link == "" {
-				return r.client.NewListPager(r.cfg.Name, r.byModifiedOn(r.cfg.Filter), r.listOptions()), nil
+				return r.client.NewListPager(r.cfg.Name, r.byModifiedOn(""), r.listOptions()), nil
 			}
 			return r.client.ResumeListPager(link, r.listOptions())
 		},
@@ -123,7 +121,7 @@ func (r *setRun) reconcile(ctx context.Context) error {
 		kind: store.FullIDs,
 		open: func(link string) (*dataverse.Pager, error) {
 			if link == "" {
-				q := &dataverse.Query{Select: []string{r.st.PrimaryKey}, Filter: r.cfg.Filter}
+				q := &dataverse.Query{Select: []string{r.st.PrimaryKey}}
 				return r.client.NewListPager(r.cfg.Name, q, r.listOptions()), nil
 			}
 			return r.client.ResumeListPager(link, r.listOptions())
@@ -186,15 +184,4 @@ func modifiedOn(row json.RawMessage) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("no modifiedon")
 	}
 	return v.ModifiedOn, nil
-}
-
-// and joins two filters.
-func and(a, b string) string {
-	switch {
-	case a == "":
-		return b
-	case b == "":
-		return a
-	}
-	return "(" + a + ") and " + b
 }

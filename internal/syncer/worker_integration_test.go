@@ -188,26 +188,40 @@ func TestWatermarkReconcileRemovesDeletedLeads(t *testing.T) {
 	assertConverged(t, h, "leads")
 }
 
-// TestFilterOnChangeTrackedSetIsRefused: Dataverse refuses $filter with
-// change tracking; the set fails with a clear error and the others sync.
-func TestFilterOnChangeTrackedSetIsRefused(t *testing.T) {
-	h := newHarness(t, harnessOptions{seed: 3, cfg: `{"entitySets":[{"name":"accounts","select":["name"],"filter":"statecode eq 0"},{"name":"leads","select":["subject"],"filter":"statecode eq 0"},{"name":"nosuchthings","select":["x"]}]}`})
-	res := h.run(t, syncer.OutcomeSynced)
-	if err := res.Sets[0].Err; err == nil || !strings.Contains(err.Error(), "refuses $filter with change tracking") {
-		t.Errorf("accounts with a filter: %v", err)
+// TestFiltersOnEverySet: a filter keeps only the rows it matches, on a
+// change-tracked set as on one without change tracking; the columns read
+// only for the filter are not stored; an unknown set fails alone.
+func TestFiltersOnEverySet(t *testing.T) {
+	h := newHarness(t, harnessOptions{seed: 4, cfg: `{"entitySets":[{"name":"accounts","select":["name"],"filter":"statecode eq 0 and name ne null"},{"name":"leads","select":["subject"],"filter":"statecode eq 1"},{"name":"nosuchthings","select":["x"]}]}`})
+	inactive := dataversesim.SeedID("accounts", 2)
+	if err := h.sim.UpdateRow("accounts", inactive, map[string]any{"statecode": 1}); err != nil {
+		t.Fatal(err)
 	}
-	if s := res.Sets[1]; s.Err != nil || s.Upserted != 3 {
-		t.Errorf("leads with a filter = %+v", s)
+	closed := dataversesim.SeedID("leads", 1)
+	if err := h.sim.UpdateRow("leads", closed, map[string]any{"statecode": 1}); err != nil {
+		t.Fatal(err)
+	}
+	res := h.run(t, syncer.OutcomeSynced)
+	if s := res.Sets[0]; s.Err != nil || s.Upserted != 3 {
+		t.Errorf("accounts with a filter = %+v, want the 3 active ones", s)
+	}
+	if s := res.Sets[1]; s.Err != nil || s.Upserted != 1 {
+		t.Errorf("leads with a filter = %+v, want the 1 with statecode 1", s)
 	}
 	if err := res.Sets[2].Err; err == nil || !strings.Contains(err.Error(), `no entity set "nosuchthings"`) {
 		t.Errorf("unknown set: %v", err)
 	}
-	states, err := h.states.Sets(context.Background(), h.tenant, h.user)
-	if err != nil {
-		t.Fatal(err)
+	accounts := h.mirrorOf(t, "accounts")
+	if _, ok := accounts[inactive]; ok || len(accounts) != 3 {
+		t.Errorf("mirrored accounts = %v, want the 3 active ones", keys(accounts))
 	}
-	if st := states["accounts"]; !strings.Contains(st.LastError, "remove the filter") || st.DeltaLink != "" {
-		t.Errorf("syncstate of accounts = %+v, want the error recorded and no delta link", st)
+	for id, row := range accounts {
+		if strings.Contains(string(row), "statecode") {
+			t.Errorf("account %s is stored with the column read only for the filter: %s", id, row)
+		}
+	}
+	if leads := h.mirrorOf(t, "leads"); len(leads) != 1 || leads[closed] == nil {
+		t.Errorf("mirrored leads = %v, want only %s", keys(leads), closed)
 	}
 }
 
