@@ -60,17 +60,24 @@ func liveHeap() uint64 {
 // fullSync runs the first sync of rows accounts in pages of pageSize and
 // reports what it cost.
 type fullSyncCost struct {
-	rows, requests, tableWrites int64
+	rows, kept, requests, tableWrites int64
 	elapsed                     time.Duration
 	peakHeap                    uint64 // above the heap before the sync
 }
 
 func fullSync(tb testing.TB, rows, pageSize int) fullSyncCost {
+	return fullSyncOf(tb, rows, pageSize, "", rows)
+}
+
+// fullSyncOf is fullSync with a filter on the accounts, which keeps want of
+// them.
+func fullSyncOf(tb testing.TB, rows, pageSize int, filter string, want int) fullSyncCost {
 	tb.Helper()
 	writes := &countWrites{}
 	probe := &heapProbe{}
 	h := newHarness(tb, harnessOptions{seed: rows,
-		cfg:    fmt.Sprintf(`{"entitySets":[{"name":"accounts","select":["name","accountnumber","telephone1","emailaddress1","address1_city","statecode","modifiedon"],"pageSize":%d,"notes":false}]}`, pageSize),
+		cfg: fmt.Sprintf(`{"entitySets":[{"name":"accounts","select":["name","accountnumber","telephone1","emailaddress1","address1_city","statecode","modifiedon"],"pageSize":%d,"notes":false,"filter":%q}]}`,
+			pageSize, filter),
 		client: &aztables.ClientOptions{ClientOptions: azcore.ClientOptions{PerCallPolicies: []policy.Policy{writes}}},
 		wrap:   func(m syncer.Mirror) syncer.Mirror { probe.Mirror = m; return probe },
 	})
@@ -80,8 +87,8 @@ func fullSync(tb testing.TB, rows, pageSize int) fullSyncCost {
 	res := h.run(tb, syncer.OutcomeSynced)
 	elapsed := time.Since(start)
 	s := setResult(tb, res, "accounts")
-	if s.Upserted != int64(rows) {
-		tb.Fatalf("synced %d rows, want %d", s.Upserted, rows)
+	if s.Upserted != int64(want) {
+		tb.Fatalf("synced %d rows, want %d", s.Upserted, want)
 	}
 	peak := probe.peak.Load()
 	if peak > base {
@@ -89,7 +96,7 @@ func fullSync(tb testing.TB, rows, pageSize int) fullSyncCost {
 	} else {
 		peak = 0
 	}
-	return fullSyncCost{rows: s.Upserted, requests: h.sim.Requests() - before, tableWrites: writes.n.Load(), elapsed: elapsed, peakHeap: peak}
+	return fullSyncCost{rows: int64(rows), kept: s.Upserted, requests: h.sim.Requests() - before, tableWrites: writes.n.Load(), elapsed: elapsed, peakHeap: peak}
 }
 
 // BenchmarkFullSync: the first sync of one entity set from the in-process
@@ -133,4 +140,48 @@ func TestFullSyncCosts(t *testing.T) {
 		t.Errorf("peak heap %d B for 10,000 rows vs %d B for 1,000: it grows with the rows", large.peakHeap, small.peakHeap)
 	}
 	t.Logf("1,000 rows: %+v; 10,000 rows: %+v", small, large)
+}
+
+// profileFilter keeps 1 % of the seeded accounts (ACC-000000, ACC-000100, …).
+const profileFilter = "endswith(accountnumber,'00') and statecode eq 0"
+
+// BenchmarkProfileSync: the first sync of 100,000 accounts of which a
+// filter keeps 1 %, against the same sync without the filter. Metrics as
+// BenchmarkFullSync, rows/s counting every row read.
+func BenchmarkProfileSync(b *testing.B) {
+	const rows = 100000
+	for _, tc := range []struct {
+		name, filter string
+		want         int
+	}{{"all", "", rows}, {"1pct", profileFilter, rows / 100}} {
+		b.Run(tc.name, func(b *testing.B) {
+			var c fullSyncCost
+			for range b.N {
+				c = fullSyncOf(b, rows, 1000, tc.filter, tc.want)
+			}
+			b.ReportMetric(float64(c.rows)/c.elapsed.Seconds(), "rows-read/s")
+			b.ReportMetric(float64(c.kept), "rows-kept")
+			b.ReportMetric(float64(c.requests), "dataverse-requests")
+			b.ReportMetric(float64(c.tableWrites), "table-writes")
+		})
+	}
+}
+
+// TestProfileSyncCosts is the CI-sized guard of a filtered first sync:
+// the same Dataverse requests as without the filter (metadata + one per
+// page), and Table writes that follow the rows kept, not the rows read.
+func TestProfileSyncCosts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("syncs 10,000 rows")
+	}
+	all, some := fullSyncOf(t, 10000, 1000, "", 10000), fullSyncOf(t, 10000, 1000, profileFilter, 100)
+	if some.requests != all.requests {
+		t.Errorf("Dataverse requests with the filter = %d, without = %d; want the same", some.requests, all.requests)
+	}
+	// 100 rows: one mirror and one log transaction, a checkpoint per page
+	// (10), the lease and the state: about 15, against 228 without.
+	if some.tableWrites > 25 {
+		t.Errorf("Table writes for 100 of 10,000 rows = %d (%d without the filter), want at most 25", some.tableWrites, all.tableWrites)
+	}
+	t.Logf("without the filter: %+v; with it: %+v", all, some)
 }

@@ -103,18 +103,49 @@ func (r *setRun) readPages(ctx context.Context, pager *dataverse.Pager, f fullRe
 			return err
 		}
 		r.st.FullRead += int64(len(page.Rows))
+		r.sinceCheckpoint++
 		if page.NextLink == "" {
-			return nil
+			return r.flushHeld(ctx, r.st.FullGeneration)
 		}
+		// A checkpoint says every page before it is written. A filtered
+		// read that kept few rows holds them for a few pages and
+		// checkpoints with them, so its writes follow the rows kept.
+		spent := !r.w.d.Now().Before(r.deadline)
+		if len(r.held) > 0 && len(r.held) < maxHeld && r.sinceCheckpoint < maxPagesHeld && !spent {
+			continue
+		}
+		if len(r.held) == 0 && r.wroteSinceCheckpoint == 0 && r.sinceCheckpoint < maxPagesHeld && !spent {
+			continue // nothing written: nothing a crash would lose but a few pages' reading
+		}
+		if err := r.flushHeld(ctx, r.st.FullGeneration); err != nil {
+			return err
+		}
+		// Only now: a failure before it stores the state with the link of
+		// the last checkpoint, whose pages were all written.
 		r.st.FullNextLink = page.NextLink
 		if err := r.checkpoint(ctx); err != nil {
 			return err
 		}
-		if !r.w.d.Now().Before(r.deadline) {
+		r.sinceCheckpoint, r.wroteSinceCheckpoint = 0, 0
+		if spent {
 			return errBudget
 		}
 	}
 	return nil
+}
+
+// A full read of a filtered or related set holds the rows it keeps until
+// maxHeld of them (one Table transaction) or maxPagesHeld pages.
+const (
+	maxHeld      = 100
+	maxPagesHeld = 10
+)
+
+// flushHeld writes the rows a full read holds.
+func (r *setRun) flushHeld(ctx context.Context, gen int64) error {
+	held := r.held
+	r.held = nil
+	return r.apply(ctx, held, gen)
 }
 
 // checkpoint stores the set's state as it is, with the lease: the

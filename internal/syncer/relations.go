@@ -414,9 +414,14 @@ func parentIDs(list string) map[string][]string {
 // children; after a delta of notes, the cached documents of the notes it
 // changed are forgotten.
 func (r *setRun) write(ctx context.Context, entries []mirror.Entry, gen int64, full bool) error {
+	profiled := r.filter != nil || r.asChild() != nil
 	entries, err := r.admit(ctx, entries, full)
 	if err != nil {
 		return err
+	}
+	if full && profiled {
+		r.held = append(r.held, entries...) // readPages writes them (flushHeld)
+		return nil
 	}
 	if !full {
 		if err := r.watchChildren(ctx, entries); err != nil {

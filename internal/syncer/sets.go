@@ -153,6 +153,11 @@ type setRun struct {
 	params     rowfilter.Params
 	strip      []string
 	mismatches int64
+	// held are the rows a full read of a filtered or related set keeps but
+	// has not written yet; sinceCheckpoint counts its pages since its last
+	// checkpoint, wroteSinceCheckpoint the rows it wrote meanwhile.
+	held                                  []mirror.Entry
+	sinceCheckpoint, wroteSinceCheckpoint int
 	log        *slog.Logger
 	sel        []string
 	res        SetResult

@@ -133,6 +133,7 @@ func (r *setRun) apply(ctx context.Context, entries []mirror.Entry, gen int64) e
 	if err := r.w.d.Mirror.Apply(ctx, r.job.TenantID, r.job.UserID, r.cfg.Name, entries, gen, first); err != nil {
 		return err
 	}
+	r.wroteSinceCheckpoint += len(entries)
 	for _, e := range entries {
 		if e.Deleted {
 			r.res.Deleted++
