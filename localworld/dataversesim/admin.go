@@ -21,6 +21,11 @@ import (
 //	DELETE /_sim/tables/{set}/{id}          204
 //	POST   /_sim/tables/{set}/{id}/notes?filename=…&mimetype=…&subject=…&notetext=…
 //	                                        the raw file as the body -> 201 {"id":…,"filesize":n}
+//	POST   /_sim/tables/{set}/{id}/assign   {"ownerSet":"systemusers|teams","ownerId":…} -> 204 (AssignRow)
+//	POST   /_sim/users                      {"fullname","businessUnitId"} -> 201 {"id":…} (CreateUser)
+//	POST   /_sim/callers                    {"tenant","oid"} -> 200 {"id":…}: the caller's user, created if new (EnsureCaller)
+//	GET    /_sim/teams/{team}/members       {"members":[user ids]} (TeamMembers)
+//	PUT    /_sim/teams/{team}/members/{user} 204 (AddTeamMember); DELETE: 204 (RemoveTeamMember)
 //	GET|PUT /_sim/throttle                  {"requests","windowSeconds","concurrency","executionTimeSeconds"}
 //	GET|PUT /_sim/faults                    {"errorRate","resetRate","afterRate","latencyMs","randomSeed"}
 //	POST   /_sim/faults/next                {"status","count","method","path","retryAfter","after"}
@@ -90,6 +95,67 @@ func (s *Sim) adminMux() *http.ServeMux {
 		w.WriteHeader(http.StatusNoContent)
 	})
 	mux.HandleFunc("POST /_sim/tables/{set}/{id}/notes", s.adminAttach)
+	mux.HandleFunc("POST /_sim/tables/{set}/{id}/assign", func(w http.ResponseWriter, r *http.Request) {
+		var in struct {
+			OwnerSet string `json:"ownerSet"`
+			OwnerID  string `json:"ownerId"`
+		}
+		if !readJSON(w, r, &in) {
+			return
+		}
+		if err := s.AssignRow(r.PathValue("set"), r.PathValue("id"), in.OwnerSet, in.OwnerID); err != nil {
+			adminError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("POST /_sim/users", func(w http.ResponseWriter, r *http.Request) {
+		var in struct {
+			FullName       string `json:"fullname"`
+			BusinessUnitID string `json:"businessUnitId"`
+		}
+		if !readJSON(w, r, &in) {
+			return
+		}
+		id, err := s.CreateUser(in.FullName, in.BusinessUnitID)
+		if err != nil {
+			adminError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		writeJSON(w, http.StatusCreated, map[string]string{"id": id})
+	})
+	mux.HandleFunc("POST /_sim/callers", func(w http.ResponseWriter, r *http.Request) {
+		var in struct {
+			Tenant string `json:"tenant"`
+			OID    string `json:"oid"`
+		}
+		if !readJSON(w, r, &in) {
+			return
+		}
+		if in.Tenant == "" || in.OID == "" {
+			adminError(w, http.StatusBadRequest, "tenant and oid are required: the caller's Entra tenant id and object id")
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"id": s.EnsureCaller(in.Tenant, in.OID)})
+	})
+	mux.HandleFunc("GET /_sim/teams/{team}/members", func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := s.GetRow("teams", r.PathValue("team")); !ok {
+			adminError(w, http.StatusNotFound, fmt.Sprintf("no team %s", r.PathValue("team")))
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"members": append([]string{}, s.TeamMembers(r.PathValue("team"))...)})
+	})
+	member := func(add bool) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			if e := s.teamMember(r.PathValue("team"), r.PathValue("user"), add); e != nil {
+				adminError(w, e.status, e.message)
+				return
+			}
+			w.WriteHeader(http.StatusNoContent)
+		}
+	}
+	mux.HandleFunc("PUT /_sim/teams/{team}/members/{user}", member(true))
+	mux.HandleFunc("DELETE /_sim/teams/{team}/members/{user}", member(false))
 	mux.HandleFunc("GET /_sim/throttle", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, throttleJSONOf(s.Throttle()))
 	})

@@ -77,7 +77,7 @@ func (s *Sim) attachFile(set, id string, f Attachment) (string, *apiError) {
 		return "", err
 	}
 	noteID := uuid.NewString()
-	if _, err := s.insertRow(notes, noteID, ch); err != nil {
+	if _, err := s.insertRow(nil, notes, noteID, ch); err != nil { // owned by DefaultOwnerID
 		return "", err
 	}
 	return noteID, nil

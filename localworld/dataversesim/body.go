@@ -36,6 +36,9 @@ func (s *Sim) parseChanges(c *call, t *table, body map[string]any) (changeSet, *
 					"Error identified in Payload provided by the user for Entity :'%s' ----> InnerException : Microsoft.OData.ODataException: An undeclared property '%s' which only has property annotations in the payload but no property value was found in the payload. In OData, only declared navigation properties and declared named streams can be represented as properties without values.", t.set, nav)
 			}
 			if v == nil {
+				if n.target == "" {
+					return nil, errOwnerRequired(t)
+				}
 				ch[n.attr] = nil
 				continue
 			}
@@ -47,8 +50,8 @@ func (s *Sim) parseChanges(c *call, t *table, body map[string]any) (changeSet, *
 			if err != nil {
 				return nil, err
 			}
-			if target.set != n.target {
-				return nil, errf(http.StatusBadRequest, codePayload, "Error identified in Payload provided by the user for Entity :'%s': '%s' binds to %s, not %s.", t.set, k, target.set, n.target)
+			if !n.accepts(target.set) {
+				return nil, errf(http.StatusBadRequest, codePayload, "Error identified in Payload provided by the user for Entity :'%s': '%s' binds to %s, not %s.", t.set, k, target.set, strings.Join(n.sets(), " or "))
 			}
 			ch[n.attr] = lookupValue{id: r.id, set: target.set}
 			continue
@@ -57,6 +60,9 @@ func (s *Sim) parseChanges(c *call, t *table, body map[string]any) (changeSet, *
 			continue // instance annotations such as @odata.type
 		}
 		if n, ok := t.navs[k]; ok && v == nil {
+			if n.target == "" {
+				return nil, errOwnerRequired(t)
+			}
 			ch[n.attr] = nil // {"parentaccountid": null} clears the lookup
 			continue
 		}

@@ -95,6 +95,12 @@ func (s *Sim) entity(c *call) *response {
 	if r == nil {
 		return errorResponse(k.notFound(t))
 	}
+	if rel, ok := t.relations[rest[0]]; ok {
+		if len(rest) == 1 && c.method == http.MethodGet {
+			return s.readRelated(c, t, r, rel)
+		}
+		return errorResponse(errf(http.StatusNotImplemented, codeQuery, "The simulator does not implement '%s %s': team membership is changed with AddTeamMember and RemoveTeamMember (PUT and DELETE /_sim/teams/{team}/members/{user}).", c.method, c.rawURL))
+	}
 	switch {
 	case len(rest) == 1 && c.method == http.MethodGet:
 		return s.readProperty(c, t, r, rest[0], false)

@@ -70,6 +70,11 @@ func errNoRow(t *table, id string) *apiError {
 	return errf(http.StatusNotFound, codeObjectNotExist, "%s With Id = %s Does Not Exist", t.logical, id)
 }
 
+// errOwnerRequired refuses clearing the owner of a user-owned row.
+func errOwnerRequired(t *table) *apiError {
+	return errf(http.StatusBadRequest, codePayload, "Error identified in Payload provided by the user for Entity :'%s': ownerid cannot be null; a %s is always owned by a user or a team. Assign it instead.", t.set, t.logical)
+}
+
 func errNoHTTPResource(url string) *apiError {
 	return errf(http.StatusNotFound, codeNone, "No HTTP resource was found that matches the request URI '%s'.", url)
 }

@@ -225,6 +225,9 @@ func (p *filterParser) column(path string) (operand, *apiError) {
 	if !ok {
 		return operand{}, errNoProperty(p.t, nav)
 	}
+	if n.target == "" {
+		return operand{}, errf(http.StatusNotImplemented, codeQuery, "The simulator does not filter through '%s', whose target may be a user or a team: compare _%s_value.", nav, nav)
+	}
 	target := p.tables[n.target]
 	j, ok := target.attr(name)
 	if !ok {

@@ -39,13 +39,20 @@ func entityDefinition(t *table, withAttrs bool, tables map[string]*table) map[st
 		"ChangeTrackingEnabled": t.tracked, "CanChangeTrackingBeEnabled": map[string]any{"Value": true, "CanBeChanged": !t.tracked},
 		"IsOptimisticConcurrencyEnabled": true, "HasNotes": t.hasNotes,
 	}
+	if t.ownership != "" {
+		d["OwnershipType"] = t.ownership
+	}
 	if withAttrs {
 		var attrs []map[string]any
 		for _, a := range t.attrs {
 			if !a.isColumn() {
 				continue
 			}
-			attrs = append(attrs, map[string]any{"LogicalName": a.logical, "AttributeType": a.typ.metadataName(), "MaxLength": a.maxLen, "Targets": targetsLogical(a, tables)})
+			typ := a.typ.metadataName()
+			if a.metaName != "" {
+				typ = a.metaName
+			}
+			attrs = append(attrs, map[string]any{"LogicalName": a.logical, "AttributeType": typ, "MaxLength": a.maxLen, "Targets": targetsLogical(a, tables)})
 		}
 		d["Attributes"] = attrs
 	}

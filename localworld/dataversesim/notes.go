@@ -134,7 +134,7 @@ func (s *Sim) commitBlocks(c *call, token string, list []string) *response {
 	if r := t.rows[up.id]; r != nil {
 		delete(ch, t.pk)
 		s.st.update(t, r, ch)
-	} else if _, err := s.insertRow(t, up.id, ch); err != nil {
+	} else if _, err := s.insertRow(c, t, up.id, ch); err != nil {
 		return errorResponse(err)
 	}
 	return jsonResponse(http.StatusOK, fmt.Appendf(nil, `{"@odata.context":"%s$metadata#Microsoft.Dynamics.CRM.CommitAnnotationBlocksUploadResponse","AnnotationId":"%s","FileSizeInBytes":%d}`, c.base, up.id, len(file)))

@@ -21,7 +21,8 @@ const (
 // privilegeEntity is the name a table's privileges carry (prvRead<name>):
 // activities share the Activity privileges, notes are Note.
 var privilegeEntity = map[string]string{"account": "Account", "contact": "Contact", "appointment": "Activity",
-	"lead": "Lead", "annotation": "Note", "organization": "Organization"}
+	"lead": "Lead", "annotation": "Note", "organization": "Organization", "systemuser": "User", "team": "Team",
+	"businessunit": "BusinessUnit"}
 
 // SetPrivilege grants or takes away access (AccessRead, ...) on the table
 // of set from every user's security role, as an administrator editing the

@@ -161,6 +161,9 @@ func parseExpand(v string, t *table, tables map[string]*table) ([]expandOption, 
 		if !ok {
 			return nil, errNoProperty(t, name)
 		}
+		if nav.target == "" {
+			return nil, errf(http.StatusNotImplemented, codeQuery, "The simulator does not expand '%s', whose target may be a user or a team: read _%s_value and its lookuplogicalname annotation.", name, name)
+		}
 		e := expandOption{name: name, nav: nav, parties: -1}
 		if inner != "" {
 			inner = strings.TrimSuffix(inner, ")")

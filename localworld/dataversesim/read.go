@@ -16,6 +16,14 @@ const (
 // Prefer: odata.track-changes the initial change-tracking read, or with
 // $deltatoken a delta read.
 func (s *Sim) readCollection(c *call, t *table) *response {
+	return s.readRows(c, t, t.set, nil)
+}
+
+// readRows answers a read of the rows of t at path (t's set, or a
+// collection-valued navigation property such as
+// systemusers(<id>)/teammembership_association), limited to the rows scope
+// accepts when it is not nil. Change tracking is for entity sets only.
+func (s *Sim) readRows(c *call, t *table, path string, scope filterNode) *response {
 	prefs, err := parsePrefer(c.header)
 	if err != nil {
 		return errorResponse(err)
@@ -23,6 +31,16 @@ func (s *Sim) readCollection(c *call, t *table) *response {
 	q, err := parseQuery(c.query, t, s.st.tables)
 	if err != nil {
 		return errorResponse(err)
+	}
+	if scope != nil {
+		if q.hasDelta || prefs.trackChanges {
+			return errorResponse(errf(http.StatusBadRequest, codeQuery, "Change tracking is available on an entity set, not on the navigation property '%s'.", path))
+		}
+		if f := q.filter; f != nil {
+			q.filter = func(r *row) bool { return scope(r) && f(r) }
+		} else {
+			q.filter = scope
+		}
 	}
 	if q.hasDelta {
 		return s.readDelta(c, t, q, prefs)
@@ -36,6 +54,9 @@ func (s *Sim) readCollection(c *call, t *table) *response {
 			return errorResponse(err)
 		}
 		cur, tracking = &cc, tracking || cc.tracking
+		if cc.tracking && scope != nil {
+			return errorResponse(errf(http.StatusBadRequest, codeQuery, "The $skiptoken value is not valid. Follow @odata.nextLink exactly as returned."))
+		}
 	}
 	if tracking {
 		if err := checkTrackable(t, q); err != nil {
@@ -87,7 +108,7 @@ func (s *Sim) readCollection(c *call, t *table) *response {
 			next.last = append(next.last, last.vals[col])
 		}
 		b = append(b, `,"@odata.nextLink":`...)
-		b = appendJSONString(b, linkWith(c.base, t.set, c.rawQry, []string{"$skiptoken"}, "$skiptoken="+escapeQuery(encodeCursor(t, next))))
+		b = appendJSONString(b, linkWith(c.base, path, c.rawQry, []string{"$skiptoken"}, "$skiptoken="+escapeQuery(encodeCursor(t, next))))
 	case tracking:
 		b = append(b, `,"@odata.deltaLink":`...)
 		b = appendJSONString(b, s.deltaLink(c, t, version))

@@ -69,7 +69,7 @@ func (rd *renderer) appendColumn(b []byte, r *row, i int) []byte {
 	}
 	if rd.prefs.wantsAnnotation("Microsoft.Dynamics.CRM.associatednavigationproperty") {
 		for _, n := range rd.t.navs {
-			if n.attr == i && n.target == lv.set {
+			if n.attr == i && n.accepts(lv.set) {
 				b = appendJSONString(append(b, ','), a.jsonName()+"@Microsoft.Dynamics.CRM.associatednavigationproperty")
 				b = appendJSONString(append(b, ':'), n.name)
 			}

@@ -21,7 +21,8 @@ const (
 	typeEntityName // a table's logical name, e.g. annotation.objecttypecode
 )
 
-// metadataName is the AttributeType name EntityDefinitions reports.
+// metadataName is the AttributeType name EntityDefinitions reports for a
+// column of type t (attribute.metaName overrides it).
 func (t attrType) metadataName() string {
 	return [...]string{"String", "Memo", "Uniqueidentifier", "Integer", "BigInt", "Money", "Double", "Boolean", "DateTime", "Lookup", "Picklist", "Virtual", "EntityName"}[t]
 }
@@ -33,6 +34,7 @@ type attribute struct {
 	maxLen   int      // strings: the maximum length; 0 means unlimited
 	targets  []string // lookups: the entity sets it may point to
 	readOnly bool     // set by the system (createdon, modifiedon, fullname, ...)
+	metaName string   // the AttributeType EntityDefinitions reports, when not the type's (ownerid: "Owner")
 }
 
 // isColumn reports whether a is a column, which $select, $filter and
@@ -55,11 +57,39 @@ func (a *attribute) jsonName() string {
 
 // navigation is a single-valued navigation property that sets a lookup,
 // e.g. primarycontactid, parentcustomerid_account or
-// regardingobjectid_account_appointment.
+// regardingobjectid_account_appointment. An owner's ownerid is one
+// navigation to either of two sets (its type is principal, which systemuser
+// and team derive from): target is empty and targets names them.
 type navigation struct {
-	name   string
-	attr   int    // index of the lookup attribute
-	target string // entity set it points to
+	name    string
+	attr    int      // index of the lookup attribute
+	target  string   // entity set it points to; "" for ownerid
+	targets []string // ownerid: the entity sets it may point to
+}
+
+// sets are the entity sets the navigation may point to.
+func (n *navigation) sets() []string {
+	if n.target != "" {
+		return []string{n.target}
+	}
+	return n.targets
+}
+
+// accepts reports whether the navigation may point to a row of set.
+func (n *navigation) accepts(set string) bool {
+	if n.target != "" {
+		return n.target == set
+	}
+	return containsString(n.targets, set)
+}
+
+// relation is a collection-valued navigation property of a many-to-many
+// relationship, e.g. systemusers(<id>)/teammembership_association: the
+// rows of target related to a row of the table it is declared on.
+type relation struct {
+	name    string
+	target  string                                // entity set of the related rows
+	related func(st *store, from, to string) bool // whether row to of target is related to row from
 }
 
 // altKey is an alternate key: a set of columns unique in the table.
@@ -80,6 +110,9 @@ type table struct {
 	navs        map[string]*navigation
 	keys        []altKey
 	hasNotes    bool
+	ownership   string               // OwnershipType: "UserOwned", "BusinessOwned"; "" when not reported
+	owned       bool                 // has ownerid, owninguser, owningteam and owningbusinessunit
+	relations   map[string]*relation // collection-valued navigation properties by name
 
 	rows       map[string]*row // by lower-case id
 	ids        []string        // lower-case ids, sorted: the default order
@@ -103,6 +136,9 @@ func (t *table) index() {
 	t.rows = map[string]*row{}
 	if t.navs == nil {
 		t.navs = map[string]*navigation{}
+	}
+	if t.relations == nil {
+		t.relations = map[string]*relation{}
 	}
 }
 

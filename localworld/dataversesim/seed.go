@@ -23,7 +23,11 @@ func SeedID(set string, i int) string {
 // when none are named), with deterministic ids (SeedID) and values: account
 // i's primary contact is contact i, contact i's parent customer is account
 // i, appointment i is regarding account i, when those rows are seeded too.
-// Seeded rows carry the current simulated time in createdon/modifiedon.
+// Row i of every set is owned by SeedOwner(i) (seeded users 0, 1, 2, then
+// seeded teams 0, 1, by i%5), with owninguser or owningteam and
+// owningbusinessunit to match. Seeded rows carry the current simulated time
+// in createdon/modifiedon. The principals (systemusers, teams,
+// businessunits) are not seeded here: New creates them.
 func (s *Sim) Seed(n int, sets ...string) error {
 	if len(sets) == 0 {
 		sets = SeededSets
@@ -120,6 +124,9 @@ func (s *Sim) seedSet(set string, n int) {
 			v[col("emailaddress1")] = fmt.Sprintf("lead%d@example.com", i)
 			v[col("statecode")] = int64(0)
 		}
+		ownerSet, ownerID := SeedOwner(i)
+		v[col("_ownerid_value")] = lookupValue{id: ownerID, set: ownerSet}
+		s.st.own(t, v)
 		r := &row{id: id, vals: v}
 		s.st.stamp(t, r, true)
 		t.rows[id] = r

@@ -61,8 +61,9 @@ type Sim struct {
 	envURL    string
 }
 
-// New returns a simulator with the organization row and opts.Seed rows in
-// each seeded table.
+// New returns a simulator with the organization row, the seeded business
+// units, users and teams (seedPrincipals) and opts.Seed rows in each seeded
+// table.
 func New(opts Options) *Sim {
 	now := opts.Now
 	if now == nil {
@@ -76,6 +77,7 @@ func New(opts Options) *Sim {
 	s.admin = s.adminMux()
 	s.mu.Lock()
 	s.seedOrganization()
+	s.seedPrincipals()
 	s.seed(opts.Seed)
 	s.mu.Unlock()
 	return s
@@ -153,6 +155,7 @@ func (s *Sim) serveAPI(r *http.Request, u user, body []byte) *response {
 		method: r.Method, segs: segs, rawURL: baseURL(r) + r.URL.RequestURI(), query: r.URL.Query(), rawQry: r.URL.RawQuery,
 		header: r.Header, body: body, base: baseURL(r) + "/api/data/" + version + "/", user: u,
 	}
+	s.ensureCaller(u) // a user added to the environment has its systemuser row
 	return s.dispatch(c)
 }
 

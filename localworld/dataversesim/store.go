@@ -34,6 +34,8 @@ type store struct {
 	version int64 // the last rowversion handed out
 	now     func() time.Time
 	undo    *[]func() // non-nil while a change set runs
+	// members is teammembership_association: team id -> its users' ids.
+	members map[string]map[string]bool
 }
 
 func (s *store) onUndo(f func()) {
@@ -74,10 +76,39 @@ func (s *store) stamp(t *table, r *row, created bool) {
 	}
 }
 
+// own sets the system's owner columns of a row of a user-owned table from
+// its ownerid: owninguser or owningteam, and owningbusinessunit, the
+// owner's business unit (docs/reference/dataverse-webapi.md §6.4). It runs
+// when a row is created and when its owner changes, not on other writes.
+func (s *store) own(t *table, vals []any) {
+	if !t.owned {
+		return
+	}
+	owner, _ := vals[t.byJSON["_ownerid_value"]].(lookupValue)
+	var user, team, unit any
+	switch owner.set {
+	case "systemusers":
+		user = owner
+	case "teams":
+		team = owner
+	}
+	if pt := s.tables[owner.set]; pt != nil {
+		if p := pt.rows[owner.id]; p != nil {
+			if bu, ok := p.vals[pt.byJSON["_businessunitid_value"]].(lookupValue); ok {
+				unit = bu
+			}
+		}
+	}
+	vals[t.byJSON["_owninguser_value"]] = user
+	vals[t.byJSON["_owningteam_value"]] = team
+	vals[t.byJSON["_owningbusinessunit_value"]] = unit
+}
+
 // insert adds a new row with the given values (vals[pk] holds the id).
 func (s *store) insert(t *table, vals []any) *row {
 	id := vals[t.pk].(string)
 	r := &row{id: id, vals: vals}
+	s.own(t, vals)
 	s.stamp(t, r, true)
 	t.rows[id] = r
 	pos, _ := slices.BinarySearch(t.ids, id)
@@ -91,6 +122,11 @@ func (s *store) update(t *table, r *row, changes map[int]any) {
 	old, oldVersion := slices.Clone(r.vals), r.version
 	for i, v := range changes {
 		r.vals[i] = v
+	}
+	if t.owned {
+		if _, ok := changes[t.byJSON["_ownerid_value"]]; ok {
+			s.own(t, r.vals)
+		}
 	}
 	s.stamp(t, r, false)
 	s.onUndo(func() { r.vals, r.version = old, oldVersion })
@@ -111,6 +147,7 @@ func (s *store) delete(t *table, r *row) {
 			}
 		}
 	}
+	s.forgetMemberships(t, r.id)
 	s.removeRow(t, r.id)
 	t.tombstones = append(t.tombstones, tombstone{id: r.id, version: s.nextVersion()})
 	s.onUndo(func() {
@@ -119,6 +156,25 @@ func (s *store) delete(t *table, r *row) {
 		pos, _ := slices.BinarySearch(t.ids, r.id)
 		t.ids = slices.Insert(t.ids, pos, r.id)
 	})
+}
+
+// forgetMemberships drops the team memberships of a deleted team or user,
+// as the intersect rows go with either side.
+func (s *store) forgetMemberships(t *table, id string) {
+	switch t.set {
+	case "teams":
+		if users, ok := s.members[id]; ok {
+			delete(s.members, id)
+			s.onUndo(func() { s.members[id] = users })
+		}
+	case "systemusers":
+		for team, users := range s.members {
+			if users[id] {
+				delete(users, id)
+				s.onUndo(func() { s.members[team][id] = true })
+			}
+		}
+	}
 }
 
 func (s *store) removeRow(t *table, id string) {

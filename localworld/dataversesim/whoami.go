@@ -14,9 +14,13 @@ func UserID(tid, oid string) string {
 }
 
 // whoAmI answers GET WhoAmI for the calling user
-// (docs/reference/dataverse-webapi.md §1.4).
+// (docs/reference/dataverse-webapi.md §1.4): BusinessUnitId is the business
+// unit of the caller's systemuser row.
 func (s *Sim) whoAmI(c *call) *response {
+	id := UserID(c.user.tenant, c.user.oid)
+	var bu string
+	s.locked(c, false, func() *response { bu = s.businessUnitOf(id); return nil })
 	body := fmt.Sprintf(`{"@odata.context":"%s$metadata#Microsoft.Dynamics.CRM.WhoAmIResponse","BusinessUnitId":"%s","UserId":"%s","OrganizationId":"%s"}`,
-		c.base, BusinessUnitID, UserID(c.user.tenant, c.user.oid), OrganizationID)
+		c.base, bu, id, OrganizationID)
 	return jsonResponse(http.StatusOK, []byte(body))
 }

@@ -22,7 +22,7 @@ func (s *Sim) create(c *call, t *table) *response {
 	if t.rows[id] != nil {
 		return errorResponse(errf(http.StatusPreconditionFailed, codeDuplicate, "Cannot insert duplicate key."))
 	}
-	r, err := s.insertRow(t, id, ch)
+	r, err := s.insertRow(c, t, id, ch)
 	if err != nil {
 		return errorResponse(err)
 	}
@@ -44,12 +44,17 @@ func (s *Sim) parseWrite(c *call, t *table) (preferences, changeSet, *apiError) 
 }
 
 // insertRow adds a row with id and the changes, enforcing alternate keys.
-func (s *Sim) insertRow(t *table, id string, ch changeSet) (*row, *apiError) {
+// A user-owned row created without an owner is owned by the caller of c
+// (ownerFor).
+func (s *Sim) insertRow(c *call, t *table, id string, ch changeSet) (*row, *apiError) {
 	vals := make([]any, len(t.attrs))
 	for i, v := range ch {
 		vals[i] = v
 	}
 	vals[t.pk] = id
+	if owner := t.byJSON["_ownerid_value"]; t.owned && vals[owner] == nil {
+		vals[owner] = ownerFor(c)
+	}
 	if _, taken := t.keyTaken(vals, ""); taken {
 		return nil, errf(http.StatusPreconditionFailed, codeDuplicate, "A record with matching key values already exists.")
 	}
@@ -122,7 +127,7 @@ func (s *Sim) patch(c *call, t *table, keySeg string, k rowKey) *response {
 		if t.rows[id] != nil {
 			return errorResponse(errf(http.StatusPreconditionFailed, codeDuplicate, "Cannot insert duplicate key."))
 		}
-		created, err := s.insertRow(t, id, ch)
+		created, err := s.insertRow(c, t, id, ch)
 		if err != nil {
 			return errorResponse(err)
 		}
@@ -223,11 +228,14 @@ func (s *Sim) reference(c *call, t *table, r *row, nav string) *response {
 		if err != nil {
 			return errorResponse(err)
 		}
-		if target.set != n.target {
-			return errorResponse(errf(http.StatusBadRequest, codePayload, "'%s' must refer to a record in %s.", nav, n.target))
+		if !n.accepts(target.set) {
+			return errorResponse(errf(http.StatusBadRequest, codePayload, "'%s' must refer to a record in %s.", nav, strings.Join(n.sets(), " or ")))
 		}
 		v = lookupValue{id: tr.id, set: target.set}
 	case http.MethodDelete:
+		if n.target == "" {
+			return errorResponse(errOwnerRequired(t))
+		}
 		if lv, ok := r.vals[n.attr].(lookupValue); !ok || !strings.EqualFold(lv.set, n.target) {
 			return newResponse(http.StatusNoContent)
 		}
