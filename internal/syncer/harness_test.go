@@ -43,6 +43,7 @@ type harness struct {
 	cfg            syncconfig.Config
 	storageConnStr string
 	documents      syncer.DocumentCache
+	dataverseUser  string
 }
 
 type harnessOptions struct {
@@ -56,6 +57,8 @@ type harnessOptions struct {
 	front func(*http.Request)
 	// documents is the notes' document cache the worker tells.
 	documents syncer.DocumentCache
+	// dataverseUser is the connection's Dataverse user (@me).
+	dataverseUser string
 }
 
 func newHarness(t testing.TB, o harnessOptions) *harness {
@@ -87,6 +90,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 		t.Fatal(err)
 	}
 	h.mirror, h.states, h.wrap, h.documents = mirror.New(h.db, mirror.NewAzureBlobs(client)), store.NewSyncStates(h.db), o.wrap, o.documents
+	h.dataverseUser = o.dataverseUser
 	if h.cfg, err = syncconfig.Parse(o.cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +104,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 
 func (h *harness) newWorker() *syncer.Worker {
 	conns := connFunc(func(tenant, user string) (store.Connection, error) {
-		return store.Connection{TenantID: tenant, UserID: user, Status: store.StatusActive, OrgURL: h.url}, nil
+		return store.Connection{TenantID: tenant, UserID: user, Status: store.StatusActive, OrgURL: h.url, DataverseUserID: h.dataverseUser}, nil
 	})
 	var m syncer.Mirror = h.mirror
 	if h.wrap != nil {

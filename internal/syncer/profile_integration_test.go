@@ -1,0 +1,165 @@
+package syncer_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+
+	"github.com/pitcher/connector/internal/syncer"
+	"github.com/pitcher/connector/localworld/dataversesim"
+)
+
+// myActiveAccounts is the profile "my active accounts and their contacts".
+const myActiveAccounts = `{"entitySets":[` +
+	`{"name":"accounts","select":["accountid","name"],"filter":"_ownerid_value eq @me and statecode eq 0","notes":false},` +
+	`{"name":"contacts","select":["contactid","fullname"],"notes":false,"relatedTo":{"set":"accounts","lookup":"_parentcustomerid_value"}}]}`
+
+// me is the Dataverse user of the profile tests: seeded rows 1, 6, 11, …
+// are theirs (dataversesim.SeedOwner).
+var me = dataversesim.SeedUserID(1)
+
+// TestProfileFollowsOwnership: an account reassigned to someone else leaves
+// the user's mirror with its contacts, as deletes in their change log;
+// given back, both return; deactivated, it leaves. A deletion of a row that
+// was never in the profile costs no Table write.
+func TestProfileFollowsOwnership(t *testing.T) {
+	writes := &countWrites{}
+	h := newHarness(t, harnessOptions{seed: 10, cfg: myActiveAccounts, dataverseUser: me,
+		client: &aztables.ClientOptions{ClientOptions: azcore.ClientOptions{PerCallPolicies: []policy.Policy{writes}}}})
+	a1, a6 := dataversesim.SeedID("accounts", 1), dataversesim.SeedID("accounts", 6)
+	c1, c6 := dataversesim.SeedID("contacts", 1), dataversesim.SeedID("contacts", 6)
+	expect := func(step string, accounts, contacts []string) {
+		t.Helper()
+		for set, want := range map[string][]string{"accounts": accounts, "contacts": contacts} {
+			want = slices.Sorted(slices.Values(want))
+			if got := keys(h.mirrorOf(t, set)); !slices.Equal(got, want) {
+				t.Errorf("%s: %s in the mirror = %v, want %v", step, set, got, want)
+			}
+			if got := keys(h.replay(t)[set]); !slices.Equal(got, want) {
+				t.Errorf("%s: %s in the app's copy = %v, want %v", step, set, got, want)
+			}
+		}
+	}
+	h.run(t, syncer.OutcomeSynced)
+	expect("first sync", []string{a1, a6}, []string{c1, c6})
+	for id, row := range h.mirrorOf(t, "accounts") {
+		if strings.Contains(string(row), "_ownerid_value") || strings.Contains(string(row), "statecode") {
+			t.Errorf("account %s is stored with the columns read only for the filter: %s", id, row)
+		}
+	}
+
+	if err := h.sim.AssignRow("accounts", a1, "systemusers", dataversesim.SeedUserID(2)); err != nil {
+		t.Fatal(err)
+	}
+	h.run(t, syncer.OutcomeSynced)
+	expect("reassigned to another user", []string{a6}, []string{c6})
+
+	if err := h.sim.AssignRow("accounts", a1, "systemusers", me); err != nil {
+		t.Fatal(err)
+	}
+	h.run(t, syncer.OutcomeSynced)
+	expect("given back", []string{a1, a6}, []string{c1, c6})
+
+	if err := h.sim.UpdateRow("accounts", a6, map[string]any{"statecode": 1}); err != nil {
+		t.Fatal(err)
+	}
+	h.run(t, syncer.OutcomeSynced)
+	expect("deactivated", []string{a1}, []string{c1})
+
+	before := writes.n.Load()
+	h.run(t, syncer.OutcomeSynced)
+	quiet := writes.n.Load() - before
+	if err := h.sim.DeleteRow("contacts", dataversesim.SeedID("contacts", 3)); err != nil {
+		t.Fatal(err)
+	}
+	before = writes.n.Load()
+	h.run(t, syncer.OutcomeSynced)
+	if got := writes.n.Load() - before; got != quiet {
+		t.Errorf("the deletion of a contact never in the profile made %d Table writes, want %d (as a sync with no change)", got, quiet)
+	}
+	expect("a contact outside deleted", []string{a1}, []string{c1})
+}
+
+// TestProfileConvergesUnderRandomEdits: for random sequences of edits in
+// Dynamics (reassign, deactivate, reactivate, create, move and delete
+// accounts and contacts), the mirror after each sync holds exactly the
+// simulator's rows that match the profile.
+func TestProfileConvergesUnderRandomEdits(t *testing.T) {
+	for seed := range uint64(3) {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			h := newHarness(t, harnessOptions{seed: 15, cfg: myActiveAccounts, dataverseUser: me})
+			rng := rand.New(rand.NewPCG(seed, 17))
+			owners := []string{me, dataversesim.SeedUserID(2)}
+			pick := func(set string) string {
+				ids := h.sim.IDs(set)
+				return ids[rng.IntN(len(ids))]
+			}
+			for step := range 12 {
+				for range 1 + rng.IntN(4) {
+					var err error
+					switch rng.IntN(7) {
+					case 0:
+						err = h.sim.AssignRow("accounts", pick("accounts"), "systemusers", owners[rng.IntN(2)])
+					case 1:
+						err = h.sim.UpdateRow("accounts", pick("accounts"), map[string]any{"statecode": rng.IntN(2)})
+					case 2:
+						_, err = h.sim.CreateRow("accounts", map[string]any{"name": "New", "ownerid@odata.bind": "/systemusers(" + owners[rng.IntN(2)] + ")"})
+					case 3:
+						_, err = h.sim.CreateRow("contacts", map[string]any{"lastname": "New", "parentcustomerid_account@odata.bind": "/accounts(" + pick("accounts") + ")"})
+					case 4:
+						err = h.sim.UpdateRow("contacts", pick("contacts"), map[string]any{"parentcustomerid_account@odata.bind": "/accounts(" + pick("accounts") + ")"})
+					case 5:
+						err = h.sim.DeleteRow("contacts", pick("contacts"))
+					case 6:
+						if len(h.sim.IDs("accounts")) > 5 {
+							err = h.sim.DeleteRow("accounts", pick("accounts"))
+						}
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+				}
+				h.run(t, syncer.OutcomeSynced)
+				want := profileOf(t, h)
+				for set, ids := range want {
+					if got := keys(h.mirrorOf(t, set)); !slices.Equal(got, ids) {
+						t.Fatalf("step %d: %s in the mirror = %v, want the profile's %v", step, set, got, ids)
+					}
+					if got := keys(h.replay(t)[set]); !slices.Equal(got, ids) {
+						t.Fatalf("step %d: %s in the app's copy = %v, want the profile's %v", step, set, got, ids)
+					}
+				}
+			}
+		})
+	}
+}
+
+// profileOf computes myActiveAccounts from the simulator's rows: the
+// accounts me owns that are active, and the contacts of those.
+func profileOf(t *testing.T, h *harness) map[string][]string {
+	t.Helper()
+	var accounts, contacts []string
+	mine := map[string]bool{}
+	for _, id := range h.sim.IDs("accounts") {
+		row, _ := h.sim.GetRow("accounts", id)
+		if row["_ownerid_value"] == me && row["statecode"] == float64(0) {
+			accounts = append(accounts, id)
+			mine[id] = true
+		}
+	}
+	for _, id := range h.sim.IDs("contacts") {
+		row, _ := h.sim.GetRow("contacts", id)
+		if parent, _ := row["_parentcustomerid_value"].(string); mine[parent] {
+			contacts = append(contacts, id)
+		}
+	}
+	slices.Sort(accounts)
+	slices.Sort(contacts)
+	return map[string][]string{"accounts": accounts, "contacts": contacts}
+}
