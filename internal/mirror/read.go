@@ -185,10 +185,48 @@ func (s *Store) Same(ctx context.Context, tenant, user, set, id string, data jso
 	return e.Data != nil && *e.Data == string(data), nil
 }
 
-// recordEntity is what a record holds: its row inline, or its blob's name.
+// recordEntity is what a record holds: its row inline, or its blob's name,
+// and the id of the row it belongs to.
 type recordEntity struct {
 	Data *string
 	Blob string
+	Rel  string
+}
+
+// Unchanged reports which upserts of entries the user's mirror already
+// holds exactly (the same row, belonging to the same row), by point reads,
+// several at a time.
+func (s *Store) Unchanged(ctx context.Context, tenant, user, set string, entries []Entry) (map[string]bool, error) {
+	same := make([]bool, len(entries))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(hasConcurrency)
+	for i, e := range entries {
+		if e.Deleted {
+			continue
+		}
+		g.Go(func() error {
+			rec, ok, err := s.record(gctx, tenant, user, set, e.ID)
+			if err != nil || !ok || rec.Rel != e.Rel {
+				return err
+			}
+			if rec.Blob != "" {
+				same[i] = rec.Blob == blobName(tenant, user, e.Data)
+			} else {
+				same[i] = rec.Data != nil && *rec.Data == string(e.Data)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	out := make(map[string]bool, len(entries))
+	for i, e := range entries {
+		if same[i] {
+			out[e.ID] = true
+		}
+	}
+	return out, nil
 }
 
 // record reads one record; false when the mirror does not hold it.

@@ -183,7 +183,7 @@ func Parse(doc string) (Config, error) {
 		if es.Filter != "" {
 			f, err := rowfilter.Parse(es.Filter)
 			if err != nil {
-				add(at+".filter", "%s", err.Error())
+				add(at+".filter", "the filter of %s, %s", es.Name, err.Error())
 			}
 			es.filter = f
 		}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pitcher/connector/internal/dataverse"
+	"github.com/pitcher/connector/internal/mirror"
 	"github.com/pitcher/connector/internal/store"
 )
 
@@ -145,7 +146,39 @@ const (
 func (r *setRun) flushHeld(ctx context.Context, gen int64) error {
 	held := r.held
 	r.held = nil
-	return r.apply(ctx, held, gen)
+	return r.applyFull(ctx, held, gen)
+}
+
+// applyFull writes the rows of a full read with generation gen. A read
+// again (gen above 1: after an expired delta token, a change of columns
+// or of the profile) only marks the rows the mirror already holds
+// unchanged with gen, instead of logging them again: the app downloads
+// only what changed, and the sweep still finds what the read did not see.
+func (r *setRun) applyFull(ctx context.Context, entries []mirror.Entry, gen int64) error {
+	if gen <= 1 || len(entries) == 0 {
+		return r.apply(ctx, entries, gen)
+	}
+	same, err := r.w.d.Mirror.Unchanged(ctx, r.job.TenantID, r.job.UserID, r.cfg.Name, entries)
+	if err != nil {
+		return err
+	}
+	if len(same) == 0 {
+		return r.apply(ctx, entries, gen)
+	}
+	changed := make([]mirror.Entry, 0, len(entries)-len(same))
+	marks := make([]string, 0, len(same))
+	for _, e := range entries {
+		if same[e.ID] {
+			marks = append(marks, e.ID)
+		} else {
+			changed = append(changed, e)
+		}
+	}
+	if err := r.w.d.Mirror.Mark(ctx, r.job.TenantID, r.job.UserID, r.cfg.Name, marks, gen); err != nil {
+		return err
+	}
+	r.wroteSinceCheckpoint += len(marks)
+	return r.apply(ctx, changed, gen)
 }
 
 // checkpoint stores the set's state as it is, with the lease: the

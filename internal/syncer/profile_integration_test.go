@@ -1,6 +1,7 @@
 package syncer_test
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -11,6 +12,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 
+	"github.com/pitcher/connector/internal/mirror"
+	"github.com/pitcher/connector/internal/syncconfig"
 	"github.com/pitcher/connector/internal/syncer"
 	"github.com/pitcher/connector/localworld/dataversesim"
 )
@@ -162,4 +165,80 @@ func profileOf(t *testing.T, h *harness) map[string][]string {
 	slices.Sort(accounts)
 	slices.Sort(contacts)
 	return map[string][]string{"accounts": accounts, "contacts": contacts}
+}
+
+// TestProfileChangeConverges: a new filter converges the mirror at the
+// next sync: rows now in arrive, rows now out leave, and rows in both
+// profiles are not sent to the app again.
+func TestProfileChangeConverges(t *testing.T) {
+	other := dataversesim.SeedUserID(2)
+	profile := func(filter string) string {
+		return `{"entitySets":[{"name":"accounts","select":["accountid","name"],"notes":false,"filter":"` + filter + `"}]}`
+	}
+	h := newHarness(t, harnessOptions{seed: 15, cfg: profile("_ownerid_value eq @me"), dataverseUser: me})
+	owned := func(users ...string) []string {
+		var ids []string
+		for i := range 15 {
+			if _, owner := dataversesim.SeedOwner(i); slices.Contains(users, owner) {
+				ids = append(ids, dataversesim.SeedID("accounts", i))
+			}
+		}
+		slices.Sort(ids)
+		return ids
+	}
+	logged := func() []mirror.Change {
+		t.Helper()
+		var all []mirror.Change
+		var c mirror.Cursor
+		for {
+			page, next, more, err := h.mirror.Read(context.Background(), h.tenant, h.user, c, mirror.MaxChangesPage)
+			if err != nil {
+				t.Fatal(err)
+			}
+			all = append(all, page...)
+			if c = next; !more {
+				return all
+			}
+		}
+	}
+	h.run(t, syncer.OutcomeSynced)
+	mine, theirs := owned(me), owned(other)
+	if got := keys(h.mirrorOf(t, "accounts")); !slices.Equal(got, mine) || len(mine) != 3 {
+		t.Fatalf("first profile: %v, want %v", got, mine)
+	}
+	steps := []struct {
+		filter    string
+		want      []string
+		upserts   []string
+		deletions []string
+	}{
+		{"_ownerid_value eq @me or _ownerid_value eq " + other, slices.Sorted(slices.Values(append(slices.Clone(mine), theirs...))), theirs, nil},
+		{"_ownerid_value eq " + other, theirs, nil, mine},
+	}
+	for _, st := range steps {
+		before := len(logged())
+		var err error
+		if h.cfg, err = syncconfig.Parse(profile(st.filter)); err != nil {
+			t.Fatal(err)
+		}
+		h.worker = h.newWorker()
+		h.run(t, syncer.OutcomeSynced)
+		if got := keys(h.mirrorOf(t, "accounts")); !slices.Equal(got, st.want) {
+			t.Errorf("profile %q: mirror %v, want %v", st.filter, got, st.want)
+		}
+		var ups, dels []string
+		for _, c := range logged()[before:] {
+			if c.Op == mirror.OpDelete {
+				dels = append(dels, c.ID)
+			} else {
+				ups = append(ups, c.ID)
+			}
+		}
+		slices.Sort(ups)
+		slices.Sort(dels)
+		if !slices.Equal(ups, st.upserts) || !slices.Equal(dels, st.deletions) {
+			t.Errorf("profile %q: logged upserts %v and deletes %v; want %v and %v (rows in both profiles are not sent again)",
+				st.filter, ups, dels, st.upserts, st.deletions)
+		}
+	}
 }

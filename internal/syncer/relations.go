@@ -423,6 +423,9 @@ func (r *setRun) write(ctx context.Context, entries []mirror.Entry, gen int64, f
 		r.held = append(r.held, entries...) // readPages writes them (flushHeld)
 		return nil
 	}
+	if full {
+		return r.applyFull(ctx, entries, gen)
+	}
 	if !full {
 		if err := r.watchChildren(ctx, entries); err != nil {
 			return err
@@ -430,9 +433,6 @@ func (r *setRun) write(ctx context.Context, entries []mirror.Entry, gen int64, f
 	}
 	if err := r.apply(ctx, entries, gen); err != nil {
 		return err
-	}
-	if full {
-		return nil
 	}
 	return r.forget(ctx, entries)
 }

@@ -30,6 +30,7 @@ type Mirror interface {
 	Same(ctx context.Context, tenant, user, set, id string, data json.RawMessage) (bool, error)
 	Has(ctx context.Context, tenant, user, set string, ids []string) (map[string]bool, error)
 	Related(ctx context.Context, tenant, user, set string, parents []string, fn func(ids []string) error) error
+	Unchanged(ctx context.Context, tenant, user, set string, entries []mirror.Entry) (map[string]bool, error)
 	TrimChanges(ctx context.Context, tenant, user string, cutoff time.Time, limit int) (int, bool, error)
 }
 

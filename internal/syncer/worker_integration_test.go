@@ -149,7 +149,9 @@ func TestDeleteAndRecreateInOneDelta(t *testing.T) {
 }
 
 // TestExpiredDeltaTokenResyncs: after the token expires the set is read in
-// full and rows deleted meanwhile leave the mirror.
+// full; rows deleted meanwhile leave the mirror, the row changed meanwhile
+// is logged, and the unchanged rows are not logged again (the app
+// downloads only what changed).
 func TestExpiredDeltaTokenResyncs(t *testing.T) {
 	h := newHarness(t, harnessOptions{seed: 30, cfg: smallPages})
 	h.run(t, syncer.OutcomeSynced)
@@ -158,10 +160,14 @@ func TestExpiredDeltaTokenResyncs(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	changed := dataversesim.SeedID("accounts", 10)
+	if err := h.sim.UpdateRow("accounts", changed, map[string]any{"name": "Changed while the token expired"}); err != nil {
+		t.Fatal(err)
+	}
 	h.sim.ExpireDeltaTokens()
 	res := h.run(t, syncer.OutcomeSynced)
-	if s := setResult(t, res, "accounts"); !s.Full || s.Deleted != 4 || s.Upserted != 26 {
-		t.Errorf("resync = %+v, want a full read of 26 rows and 4 deletions swept", s)
+	if s := setResult(t, res, "accounts"); !s.Full || s.Deleted != 4 || s.Upserted != 1 {
+		t.Errorf("resync = %+v, want a full read logging the 1 changed row and sweeping the 4 deleted", s)
 	}
 	assertConverged(t, h, "accounts", "contacts")
 	res = h.run(t, syncer.OutcomeSynced)
