@@ -53,7 +53,13 @@ func (r *setRun) watermark(ctx context.Context) error {
 			}
 			seen = later(seen, m)
 			if !m.After(prev) { // seen before, maybe unchanged
-				same, err := r.w.d.Mirror.Same(ctx, r.job.TenantID, r.job.UserID, r.cfg.Name, row.ID, row.Data)
+				stored := row.Data // as the mirror keeps it: without the columns read only for the profile
+				if len(r.strip) > 0 {
+					if stored, err = stripColumns(row.Data, r.strip); err != nil {
+						return fmt.Errorf("read %s: row %s: %w", r.cfg.Name, row.ID, err)
+					}
+				}
+				same, err := r.w.d.Mirror.Same(ctx, r.job.TenantID, r.job.UserID, r.cfg.Name, row.ID, stored)
 				if err != nil {
 					return err
 				}
