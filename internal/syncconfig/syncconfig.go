@@ -173,6 +173,7 @@ func Parse(doc string) (Config, error) {
 			cols[strings.ToLower(col)] = true
 		}
 		if rel := es.RelatedTo; rel != nil {
+			rel.Lookup = strings.ToLower(rel.Lookup) // as the Web API returns it
 			switch {
 			case !slices.ContainsFunc(c.EntitySets[:i], func(p EntitySet) bool { return strings.EqualFold(p.Name, rel.Set) }):
 				add(at+".relatedTo.set", "%q is not a set listed before %s (a set's parents are synced before it)", rel.Set, es.Name)

@@ -1,6 +1,7 @@
 package syncconfig
 
 import (
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -65,12 +66,12 @@ func TestParseProblems(t *testing.T) {
 			`entitySets[1].select[2]: "b;c" is not a column name`,
 			"entitySets[1].pageSize: 9000 is not from 1 to 5000",
 			`entitySets[2].name: "Contacts" is listed twice`,
-			"entitySets[2].filter: position 9: the text that starts here has no closing '",
+			"entitySets[2].filter: the filter of Contacts, position 9: the text that starts here has no closing '",
 		}},
 		{`{"entitySets":[{"name":"a","select":["x"],"filter":"(x eq 1"},{"name":"b","select":["x"],"filter":"x eq 1)"},{"name":"c","select":["x"],"filter":"x eq 1&$top=5"}]}`, []string{
-			`entitySets[0].filter: position 8: expected "and", "or" or the ")" closing the "(" at position 1`,
-			`entitySets[1].filter: position 7: this ")" has no "(" before it`,
-			"entitySets[2].filter: position 7: unexpected character '&'",
+			`entitySets[0].filter: the filter of a, position 8: expected "and", "or" or the ")" closing the "(" at position 1`,
+			`entitySets[1].filter: the filter of b, position 7: this ")" has no "(" before it`,
+			"entitySets[2].filter: the filter of c, position 7: unexpected character '&'",
 		}},
 		{`{"entitySets":[{"name":"Annotations","select":["subject"]}],"notes":{"maxFileSize":-1,"pageSize":9000}}`, []string{
 			"entitySets[0].name: annotations are synced as the notes of the other sets' rows",
@@ -92,6 +93,94 @@ func TestParseProblems(t *testing.T) {
 		for i, w := range tc.want {
 			if got := e.Problems[i].String(); !strings.Contains(got, w) {
 				t.Errorf("Parse(%s) problem %d = %q, want it to contain %q", tc.doc, i, got, w)
+			}
+		}
+	}
+}
+
+// The three profiles of docs/configuration.md ("Examples"), exactly as
+// written there: they must stay equal to the document (the test checks
+// that the document still holds them).
+const (
+	myActiveAccountsDoc = `{"entitySets": [
+  {"name": "accounts", "filter": "_ownerid_value eq @me and statecode eq 0",
+   "select": ["accountid", "name", "accountnumber", "telephone1", "emailaddress1", "websiteurl",
+     "address1_city", "_primarycontactid_value", "modifiedon"]},
+  {"name": "contacts", "relatedTo": {"set": "accounts", "lookup": "_parentcustomerid_value"},
+   "select": ["contactid", "fullname", "firstname", "lastname", "jobtitle", "emailaddress1",
+     "telephone1", "_parentcustomerid_value", "modifiedon"]}
+]}
+`
+	myTeamsOpenAppointmentsDoc = `{"entitySets": [
+  {"name": "appointments", "filter": "_ownerid_value in @myteams and statecode in (0, 3)",
+   "select": ["activityid", "subject", "scheduledstart", "scheduledend", "location", "description",
+     "_regardingobjectid_value", "statecode", "modifiedon"]}
+]}
+`
+	myBusinessUnitDoc = `{"entitySets": [
+  {"name": "accounts", "filter": "_owningbusinessunit_value eq @mybusinessunit",
+   "select": ["accountid", "name", "accountnumber", "telephone1", "emailaddress1", "websiteurl",
+     "address1_city", "statecode", "_primarycontactid_value", "modifiedon"]},
+  {"name": "contacts", "filter": "_owningbusinessunit_value eq @mybusinessunit",
+   "select": ["contactid", "fullname", "firstname", "lastname", "jobtitle", "emailaddress1",
+     "telephone1", "statecode", "_parentcustomerid_value", "modifiedon"]},
+  {"name": "appointments", "filter": "_owningbusinessunit_value eq @mybusinessunit",
+   "select": ["activityid", "subject", "scheduledstart", "scheduledend", "location", "description",
+     "_regardingobjectid_value", "statecode", "modifiedon"]}
+]}
+`
+)
+
+// TestProfileExamplesParse: the documented example profiles are valid
+// SYNC_CONFIG documents, with the filters, parameters and relation they
+// describe.
+func TestProfileExamplesParse(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type set struct {
+		name, filter string
+		params       []string
+		relatedTo    *Related
+	}
+	tests := []struct {
+		name, doc string
+		want      []set
+	}{
+		{"my active accounts and their contacts", myActiveAccountsDoc, []set{
+			{"accounts", "_ownerid_value eq @me and statecode eq 0", []string{"@me"}, nil},
+			{"contacts", "", nil, &Related{Set: "accounts", Lookup: "_parentcustomerid_value"}},
+		}},
+		{"my team's open appointments", myTeamsOpenAppointmentsDoc, []set{
+			{"appointments", "_ownerid_value in @myteams and statecode in (0,3)", []string{"@myteams"}, nil},
+		}},
+		{"everything in my business unit", myBusinessUnitDoc, []set{
+			{"accounts", "_owningbusinessunit_value eq @mybusinessunit", []string{"@mybusinessunit"}, nil},
+			{"contacts", "_owningbusinessunit_value eq @mybusinessunit", []string{"@mybusinessunit"}, nil},
+			{"appointments", "_owningbusinessunit_value eq @mybusinessunit", []string{"@mybusinessunit"}, nil},
+		}},
+	}
+	for _, tc := range tests {
+		if !strings.Contains(string(doc), "```json\n"+tc.doc+"```") {
+			t.Errorf("%s: docs/configuration.md no longer holds this example as written here; keep the two equal", tc.name)
+		}
+		c, err := Parse(tc.doc)
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		if len(c.EntitySets) != len(tc.want) {
+			t.Errorf("%s: %d sets, want %d", tc.name, len(c.EntitySets), len(tc.want))
+			continue
+		}
+		for i, w := range tc.want {
+			es := c.EntitySets[i]
+			if es.Name != w.name || es.RowFilter().String() != w.filter || !slices.Equal(es.RowFilter().Params(), w.params) {
+				t.Errorf("%s: set %d = %s, filter %q, params %q; want %s, %q, %q", tc.name, i, es.Name, es.RowFilter(), es.RowFilter().Params(), w.name, w.filter, w.params)
+			}
+			if (es.RelatedTo == nil) != (w.relatedTo == nil) || es.RelatedTo != nil && *es.RelatedTo != *w.relatedTo {
+				t.Errorf("%s: %s relatedTo = %+v, want %+v", tc.name, es.Name, es.RelatedTo, w.relatedTo)
 			}
 		}
 	}

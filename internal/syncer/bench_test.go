@@ -61,8 +61,8 @@ func liveHeap() uint64 {
 // reports what it cost.
 type fullSyncCost struct {
 	rows, kept, requests, tableWrites int64
-	elapsed                     time.Duration
-	peakHeap                    uint64 // above the heap before the sync
+	elapsed                           time.Duration
+	peakHeap                          uint64 // above the heap before the sync
 }
 
 func fullSync(tb testing.TB, rows, pageSize int) fullSyncCost {

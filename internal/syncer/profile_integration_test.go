@@ -242,3 +242,32 @@ func TestProfileChangeConverges(t *testing.T) {
 		}
 	}
 }
+
+// TestProfileParametersUnreadable: when the user's teams cannot be read,
+// the sets whose filters need them fail that sync and keep what they had,
+// with their notes; nothing is deleted.
+func TestProfileParametersUnreadable(t *testing.T) {
+	h := newHarness(t, harnessOptions{seed: 10, dataverseUser: me,
+		cfg: `{"entitySets":[{"name":"accounts","select":["accountid","name"],"filter":"_ownerid_value eq @me or _ownerid_value in @myteams"}]}`})
+	h.run(t, syncer.OutcomeSynced)
+	accounts := keys(h.mirrorOf(t, "accounts"))
+	if len(accounts) == 0 {
+		t.Fatal("no account in the profile: the test tests nothing")
+	}
+	note := attach(t, h.sim, "accounts", accounts[0], "minutes.txt")
+	h.run(t, syncer.OutcomeSynced)
+	if err := h.sim.UpdateRow("annotations", note, map[string]any{"subject": "Edited"}); err != nil {
+		t.Fatal(err)
+	}
+	h.sim.FailNext(dataversesim.Fault{Status: 403, Count: 10, Path: "teammembership_association"})
+	res := h.run(t, syncer.OutcomeSynced)
+	if err := res.Sets[0].Err; res.Sets[0].EntitySet != "accounts" || err == nil || !strings.Contains(err.Error(), "teams") {
+		t.Errorf("accounts when the teams cannot be read: %+v, want the failure naming the teams", res.Sets[0])
+	}
+	if got := keys(h.mirrorOf(t, "accounts")); !slices.Equal(got, accounts) {
+		t.Errorf("accounts after the failure = %v, want them kept: %v", got, accounts)
+	}
+	if n := h.mirrorOf(t, "annotations")[note]; !strings.Contains(string(n), "Edited") {
+		t.Errorf("the note of a kept account after the failure = %s, want it kept and edited", n)
+	}
+}

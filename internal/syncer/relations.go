@@ -464,8 +464,8 @@ func (w *Worker) profileParams(ctx context.Context, client *dataverse.Client, co
 			}
 		}
 	}
-	p := rowfilter.Params{Me: conn.DataverseUserID}
-	if !used["@mybusinessunit"] && !used["@myteams"] {
+	p := rowfilter.Params{Me: strings.ToLower(conn.DataverseUserID)}
+	if !used["@mybusinessunit"] && !used["@myteams"] && (p.Me != "" || !used["@me"]) {
 		return p, nil
 	}
 	who, err := client.WhoAmI(ctx)
@@ -483,6 +483,15 @@ func (w *Worker) profileParams(ctx context.Context, client *dataverse.Client, co
 		slices.Sort(p.MyTeams)
 	}
 	return p, nil
+}
+
+// needsRead reports whether f uses parameters profileParams reads from
+// Dataverse: all but @me, which the connection holds (unless it lacks it).
+func needsRead(f *rowfilter.Filter, p rowfilter.Params) bool {
+	if f == nil {
+		return false
+	}
+	return slices.ContainsFunc(f.Params(), func(name string) bool { return name != "@me" || p.Me == "" })
 }
 
 // paramsUsed is a digest of the values of the parameters r's filter uses:

@@ -66,8 +66,12 @@ func (w *Worker) runSets(ctx context.Context, log *slog.Logger, job queue.SyncJo
 		r := &setRun{w: w, client: client, cnt: cnt, job: job, cfg: cfg, st: st, l: l, rel: rel, params: params,
 			deadline: deadline, log: log.With("entitySet", cfg.Name)}
 		start, before := w.d.Now(), cnt.n.Load()
+		if rel != nil && st.LogicalName != "" {
+			rel.logical[st.LogicalName] = cfg.Name // also when the set fails below: its notes keep their row
+		}
 		var err error
-		if f := cfg.RowFilter(); paramsErr != nil && f != nil && len(f.Params()) > 0 {
+		if paramsErr != nil && needsRead(cfg.RowFilter(), params) {
+			r.res.EntitySet = cfg.Name
 			err = paramsErr // without them the filter would judge every row wrongly
 		} else {
 			err = r.prepare(ctx, client, &defs)
@@ -159,9 +163,9 @@ type setRun struct {
 	// checkpoint, wroteSinceCheckpoint the rows it wrote meanwhile.
 	held                                  []mirror.Entry
 	sinceCheckpoint, wroteSinceCheckpoint int
-	log        *slog.Logger
-	sel        []string
-	res        SetResult
+	log                                   *slog.Logger
+	sel                                   []string
+	res                                   SetResult
 	// deadline is when the run's time budget is spent: a full read stops
 	// at its first checkpoint after it.
 	deadline time.Time

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/pitcher/connector/internal/dataverse"
@@ -136,6 +137,15 @@ func (r *setRun) reconcile(ctx context.Context) error {
 			ids := make([]string, 0, len(page.Rows))
 			for _, row := range page.Rows {
 				ids = append(ids, row.ID)
+			}
+			if r.filter != nil || r.asChild() != nil {
+				// Most of a profiled set's rows are not in the mirror:
+				// mark only those that are (a read each, not a failed write).
+				held, err := r.w.d.Mirror.Has(ctx, r.job.TenantID, r.job.UserID, r.cfg.Name, ids)
+				if err != nil {
+					return err
+				}
+				ids = slices.DeleteFunc(ids, func(id string) bool { return !held[id] })
 			}
 			return r.w.d.Mirror.Mark(ctx, r.job.TenantID, r.job.UserID, r.cfg.Name, ids, gen)
 		},
