@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sync"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
@@ -27,9 +26,10 @@ const (
 // it, and every entry is appended to the change log with the sequence
 // numbers firstSeq, firstSeq+1, … in order (the caller reserves them).
 // The mirror and the log are written in transactions of up to 100
-// operations; the log's transactions are written in sequence order, so a
-// reader never sees a later entry before an earlier one of the same call.
-// On error some entries may be written: applying them again is harmless.
+// operations, the log's first and in sequence order, so a reader never
+// sees a later entry before an earlier one of the same call, and the
+// mirror never holds a row whose change is not logged. On error some
+// entries may be written: applying them again is harmless.
 func (s *Store) Apply(ctx context.Context, tenant, user, set string, entries []Entry, gen, firstSeq int64) error {
 	pk := store.UserPartition(tenant, user)
 	recs, logs := newBatcher(s.records, "records"), newBatcher(s.changes, "changes")
@@ -60,14 +60,15 @@ func (s *Store) Apply(ctx context.Context, tenant, user, set string, entries []E
 			return err
 		}
 	}
-	// The two tables are written at the same time; each in order.
-	var recErr error
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); recErr = recs.flush(ctx) }()
-	logErr := logs.flush(ctx)
-	wg.Wait()
-	return errors.Join(recErr, logErr)
+	// The log first, then the mirror: the sync decides what to write again
+	// from the mirror (is this row already there? unchanged?), so a row
+	// must not reach the mirror before its change reached the log. A
+	// failure in between leaves a logged change whose mirror write the
+	// retry repeats (the app may see it twice, never not at all).
+	if err := logs.flush(ctx); err != nil {
+		return err
+	}
+	return recs.flush(ctx)
 }
 
 // putData sets the row's data on the entities: inline when it fits a

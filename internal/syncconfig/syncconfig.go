@@ -174,11 +174,14 @@ func Parse(doc string) (Config, error) {
 		}
 		if rel := es.RelatedTo; rel != nil {
 			rel.Lookup = strings.ToLower(rel.Lookup) // as the Web API returns it
+			parent := slices.IndexFunc(c.EntitySets[:i], func(p EntitySet) bool { return strings.EqualFold(p.Name, rel.Set) })
 			switch {
-			case !slices.ContainsFunc(c.EntitySets[:i], func(p EntitySet) bool { return strings.EqualFold(p.Name, rel.Set) }):
+			case parent < 0:
 				add(at+".relatedTo.set", "%q is not a set listed before %s (a set's parents are synced before it)", rel.Set, es.Name)
 			case !identifier.MatchString(rel.Lookup):
 				add(at+".relatedTo.lookup", "%q is not a column name; name the lookup as the Web API returns it (_parentcustomerid_value)", rel.Lookup)
+			default:
+				rel.Set = c.EntitySets[parent].Name // as the parent spells it
 			}
 		}
 		if es.Filter != "" {

@@ -40,6 +40,18 @@ func TestParseNotes(t *testing.T) {
 	}
 }
 
+// TestRelatedToTakesTheParentsSpelling: relatedTo.set names its parent in
+// any case, and is taken as the parent spells it (the sync keys rows by it).
+func TestRelatedToTakesTheParentsSpelling(t *testing.T) {
+	c, err := Parse(`{"entitySets":[{"name":"accounts","select":["name"]},{"name":"contacts","select":["fullname"],"relatedTo":{"set":"Accounts","lookup":"_ParentCustomerId_Value"}}]}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rel := c.EntitySets[1].RelatedTo; rel.Set != "accounts" || rel.Lookup != "_parentcustomerid_value" {
+		t.Errorf("relatedTo = %+v, want accounts and the lookup in lower case", rel)
+	}
+}
+
 func TestParse(t *testing.T) {
 	c, err := Parse(`{"entitySets":[{"name":"accounts","select":["accountid","name"],"filter":"statecode eq 0 and name ne 'O''Brien (old)'"},{"name":"new_visits","select":["new_visitid"],"pageSize":250}]}`)
 	if err != nil {

@@ -21,7 +21,8 @@ import (
 // with, what it has seen so far), in one transaction with the lease. When
 // the run's time budget is spent it stops there and the worker queues a
 // continuation job; a run that dies resumes from the last checkpoint, so
-// at most one page is read twice.
+// at most a few pages are read twice (one, or up to maxPagesHeld for a
+// filtered read that keeps few rows).
 
 // errBudget stops a full read whose run has spent its time budget; the
 // read goes on from its checkpoint in a continuation job.
@@ -48,7 +49,9 @@ type fullRead struct {
 func (r *setRun) runFull(ctx context.Context, f fullRead) (*dataverse.Pager, error) {
 	resumed := r.st.FullKind == f.kind && r.st.FullNextLink != ""
 	if !resumed {
-		r.startFull(f.kind)
+		if err := r.beginFull(ctx, f.kind); err != nil {
+			return nil, err
+		}
 	}
 	r.res.Full = true
 	r.fullRows = f.kind == store.FullRows
@@ -66,7 +69,9 @@ func (r *setRun) runFull(ctx context.Context, f fullRead) (*dataverse.Pager, err
 			return pager, err
 		}
 		r.log.Warn("the stored paging link was refused; the full read starts over", "error", err.Error())
-		r.startFull(f.kind)
+		if err := r.beginFull(ctx, f.kind); err != nil {
+			return nil, err
+		}
 		resumed = false
 	}
 }
@@ -80,6 +85,15 @@ func (r *setRun) startFull(kind string) {
 	if kind == store.FullRows {
 		r.st.DeltaLink = "" // the full read is where the set resumes now
 	}
+}
+
+// beginFull starts a full read and stores its generation before it writes
+// a row: a read that dies before its first checkpoint and starts again
+// then takes a new generation, and its sweep removes what the first one
+// wrote that the second does not see.
+func (r *setRun) beginFull(ctx context.Context, kind string) error {
+	r.startFull(kind)
+	return r.checkpoint(ctx)
 }
 
 // endFull clears the checkpoint of a full read that has finished.

@@ -2,11 +2,13 @@ package syncer_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
@@ -269,5 +271,108 @@ func TestProfileParametersUnreadable(t *testing.T) {
 	}
 	if n := h.mirrorOf(t, "annotations")[note]; !strings.Contains(string(n), "Edited") {
 		t.Errorf("the note of a kept account after the failure = %s, want it kept and edited", n)
+	}
+}
+
+// TestParentBackBeforeItsChildrenRan: an account leaves the profile while
+// its contacts' run fails, and comes back before they run again: the
+// contacts stay (the departure is skipped because the account is back).
+func TestParentBackBeforeItsChildrenRan(t *testing.T) {
+	h := newHarness(t, harnessOptions{seed: 10, cfg: myActiveAccounts, dataverseUser: me})
+	a1, c1 := dataversesim.SeedID("accounts", 1), dataversesim.SeedID("contacts", 1)
+	h.run(t, syncer.OutcomeSynced)
+	if err := h.sim.AssignRow("accounts", a1, "systemusers", dataversesim.SeedUserID(2)); err != nil {
+		t.Fatal(err)
+	}
+	h.sim.FailNext(dataversesim.Fault{Status: 403, Path: "/contacts"})
+	h.run(t, syncer.OutcomeSynced)
+	if st := h.state(t, "contacts"); !strings.Contains(st.Gone, a1) {
+		t.Fatalf("the contacts' state after their failed run: Gone %q, want %s (the test tests nothing)", st.Gone, a1)
+	}
+	if err := h.sim.AssignRow("accounts", a1, "systemusers", me); err != nil {
+		t.Fatal(err)
+	}
+	h.run(t, syncer.OutcomeSynced)
+	if _, ok := h.mirrorOf(t, "contacts")[c1]; !ok {
+		t.Errorf("the account %s is back, its contact %s is not", a1, c1)
+	}
+	if _, ok := h.replay(t)["contacts"][c1]; !ok {
+		t.Errorf("the app lacks the contact %s of the account that came back", c1)
+	}
+}
+
+// TestNotesSwitchedOnForASyncedSet: notes switched on for a set already
+// synced bring the notes its rows already had.
+func TestNotesSwitchedOnForASyncedSet(t *testing.T) {
+	config := func(notes bool) string {
+		return fmt.Sprintf(`{"entitySets":[{"name":"accounts","select":["accountid","name"]},{"name":"contacts","select":["contactid","fullname"],"notes":%v}]}`, notes)
+	}
+	h := newHarness(t, harnessOptions{seed: 3, cfg: config(false)})
+	note := attach(t, h.sim, "contacts", h.sim.IDs("contacts")[0], "cv.txt")
+	h.run(t, syncer.OutcomeSynced)
+	if _, ok := h.mirrorOf(t, "annotations")[note]; ok {
+		t.Fatal("a contact's note synced with its notes off")
+	}
+	var err error
+	if h.cfg, err = syncconfig.Parse(config(true)); err != nil {
+		t.Fatal(err)
+	}
+	h.worker = h.newWorker()
+	h.run(t, syncer.OutcomeSynced)
+	if _, ok := h.mirrorOf(t, "annotations")[note]; !ok {
+		t.Error("notes switched on for contacts: the note a contact already had never arrives")
+	}
+}
+
+// diesAfterApply writes the first Apply it is given and then fails with
+// the lease gone to another worker (which expired it), as a worker stalled
+// right after that write: it can store nothing more.
+type diesAfterApply struct {
+	syncer.Mirror
+	h    *harness
+	died bool
+}
+
+func (m *diesAfterApply) Apply(ctx context.Context, tenant, user, set string, entries []mirror.Entry, gen, firstSeq int64) error {
+	if err := m.Mirror.Apply(ctx, tenant, user, set, entries, gen, firstSeq); err != nil || m.died {
+		return err
+	}
+	m.died = true
+	l, err := m.h.states.Lease(ctx, tenant, user)
+	if err != nil {
+		return err
+	}
+	l.Owner, l.Until = "the next worker", time.Now().Add(-time.Second) // taken over, and let go: expired
+	if _, err := m.h.states.UpdateLease(ctx, tenant, user, l); err != nil {
+		return err
+	}
+	return errors.New("the worker stalled after writing its first rows")
+}
+
+// TestFullReadStartedAgainSweeps: a first read that wrote rows and died
+// before its first checkpoint starts again with a new generation, so a
+// row it wrote that has left the profile meanwhile is swept.
+func TestFullReadStartedAgainSweeps(t *testing.T) {
+	dies := &diesAfterApply{}
+	h := newHarness(t, harnessOptions{seed: 10, dataverseUser: me,
+		cfg:  `{"entitySets":[{"name":"accounts","select":["accountid","name"],"notes":false,"filter":"_ownerid_value eq @me"}]}`,
+		wrap: func(m syncer.Mirror) syncer.Mirror { dies.Mirror = m; return dies }})
+	dies.h = h
+	a1 := dataversesim.SeedID("accounts", 1)
+	if res, _ := h.worker.Run(context.Background(), h.job()); res.Outcome == syncer.OutcomeSynced {
+		t.Fatal("the first read did not stall")
+	}
+	if _, ok := h.mirrorOf(t, "accounts")[a1]; !ok {
+		t.Fatalf("the read that died did not write %s: the test tests nothing", a1)
+	}
+	if err := h.sim.AssignRow("accounts", a1, "systemusers", dataversesim.SeedUserID(2)); err != nil {
+		t.Fatal(err)
+	}
+	h.run(t, syncer.OutcomeSynced)
+	if _, ok := h.mirrorOf(t, "accounts")[a1]; ok {
+		t.Errorf("account %s, written by a read that died and reassigned away since, stays in the mirror", a1)
+	}
+	if _, ok := h.replay(t)["accounts"][a1]; ok {
+		t.Errorf("account %s stays in the app's copy", a1)
 	}
 }

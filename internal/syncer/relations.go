@@ -347,14 +347,35 @@ func stripColumns(row []byte, cols []string) ([]byte, error) {
 	return json.Marshal(m)
 }
 
-// readPending reads the children of the parents that entered the mirror
-// since the set's last run, a few parents per query, and deletes those of
-// the parents that left it.
+// readPending deletes the children of the parents that left the mirror
+// since the set's last run, and reads the children of those that entered
+// it, a few parents per query. Leavers go first, and a leaver the mirror
+// holds again by now (it came back, or its deletion was never written) is
+// skipped: its children stay, and those of an entering parent, read next,
+// are not deleted after they arrive.
 func (r *setRun) readPending(ctx context.Context) error {
 	c := r.asChild()
 	if c == nil {
 		return nil
 	}
+	for set, ids := range parentIDs(r.st.Gone) {
+		back, err := r.w.d.Mirror.Has(ctx, r.job.TenantID, r.job.UserID, set, ids)
+		if err != nil {
+			return err
+		}
+		ids = slices.DeleteFunc(ids, func(id string) bool { return back[id] })
+		err = r.w.d.Mirror.Related(ctx, r.job.TenantID, r.job.UserID, r.cfg.Name, ids, func(ids []string) error {
+			entries := make([]mirror.Entry, len(ids))
+			for i, id := range ids {
+				entries[i] = mirror.Entry{ID: id, Deleted: true}
+			}
+			return r.write(ctx, entries, r.st.Generation, false)
+		})
+		if err != nil {
+			return fmt.Errorf("remove the %s of rows that left the mirror: %w", r.cfg.Name, err)
+		}
+	}
+	r.st.Gone = ""
 	for _, ids := range parentIDs(r.st.Pending) {
 		for chunk := range slices.Chunk(ids, pendingChunk) {
 			terms := make([]string, len(chunk))
@@ -380,19 +401,6 @@ func (r *setRun) readPending(ctx context.Context) error {
 		}
 	}
 	r.st.Pending = ""
-	for _, ids := range parentIDs(r.st.Gone) {
-		err := r.w.d.Mirror.Related(ctx, r.job.TenantID, r.job.UserID, r.cfg.Name, ids, func(ids []string) error {
-			entries := make([]mirror.Entry, len(ids))
-			for i, id := range ids {
-				entries[i] = mirror.Entry{ID: id, Deleted: true}
-			}
-			return r.write(ctx, entries, r.st.Generation, false)
-		})
-		if err != nil {
-			return fmt.Errorf("remove the %s of rows that left the mirror: %w", r.cfg.Name, err)
-		}
-	}
-	r.st.Gone = ""
 	return nil
 }
 
@@ -426,10 +434,8 @@ func (r *setRun) write(ctx context.Context, entries []mirror.Entry, gen int64, f
 	if full {
 		return r.applyFull(ctx, entries, gen)
 	}
-	if !full {
-		if err := r.watchChildren(ctx, entries); err != nil {
-			return err
-		}
+	if err := r.watchChildren(ctx, entries); err != nil {
+		return err
 	}
 	if err := r.apply(ctx, entries, gen); err != nil {
 		return err

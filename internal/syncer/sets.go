@@ -219,6 +219,10 @@ func (r *setRun) prepare(ctx context.Context, client *dataverse.Client, defs *ma
 		extra = append(extra, strings.ToLower(rel.Lookup))
 		sel += "|" + rel.Set + "." + rel.Lookup
 	}
+	if c := r.asChild(); c != nil && c.typed {
+		// The notes: which sets' notes are on is part of what they hold.
+		sel += "|" + strings.Join(c.parents, ",")
+	}
 	for _, c := range extra {
 		if !slices.Contains(r.sel, c) {
 			r.sel = append(r.sel, c)
@@ -294,8 +298,9 @@ func (r *setRun) record(ctx context.Context, start time.Time, runErr error) erro
 	return nil
 }
 
-// failed is the stored state after a failure: the state the run started
-// from (never a half-read delta link or watermark), with the error.
+// failed is the stored state after a failure: the state as the run left
+// it, whose delta link, watermark and checkpoint are only ever advanced
+// past what is written (never a half-read delta link), with the error.
 func (r *setRun) failed(cur store.SetState, err error, now time.Time) store.SetState {
 	msg := err.Error()
 	if len(msg) > maxErrorText {
