@@ -34,9 +34,10 @@ var thresholds = []threshold{
 	// The set's delta, the notes' delta, and one query for the notes of
 	// the 5 rows that entered the mirror: 3.
 	{"BenchmarkSyncEndToEnd", "incr-dv-req", true, 3},
-	// Lease, states, one mirror and one log transaction, the notes'
-	// pending rows, reads, and a point read per upserted row (15) to find
-	// the rows entering the mirror (≈ 30).
+	// Lease, states, one mirror and one log transaction, reads, a point
+	// read per upserted row (15) to find the rows entering the mirror, the
+	// commit of those entering and leaving, and the check and query for
+	// the notes of the 5 deleted rows (36).
 	{"BenchmarkSyncEndToEnd", "incr-table-tx", true, 40},
 	{"BenchmarkSyncEndToEnd", "incr-s", true, 15},
 	// One $batch per report plus the organisation's upload limit, read once
@@ -54,7 +55,7 @@ var thresholds = []threshold{
 	{"BenchmarkDocumentDownload", "cached-dv-req", true, 0},
 	// A download holds one 4 MiB block, whatever the file's size (≈ 5 MB).
 	{"BenchmarkDocumentDownload", "rss-above-idle-MB", true, 20},
-	// Measured ≈ 30 MB/s first, ≈ 300 MB/s cached.
+	// Measured 30–41 MB/s first, 310–640 MB/s cached.
 	{"BenchmarkDocumentDownload", "first-MB/s", false, 3},
 	{"BenchmarkDocumentDownload", "cached-MB/s", false, 10},
 	{"BenchmarkHandlerColdStart", "ready-ms", true, 1000},
