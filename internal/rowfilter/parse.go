@@ -52,44 +52,28 @@ func found(t token) string {
 	return quote(t.text)
 }
 
-func (p *parser) or() (node, error) {
-	var terms orNode
-	for {
-		n, err := p.and()
-		if err != nil {
-			return nil, err
-		}
-		if inner, ok := n.(orNode); ok {
-			terms = append(terms, inner...)
-		} else {
-			terms = append(terms, n)
-		}
-		if !p.is("or") {
-			break
-		}
-		if err := p.advance(); err != nil {
-			return nil, err
-		}
-	}
-	if len(terms) == 1 {
-		return terms[0], nil
-	}
-	return terms, nil
-}
+func (p *parser) or() (node, error) { return chain[orNode](p, "or", p.and) }
 
-func (p *parser) and() (node, error) {
-	var terms andNode
+func (p *parser) and() (node, error) { return chain[andNode](p, "and", p.unary) }
+
+// chain parses terms of next joined by the keyword word into a T (an
+// orNode or andNode), flattening nested ones; a single term stands alone.
+func chain[T interface {
+	~[]node
+	node
+}](p *parser, word string, next func() (node, error)) (node, error) {
+	var terms T
 	for {
-		n, err := p.unary()
+		n, err := next()
 		if err != nil {
 			return nil, err
 		}
-		if inner, ok := n.(andNode); ok {
+		if inner, ok := n.(T); ok {
 			terms = append(terms, inner...)
 		} else {
 			terms = append(terms, n)
 		}
-		if !p.is("and") {
+		if !p.is(word) {
 			break
 		}
 		if err := p.advance(); err != nil {

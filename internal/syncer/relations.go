@@ -369,7 +369,7 @@ func (r *setRun) readPending(ctx context.Context) error {
 			for i, id := range ids {
 				entries[i] = mirror.Entry{ID: id, Deleted: true}
 			}
-			return r.write(ctx, entries, r.st.Generation, false)
+			return r.writeAdmitted(ctx, entries, r.st.Generation) // from the mirror: no need to ask it again
 		})
 		if err != nil {
 			return fmt.Errorf("remove the %s of rows that left the mirror: %w", r.cfg.Name, err)
@@ -434,6 +434,15 @@ func (r *setRun) write(ctx context.Context, entries []mirror.Entry, gen int64, f
 	if full {
 		return r.applyFull(ctx, entries, gen)
 	}
+	return r.writeAdmitted(ctx, entries, gen)
+}
+
+// writeAdmitted writes entries that belong in the mirror, outside a full
+// read (a delta, a sweep, the children of parents that left): the rows
+// entering and leaving the mirror are recorded for the set's children
+// first, and the cached documents of the notes written are forgotten
+// after.
+func (r *setRun) writeAdmitted(ctx context.Context, entries []mirror.Entry, gen int64) error {
 	if err := r.watchChildren(ctx, entries); err != nil {
 		return err
 	}

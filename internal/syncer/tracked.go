@@ -146,16 +146,14 @@ func (r *setRun) apply(ctx context.Context, entries []mirror.Entry, gen int64) e
 
 // sweep deletes the rows of the set a full read of generation gen did not
 // see: they were deleted in Dynamics while their tombstones were out of
-// reach (an expired token, or a table without change tracking).
+// reach (an expired token, or a table without change tracking), or left
+// the profile. Their children follow (writeAdmitted records them).
 func (r *setRun) sweep(ctx context.Context, gen int64) error {
 	return r.w.d.Mirror.Stale(ctx, r.job.TenantID, r.job.UserID, r.cfg.Name, gen, func(ids []string) error {
 		entries := make([]mirror.Entry, len(ids))
 		for i, id := range ids {
 			entries[i] = mirror.Entry{ID: id, Deleted: true}
 		}
-		if err := r.apply(ctx, entries, gen); err != nil {
-			return err
-		}
-		return r.forget(ctx, entries)
+		return r.writeAdmitted(ctx, entries, gen)
 	})
 }

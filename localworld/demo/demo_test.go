@@ -185,7 +185,7 @@ func TestDemo(t *testing.T) {
 	start = time.Now()
 	w.SendSyncJob(t, dave, time.Now().Add(2*time.Minute))
 	w.WaitSynced(t, dave, start, time.Minute, append(sets, "annotations")...)
-	changes, cursor = w.Changes(t, token, cursor, 50)
+	changes, _ = w.Changes(t, token, cursor, 50)
 	var noteRow map[string]any
 	for _, ch := range changes {
 		if ch.EntitySet == "annotations" && ch.ID == note && ch.Op == "upsert" {

@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"os"
+	"strconv"
 	"testing"
 )
 
@@ -51,4 +52,20 @@ func TablePrefix(tb testing.TB) string {
 		tb.Fatal(err)
 	}
 	return "t" + hex.EncodeToString(b)
+}
+
+// IntEnv is the whole number in the environment variable name (a
+// benchmark's size), def when it is unset; it fails tb when the value is
+// not from lo to hi, naming the variable and the range.
+func IntEnv(tb testing.TB, name string, def, lo, hi int) int {
+	tb.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		tb.Fatalf("%s=%q is not a whole number from %d to %d", name, v, lo, hi)
+	}
+	return n
 }

@@ -9,28 +9,18 @@ import (
 	"crypto/sha256"
 	"io"
 	"net/http"
-	"os"
-	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/pitcher/connector/localworld/dataversesim"
+	"github.com/pitcher/connector/localworld/testenv"
 	"github.com/pitcher/connector/localworld/testworld"
 )
 
-// docMB is the size of BenchmarkDocumentDownload's file: BENCH_DOC_MB, or 50.
-func docMB(b *testing.B) int {
-	v := os.Getenv("BENCH_DOC_MB")
-	if v == "" {
-		return 50
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > 90 {
-		b.Fatalf("BENCH_DOC_MB=%q is not a whole number from 1 to 90 (Dataverse's largest file is 125 MB of Base64)", v)
-	}
-	return n
-}
+// docMB is the size of BenchmarkDocumentDownload's file in MB: BENCH_DOC_MB,
+// or 50; at most 90 (Dataverse's largest file is 125 MB of Base64).
+func docMB(b *testing.B) int { return testenv.IntEnv(b, "BENCH_DOC_MB", 50, 1, 90) }
 
 // BenchmarkDocumentDownload: a file attached to an account in Dynamics is
 // synced as a note, then the app downloads it twice through funchost: the

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -11,22 +10,13 @@ import (
 
 	"github.com/pitcher/connector/internal/store"
 	"github.com/pitcher/connector/localworld/dataversesim"
+	"github.com/pitcher/connector/localworld/testenv"
 	"github.com/pitcher/connector/localworld/testworld"
 )
 
 // benchRows is the size of BenchmarkSyncEndToEnd's table: BENCH_ROWS, or
 // 10,000 (scripts/bench.sh sets 100,000; 1,000,000 with BENCH_ROWS).
-func benchRows(b *testing.B) int {
-	v := os.Getenv("BENCH_ROWS")
-	if v == "" {
-		return 10000
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 {
-		b.Fatalf("BENCH_ROWS=%q is not a positive whole number", v)
-	}
-	return n
-}
+func benchRows(b *testing.B) int { return testenv.IntEnv(b, "BENCH_ROWS", 10000, 1, 1<<30) }
 
 // benchSyncConfig is one entity set, accounts, with seven columns and the
 // default page size (1,000 rows).
