@@ -130,13 +130,14 @@ func New(s Settings, logger *slog.Logger, opts Options) (*App, error) {
 	if dyn == nil {
 		dyn = signin.DataverseDynamics{}
 	}
+	a.Mirror = mirror.New(a.DB, mirror.NewAzureBlobs(blobs))
 	u := s.Uploads
 	uploadRetry := dataverse.DefaultRetry
 	uploadRetry.MaxRetryAfter = uploader.InlineRetryAfter
 	a.Uploads = uploader.New(uploader.Config{Allow: s.Allow, MaxBodyBytes: u.MaxBodyBytes, MaxDocuments: u.MaxDocuments,
 		InlineDocumentBytes: u.InlineDocumentBytes, MaxDeliveryCount: u.MaxDeliveryCount,
 		Dataverse: &dataverse.Options{Retry: uploadRetry, HTTPClient: dataverseHTTP(logger)}},
-		uploader.Deps{Rows: store.NewUploads(a.DB), Blobs: a.Documents, Queue: a.Queues.Uploads, Connections: conns, Tokens: a.Vault, Logger: logger})
+		uploader.Deps{Rows: store.NewUploads(a.DB), Blobs: a.Documents, Queue: a.Queues.Uploads, Connections: conns, Tokens: a.Vault, Versions: a.Mirror, Logger: logger})
 	a.SignIn = signin.New(signin.Config{ConsentRedirectURI: e.ConsentRedirectURI, LoginRedirectURI: e.LoginRedirectURI,
 		DiscoveryURL: e.DiscoveryURL, ReturnTo: returnTo},
 		signin.Deps{Entra: client, IDs: verifier, Flows: flows, Tenants: tenants, Conns: conns, Vault: a.Vault, Keys: ring,

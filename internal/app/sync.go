@@ -7,19 +7,17 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 
 	"github.com/pitcher/connector/internal/dataverse"
-	"github.com/pitcher/connector/internal/mirror"
 	"github.com/pitcher/connector/internal/notefiles"
 	"github.com/pitcher/connector/internal/store"
 	"github.com/pitcher/connector/internal/syncer"
 	"github.com/pitcher/connector/internal/tokens"
 )
 
-// addSync builds the downstream sync: the scheduler, the worker, the
-// mirror whose change log the Changes API reads, and the notes' documents
-// the Documents API serves.
+// addSync builds the downstream sync: the scheduler, the worker (writing
+// the mirror whose change log the Changes API reads), and the notes'
+// documents the Documents API serves.
 func (a *App) addSync(blobs *azblob.Client, conns *store.Connections, logger *slog.Logger) {
 	s := a.Settings
-	a.Mirror = mirror.New(a.DB, mirror.NewAzureBlobs(blobs))
 	hc := dataverseHTTP(logger)
 	a.NoteFiles = notefiles.New(a.Mirror, blobs.ServiceClient().NewContainerClient(notefiles.Container), func(o notefiles.Owner) (*dataverse.Client, error) {
 		return dataverse.New(o.OrgURL, tokens.Source{Issuer: a.Vault, TenantID: o.TenantID, UserID: o.UserID, Resource: o.OrgURL},

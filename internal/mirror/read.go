@@ -293,3 +293,46 @@ func (s *Store) Record(ctx context.Context, tenant, user, set, id string) (json.
 	}
 	return data, true, nil
 }
+
+// Version returns row id of set as the user's copy held it at etag (its
+// @odata.etag): the mirror's row if it is that version, else the change
+// log's upsert of that version, found by a scan of the user's log for the
+// row (the log holds every version the sync saw, until it is trimmed).
+// False when neither holds it.
+func (s *Store) Version(ctx context.Context, tenant, user, set, id, etag string) (json.RawMessage, bool, error) {
+	data, ok, err := s.Record(ctx, tenant, user, set, id)
+	if err != nil {
+		return nil, false, err
+	}
+	if ok && etagOf(data) == etag {
+		return data, true, nil
+	}
+	filter := fmt.Sprintf("PartitionKey eq '%s' and Set eq '%s' and Id eq '%s' and Op eq '%s'",
+		quote(store.UserPartition(tenant, user)), quote(set), quote(id), OpUpsert)
+	pager := s.changes.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter})
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return nil, false, fmt.Errorf("mirror: read the changes of %s row %s: %w", set, id, err)
+		}
+		for _, raw := range page.Entities {
+			c, err := s.decodeChange(ctx, raw)
+			if err != nil {
+				return nil, false, err
+			}
+			if etagOf(c.Data) == etag {
+				return c.Data, true, nil
+			}
+		}
+	}
+	return nil, false, nil
+}
+
+// etagOf is a row's @odata.etag.
+func etagOf(data json.RawMessage) string {
+	var v struct {
+		ETag string `json:"@odata.etag"`
+	}
+	_ = json.Unmarshal(data, &v)
+	return v.ETag
+}

@@ -35,6 +35,7 @@ const (
 	maxDocumentName   = 255
 	maxMimeType       = 256
 	maxKeyValueLength = 4000
+	maxETag           = 70
 )
 
 // Limits are the configurable bounds Decode enforces.
@@ -286,9 +287,21 @@ func decodeCustomer(o *object, allow uploadconfig.Config) Customer {
 		}
 	}
 	c.Fields = fields
-	o.done("entitySet, id, key, fields")
+	if c.IfMatch = o.str("ifMatch", false, maxETag); c.IfMatch != "" {
+		switch {
+		case !etagPattern.MatchString(c.IfMatch):
+			o.p.Add(o.field("ifMatch"), "is not an ETag like W/\"12345\"; send the row's @odata.etag as /api/changes gave it")
+		case c.ID == "":
+			o.p.Add(o.field("ifMatch"), "needs id; a row named by key, or a new row, is written without a version")
+		}
+	}
+	o.done("entitySet, id, key, fields, ifMatch")
 	return c
 }
+
+// etagPattern is an entity tag (RFC 9110 §8.8.3), weak as Dataverse's are
+// or strong, whose characters are safe in a request header.
+var etagPattern = regexp.MustCompile(`^(W/)?"[\x21\x23-\x7e]{1,64}"$`)
 
 // reported says whether a problem was found with key already.
 func (o *object) reported(key string) bool {

@@ -57,6 +57,10 @@ type Customer struct {
 	ID        string         `json:"id,omitempty"`
 	Key       map[string]any `json:"key,omitempty"`
 	Fields    map[string]any `json:"fields"`
+	// IfMatch is the row's @odata.etag as the app last received it (from
+	// the Changes API or an upload's records): the version its edit is
+	// based on. Only a row named by id has one.
+	IfMatch string `json:"ifMatch,omitempty"`
 }
 
 // Note is a text note on the meeting.

@@ -25,6 +25,7 @@ const (
 	UploadRetrying     = "retrying"      // failed for now; it runs again (at NextAttemptAt when set)
 	UploadParked       = "parked"        // the user must sign in again; it resumes then
 	UploadFailed       = "failed"        // Dynamics refused it; LastError says why
+	UploadConflict     = "conflict"      // a row it updates changed in Dynamics meanwhile; nothing was written
 	UploadDeadLettered = "dead_lettered" // every delivery failed; an operator resubmits it
 	UploadCancelled    = "cancelled"     // the user disconnected (or was erased) before it was written; the row goes with the erasure
 )
@@ -49,6 +50,9 @@ type Upload struct {
 	DocumentsDone []int
 	// Records is the JSON of the Dynamics records written.
 	Records string
+	// Conflicts is the JSON of the rows found changed in Dynamics since
+	// the app's copy (uploader.Conflict), "" for none.
+	Conflicts string
 	// The last error: Dataverse's code (or the connector's), its message,
 	// Dataverse's HTTP status, and the report's item it concerns.
 	ErrorCode, ErrorMessage, ErrorItem string
@@ -139,7 +143,7 @@ func encodeUpload(up Upload) []byte {
 		"TenantID": up.TenantID, "UserID": up.UserID, "Status": up.Status, "ContentHash": up.ContentHash,
 		"MessageSent": up.MessageSent, "Attempts": int32(up.Attempts), "RetryAttempt": int32(up.RetryAttempt),
 		"BatchDone": up.BatchDone, "DocumentsDone": joinInts(up.DocumentsDone), "Records": up.Records,
-		"ErrorCode": up.ErrorCode, "ErrorMessage": up.ErrorMessage, "ErrorItem": up.ErrorItem, "ErrorStatus": int32(up.ErrorStatus),
+		"Conflicts": up.Conflicts, "ErrorCode": up.ErrorCode, "ErrorMessage": up.ErrorMessage, "ErrorItem": up.ErrorItem, "ErrorStatus": int32(up.ErrorStatus),
 	}
 	edmTime(p, "CreatedAt", up.CreatedAt)
 	edmTime(p, "UpdatedAt", up.UpdatedAt)
@@ -158,7 +162,7 @@ func decodeUpload(raw []byte) (Upload, error) {
 		TenantID: p.str("TenantID"), UserID: p.str("UserID"), UploadID: e.RowKey, Status: p.str("Status"),
 		ContentHash: p.str("ContentHash"), MessageSent: p.boolean("MessageSent"), Attempts: p.integer("Attempts"),
 		RetryAttempt: p.integer("RetryAttempt"), BatchDone: p.boolean("BatchDone"), DocumentsDone: splitInts(p.str("DocumentsDone")),
-		Records: p.str("Records"), ErrorCode: p.str("ErrorCode"), ErrorMessage: p.str("ErrorMessage"), ErrorItem: p.str("ErrorItem"),
+		Records: p.str("Records"), Conflicts: p.str("Conflicts"), ErrorCode: p.str("ErrorCode"), ErrorMessage: p.str("ErrorMessage"), ErrorItem: p.str("ErrorItem"),
 		ErrorStatus: p.integer("ErrorStatus"), CreatedAt: p.time("CreatedAt"), UpdatedAt: p.time("UpdatedAt"),
 		CompletedAt: p.time("CompletedAt"), NextAttemptAt: p.time("NextAttemptAt"), ETag: azcore.ETag(e.ETag),
 	}, nil

@@ -51,7 +51,26 @@ type EntitySet struct {
 	Keys [][]string `json:"keys,omitempty"`
 	// Fields are the columns a report may write.
 	Fields []string `json:"fields"`
+	// Conflicts decides what happens when a report updates a row (named
+	// by id, with ifMatch) that changed in Dynamics since the app's copy:
+	// ConflictsServerWins, ConflictsClientWins or ConflictsMerge (the
+	// default).
+	Conflicts string `json:"conflicts,omitempty"`
 }
+
+// Conflict policies (docs/configuration.md, "Conflicts").
+const (
+	// ConflictsServerWins writes nothing of a report one of whose rows
+	// changed in Dynamics since the app's copy; the upload ends conflict.
+	ConflictsServerWins = "server-wins"
+	// ConflictsClientWins writes the app's values anyway and records the
+	// conflict on the upload.
+	ConflictsClientWins = "client-wins"
+	// ConflictsMerge writes the fields the app changed that nobody changed
+	// in Dynamics; a field changed on both sides is a conflict as under
+	// ConflictsServerWins.
+	ConflictsMerge = "merge"
+)
 
 // Default is the configuration used when UPLOAD_CONFIG is empty: meetings
 // become appointments; accounts (by account number) and contacts (by
@@ -87,6 +106,14 @@ func (c Config) SetNames() []string {
 	return out
 }
 
+// Policy is the set's conflict policy; ConflictsMerge when not set.
+func (e EntitySet) Policy() string {
+	if e.Conflicts == "" {
+		return ConflictsMerge
+	}
+	return e.Conflicts
+}
+
 // AllowsField reports whether column f may be written.
 func (e EntitySet) AllowsField(f string) bool { return slices.Contains(e.Fields, f) }
 
@@ -119,7 +146,7 @@ func Parse(doc string) (Config, error) {
 		return Default(), nil
 	}
 	var c Config
-	if p := apperr.DecodeStrict([]byte(doc), &c, "the fields are activity{entitySet,logicalName} and entitySets[]{name,logicalName,primaryKey,keys,fields}"); p != "" {
+	if p := apperr.DecodeStrict([]byte(doc), &c, "the fields are activity{entitySet,logicalName} and entitySets[]{name,logicalName,primaryKey,keys,fields,conflicts}"); p != "" {
 		return Config{}, apperr.InvalidProblems(invalidMessage, []apperr.Problem{{Field: "(document)", Message: p}})
 	}
 	var problems apperr.Problems
@@ -170,6 +197,13 @@ func Parse(doc string) (Config, error) {
 				add(fmt.Sprintf("%s.fields[%d]", at, j), "%q is listed twice", f)
 			}
 			cols[f] = true
+		}
+		switch es.Conflicts {
+		case "":
+			es.Conflicts = ConflictsMerge
+		case ConflictsServerWins, ConflictsClientWins, ConflictsMerge:
+		default:
+			add(at+".conflicts", "%q is not a conflict policy; use %s, %s or %s (the default)", es.Conflicts, ConflictsServerWins, ConflictsClientWins, ConflictsMerge)
 		}
 		for j, k := range es.Keys {
 			if len(k) == 0 {

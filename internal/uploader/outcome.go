@@ -2,11 +2,13 @@ package uploader
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/pitcher/connector/internal/apperr"
 	"github.com/pitcher/connector/internal/dataverse"
 	"github.com/pitcher/connector/internal/documents"
+	"github.com/pitcher/connector/internal/store"
 	"github.com/pitcher/connector/internal/tokens"
 )
 
@@ -21,6 +23,9 @@ import (
 //	            abandoned (non-2xx), so Service Bus redelivers it
 //	cancelled → cancelled;     message completed (the user disconnected
 //	            before anything was written; the erasure removes the row)
+//	conflict  → conflict;      message completed (a row changed in
+//	            Dynamics meanwhile and its policy does not write over it;
+//	            nothing was written)
 type outcomeKind int
 
 const (
@@ -30,10 +35,11 @@ const (
 	outcomeFailed
 	outcomeTransient
 	outcomeCancelled
+	outcomeConflict
 )
 
 func (k outcomeKind) String() string {
-	return [...]string{"done", "throttled", "parked", "failed", "transient", "cancelled"}[k]
+	return [...]string{"done", "throttled", "parked", "failed", "transient", "cancelled", "conflict"}[k]
 }
 
 // outcome is the end of one attempt.
@@ -55,6 +61,18 @@ func transient(err error) outcome {
 func parked(err error, why string) outcome {
 	return outcome{kind: outcomeParked, err: err, last: &LastError{Code: "reauth_required",
 		Message: "sign in to Dynamics 365 again; the report is kept and sent when you do (" + why + ")"}}
+}
+
+// conflict ends an upload none of whose report was written because rows
+// it updates changed in Dynamics (row.Conflicts lists them).
+func conflict(row *store.Upload) outcome {
+	list := conflicts(*row)
+	last := &LastError{Code: "conflict", Message: fmt.Sprintf("%d row(s) of the report changed in Dynamics 365 since your copy; nothing was written. "+
+		"Sync to get them, review the conflicts, and send the report again under a new upload id", len(list))}
+	if len(list) > 0 {
+		last.Item = list[0].Item
+	}
+	return outcome{kind: outcomeConflict, last: last}
 }
 
 func failed(err error, last *LastError) outcome {

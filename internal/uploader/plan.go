@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -20,15 +19,42 @@ type plan struct {
 	batch *dataverse.Batch
 	// items names the report's item of each request, by Content-ID.
 	items map[string]string
-	// keyed maps the Content-ID of a customer upserted by alternate key to
-	// its entity set and primary key column: its id is read from the answer.
-	keyed map[string][2]string
+	// customers maps the Content-ID of each customer's write to its index
+	// in the report; conditional those sent with an If-Match version.
+	customers, conditional map[string]int
+	// rows says, for each customer, its entity set, primary key column,
+	// and id when known before writing ("" for a row named by key).
+	rows []customerRow
 	// records are the records whose ids are known before writing.
 	records []Record
 	// chunked are the documents to upload in blocks afterwards.
 	chunked []int
 	// meeting is the activity the notes and documents are attached to.
 	meeting dataverse.Ref
+}
+
+type customerRow struct{ set, pk, id string }
+
+// customerWrite is how one customer of a report is written: the fields
+// to send, and the version of the row the write is conditional on (""
+// for an upsert, which creates the row or updates whatever is there).
+type customerWrite struct {
+	fields  map[string]any
+	ifMatch string
+	// skip: Dynamics holds the app's values already; nothing is sent,
+	// and etag is the row's version.
+	skip bool
+	etag string
+}
+
+// firstWrites is how a report's customers are written at first: their
+// fields, conditional on the app's version where the app gave one.
+func firstWrites(r *report.Report) []customerWrite {
+	out := make([]customerWrite, len(r.Customers))
+	for i, c := range r.Customers {
+		out[i] = customerWrite{fields: fieldsOf(c), ifMatch: c.IfMatch}
+	}
+	return out
 }
 
 // inline decides which documents travel inside the batch: in order, while
@@ -44,20 +70,20 @@ func inline(docs []report.Document, budget int64) []bool {
 	return out
 }
 
-// newPlan builds the plan of r for o. content returns the bytes of an
-// inline document.
-func (s *Service) newPlan(ctx context.Context, o Owner, r *report.Report, content func(ctx context.Context, d report.Document) ([]byte, error)) (*plan, error) {
+// newPlan builds the plan of r for o, its customers written as writes
+// says. content returns the bytes of an inline document.
+func (s *Service) newPlan(ctx context.Context, o Owner, r *report.Report, writes []customerWrite, content func(ctx context.Context, d report.Document) ([]byte, error)) (*plan, error) {
 	allow := s.cfg.Allow
 	id := func(item string) string { return report.RecordID(o.TenantID, o.UserID, r.UploadID, item) }
-	p := &plan{batch: &dataverse.Batch{}, items: map[string]string{}, keyed: map[string][2]string{}}
+	p := &plan{batch: &dataverse.Batch{}, items: map[string]string{}, customers: map[string]int{}, conditional: map[string]int{}}
 	cs := p.batch.ChangeSet()
-	add := func(item string, req dataverse.Request, err error) error {
+	add := func(item string, req dataverse.Request, err error) (string, error) {
 		if err != nil {
-			return fmt.Errorf("build %s: %w", item, err)
+			return "", fmt.Errorf("build %s: %w", item, err)
 		}
-		ref := cs.Add(req)
-		p.items[ref.Path()[1:]] = item
-		return nil
+		cid := cs.Add(req).Path()[1:]
+		p.items[cid] = item
+		return cid, nil
 	}
 
 	type target struct {
@@ -75,19 +101,29 @@ func (s *Service) newPlan(ctx context.Context, o Owner, r *report.Report, conten
 		if err != nil {
 			return nil, &notAllowedError{item: item, what: err.Error()}
 		}
-		var opts *dataverse.UpsertOptions
-		if known == "" {
-			// Upserted by alternate key: ask for the row back to learn its id.
-			opts = &dataverse.UpsertOptions{Return: true, Select: []string{es.PrimaryKey}}
-			p.keyed[strconv.Itoa(p.batch.Len()+1)] = [2]string{es.Name, es.PrimaryKey}
-		} else {
-			p.records = append(p.records, Record{Item: item, EntitySet: es.Name, ID: known})
+		customers[i] = target{ref: ref, logical: es.LogicalName}
+		p.rows = append(p.rows, customerRow{set: es.Name, pk: es.PrimaryKey, id: known})
+		w := writes[i]
+		if w.skip {
+			p.records = append(p.records, Record{Item: item, EntitySet: es.Name, ID: known, ETag: w.etag})
+			continue
 		}
-		req, err := dataverse.UpsertRequest(ref, fieldsOf(c), opts)
-		if err := add(item, req, err); err != nil {
+		// The row comes back (its key only) to learn its version, and its
+		// id when it is named by alternate key.
+		var req dataverse.Request
+		if w.ifMatch != "" {
+			req, err = dataverse.UpdateRequest(ref, w.fields, &dataverse.WriteOptions{IfMatch: w.ifMatch, Return: true, Select: []string{es.PrimaryKey}})
+		} else {
+			req, err = dataverse.UpsertRequest(ref, w.fields, &dataverse.UpsertOptions{Return: true, Select: []string{es.PrimaryKey}})
+		}
+		cid, err := add(item, req, err)
+		if err != nil {
 			return nil, err
 		}
-		customers[i] = target{ref: ref, logical: es.LogicalName}
+		p.customers[cid] = i
+		if w.ifMatch != "" {
+			p.conditional[cid] = i
+		}
 	}
 
 	act := allow.Activity
@@ -119,7 +155,7 @@ func (s *Service) newPlan(ctx context.Context, o Owner, r *report.Report, conten
 		rec["regardingobjectid_"+t.logical+"_"+act.LogicalName+"@odata.bind"] = t.ref.Bind()
 	}
 	req, err := dataverse.UpsertRequest(p.meeting, rec, nil)
-	if err := add(report.ItemMeeting, req, err); err != nil {
+	if _, err := add(report.ItemMeeting, req, err); err != nil {
 		return nil, err
 	}
 	p.records = append(p.records, Record{Item: report.ItemMeeting, EntitySet: act.EntitySet, ID: meetingID})
@@ -127,7 +163,7 @@ func (s *Service) newPlan(ctx context.Context, o Owner, r *report.Report, conten
 	for i, n := range r.Notes {
 		item := report.Item("notes", i)
 		req, err := dataverse.NoteRequest(dataverse.Note{ID: id(item), Subject: n.Subject, Text: n.Text, Regarding: p.meeting, RegardingTable: act.LogicalName})
-		if err := add(item, req, err); err != nil {
+		if _, err := add(item, req, err); err != nil {
 			return nil, err
 		}
 		p.records = append(p.records, Record{Item: item, EntitySet: "annotations", ID: id(item)})
@@ -144,7 +180,7 @@ func (s *Service) newPlan(ctx context.Context, o Owner, r *report.Report, conten
 			return nil, err
 		}
 		req, err := dataverse.NoteRequest(documentNote(id(item), d, p.meeting, act, b))
-		if err := add(item, req, err); err != nil {
+		if _, err := add(item, req, err); err != nil {
 			return nil, err
 		}
 		p.records = append(p.records, Record{Item: item, EntitySet: "annotations", ID: id(item)})

@@ -8,6 +8,7 @@ package uploader
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"time"
@@ -57,6 +58,13 @@ var (
 	_ Connections = (*store.Connections)(nil)
 )
 
+// Versions finds the version of a row the app's edit was based on (the
+// user's mirror and change log), to tell which fields changed in Dynamics
+// since: mirror.Store.
+type Versions interface {
+	Version(ctx context.Context, tenant, user, set, id, etag string) (json.RawMessage, bool, error)
+}
+
 // Config are the pipeline's settings.
 type Config struct {
 	// Allow says which entity sets and fields reports may write.
@@ -83,7 +91,10 @@ type Deps struct {
 	Queue       Queue
 	Connections Connections
 	Tokens      tokens.Issuer
-	Logger      *slog.Logger
+	// Versions may be nil: then no base version is known, and every field
+	// of a changed row counts as changed on both sides.
+	Versions Versions
+	Logger   *slog.Logger
 }
 
 // Service runs the pipeline. It is safe for concurrent use.

@@ -84,8 +84,21 @@ func (s *Service) settle(ctx context.Context, row *store.Upload, m queue.Upload,
 		counted(ctx, log, store.UploadCancelled)
 		return "cancelled", nil
 
+	case outcomeConflict:
+		row.Status, row.CompletedAt = store.UploadConflict, now
+		setError(row, o.last)
+		if err := s.save(ctx, row); err != nil {
+			return "", err
+		}
+		log.Info("upload not written: rows it updates changed in Dynamics", "conflicts", len(conflicts(*row)))
+		counted(ctx, log, store.UploadConflict)
+		return "conflict", nil
+
 	case outcomeFailed:
 		row.Status, row.CompletedAt = store.UploadFailed, now
+		if !row.BatchDone {
+			setConflicts(row, nil) // nothing of the report was written over
+		}
 		setError(row, o.last)
 		if err := s.save(ctx, row); err != nil {
 			return "", err

@@ -15,15 +15,19 @@ import (
 // Status is what the app sees of an upload (GET /api/uploads/{id}).
 type Status struct {
 	UploadID string `json:"uploadId"`
-	// Status is queued, processing, done, retrying, parked, failed or
-	// dead_lettered.
+	// Status is queued, processing, done, retrying, parked, failed,
+	// conflict, dead_lettered or cancelled.
 	Status string `json:"status"`
 	// StatusURL is where to ask again; the HTTP layer fills it in.
 	StatusURL string `json:"statusUrl,omitempty"`
 	// Attempts counts the worker's runs.
 	Attempts int `json:"attempts"`
 	// Records are the Dynamics records written so far.
-	Records   []Record   `json:"records"`
+	Records []Record `json:"records"`
+	// Conflicts are the rows the report updates that changed in Dynamics
+	// since the app's copy: why a conflict upload wrote nothing, or what
+	// a client-wins upload wrote over.
+	Conflicts []Conflict `json:"conflicts,omitempty"`
 	LastError *LastError `json:"lastError,omitempty"`
 	CreatedAt time.Time  `json:"createdAt"`
 	UpdatedAt time.Time  `json:"updatedAt"`
@@ -38,6 +42,9 @@ type Record struct {
 	Item      string `json:"item"`
 	EntitySet string `json:"entitySet"`
 	ID        string `json:"id"`
+	// ETag is the customer row's version after the write (its
+	// @odata.etag), for the app's next ifMatch; customers only.
+	ETag string `json:"etag,omitempty"`
 }
 
 // LastError is why the last attempt did not finish: Dataverse's code (hex,
@@ -69,7 +76,7 @@ func (s *Service) Status(ctx context.Context, o Owner, id string) (Status, error
 
 func statusOf(row store.Upload) Status {
 	st := Status{UploadID: row.UploadID, Status: row.Status, Attempts: row.Attempts, Records: records(row),
-		CreatedAt: row.CreatedAt, UpdatedAt: row.UpdatedAt}
+		Conflicts: conflicts(row), CreatedAt: row.CreatedAt, UpdatedAt: row.UpdatedAt}
 	if !row.NextAttemptAt.IsZero() {
 		st.NextAttemptAt = &row.NextAttemptAt
 	}

@@ -2,7 +2,6 @@ package uploader
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -48,7 +47,7 @@ func (s *Service) begin(ctx context.Context, m queue.Upload, log *slog.Logger) (
 			return row, "no such upload", nil
 		case err != nil:
 			return row, "", apperr.Wrap(apperr.Transient, err, "could not read the upload")
-		case row.Status == store.UploadDone || row.Status == store.UploadFailed || row.Status == store.UploadCancelled:
+		case row.Status == store.UploadDone || row.Status == store.UploadFailed || row.Status == store.UploadCancelled || row.Status == store.UploadConflict:
 			return row, "already " + row.Status, nil
 		case m.Attempt < row.RetryAttempt:
 			return row, fmt.Sprintf("superseded by attempt %d", row.RetryAttempt), nil
@@ -122,14 +121,14 @@ func (s *Service) attempt(ctx context.Context, o Owner, row *store.Upload, log *
 	content := func(ctx context.Context, d report.Document) ([]byte, error) {
 		return s.Blobs.Get(ctx, documentBlob(o.TenantID, o.UserID, r.UploadID, d.SHA256))
 	}
-	p, err := s.newPlan(ctx, o, r, content)
+	p, err := s.newPlan(ctx, o, r, firstWrites(r), content)
 	if err != nil {
 		return classify(err, "")
 	}
 	if !row.BatchDone {
 		// Recorded at once only when documents follow, so a failure among
 		// them does not send the batch again; otherwise done records it.
-		if out := s.writeBatch(ctx, c, p, row, len(p.chunked) > 0); out.kind != outcomeDone {
+		if out := s.writeReport(ctx, c, o, r, p, row, content, len(p.chunked) > 0); out.kind != outcomeDone {
 			return out
 		}
 		log.Debug("batch written", "requests", p.batch.Len())
@@ -150,29 +149,88 @@ func (s *Service) attempt(ctx context.Context, o Owner, row *store.Upload, log *
 	return out
 }
 
-// writeBatch sends the plan's $batch and records its records.
-func (s *Service) writeBatch(ctx context.Context, c *dataverse.Client, p *plan, row *store.Upload, record bool) outcome {
-	res, err := c.ExecuteBatch(ctx, p.batch, nil)
-	if err != nil {
-		return classify(err, "")
+// writeReport sends the plan's $batch and records its records. When a
+// row the report updates changed in Dynamics since the app's copy, the
+// change set is undone; resolve decides by policy, and the report is sent
+// again conditional on the versions it read, or ends conflict.
+func (s *Service) writeReport(ctx context.Context, c *dataverse.Client, o Owner, r *report.Report, p *plan, row *store.Upload, content func(context.Context, report.Document) ([]byte, error), record bool) outcome {
+	writes, conflicted := firstWrites(r), map[int]Conflict{}
+	for _, f := range conflicts(*row) { // recorded by a delivery that may have written over them
+		if i, ok := customerIndex(f.Item); ok {
+			conflicted[i] = f
+		}
 	}
-	recs := p.records
-	for _, part := range res.Parts {
-		if part.Err != nil {
+	for round := 1; ; round++ {
+		res, err := c.ExecuteBatch(ctx, p.batch, nil)
+		if err != nil {
+			return classify(err, "")
+		}
+		failed := slices.IndexFunc(res.Parts, func(part dataverse.BatchPart) bool { return part.Err != nil })
+		if failed < 0 {
+			return s.written(ctx, p, res, row, record)
+		}
+		part := res.Parts[failed]
+		if _, ok := p.conditional[part.ContentID]; !ok || !(dataverse.IsConcurrencyConflict(part.Err) || dataverse.IsNotFound(part.Err)) {
 			return classify(part.Err, p.items[part.ContentID])
 		}
-		if k, ok := p.keyed[part.ContentID]; ok {
-			var row map[string]any
-			if err := json.Unmarshal(part.Body, &row); err == nil {
-				if id, ok := row[k[1]].(string); ok {
-					recs = append(recs, Record{Item: p.items[part.ContentID], EntitySet: k[0], ID: strings.ToLower(id)})
-				}
+		if round == maxResolveRounds {
+			return transient(fmt.Errorf("%s changed in Dynamics while it was written, %d times", p.items[part.ContentID], round))
+		}
+		found, err := s.resolve(ctx, c, o, r, p, writes, conflicted)
+		switch {
+		case err != nil:
+			return classify(err, "")
+		case found.committed:
+			slices.SortStableFunc(found.records, itemOrder)
+			row.BatchDone = true
+			setRecords(row, found.records)
+			return s.recorded(ctx, row, record)
+		case found.blocked:
+			setConflicts(row, conflicted)
+			return conflict(row)
+		}
+		// Recorded before the write, so that a delivery finding the write
+		// done (its answer lost) still shows what it wrote over.
+		setConflicts(row, conflicted)
+		if len(conflicted) > 0 {
+			if err := s.save(ctx, row); err != nil {
+				return transient(err)
 			}
+		}
+		if p, err = s.newPlan(ctx, o, r, writes, content); err != nil {
+			return classify(err, "")
+		}
+	}
+}
+
+// written records the records of a successful $batch.
+func (s *Service) written(ctx context.Context, p *plan, res *dataverse.BatchResult, row *store.Upload, record bool) outcome {
+	recs := slices.Clone(p.records)
+	for _, part := range res.Parts {
+		i, ok := p.customers[part.ContentID]
+		if !ok {
+			continue
+		}
+		cu := p.rows[i]
+		w := part.Result()
+		id := cu.id
+		if id == "" {
+			if rec, err := decodeRow(w.Record); err == nil {
+				id, _ = rec[cu.pk].(string)
+			}
+		}
+		if id != "" {
+			recs = append(recs, Record{Item: report.Item("customers", i), EntitySet: cu.set, ID: strings.ToLower(id), ETag: w.ETag})
 		}
 	}
 	slices.SortStableFunc(recs, itemOrder)
 	row.BatchDone = true
 	setRecords(row, recs)
+	return s.recorded(ctx, row, record)
+}
+
+// recorded saves the row after its batch, when record says documents follow.
+func (s *Service) recorded(ctx context.Context, row *store.Upload, record bool) outcome {
 	if !record {
 		return done()
 	}

@@ -33,6 +33,9 @@ import (
 //	PUT    /_sim/tables/{set}/changetracking {"enabled":bool} -> 204
 //	PUT    /_sim/privileges                 {"entitySet","access":"read|create|write|delete","granted":bool} -> 204
 //	POST   /_sim/clock/advance              {"seconds":n} -> {"now":time}
+//	POST   /_sim/journal/enable             204: the write journal starts (EnableJournal)
+//	GET    /_sim/journal/{set}/{id}         {"entries":[{"version","deleted","values"}]} (Journal);
+//	                                        409 while the journal is off, 404 for an unknown set
 func (s *Sim) adminMux() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /_sim/state", func(w http.ResponseWriter, r *http.Request) {
@@ -247,6 +250,22 @@ func (s *Sim) adminMux() *http.ServeMux {
 		}
 		s.Advance(time.Duration(in.Seconds * float64(time.Second)))
 		writeJSON(w, http.StatusOK, map[string]any{"now": s.Now()})
+	})
+	mux.HandleFunc("POST /_sim/journal/enable", func(w http.ResponseWriter, r *http.Request) {
+		s.EnableJournal()
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("GET /_sim/journal/{set}/{id}", func(w http.ResponseWriter, r *http.Request) {
+		set := r.PathValue("set")
+		if _, ok := s.Counts()[set]; !ok {
+			adminError(w, http.StatusNotFound, fmt.Sprintf("no entity set %s", set))
+			return
+		}
+		if !s.journalOn() {
+			adminError(w, http.StatusConflict, "the write journal is off: turn it on with POST /_sim/journal/enable (or Options.Journal) before the writes to look at")
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"entries": s.Journal(set, r.PathValue("id"))})
 	})
 	return mux
 }

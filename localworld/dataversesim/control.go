@@ -11,7 +11,8 @@ import (
 
 // The methods below change and inspect the simulator the way a person
 // working in Dynamics, or a test, would. Writes go through the same
-// validation, ETag and change-tracking machinery as Web API writes.
+// validation, ETag and change-tracking machinery as Web API writes, and
+// into the write journal when it is on (journal.go).
 
 // Row is a record as the Web API returns it: "@odata.etag", every column
 // by its JSON name (lookups as _<name>_value holding the target id), values

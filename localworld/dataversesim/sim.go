@@ -36,6 +36,9 @@ type Options struct {
 	// simulator serves discovery and the environment on different URLs,
 	// as Dataverse does (globaldisco.crm.dynamics.com vs the org's host).
 	EnvironmentURL string
+	// Journal turns the write journal on once New has seeded the
+	// environment (Journal, EnableJournal). Off, writes keep no history.
+	Journal bool
 }
 
 // Sim is a simulated Dataverse environment: an http.Handler serving the Web
@@ -44,7 +47,7 @@ type Options struct {
 // let tests change and inspect the state directly. It is safe for
 // concurrent use.
 type Sim struct {
-	mu      sync.RWMutex // guards st, blocks, minToken, denied
+	mu      sync.RWMutex // guards st (its journal too), blocks, minToken, denied
 	st      store
 	offset  atomic.Int64 // nanoseconds added to the clock by Advance
 	baseNow func() time.Time
@@ -79,6 +82,9 @@ func New(opts Options) *Sim {
 	s.seedOrganization()
 	s.seedPrincipals()
 	s.seed(opts.Seed)
+	if opts.Journal {
+		s.st.enableJournal()
+	}
 	s.mu.Unlock()
 	return s
 }

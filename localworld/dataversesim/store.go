@@ -1,6 +1,7 @@
 package dataversesim
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -34,6 +35,9 @@ type store struct {
 	version int64 // the last rowversion handed out
 	now     func() time.Time
 	undo    *[]func() // non-nil while a change set runs
+	// journal is the write history per row, non-nil once the journal is
+	// enabled (Sim.EnableJournal); see journal.go.
+	journal map[journalKey][]journalWrite
 	// members is teammembership_association: team id -> its users' ids.
 	members map[string]map[string]bool
 }
@@ -108,8 +112,10 @@ func (s *store) own(t *table, vals []any) {
 func (s *store) insert(t *table, vals []any) *row {
 	id := vals[t.pk].(string)
 	r := &row{id: id, vals: vals}
+	set := s.setColumns(vals) // before the system fills in its columns
 	s.own(t, vals)
 	s.stamp(t, r, true)
+	s.record(t, id, journalWrite{version: r.version, vals: set})
 	t.rows[id] = r
 	pos, _ := slices.BinarySearch(t.ids, id)
 	t.ids = slices.Insert(t.ids, pos, id)
@@ -130,6 +136,9 @@ func (s *store) update(t *table, r *row, changes map[int]any) {
 	}
 	s.stamp(t, r, false)
 	s.onUndo(func() { r.vals, r.version = old, oldVersion })
+	if s.journal != nil {
+		s.record(t, r.id, journalWrite{version: r.version, vals: maps.Clone(changes)})
+	}
 }
 
 // delete removes r and leaves a tombstone for change tracking. The notes
@@ -149,13 +158,15 @@ func (s *store) delete(t *table, r *row) {
 	}
 	s.forgetMemberships(t, r.id)
 	s.removeRow(t, r.id)
-	t.tombstones = append(t.tombstones, tombstone{id: r.id, version: s.nextVersion()})
+	version := s.nextVersion()
+	t.tombstones = append(t.tombstones, tombstone{id: r.id, version: version})
 	s.onUndo(func() {
 		t.tombstones = t.tombstones[:len(t.tombstones)-1]
 		t.rows[r.id] = r
 		pos, _ := slices.BinarySearch(t.ids, r.id)
 		t.ids = slices.Insert(t.ids, pos, r.id)
 	})
+	s.record(t, r.id, journalWrite{version: version, deleted: true})
 }
 
 // forgetMemberships drops the team memberships of a deleted team or user,

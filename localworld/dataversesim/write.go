@@ -107,7 +107,7 @@ func (s *Sim) patch(c *call, t *table, keySeg string, k rowKey) *response {
 	}
 	ifMatch, ifNoneMatch := c.header.Get("If-Match"), c.header.Get("If-None-Match")
 	if r == nil {
-		if ifMatch != "" {
+		if ifMatch != "" { // update only, "*" or an ETag: nothing to update
 			return errorResponse(k.notFound(t))
 		}
 		id := k.id
@@ -133,7 +133,7 @@ func (s *Sim) patch(c *call, t *table, keySeg string, k rowKey) *response {
 		}
 		return s.written(c, t, created, keySeg, true, prefs)
 	}
-	if ifNoneMatch == "*" {
+	if ifNoneMatch == "*" { // create only; the documented answer has an empty code (§4.3)
 		return errorResponse(errf(http.StatusPreconditionFailed, codeNone, "A record with matching key values already exists."))
 	}
 	if err := checkIfMatch(ifMatch, r); err != nil {
@@ -154,13 +154,19 @@ func (s *Sim) patch(c *call, t *table, keySeg string, k rowKey) *response {
 	return s.written(c, t, r, keySeg, false, prefs)
 }
 
-// checkIfMatch compares an If-Match ETag with the row's version.
+// checkIfMatch compares an If-Match ETag with the version of r, an
+// existing row (a missing row is 404 before this). "*" and no header match
+// any version; a stale ETag, or a value that is no ETag at all, is 412
+// ConcurrencyVersionMismatch with its code 0x80060882, which the
+// documented example leaves empty (docs/reference/dataverse-webapi.md
+// §4.5, §10 item 5). The other 412, If-None-Match: * on an existing row
+// (patch), keeps the empty code of its documented answer.
 func checkIfMatch(ifMatch string, r *row) *apiError {
 	if ifMatch == "" || ifMatch == "*" {
 		return nil
 	}
 	if v, ok := parseETag(ifMatch); !ok || v != r.version {
-		return errf(http.StatusPreconditionFailed, codeNone, "The version of the existing record doesn't match the RowVersion property provided.")
+		return errf(http.StatusPreconditionFailed, codeConcurrency, "The version of the existing record doesn't match the RowVersion property provided.")
 	}
 	return nil
 }
