@@ -34,10 +34,11 @@ type uploadJSON struct {
 	ErrorItem   string     `json:"errorItem,omitempty"`
 	Error       string     `json:"error,omitempty"`
 	Records     string     `json:"records,omitempty"`
+	Conflicts   string     `json:"conflicts,omitempty"`
 }
 
 var uploadStatuses = map[string]bool{store.UploadQueued: true, store.UploadProcessing: true, store.UploadDone: true, store.UploadRetrying: true,
-	store.UploadParked: true, store.UploadFailed: true, store.UploadDeadLettered: true, store.UploadCancelled: true}
+	store.UploadParked: true, store.UploadFailed: true, store.UploadConflict: true, store.UploadDeadLettered: true, store.UploadCancelled: true}
 
 func runUploads(ctx context.Context, env *environment, args []string) error {
 	if len(args) == 0 || args[0] != "show" {
@@ -60,7 +61,7 @@ func runUploads(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	if *status != "" && !uploadStatuses[*status] {
-		return usagef("uploads show: --status %q is not queued, processing, done, retrying, parked, failed, dead_lettered or cancelled", *status)
+		return usagef("uploads show: --status %q is not queued, processing, done, retrying, parked, failed, conflict, dead_lettered or cancelled", *status)
 	}
 	return env.withApp(ctx, func(cfg app.Settings, a *app.App) error {
 		if tid == "" {
@@ -89,7 +90,7 @@ func runUploads(ctx context.Context, env *environment, args []string) error {
 			}
 			out = append(out, uploadJSON{UploadID: u.UploadID, Status: u.Status, Attempts: u.Attempts, CreatedAt: timePtr(u.CreatedAt),
 				UpdatedAt: timePtr(u.UpdatedAt), CompletedAt: timePtr(u.CompletedAt), NextAttempt: timePtr(u.NextAttemptAt),
-				ErrorCode: u.ErrorCode, ErrorStatus: u.ErrorStatus, ErrorItem: u.ErrorItem, Error: u.ErrorMessage, Records: u.Records})
+				ErrorCode: u.ErrorCode, ErrorStatus: u.ErrorStatus, ErrorItem: u.ErrorItem, Error: u.ErrorMessage, Records: u.Records, Conflicts: u.Conflicts})
 		}
 		sort.Slice(out, func(i, j int) bool { return when(out[i].CreatedAt) > when(out[j].CreatedAt) })
 		if f.json {

@@ -334,7 +334,7 @@ func (e *Eraser) eraseUploads(ctx context.Context, tenant, user string, counts C
 	waiting := 0
 	for _, row := range rows {
 		switch row.Status {
-		case store.UploadDone, store.UploadFailed, store.UploadCancelled:
+		case store.UploadDone, store.UploadFailed, store.UploadConflict, store.UploadCancelled:
 		case store.UploadProcessing:
 			if now.Sub(row.UpdatedAt) < staleProcessing {
 				waiting++

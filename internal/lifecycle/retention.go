@@ -90,8 +90,8 @@ func (e *Eraser) Retain(ctx context.Context, r Retention) (RetentionReport, erro
 
 	// Finished uploads.
 	counts := Counts{}
-	filter = fmt.Sprintf("(Status eq '%s' or Status eq '%s' or Status eq '%s') and UpdatedAt lt %s",
-		store.UploadDone, store.UploadFailed, store.UploadCancelled, edmTime(now.Add(-r.Uploads)))
+	filter = fmt.Sprintf("(Status eq '%s' or Status eq '%s' or Status eq '%s' or Status eq '%s') and UpdatedAt lt %s",
+		store.UploadDone, store.UploadFailed, store.UploadConflict, store.UploadCancelled, edmTime(now.Add(-r.Uploads)))
 	err = e.scanUploads(ctx, filter, &budget, &rep.More, func(u store.Upload) error {
 		for _, c := range e.d.Blobs {
 			if c.Uploads {

@@ -193,3 +193,47 @@ func TestApplyLogsBeforeTheMirror(t *testing.T) {
 		t.Errorf("the mirror holds %v although their changes are not logged", got)
 	}
 }
+
+// TestVersion: the row as the user's copy held it at an ETag comes from
+// the mirror when it is the latest version, else from the change log; a
+// version the connector never saw, or another user's, is not found.
+func TestVersion(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	tenant, user := uuid.NewString(), uuid.NewString()
+	version := func(id, name, etag string) mirror.Entry {
+		return mirror.Entry{ID: id, Data: json.RawMessage(fmt.Sprintf(`{"@odata.etag":%q,"accountid":%q,"name":%q}`, etag, id, name))}
+	}
+	steps := [][]mirror.Entry{
+		{version("a1", "Alpha", `W/"1"`), version("a2", "Beta", `W/"2"`)},
+		{version("a1", "Alpha AG", `W/"3"`)},
+		{version("a1", "Alpha SA", `W/"4"`), {ID: "a2", Deleted: true}},
+	}
+	seq := int64(1)
+	for i, entries := range steps {
+		if err := s.Apply(ctx, tenant, user, "accounts", entries, int64(i+1), seq); err != nil {
+			t.Fatal(err)
+		}
+		seq += int64(len(entries))
+	}
+	for _, tc := range []struct {
+		id, etag, name string // name "" when not found
+	}{
+		{"a1", `W/"4"`, "Alpha SA"}, // the mirror
+		{"a1", `W/"3"`, "Alpha AG"}, // the log
+		{"a1", `W/"1"`, "Alpha"},
+		{"a2", `W/"2"`, "Beta"}, // deleted since: the log still has it
+		{"a1", `W/"2"`, ""},     // another row's version
+		{"a1", `W/"9"`, ""},
+	} {
+		data, ok, err := s.Version(ctx, tenant, user, "accounts", tc.id, tc.etag)
+		var got struct{ Name string }
+		_ = json.Unmarshal(data, &got)
+		if err != nil || ok != (tc.name != "") || got.Name != tc.name {
+			t.Errorf("Version(%s, %s) = %s, %v, %v; want name %q", tc.id, tc.etag, data, ok, err, tc.name)
+		}
+	}
+	if _, ok, err := s.Version(ctx, tenant, uuid.NewString(), "accounts", "a1", `W/"3"`); ok || err != nil {
+		t.Errorf("another user's Version = %v, %v; want not found", ok, err)
+	}
+}

@@ -21,7 +21,7 @@ const valid = `{
   "customers": [
     {"entitySet": "accounts", "key": {"accountnumber": "A-1"}, "fields": {"name": "Contoso", "telephone1": null}},
     {"entitySet": "contacts", "fields": {"firstname": "Dana", "lastname": "Lee", "emailaddress1": "dana@contoso.example"}},
-    {"entitySet": "accounts", "id": "6F1B3C1E-2D4A-4B6C-8E9F-0A1B2C3D4E5F", "fields": {"description": "Key account"}}
+    {"entitySet": "accounts", "id": "6F1B3C1E-2D4A-4B6C-8E9F-0A1B2C3D4E5F", "ifMatch": "W/\"4711\"", "fields": {"description": "Key account"}}
   ],
   "documents": [{"name": "offer.pdf", "mimeType": "application/pdf", "content": "JVBERi0xLjQK"}]
 }`
@@ -37,8 +37,8 @@ func TestDecodeValid(t *testing.T) {
 	if r.Meeting.Regarding == nil || r.Meeting.Regarding.Customer == nil || *r.Meeting.Regarding.Customer != 0 {
 		t.Errorf("meeting.regarding = %+v, want customer 0", r.Meeting.Regarding)
 	}
-	if r.Customers[2].ID != "6f1b3c1e-2d4a-4b6c-8e9f-0a1b2c3d4e5f" {
-		t.Errorf("customers[2].id = %q, want the GUID in lower case", r.Customers[2].ID)
+	if r.Customers[2].ID != "6f1b3c1e-2d4a-4b6c-8e9f-0a1b2c3d4e5f" || r.Customers[2].IfMatch != `W/"4711"` {
+		t.Errorf("customers[2] = %q %q, want the GUID in lower case and the app's version", r.Customers[2].ID, r.Customers[2].IfMatch)
 	}
 	d := r.Documents[0]
 	if string(d.Content) != "%PDF-1.4\n" || d.Size != 9 || d.SHA256 != "e5c62df5dab5c87b6a015ef3d43597074d1eec433b15f51aec63b8582d0e4ab4" {
@@ -156,6 +156,19 @@ func TestDecodeProblems(t *testing.T) {
 			"regarding":{"entitySet":"accounts"}}}`, lim, []string{"meeting.regarding: names no record"}},
 		{"too many", `{"uploadId":"u","meeting":{"subject":"s","start":"2026-03-02T10:00:00Z","end":"2026-03-02T10:00:00Z"},
 			"documents":[{},{}]}`, Limits{MaxDocuments: 1}, []string{"documents: has 2 elements; at most 1 are allowed"}},
+		{"ifMatch", `{"uploadId":"u","meeting":{"subject":"s","start":"2026-03-02T10:00:00Z","end":"2026-03-02T10:00:00Z"},
+			"customers":[
+				{"entitySet":"accounts","key":{"accountnumber":"A"},"ifMatch":"W/\"1\"","fields":{"name":"n"}},
+				{"entitySet":"accounts","fields":{"name":"n"},"ifMatch":"W/\"1\""},
+				{"entitySet":"accounts","id":"6f1b3c1e-2d4a-4b6c-8e9f-0a1b2c3d4e5f","fields":{"name":"n"},"ifMatch":"12"},
+				{"entitySet":"accounts","id":"6f1b3c1e-2d4a-4b6c-8e9f-0a1b2c3d4e5f","fields":{"name":"n"},"ifMatch":"W/\"1\"\r\nX-Evil: 1"},
+				{"entitySet":"accounts","id":"6f1b3c1e-2d4a-4b6c-8e9f-0a1b2c3d4e5f","fields":{"name":"n"},"ifMatch":7}]}`, lim, []string{
+			"customers[0].ifMatch: needs id; a row named by key, or a new row, is written without a version",
+			"customers[1].ifMatch: needs id",
+			`customers[2].ifMatch: is not an ETag like W/"12345"`,
+			"customers[3].ifMatch: is not an ETag",
+			"customers[4].ifMatch: must be a string",
+		}},
 		{"long subject", `{"uploadId":"u","meeting":{"subject":"` + strings.Repeat("é", 201) + `","start":"2026-03-02T10:00:00Z","end":"2026-03-02T10:00:00Z"}}`,
 			lim, []string{"meeting.subject: is 201 characters long; at most 200 are allowed"}},
 	}

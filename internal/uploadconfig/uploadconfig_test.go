@@ -41,6 +41,13 @@ func TestParseValid(t *testing.T) {
 	if _, ok := c.EntitySet("accounts"); ok {
 		t.Errorf("accounts allowed although the document lists only leads")
 	}
+	if es.Policy() != ConflictsMerge {
+		t.Errorf("conflicts = %q, want merge when the document names none", es.Policy())
+	}
+	c, err = Parse(`{"entitySets":[{"name":"leads","logicalName":"lead","fields":["subject"],"conflicts":"server-wins"}]}`)
+	if es, _ := c.EntitySet("leads"); err != nil || es.Policy() != ConflictsServerWins {
+		t.Errorf("conflicts = %q, %v; want server-wins", es.Policy(), err)
+	}
 }
 
 func TestParseProblems(t *testing.T) {
@@ -51,6 +58,8 @@ func TestParseProblems(t *testing.T) {
 		{`{`, []string{"(document): malformed JSON"}},
 		{`{"entitySets":[],"extra":1}`, []string{`(document): unknown field "extra"`}},
 		{`{"entitySets":[]}`, []string{"entitySets: is empty"}},
+		{`{"entitySets":[{"name":"accounts","logicalName":"account","fields":["name"],"conflicts":"latest"}]}`,
+			[]string{`entitySets[0].conflicts: "latest" is not a conflict policy; use server-wins, client-wins or merge (the default)`}},
 		{`{"activity":{"entitySet":"appointments","logicalName":"x y"},"entitySets":[{"name":"accounts","logicalName":"account","fields":["name"]}]}`,
 			[]string{"activity.logicalName: \"x y\" is not a logical name"}},
 		{`{"entitySets":[
