@@ -165,9 +165,13 @@ func TestConflictServerWins(t *testing.T) {
 	if fresh["@odata.etag"] != now["@odata.etag"] {
 		t.Fatalf("after a sync the app has %v of the account, Dynamics %v", fresh["@odata.etag"], now["@odata.etag"])
 	}
+	batches := countBatches(c.w)
 	st = c.send(t, edit("sw-2", fresh, map[string]any{"telephone1": "+41 44 111 11 11"}))
 	if st.Status != store.UploadDone || len(st.Conflicts) != 0 {
 		t.Fatalf("status = %+v, want done without conflicts", st)
+	}
+	if n := batches.Load(); n != 1 {
+		t.Errorf("%d $batch requests for a report without conflict, want 1", n)
 	}
 	after := c.account(t, id)
 	if after["telephone1"] != "+41 44 111 11 11" || after["description"] != "Changed by a colleague" {
@@ -194,9 +198,14 @@ func TestConflictMerge(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.syncNow(t) // the mirror moves past the app's version
+		batches := countBatches(c.w)
 		st := c.send(t, edit("merge-1", copy, map[string]any{"websiteurl": "https://contoso.example"}))
 		if st.Status != store.UploadDone || len(st.Conflicts) != 0 {
 			t.Fatalf("status = %+v, want done without conflicts", st)
+		}
+		// The write that met the change, one read, the write again.
+		if n := batches.Load(); n != 3 {
+			t.Errorf("%d $batch requests, want 3", n)
 		}
 		now := c.account(t, id)
 		if now["telephone1"] != "+41 44 222 22 22" || now["websiteurl"] != "https://contoso.example" {
