@@ -135,7 +135,11 @@ func TestConflictServerWins(t *testing.T) {
 		t.Fatal(err)
 	}
 	notes := c.w.Dataverse.Count("annotations")
+	refused := countBatches(c.w)
 	st := c.send(t, edit("sw-1", copy, map[string]any{"telephone1": "+41 44 111 11 11"}))
+	if n := refused.Load(); n != 2 {
+		t.Errorf("%d $batch requests, want 2: the write that met the change and one read", n)
+	}
 
 	if st.Status != store.UploadConflict || len(st.Conflicts) != 1 || st.LastError == nil || st.LastError.Code != "conflict" {
 		t.Fatalf("status = %+v, want conflict with one conflicting row", st)

@@ -4,12 +4,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/pitcher/connector/internal/obs"
 	"github.com/pitcher/connector/internal/store"
+	"github.com/pitcher/connector/internal/uploadconfig"
+	"github.com/pitcher/connector/localworld/dataversesim"
 	"github.com/pitcher/connector/localworld/testworld"
 )
 
@@ -33,6 +37,10 @@ type Upload struct {
 	AcceptSentAt time.Time
 	// Final is GET /api/uploads/{id} once the system quiesced.
 	Final Status
+	// Edit is set for a device's edit of a shared row (devices_test.go):
+	// its customers[0] updates that row by id with ifMatch, and no account
+	// is created (AccountNumber is empty). It may end conflict.
+	Edit *DeviceEdit
 }
 
 // Status is the connector's answer about an upload (docs/api.md).
@@ -42,11 +50,34 @@ type Status struct {
 		Item      string `json:"item"`
 		EntitySet string `json:"entitySet"`
 		ID        string `json:"id"`
+		// ETag is a customer's version after the report's write.
+		ETag string `json:"etag"`
 	} `json:"records"`
-	LastError *struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	} `json:"lastError"`
+	// Conflicts are the rows the report updates that changed in Dynamics
+	// since the app's copy.
+	Conflicts []Conflict `json:"conflicts"`
+	LastError *LastError `json:"lastError"`
+}
+
+// LastError is why an upload's last attempt did not finish.
+type LastError struct {
+	Code       string `json:"code"`
+	Message    string `json:"message"`
+	HTTPStatus int    `json:"httpStatus"`
+}
+
+// Conflict is one entry of an upload's conflicts (docs/api.md, "Uploads:
+// conflicts").
+type Conflict struct {
+	Item      string         `json:"item"`
+	EntitySet string         `json:"entitySet"`
+	ID        string         `json:"id"`
+	IfMatch   string         `json:"ifMatch"`
+	ETag      string         `json:"etag"`
+	Deleted   bool           `json:"deleted"`
+	Fields    []string       `json:"fields"`
+	Current   map[string]any `json:"current"`
+	Written   bool           `json:"written"`
 }
 
 // Row is a record of the simulator as the Web API returns it.
@@ -90,6 +121,8 @@ type Disconnection struct {
 // CheckUploads: every accepted upload is in Dynamics exactly once (done:
 // its account, meeting and notes once each, and every record it names
 // exists), or failed or parked with a reason and nothing of it written.
+// A device's edit of a row by version (Edit) may also end conflict, with
+// nothing of it written; its row is judged by CheckNoLostUpdates.
 // An upload that never finished is lost, unless the Service Bus fake was
 // restarted after it was accepted (the fake keeps messages in memory;
 // Azure Service Bus would have kept it): those are returned as stranded.
@@ -103,7 +136,7 @@ type Disconnection struct {
 // accepted by a request sent after a DELETE /api/connection was answered;
 // one never accepted is not lost (the user gave up when they disconnected).
 func CheckUploads(ups []*Upload, d Dynamics, busRestarts []time.Time, signedIn bool, gone map[string]Disconnection) (f Finding, stranded []string, outcomes map[string]int) {
-	f.Invariant = "every accepted upload is in Dynamics exactly once, or failed/parked with a reason; none lost; none accepted twice" +
+	f.Invariant = "every accepted upload is in Dynamics exactly once, or failed/parked (a device's edit: or conflict) with a reason; none lost; none accepted twice" +
 		" (a disconnected user's: written once or not at all, none accepted after the disconnect)"
 	outcomes = map[string]int{}
 	accounts, meetings, notes := d.index("accounts", "accountnumber"), d.index("appointments", "subject"), d.index("annotations", "subject")
@@ -130,7 +163,12 @@ func CheckUploads(ups []*Upload, d Dynamics, busRestarts []time.Time, signedIn b
 			if u.Bad {
 				f.violate("%s: done, but Dynamics should have refused its account", u.ID)
 			}
-			if accounts[u.AccountNumber] != 1 || meetings[u.Subject] != 1 {
+			switch {
+			case u.Edit != nil: // it updates a row, which CheckNoLostUpdates judges
+				if meetings[u.Subject] != 1 {
+					f.violate("%s: done, but Dynamics holds %d meetings %q; want one", u.ID, meetings[u.Subject], u.Subject)
+				}
+			case accounts[u.AccountNumber] != 1 || meetings[u.Subject] != 1:
 				f.violate("%s: done, but Dynamics holds %d accounts %s and %d meetings %q; want one each", u.ID, accounts[u.AccountNumber], u.AccountNumber, meetings[u.Subject], u.Subject)
 			}
 			for _, n := range u.Annotations {
@@ -158,6 +196,15 @@ func CheckUploads(ups []*Upload, d Dynamics, busRestarts []time.Time, signedIn b
 			}
 			if written != 0 {
 				f.violate("%s: %s, yet %d of its rows are in Dynamics (a report is one transaction)", u.ID, u.Final.Status, written)
+			}
+		case "conflict":
+			// Only an edit of a row by version may meet a conflict; nothing
+			// of it is written (its row: CheckNoLostUpdates).
+			if u.Edit == nil {
+				f.violate("%s: conflict, but the report updates no row by version", u.ID)
+			}
+			if written != 0 {
+				f.violate("%s: conflict, yet %d of its rows are in Dynamics (nothing of a conflicting report is written)", u.ID, written)
 			}
 		default:
 			if restartedAfter(busRestarts, u.AcceptedAt) {
@@ -230,6 +277,284 @@ func orNone(s string) string {
 		return "unknown to the connector"
 	}
 	return s
+}
+
+// DeviceEdit is what one device's report does to a shared row: it names
+// the row by id, with ifMatch the version of the device's copy, and sends
+// the copy's writable synced fields with one or two of them changed.
+type DeviceEdit struct {
+	Device  int
+	Set, ID string
+	// IfMatch is the copy's @odata.etag (W/"<n>"): the version the edit is
+	// based on.
+	IfMatch string
+	// Policy is the set's conflict policy (uploadconfig.Conflicts*).
+	Policy string
+	// Base is the copy's value of each field of Fields: the row at IfMatch.
+	Base map[string]any
+	// Fields are the report's customers[0].fields: Base with Changed applied.
+	Fields map[string]any
+	// Changed are the fields the edit changed, each to a value unique to
+	// this edit (so a write holding one is this edit's).
+	Changed map[string]any
+}
+
+// RowRef names a row: its entity set and its id (lower case).
+type RowRef struct{ Set, ID string }
+
+func (r RowRef) String() string { return r.Set + "/" + r.ID }
+
+// Journal is the write journal of one row (dataversesim.Sim.Journal):
+// every committed write of it, oldest first.
+type Journal = []dataversesim.JournalEntry
+
+// CheckNoLostUpdates: no update lost without a recorded conflict. ups are
+// the uploads (those without Edit are ignored), journals the write
+// journals of the rows the edits update, d Dynamics after the campaign.
+//
+// Each write of a row is attributed to its writer: the edit ending done
+// whose record of the row names the write's version (records[].etag
+// W/"<version>"); any other write is someone's in Dynamics. For each write
+// E of edit U (based on version b, the number of U's ifMatch) and each
+// field f E set: let P be the latest earlier write that set f. If
+// P.version > b (U's copy did not hold P's value), P's value differs from
+// E's, and P's value differs from U's copy's value of f (P changed the
+// field since U's version: a write resending the value U saw loses
+// nothing), then U's status must list a conflict on that row whose fields
+// hold f with written true; otherwise P's value was lost without a word.
+// Moreover: a write attributed to U sets only values U sent (else its
+// record names someone else's write), and a done edit's changes are in
+// the write its record names; an edit that ended conflict has nothing in
+// the row's journal (no write holds one of its changes, no record names
+// a write), its meeting is not in Dynamics and its conflicts say not
+// written; under merge no conflict is ever written over, and under
+// client-wins no edit ends conflict; no edit ends failed (a 412 least of
+// all). Values compare as JSON values: numbers by value, "" as null.
+func CheckNoLostUpdates(ups []*Upload, journals map[RowRef]Journal, d Dynamics) Finding {
+	f := Finding{Invariant: "no update lost without a recorded conflict (the devices' edits of shared rows, against Dynamics' write journal)"}
+	meetings := d.index("appointments", "subject")
+	byRow := map[RowRef][]*Upload{}
+	owners := map[RowRef]map[int64]*Upload{}
+	for _, u := range ups {
+		e := u.Edit
+		if e == nil || !u.Accepted {
+			continue
+		}
+		f.Checked++
+		row := RowRef{e.Set, strings.ToLower(e.ID)}
+		byRow[row] = append(byRow[row], u)
+		st := u.Final
+		switch st.Status {
+		case "done":
+			for _, c := range st.Conflicts {
+				if c.Written && e.Policy == uploadconfig.ConflictsMerge {
+					f.violate("%s (%s, merge): done with a conflict on %s written over (fields %v); merge never writes over a change made in Dynamics", u.ID, row, c.ID, c.Fields)
+				}
+			}
+			v, ok := recordVersion(st, row)
+			if !ok {
+				f.violate("%s (%s): done, but its records give no version of the row (%+v)", u.ID, row, st.Records)
+				continue
+			}
+			if owners[row] == nil {
+				owners[row] = map[int64]*Upload{}
+			}
+			if other := owners[row][v]; other != nil {
+				f.violate("%s and %s (%s): both name version %d as their write", other.ID, u.ID, row, v)
+			}
+			owners[row][v] = u
+		case "conflict":
+			if e.Policy == uploadconfig.ConflictsClientWins {
+				f.violate("%s (%s, client-wins): ended conflict; client-wins writes the app's changes and ends done", u.ID, row)
+			}
+			for _, c := range st.Conflicts {
+				if c.Written {
+					f.violate("%s (%s): ended conflict, yet its conflict on %s says written", u.ID, row, c.ID)
+				}
+			}
+			if meetings[u.Subject] > 0 {
+				f.violate("%s (%s): ended conflict, yet its meeting %q is in Dynamics", u.ID, row, u.Subject)
+			}
+			if v, ok := recordVersion(st, row); ok {
+				f.violate("%s (%s): ended conflict, yet its records name version %d of the row", u.ID, row, v)
+			}
+		case "failed":
+			why := ""
+			if st.LastError != nil {
+				why = fmt.Sprintf("%d %s %s", st.LastError.HTTPStatus, st.LastError.Code, st.LastError.Message)
+				if st.LastError.HTTPStatus == 412 {
+					why = "a 412 (the row's version) reached the app: " + why
+				}
+			}
+			f.violate("%s (%s): failed (%s); an edit of a row by version ends done or conflict", u.ID, row, why)
+		}
+	}
+
+	for _, row := range sortedRows(byRow) {
+		type setBy struct {
+			version int64
+			value   any
+			by      string
+		}
+		last := map[string]setBy{}
+		mine := map[*Upload]dataversesim.JournalEntry{}
+		for _, e := range journals[row] {
+			if e.Deleted {
+				clear(last) // a row created again starts a new life
+				continue
+			}
+			u := owners[row][e.Version]
+			if u != nil {
+				for _, fld := range sortedKeys(e.Values) {
+					if sent, ok := u.Edit.Fields[fld]; !ok || !sameJSON(sent, e.Values[fld]) {
+						f.violate("%s (%s): its record names version %d, which set %s to %s, not what it sent (%s): the record's etag is not its own write",
+							u.ID, row, e.Version, fld, show(e.Values[fld]), show(sent))
+						u = nil
+						break
+					}
+				}
+			}
+			by := "someone in Dynamics"
+			if u != nil {
+				mine[u] = e
+				by = u.ID
+				b, _ := etagVersion(u.Edit.IfMatch)
+				for _, fld := range sortedKeys(e.Values) {
+					v := e.Values[fld]
+					p, ok := last[fld]
+					if !ok || p.version <= b || sameJSON(p.value, v) || sameJSON(p.value, u.Edit.Base[fld]) {
+						continue
+					}
+					if !wroteOver(u.Final, row, fld) {
+						f.violate("%s %s: %s (based on %s, %s) wrote %s at version %d over %s, set at version %d by %s, and records no conflict on %s written over: a lost update",
+							row, fld, u.ID, u.Edit.IfMatch, u.Edit.Policy, show(v), e.Version, show(p.value), p.version, p.by, fld)
+					}
+				}
+			}
+			for fld, v := range e.Values {
+				last[fld] = setBy{e.Version, v, by}
+			}
+		}
+		for _, u := range byRow[row] {
+			switch u.Final.Status {
+			case "done":
+				v, ok := recordVersion(u.Final, row)
+				if !ok || owners[row][v] != u {
+					continue // reported above
+				}
+				e, found := mine[u]
+				if !found {
+					if !inJournal(journals[row], v) {
+						f.violate("%s (%s): done, but no write of the row has the version its record names (%d)", u.ID, row, v)
+					}
+					continue
+				}
+				for _, fld := range sortedKeys(u.Edit.Changed) {
+					if got, ok := e.Values[fld]; !ok || !sameJSON(got, u.Edit.Changed[fld]) {
+						f.violate("%s (%s): done, but its write (version %d) does not set %s to %s", u.ID, row, v, fld, show(u.Edit.Changed[fld]))
+					}
+				}
+			case "conflict":
+				for _, e := range journals[row] {
+					for _, fld := range sortedKeys(u.Edit.Changed) {
+						if got, ok := e.Values[fld]; ok && sameJSON(got, u.Edit.Changed[fld]) {
+							f.violate("%s (%s): ended conflict, yet version %d of the row holds its %s %s: written", u.ID, row, e.Version, fld, show(got))
+						}
+					}
+				}
+			}
+		}
+	}
+	return f
+}
+
+// recordVersion is the version st's record of row names (its etag).
+func recordVersion(st Status, row RowRef) (int64, bool) {
+	for _, r := range st.Records {
+		if r.EntitySet == row.Set && strings.EqualFold(r.ID, row.ID) {
+			return etagVersion(r.ETag)
+		}
+	}
+	return 0, false
+}
+
+// etagVersion reads n from W/"<n>".
+func etagVersion(etag string) (int64, bool) {
+	s, ok := strings.CutPrefix(etag, `W/"`)
+	if !ok || !strings.HasSuffix(s, `"`) {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(strings.TrimSuffix(s, `"`), 10, 64)
+	return n, err == nil
+}
+
+// wroteOver reports whether st lists a conflict on row holding field,
+// written over.
+func wroteOver(st Status, row RowRef, field string) bool {
+	for _, c := range st.Conflicts {
+		if c.EntitySet == row.Set && strings.EqualFold(c.ID, row.ID) && c.Written && slices.Contains(c.Fields, field) {
+			return true
+		}
+	}
+	return false
+}
+
+func inJournal(j Journal, version int64) bool {
+	for _, e := range j {
+		if e.Version == version {
+			return true
+		}
+	}
+	return false
+}
+
+// sameJSON compares two column values as JSON values: numbers by value,
+// and an empty string like null (Dynamics stores no empty strings).
+func sameJSON(a, b any) bool {
+	norm := func(v any) any {
+		switch x := v.(type) {
+		case string:
+			if x == "" {
+				return nil
+			}
+		case json.Number:
+			if n, err := x.Float64(); err == nil {
+				return n
+			}
+		case int:
+			return float64(x)
+		case int64:
+			return float64(x)
+		}
+		return v
+	}
+	return reflect.DeepEqual(norm(a), norm(b))
+}
+
+func show(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func sortedRows[V any](m map[RowRef]V) []RowRef {
+	out := make([]RowRef, 0, len(m))
+	for r := range m {
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	return out
 }
 
 // CheckNoDuplicates: no two rows share what identifies them: an account's

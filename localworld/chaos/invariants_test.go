@@ -27,10 +27,7 @@ func upload(status string, mod func(*Upload)) *Upload {
 	u := &Upload{ID: "u1", User: "alice", AccountNumber: "CH-1", Subject: "Chaos meeting u1", Annotations: []string{"note u1"},
 		Accepted: true, Accepts: 1, AcceptedAt: time.Unix(100, 0), Final: Status{Status: status}}
 	if status == "failed" || status == "parked" {
-		u.Final.LastError = &struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
-		}{"reauth_required", "sign in again"}
+		u.Final.LastError = &LastError{Code: "reauth_required", Message: "sign in again"}
 	}
 	if mod != nil {
 		mod(u)
