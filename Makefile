@@ -7,7 +7,7 @@ dev:            ## start Azurite, the Service Bus fake, entra-sim, dataverse-sim
 test:           ## run every test with -race, starting the services they need
 	@scripts/test.sh
 
-demo:           ## the downstream sync story on a local world of its own (free ports): approve, sign in, sync, edit in Dynamics, sync, read the changes, upload a report, download a file attached in Dynamics
+demo:           ## the downstream sync story on a local world of its own (free ports): approve, sign in, sync, edit in Dynamics, sync, read the changes, upload a report, download a file attached in Dynamics, an offline edit merged with and one refused by a colleague's change
 	@scripts/demo.sh
 
 build:          ## build the handler (native), the local tools and connectorctl into bin/

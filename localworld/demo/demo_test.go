@@ -1,5 +1,6 @@
 // Package demo holds the runnable story of the connector (`make demo`):
-// sign-in, the downstream sync, and a meeting report going up, on the whole
+// sign-in, the downstream sync, a meeting report going up, a file coming
+// down, and an offline edit meeting a colleague's change, on the whole
 // connector in a local world, driven as a person would,
 // printing what each step did and failing when a step does not do what it
 // says. `make test` runs it too, quietly.
@@ -223,7 +224,59 @@ func TestDemo(t *testing.T) {
 	if status != http.StatusOK || !bytes.Equal(body, file) || w.Dataverse.Requests() != before {
 		t.Errorf("the second download = %d, identical %v, %d Dataverse requests; want 200, the file, none", status, bytes.Equal(body, file), w.Dataverse.Requests()-before)
 	}
+
+	say("\n== 13. Dave edits account %s offline while a colleague changes it in Dynamics (UPLOAD_CONFIG conflicts: merge)", renamed)
+	all, _ = w.Changes(t, token, "", 1000)
+	var copy map[string]any
+	_ = json.Unmarshal(testworld.Replay(all)["accounts"][renamed], &copy)
+	if err := w.Dataverse.UpdateRow("accounts", renamed, map[string]any{"telephone1": "+41 44 555 01 01"}); err != nil {
+		t.Fatal(err)
+	}
+	edit := func(id string, changes map[string]any) (string, []map[string]any) {
+		fields := map[string]any{"name": copy["name"], "telephone1": copy["telephone1"], "websiteurl": copy["websiteurl"]}
+		for k, v := range changes {
+			fields[k] = v
+		}
+		rep := map[string]any{"uploadId": id,
+			"meeting":   map[string]any{"subject": "Visit", "start": "2026-03-03T09:00:00Z", "end": "2026-03-03T10:00:00Z", "regarding": map[string]any{"customer": 0}},
+			"customers": []any{map[string]any{"entitySet": "accounts", "id": renamed, "ifMatch": copy["@odata.etag"], "fields": fields}}}
+		if status, _, b := w.API(t, http.MethodPost, "/api/uploads", token, rep); status != http.StatusAccepted {
+			t.Fatalf("POST /api/uploads = %d %s", status, b)
+		}
+		var st struct {
+			Status    string           `json:"status"`
+			Conflicts []map[string]any `json:"conflicts"`
+		}
+		w.WaitFor(t, "upload "+id+" to end", time.Minute, func() bool {
+			_, _, b := w.API(t, http.MethodGet, "/api/uploads/"+id, token, nil)
+			_ = json.Unmarshal(b, &st)
+			return st.Status == "done" || st.Status == "conflict" || st.Status == "failed"
+		})
+		return st.Status, st.Conflicts
+	}
+	outcome, clashes := edit("demo-edit-1", map[string]any{"websiteurl": "https://fabrikam.example"})
+	row, _ := w.Dataverse.GetRow("accounts", renamed)
+	say("   the colleague set the phone, Dave the website (based on %v): %s; in Dynamics phone %v, website %v", copy["@odata.etag"], outcome, row["telephone1"], row["websiteurl"])
+	if outcome != "done" || len(clashes) != 0 || row["telephone1"] != "+41 44 555 01 01" || row["websiteurl"] != "https://fabrikam.example" {
+		t.Errorf("a merge of different fields = %s %v, account %v; want done, both changes kept", outcome, clashes, row)
+	}
+	outcome, clashes = edit("demo-edit-2", map[string]any{"telephone1": "+41 44 555 02 02"})
+	row, _ = w.Dataverse.GetRow("accounts", renamed)
+	say("   Dave also changes the phone, from the same old copy: %s, clashing %v; Dynamics keeps %v, nothing of the report written", outcome, fieldsOf(clashes), row["telephone1"])
+	if outcome != "conflict" || len(clashes) != 1 || row["telephone1"] != "+41 44 555 01 01" {
+		t.Errorf("a clash on the phone = %s %v, account %v; want conflict, the colleague's phone kept", outcome, clashes, row)
+	}
 	say("\n== The story held: every step did what it said.")
+}
+
+// fieldsOf lists the clashing fields of an upload's conflicts.
+func fieldsOf(conflicts []map[string]any) []any {
+	var out []any
+	for _, c := range conflicts {
+		fields, _ := c["fields"].([]any)
+		out = append(out, fields...)
+	}
+	return out
 }
 
 // compact renders a row on one line.
