@@ -14,20 +14,26 @@ import (
 	"github.com/pitcher/connector/internal/obs"
 )
 
-// Diagnostics runs the connector's checks (internal/diagnose).
+// Diagnostics runs the connector's checks (internal/diagnose): the full
+// report, for support, or a user's own, for the user.
 type Diagnostics interface {
 	Run(ctx context.Context, target diagnose.Target) diagnose.Report
+	RunOwn(ctx context.Context, target diagnose.Target) diagnose.Report
 }
 
-var _ Diagnostics = (*diagnose.Doctor)(nil)
+var (
+	_ Diagnostics = (*diagnose.Doctor)(nil)
+	_ Diagnostics = (*diagnose.Shared)(nil)
+)
 
 // DiagnosticsKeyHeader carries DIAGNOSTICS_KEY for tenant-wide diagnostics.
 const DiagnosticsKeyHeader = "X-Diagnostics-Key"
 
 // diagnostics is the Diagnostics function, GET /api/diagnostics. With a
-// device token it diagnoses the caller's own connection (tenant and user
-// may not be chosen). With the X-Diagnostics-Key header equal to
-// DIAGNOSTICS_KEY it diagnoses ?tenant= and ?user= (either may be left
+// device token it answers the caller's own report (RunOwn: their checks
+// and a redacted verdict on the infrastructure; tenant and user may not be
+// chosen). With the X-Diagnostics-Key header equal to DIAGNOSTICS_KEY it
+// answers the full report (Run) of ?tenant= and ?user= (either may be left
 // out: the deployment, or the whole organisation). The answer is 200 with
 // the report whether or not checks failed; its ok says which.
 func diagnostics(logger *slog.Logger, auth Authenticator, d Diagnostics, key string) http.Handler {
@@ -39,7 +45,7 @@ func diagnostics(logger *slog.Logger, auth Authenticator, d Diagnostics, key str
 			writeError(w, e, "Diagnostics", r.Header.Get("X-Azure-Functions-InvocationId"))
 			return
 		}
-		writeReport(r.Context(), w, d, diagnose.Target{TenantID: caller.TenantID, UserID: caller.UserID})
+		writeReport(r.Context(), w, d.RunOwn, diagnose.Target{TenantID: caller.TenantID, UserID: caller.UserID})
 	})
 	return httpFunction(logger, "Diagnostics", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sent, ok := r.Header[http.CanonicalHeaderKey(DiagnosticsKeyHeader)]
@@ -71,12 +77,12 @@ func diagnostics(logger *slog.Logger, auth Authenticator, d Diagnostics, key str
 		if t.TenantID != "" {
 			obs.SetUser(r.Context(), t.TenantID, t.UserID)
 		}
-		writeReport(r.Context(), w, d, t)
+		writeReport(r.Context(), w, d.Run, t)
 	}))
 }
 
-func writeReport(ctx context.Context, w http.ResponseWriter, d Diagnostics, t diagnose.Target) {
-	rep := d.Run(ctx, t)
+func writeReport(ctx context.Context, w http.ResponseWriter, run func(context.Context, diagnose.Target) diagnose.Report, t diagnose.Target) {
+	rep := run(ctx, t)
 	if !rep.OK {
 		obs.ScopeFrom(ctx).SetOutcome("checks_failed")
 	}

@@ -21,7 +21,8 @@ import (
 var probeRetry = policy.RetryOptions{MaxRetries: 1, RetryDelay: 200 * time.Millisecond, MaxRetryDelay: time.Second}
 
 // diagnosticsTTL is how long GET /api/diagnostics answers a target with
-// the same report (diagnose.Shared).
+// the same full report (the diagnostics key; diagnose.Shared); a user's
+// own report is reused for diagnose.OwnReportTTL.
 const diagnosticsTTL = 10 * time.Second
 
 // addDoctor builds the diagnostics over the app's parts, with Storage and
@@ -57,6 +58,6 @@ func (a *App) addDoctor(clients *Clients, client *entra.Client) error {
 			{Role: "lifecycle", Name: s.Lifecycle.Queue, Setting: config.SettingLifecycleQueue}},
 		DataverseHTTP: &http.Client{Timeout: 30 * time.Second},
 	}
-	a.Diagnostics = &diagnose.Shared{Runner: a.Doctor, TTL: diagnosticsTTL}
+	a.Diagnostics = &diagnose.Shared{Runner: a.Doctor, TTL: diagnosticsTTL, OwnTTL: diagnose.OwnReportTTL}
 	return nil
 }

@@ -3,6 +3,15 @@
 // link whether it works and, when it does not, exactly how to fix it. The
 // HTTP function GET /api/diagnostics and `connectorctl doctor` both run it.
 //
+// A report comes in two views. The full one (Run: the diagnostics key,
+// connectorctl) has every check with every detail. A user's own (RunOwn:
+// their device token) has their own checks and, instead of the checks of
+// the connector's infrastructure, one redacted verdict (IDInfrastructure):
+// nothing in it names a storage account, namespace, queue, setting or
+// approver, or counts what concerns others (dead letters are not even
+// peeked at), and it redeems the user's refresh token at most once per
+// OwnRefreshEvery.
+//
 // Checks do not change what they look at: no write reaches Dynamics, no
 // message is sent or received, no row is written, with two exceptions of
 // the token vault, which the refresh-token check goes through on purpose
@@ -91,6 +100,10 @@ type run struct {
 	timeout time.Duration
 	report  Report
 	blocked map[string]string
+	// own: the user's own view (RunOwn); infra are the ids of the checks
+	// that it folds into the infrastructure verdict.
+	own   bool
+	infra map[string]bool
 }
 
 // result is what a check function returns.
@@ -133,6 +146,13 @@ func (r *run) check(id, title string, needs []string, fn func(ctx context.Contex
 	case Skip:
 		r.blocked[id] = res.detail // the reason carries over to the checks that need this one
 	}
+}
+
+// checkInfra runs a check of the connector's infrastructure: in the user's
+// own view it is folded into the infrastructure verdict (ownView).
+func (r *run) checkInfra(id, title string, needs []string, fn func(ctx context.Context) result) {
+	r.infra[id] = true
+	r.check(id, title, needs, fn)
 }
 
 func (r *run) add(c Check) {

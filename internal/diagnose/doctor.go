@@ -124,7 +124,21 @@ type Doctor struct {
 	Timeout time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+
+	// redeems remembers, per user, the diagnostics' last redeem of their
+	// refresh token (refresh.go).
+	redeems redeemGate
 }
+
+// OwnReportTTL is how long GET /api/diagnostics answers a user's own
+// report (device token) again instead of running the checks (Shared).
+const OwnReportTTL = time.Minute
+
+// OwnRefreshEvery is how often at most the checks of a user's own report
+// redeem their refresh token; in between they use the access token the
+// vault holds and report the last redeem's result with its age. Per
+// Doctor, so per handler instance.
+const OwnRefreshEvery = 5 * time.Minute
 
 // StaleAfter is how many sync intervals may pass before a set's last
 // successful sync counts as overdue.
@@ -138,9 +152,25 @@ const maxDeadLetters = 1000
 // token (or, for an organisation, its connections); the Dynamics URL; WhoAmI; read privilege and change tracking per
 // synced entity set; Storage; Service Bus; the last sync per set; uploads.
 // Checks of a user are skipped when target names none, those of a tenant
-// when it names no tenant.
+// when it names no tenant. The refresh-token check always redeems the
+// user's refresh token. This is the full view, for the operator.
 func (d *Doctor) Run(ctx context.Context, target Target) Report {
-	r := &run{ctx: ctx, timeout: d.Timeout, blocked: map[string]string{}}
+	return d.run(ctx, target, false)
+}
+
+// RunOwn runs the checks of a user's own report, for the user themselves
+// (target names them): the same checks as Run but the app's credential and
+// the dead letters, with the configuration, Entra metadata, Storage and
+// Service Bus checks folded into one verdict (IDInfrastructure) that names
+// nothing, the approval without who gave it, and every detail cleared of
+// the infrastructure's addresses. Their refresh token is redeemed at most
+// once per OwnRefreshEvery (by this Doctor).
+func (d *Doctor) RunOwn(ctx context.Context, target Target) Report {
+	return d.run(ctx, target, true)
+}
+
+func (d *Doctor) run(ctx context.Context, target Target, own bool) Report {
+	r := &run{ctx: ctx, timeout: d.Timeout, blocked: map[string]string{}, own: own, infra: map[string]bool{}}
 	if r.timeout <= 0 {
 		r.timeout = 10 * time.Second
 	}
@@ -155,6 +185,9 @@ func (d *Doctor) Run(ctx context.Context, target Target) Report {
 	d.queueChecks(r)
 	u.syncChecks()
 	u.uploadChecks()
+	if own {
+		return d.ownView(r, u.conn.OrgURL)
+	}
 	return r.report
 }
 
@@ -170,7 +203,7 @@ func (d *Doctor) now() time.Time {
 // run.
 func ConfigReport(target Target, problems []string) Report {
 	d := &Doctor{ConfigProblems: problems}
-	r := &run{ctx: context.Background(), timeout: time.Second, blocked: map[string]string{}}
+	r := &run{ctx: context.Background(), timeout: time.Second, blocked: map[string]string{}, infra: map[string]bool{}}
 	r.report = Report{Target: target, OK: true, At: time.Now().UTC()}
 	d.configCheck(r)
 	r.add(Check{ID: "other", Title: "Everything else", Status: Skip, Detail: "not checked: the configuration did not load"})

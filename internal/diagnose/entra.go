@@ -24,6 +24,10 @@ const (
 	IDStorageTab  = "storage.tables"
 	IDStorageBlob = "storage.containers"
 	IDUploads     = "uploads"
+	// IDInfrastructure is the verdict on the connector's own services in a
+	// user's own report (RunOwn), instead of the checks of configuration,
+	// Entra metadata, Storage and Service Bus.
+	IDInfrastructure = "infrastructure"
 )
 
 // IDRead, IDChangeTracking and IDLastSync are the ids of the per-set checks.
@@ -36,7 +40,7 @@ func IDQueue(role string) string       { return "servicebus.queue." + role }
 func IDDeadLetters(role string) string { return "servicebus.deadletters." + role }
 
 func (d *Doctor) configCheck(r *run) {
-	r.check(IDConfig, "Configuration complete and valid", nil, func(context.Context) result {
+	r.checkInfra(IDConfig, "Configuration complete and valid", nil, func(context.Context) result {
 		if len(d.ConfigProblems) == 0 {
 			return pass("every setting is present and valid")
 		}
@@ -50,7 +54,7 @@ func (d *Doctor) entraChecks(r *run, t Target) {
 	if tenant == "" {
 		tenant = "organizations"
 	}
-	r.check(IDMetadata, "Entra ID metadata reachable", []string{IDConfig}, func(ctx context.Context) result {
+	r.checkInfra(IDMetadata, "Entra ID metadata reachable", []string{IDConfig}, func(ctx context.Context) result {
 		m, err := d.Entra.Metadata(ctx, tenant)
 		var ee *entra.Error
 		switch {
@@ -61,6 +65,17 @@ func (d *Doctor) entraChecks(r *run, t Target) {
 		}
 		return pass("issuer %s, %d signing key(s)", m.Issuer, m.Keys)
 	})
+	d.credentialCheck(r, t)
+	d.approvalCheck(r, t)
+}
+
+// credentialCheck asks Entra for an app token in the tenant. Not in a
+// user's own report: the app's credential is the operator's, and the
+// refresh-token check, which uses it too, says when Entra refuses it.
+func (d *Doctor) credentialCheck(r *run, t Target) {
+	if r.own {
+		return
+	}
 	r.check(IDCredential, "The app's credential accepted", []string{IDMetadata}, func(ctx context.Context) result {
 		if t.TenantID == "" {
 			return skip("needs a tenant: Entra ID checks the credential in an organisation that approved the app")
@@ -77,6 +92,12 @@ func (d *Doctor) entraChecks(r *run, t Target) {
 		}
 		return fail(err.Error(), "Entra ID did not answer as expected; try again, and if it persists check Entra ID's service health")
 	})
+}
+
+// approvalCheck: the tenant's approval, when and by whom. A user's own
+// report says when, not who (the approver is another person), and not the
+// text of a refused attempt (which anyone who started a flow could cause).
+func (d *Doctor) approvalCheck(r *run, t Target) {
 	r.check(IDTenant, "Tenant approved", []string{IDConfig}, func(ctx context.Context) result {
 		if t.TenantID == "" {
 			return skip("needs a tenant")
@@ -85,8 +106,12 @@ func (d *Doctor) entraChecks(r *run, t Target) {
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			return fail("no administrator of tenant "+t.TenantID+" has approved the connector", d.consentFix(t.TenantID))
+		case err != nil && r.own:
+			return ownInfraFail("could not read your organisation's approval")
 		case err != nil:
 			return fail("could not read the approval: "+err.Error(), "see the Storage checks below")
+		case !tn.Consented() && r.own:
+			return fail("your organisation has not approved the connector (or no longer does)", d.consentFix(t.TenantID))
 		case !tn.Consented():
 			detail := "tenant " + t.TenantID + " has not approved the connector"
 			if !tn.LastRefusalAt.IsZero() {
@@ -94,11 +119,15 @@ func (d *Doctor) entraChecks(r *run, t Target) {
 			}
 			return fail(detail, d.consentFix(t.TenantID))
 		}
+		at := tn.ConsentedAt.UTC().Format("2006-01-02 15:04 MST")
+		if r.own {
+			return pass("approved at %s by an administrator of your organisation", at)
+		}
 		by := "an administrator (not recorded: they have not signed in since)"
 		if tn.ConsentedByName != "" || tn.ConsentedByOID != "" {
 			by = strings.TrimSpace(tn.ConsentedByName + " (" + tn.ConsentedByOID + ")")
 		}
-		return pass("approved at %s by %s", tn.ConsentedAt.UTC().Format("2006-01-02 15:04 MST"), by)
+		return pass("approved at %s by %s", at, by)
 	})
 }
 

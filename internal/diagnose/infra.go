@@ -15,7 +15,7 @@ import (
 var ErrMissing = errors.New("does not exist")
 
 func (d *Doctor) storageChecks(r *run) {
-	r.check(IDStorageTab, "Storage tables reachable", []string{IDConfig}, func(ctx context.Context) result {
+	r.checkInfra(IDStorageTab, "Storage tables reachable", []string{IDConfig}, func(ctx context.Context) result {
 		errs := make([]error, len(d.Tables))
 		var wg sync.WaitGroup
 		for i, t := range d.Tables {
@@ -39,7 +39,7 @@ func (d *Doctor) storageChecks(r *run) {
 		}
 		return pass("%d tables readable at %s", len(d.Tables), d.Storage.Where())
 	})
-	r.check(IDStorageBlob, "Storage containers reachable", []string{IDConfig}, func(ctx context.Context) result {
+	r.checkInfra(IDStorageBlob, "Storage containers reachable", []string{IDConfig}, func(ctx context.Context) result {
 		var found []string
 		for _, c := range d.Containers {
 			err := d.Storage.ProbeContainer(ctx, c.Name)
@@ -62,7 +62,7 @@ const storageFix = "check AzureWebJobsStorage (or its __tableServiceUri/__blobSe
 
 func (d *Doctor) queueChecks(r *run) {
 	for _, q := range d.QueueList {
-		r.check(IDQueue(q.Role), "Service Bus queue "+q.Name+" reachable", []string{IDConfig}, func(ctx context.Context) result {
+		r.checkInfra(IDQueue(q.Role), "Service Bus queue "+q.Name+" reachable", []string{IDConfig}, func(ctx context.Context) result {
 			err := d.Queues.Peek(ctx, q.Name)
 			switch {
 			case errors.Is(err, ErrMissing):
@@ -73,6 +73,12 @@ func (d *Doctor) queueChecks(r *run) {
 			}
 			return pass("queue %s answers", q.Name)
 		})
+		if r.own {
+			// Dead letters are anyone's: a user's own report neither
+			// counts nor peeks at them (their own dead-lettered uploads
+			// are in the uploads check).
+			continue
+		}
 		r.check(IDDeadLetters(q.Role), "Dead letters of "+q.Name, []string{IDQueue(q.Role)}, func(ctx context.Context) result {
 			n, err := d.Queues.DeadLetters(ctx, q.Name, maxDeadLetters)
 			switch {

@@ -52,7 +52,9 @@ func (u *userRun) erasedAfter(c store.Connection) string {
 // redeems. The check goes through the vault, the only code that redeems
 // refresh tokens: a token Entra rotates is stored (under the row's ETag,
 // so a newer one written meanwhile wins), as it must be, or the user's
-// connection would break when Entra retires the old one.
+// connection would break when Entra retires the old one. The full view
+// redeems every time; the user's own view at most once per
+// OwnRefreshEvery (redeem).
 func (u *userRun) connectionChecks() {
 	u.r.check(IDRefresh, "The user's refresh token still works", []string{IDConfig}, func(ctx context.Context) result {
 		if res, ok := u.needUser(); !ok {
@@ -62,6 +64,8 @@ func (u *userRun) connectionChecks() {
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			return fail("user "+u.target.UserID+" of tenant "+u.target.TenantID+" has not connected Dynamics", u.signInFix())
+		case err != nil && u.r.own:
+			return ownInfraFail("could not read your connection")
 		case err != nil:
 			return fail("could not read the connection: "+err.Error(), "see the Storage checks below")
 		}
@@ -75,19 +79,17 @@ func (u *userRun) connectionChecks() {
 			return fail(fmt.Sprintf("the user disconnected (or was erased by %s) at %s; their data is being erased", c.Erasure.By, c.Erasure.RequestedAt.UTC().Format("2006-01-02 15:04 MST")),
 				"nothing to fix: the erasure finishes by itself; to connect again, the user signs in once it is complete")
 		}
-		_, err = u.tokens().Token(ctx, true) // a refresh now, not a cached token
-		var reauth *tokens.ReauthRequiredError
-		switch {
-		case err == nil:
-			return pass("Entra ID issued a Dynamics token for %s with it", c.OrgURL)
-		case errors.As(err, &reauth):
-			return fail("Entra ID refused the refresh token ("+reauth.Reason+"); the connection is now marked reauth_required", u.signInFix())
-		case entra.Classify(err) == entra.ClientMisconfigured:
-			return fail(err.Error(), "fix the app's credential (ENTRA_CLIENT_ID, ENTRA_CLIENT_SECRET; see the credential check)")
-		case apperr.KindOf(err) == apperr.Throttled:
-			return fail(err.Error(), "Entra ID is throttling; run the diagnostics again in a minute")
+		last, fresh := u.d.redeem(ctx, tokens.Source{Issuer: u.d.Tokens, TenantID: c.TenantID, UserID: c.UserID, Resource: c.OrgURL}, c, !u.r.own)
+		res := u.refreshResult(last.err)
+		if !fresh {
+			ago := fmt.Sprintf(" (%s ago; a user's own diagnostics redeem it at most every %s)", age(u.d.now().Sub(last.at)), OwnRefreshEvery)
+			if res.status == Pass {
+				res.detail += ago
+			} else {
+				res.detail = "when last tried" + ago + ": " + res.detail
+			}
 		}
-		return fail(err.Error(), "Entra ID or Storage did not answer; run the diagnostics again, and if it persists see the checks above")
+		return res
 	})
 	u.r.check(IDDNS, "Dynamics URL resolves", []string{IDRefresh}, func(ctx context.Context) result {
 		pu, err := url.Parse(u.conn.OrgURL)
@@ -110,9 +112,39 @@ func (u *userRun) connectionChecks() {
 	})
 }
 
-// tokens are the user's access tokens for their environment.
+// refreshResult is the refresh-token check's result for the redeem's
+// error.
+func (u *userRun) refreshResult(err error) result {
+	var reauth *tokens.ReauthRequiredError
+	switch {
+	case err == nil:
+		return pass("Entra ID issued a Dynamics token for %s with it", u.conn.OrgURL)
+	case errors.As(err, &reauth):
+		return fail("Entra ID refused the refresh token ("+reauth.Reason+"); the connection is now marked reauth_required", u.signInFix())
+	case entra.Classify(err) == entra.ClientMisconfigured && u.r.own:
+		return ownInfraFail("Entra ID refused the connector's own credential")
+	case entra.Classify(err) == entra.ClientMisconfigured:
+		return fail(err.Error(), "fix the app's credential (ENTRA_CLIENT_ID, ENTRA_CLIENT_SECRET; see the credential check)")
+	case apperr.KindOf(err) == apperr.Throttled && u.r.own:
+		return fail("Entra ID is throttling token requests", "Entra ID is throttling; run the diagnostics again in a few minutes")
+	case apperr.KindOf(err) == apperr.Throttled:
+		return fail(err.Error(), "Entra ID is throttling; run the diagnostics again in a minute")
+	case u.r.own:
+		return ownInfraFail("Entra ID or the connector's storage did not answer")
+	}
+	return fail(err.Error(), "Entra ID or Storage did not answer; run the diagnostics again, and if it persists see the checks above")
+}
+
+// tokens are the user's access tokens for their environment. In the
+// user's own view, a token Dataverse refuses is not dropped from the vault
+// (ownIssuer): the redeem that would follow is the refresh-token check's,
+// limited to one per OwnRefreshEvery.
 func (u *userRun) tokens() tokens.Source {
-	return tokens.Source{Issuer: u.d.Tokens, TenantID: u.conn.TenantID, UserID: u.conn.UserID, Resource: u.conn.OrgURL}
+	var issuer tokens.Issuer = u.d.Tokens
+	if u.r.own {
+		issuer = ownIssuer{issuer}
+	}
+	return tokens.Source{Issuer: issuer, TenantID: u.conn.TenantID, UserID: u.conn.UserID, Resource: u.conn.OrgURL}
 }
 
 func (u *userRun) syncChecks() {
@@ -128,7 +160,10 @@ func (u *userRun) syncChecks() {
 				states, readErr = u.d.SyncStates.Sets(ctx, u.target.TenantID, u.target.UserID)
 				read = true
 			}
-			if readErr != nil {
+			switch {
+			case readErr != nil && u.r.own:
+				return ownInfraFail("could not read your sync state")
+			case readErr != nil:
 				return fail("could not read the sync state: "+readErr.Error(), "see the Storage checks")
 			}
 			return u.lastSync(s.Name, states[s.Name])
@@ -175,7 +210,10 @@ func (u *userRun) uploadChecks() {
 		var found, fixes []string
 		for _, s := range uploadStates {
 			ups, err := u.d.Uploads.ListByStatus(ctx, u.target.TenantID, u.target.UserID, s.status)
-			if err != nil {
+			switch {
+			case err != nil && u.r.own:
+				return ownInfraFail("could not read your uploads")
+			case err != nil:
 				return fail("could not read the uploads: "+err.Error(), "see the Storage checks")
 			}
 			if len(ups) == 0 {
