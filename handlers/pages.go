@@ -76,7 +76,11 @@ func (l links) consent(tenant string) string {
 
 // errorPage shows err to a person: its safe message and problems, with the
 // status of the one table (statusFor). Internal errors are described
-// generically; their cause goes to the log only.
+// generically; their cause goes to the log only. The log line carries
+// err.Error(), message and cause, so neither may name the person: messages
+// say "you", and the logger (internal/obs) turns object ids into
+// pseudonyms and hides e-mail addresses, such as the UPN in Entra's
+// descriptions.
 func errorPage(w http.ResponseWriter, r *http.Request, logger *slog.Logger, l links, function string, err error) {
 	kind := apperr.KindOf(err)
 	status, ok := statusFor[kind]

@@ -2,11 +2,14 @@ package app_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/pitcher/connector/internal/store"
 	"github.com/pitcher/connector/localworld/testworld"
@@ -57,4 +60,53 @@ func TestForgedApprovalIsNotRecorded(t *testing.T) {
 		t.Errorf("Dave's sign-in after the forgery = %d\n%s\nwant 403: still not approved", status, page)
 	}
 	w.AssertNoSecrets(t, append(dave.Secrets(), admin.Secrets()...)...)
+}
+
+// TestForgedRefusalWritesNoTenant: anyone can start an approval and answer
+// it from their own browser with a made-up refusal. For Contoso, which an
+// administrator approved, that leaves Contoso's row exactly as it was
+// (same ETag); for a tenant id nobody uses, it creates no row. The forger
+// sees the refusal page, and that is all.
+func TestForgedRefusalWritesNoTenant(t *testing.T) {
+	w := testworld.Start(t, testworld.Options{Settings: []string{"AzureWebJobs.SyncWorker.Disabled=true", "AzureWebJobs.UploadWorker.Disabled=true"}})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	w.Approve(t, "admin@contoso.example")
+	contoso := w.User(t, "admin@contoso.example").TenantID
+	table := w.DB.Table(store.TenantsTable)
+	before, err := table.GetEntity(ctx, contoso, "tenant", nil)
+	if err != nil {
+		t.Fatalf("Contoso's row after the approval: %v", err)
+	}
+
+	forger := testworld.NewBrowser()
+	refuse := func(tenant string) {
+		t.Helper()
+		loc, _ := url.Parse(forger.Location(t, w.URL+"/api/consent/start?tenant="+tenant))
+		forged := url.Values{"state": {loc.Query().Get("state")}, "error": {"access_denied"},
+			"error_description": {"AADSTS90094: Administrator consent is required."}}
+		status, page := forger.Get(t, w.URL+"/api/consent/callback?"+forged.Encode())
+		if status != http.StatusOK || !strings.Contains(page, "Pitcher was not approved") {
+			t.Errorf("the forged refusal for %s = %d\n%s\nwant the refusal page", tenant, status, page)
+		}
+	}
+	refuse(contoso)
+	after, err := table.GetEntity(ctx, contoso, "tenant", nil)
+	if err != nil || after.ETag != before.ETag {
+		t.Errorf("Contoso's row changed by a forged refusal:\nbefore %s\nafter  %s (%v)", before.Value, after.Value, err)
+	}
+	if tn, err := store.NewTenants(w.DB).Get(ctx, contoso); err != nil || !tn.Consented() || !tn.LastRefusalAt.IsZero() {
+		t.Errorf("Contoso = %+v, %v; want approved, no refusal", tn, err)
+	}
+
+	nobody := uuid.NewString()
+	refuse(nobody)
+	if _, err := store.NewTenants(w.DB).Get(ctx, nobody); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a forged refusal for the unused tenant id %s left a tenants row (%v)", nobody, err)
+	}
+	list, err := store.NewTenants(w.DB).List(ctx)
+	if err != nil || len(list) != 1 || list[0].ID != contoso {
+		t.Errorf("tenants = %+v, %v; want Contoso's row only", list, err)
+	}
+	w.AssertNoSecrets(t, forger.Secrets()...)
 }

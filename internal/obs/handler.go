@@ -3,6 +3,7 @@ package obs
 import (
 	"context"
 	"log/slog"
+	"regexp"
 	"slices"
 	"strings"
 )
@@ -18,6 +19,8 @@ var userKeys = map[string]string{"user": "userRef", "approver": "approverRef"}
 //     user's pseudonym under "userRef" ("approverRef"), and that object id
 //     is replaced by the pseudonym wherever else it appears on the line
 //     (an error message that names a row key, a message);
+//   - every e-mail address in the message and in string values (errors
+//     included) becomes AddressRedacted;
 //   - the invocation's Scope, when the line is logged with its context,
 //     adds "function", "invocationId", "tenant" and "userRef" unless the
 //     line has them.
@@ -142,11 +145,33 @@ func (h *Handler) line(scope *Scope, attrs []slog.Attr) *line {
 	return l
 }
 
+// scrub replaces the line's users' object ids in s with their pseudonyms
+// and hides e-mail addresses.
 func (l *line) scrub(s string) string {
-	if l.repl == nil {
+	if l.repl != nil {
+		s = l.repl.Replace(s)
+	}
+	return hideAddresses(s)
+}
+
+// AddressRedacted stands in a log line where an e-mail address was.
+const AddressRedacted = "[e-mail address]"
+
+// address matches an e-mail address, such as a UPN (guests' included:
+// alice_contoso.com#EXT#@fabrikam.onmicrosoft.com). The domain must end in a
+// label of letters, so a module version (module@v1.2.3) is not one.
+var address = regexp.MustCompile(`[A-Za-z0-9._%+#~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b`)
+
+// hideAddresses replaces every e-mail address in s with AddressRedacted.
+// People's sign-in names reach log lines inside others' words: Entra's
+// error descriptions name the account (AADSTS50020: "User account
+// 'alice@contoso.com' ... does not exist in tenant"), Dataverse's messages
+// may name a contact.
+func hideAddresses(s string) string {
+	if !strings.Contains(s, "@") {
 		return s
 	}
-	return l.repl.Replace(s)
+	return address.ReplaceAllString(s, AddressRedacted)
 }
 
 // rewrite returns attrs with users as pseudonyms and every string value

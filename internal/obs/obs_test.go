@@ -108,6 +108,37 @@ func TestHandlerKeepsUsersPseudonymous(t *testing.T) {
 	}
 }
 
+// TestHandlerHidesAddresses: an e-mail address (a UPN: Entra's
+// descriptions name the account, as in AADSTS50020, and Dataverse's
+// messages may name a contact) reaches no line, however it is logged;
+// what is not an address stays as it was.
+func TestHandlerHidesAddresses(t *testing.T) {
+	const upn = "Alice.Smith_contoso.com#EXT#@fabrikam.onmicrosoft.com"
+	desc := "AADSTS50020: User account '" + upn + "' from identity provider 'https://sts.windows.net/x/' does not exist in tenant 'Fabrikam'."
+	var buf bytes.Buffer
+	l := logger(&buf)
+	l.Warn("request refused for dave@fabrikam.example", "error", errors.New(desc), "detail", "contact bob@contoso.example exists",
+		"hints", []string{"carol@contoso.example"}, slog.Group("g", "who", "erin@contoso.example"))
+	l.Info("kept", "module", "github.com/pitcher/connector@v1.2.3/x.go", "url", "https://contoso.crm.dynamics.com/api/data/v9.2/", "at", "a @ b")
+	out := buf.String()
+	for _, a := range []string{upn, "dave@fabrikam.example", "bob@contoso.example", "carol@contoso.example", "erin@contoso.example"} {
+		if strings.Contains(out, a) {
+			t.Errorf("the logs hold the address %s", a)
+		}
+	}
+	got := lines(t, &buf)
+	if want := "AADSTS50020: User account '" + AddressRedacted + "' from identity provider 'https://sts.windows.net/x/' does not exist in tenant 'Fabrikam'."; got[0]["error"] != want {
+		t.Errorf("error = %q, want %q", got[0]["error"], want)
+	}
+	if got[0]["msg"] != "request refused for "+AddressRedacted || got[0]["hints"].([]any)[0] != AddressRedacted {
+		t.Errorf("line = %v, want the addresses of the message and of a list hidden", got[0])
+	}
+	if got[1]["module"] != "github.com/pitcher/connector@v1.2.3/x.go" || got[1]["at"] != "a @ b" ||
+		got[1]["url"] != "https://contoso.crm.dynamics.com/api/data/v9.2/" {
+		t.Errorf("a line without addresses changed: %v", got[1])
+	}
+}
+
 func TestHandlerAddsTheScope(t *testing.T) {
 	var buf bytes.Buffer
 	l := logger(&buf)

@@ -118,3 +118,25 @@ func mustJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// TestSignInRefusalLogsNoAddress: an administrator approves for Contoso,
+// then signs in with an account of Fabrikam. Entra refuses that sign-in
+// with AADSTS50020, naming the account's UPN in its description, which the
+// error page's log line carries as the cause. The logs hold no seeded
+// user's name or UPN (AssertNoSecrets), only the address's stand-in.
+func TestSignInRefusalLogsNoAddress(t *testing.T) {
+	w := testworld.Start(t, testworld.Options{Settings: []string{"AzureWebJobs.SyncWorker.Disabled=true", "AzureWebJobs.SyncScheduler.Disabled=true"}})
+	contoso := w.User(t, "admin@contoso.example").TenantID
+	b := testworld.NewBrowser()
+	consent := b.Location(t, w.URL+"/api/consent/start?tenant="+contoso)
+	callback := b.Location(t, consent+"&login_hint="+url.QueryEscape("admin@contoso.example"))
+	signIn := b.Location(t, callback)
+	status, page := b.Get(t, signIn+"&login_hint="+url.QueryEscape("dave@fabrikam.example"))
+	if status != http.StatusUnauthorized || !strings.Contains(page, "AADSTS50020") {
+		t.Fatalf("the administrator's sign-in with another tenant's account = %d\n%s\nwant 401 naming AADSTS50020", status, page)
+	}
+	if !strings.Contains(w.Logs(), "User account '"+obs.AddressRedacted+"'") {
+		t.Errorf("the logs do not carry Entra's description with the address hidden:\n%s", w.Logs())
+	}
+	w.AssertNoSecrets(t, b.Secrets()...)
+}

@@ -74,8 +74,9 @@ type ConsentResult struct {
 // (docs/reference/entra-multitenant-oauth.md §1.1): the tenant must be the
 // one the flow was bound to (when it was), and the app must be usable there
 // (a client-credentials token). Then it sends the administrator to sign in to
-// that tenant; nothing is recorded here but a refusal of a bound flow. An
-// invalid state is an Invalid error and changes nothing.
+// that tenant; nothing is recorded here but a refusal of a bound flow to a
+// tenant without an approval (refused). An invalid state is an Invalid
+// error and changes nothing.
 func (s *Service) FinishConsent(ctx context.Context, q url.Values) (ConsentResult, error) {
 	f, _, err := s.takeFlow(ctx, q.Get("state"), kindConsent)
 	if err != nil {
@@ -86,14 +87,7 @@ func (s *Service) FinishConsent(ctx context.Context, q url.Values) (ConsentResul
 		bound = f.Tenant
 	}
 	if e := entra.ParseRedirectError(q); e != nil {
-		s.Logger.Warn("admin consent refused", "tenant", f.Tenant, "reason", e.Reason())
-		if bound != "" {
-			// Entra's code and fixed wording only: the description of a
-			// redirect is anyone's to write.
-			if err := s.Tenants.RecordRefusal(ctx, bound, e.Reason(), e.Explain(), s.now()); err != nil {
-				return ConsentResult{}, apperr.Wrap(apperr.Transient, err, "could not record the refusal; try again")
-			}
-		}
+		s.refused(ctx, f.Tenant, bound, e)
 		return ConsentResult{TenantID: bound, Refusal: e}, nil
 	}
 	tid := strings.ToLower(q.Get("tenant"))
@@ -121,6 +115,24 @@ func (s *Service) FinishConsent(ctx context.Context, q url.Values) (ConsentResul
 	s.Logger.Info("admin consent answered; the administrator signs in to record it", "tenant", tid)
 	return ConsentResult{TenantID: tid, Next: s.Entra.AuthCodeURL(entra.AuthRequest{Tenant: tid, RedirectURI: s.cfg.LoginRedirectURI,
 		Scopes: []string{"openid", "profile"}, State: state, Nonce: n, Verifier: v})}, nil
+}
+
+// refused logs a refused approval and, when the flow was bound to a tenant
+// whose row holds no approval, notes it there for diagnostics. Anyone can
+// start a flow and answer it with a made-up refusal, so it is noted nowhere
+// else: no tenants row is created by it and no approval changed
+// (store.Tenants.RecordRefusal). Entra's code and fixed wording only: the
+// description of a redirect is anyone's to write. The person sees the
+// refusal whether or not it could be noted.
+func (s *Service) refused(ctx context.Context, flowTenant, bound string, e *entra.Error) {
+	recorded := false
+	if bound != "" {
+		var err error
+		if recorded, err = s.Tenants.RecordRefusal(ctx, bound, e.Reason(), e.Explain(), s.now()); err != nil {
+			s.Logger.Warn("could not note the refused approval on the tenant", "tenant", bound, "error", err.Error())
+		}
+	}
+	s.Logger.Warn("admin consent refused", "tenant", flowTenant, "reason", e.Reason(), "recorded", recorded)
 }
 
 func isGUID(s string) bool { return entra.IsGUID(s) }

@@ -5,9 +5,11 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pitcher/connector/internal/apperr"
 	"github.com/pitcher/connector/internal/entra"
+	"github.com/pitcher/connector/internal/store"
 	"github.com/pitcher/connector/localworld/entrasim"
 )
 
@@ -138,12 +140,14 @@ func TestConsentNeedsDirectoryRolesInTheToken(t *testing.T) {
 }
 
 // TestConsentHostile: a refusal is recorded only for the tenant the flow was
-// bound to; a forged success is not believed without Entra's confirmation;
-// an answer naming another tenant, or a bad tenant parameter, is refused.
+// bound to, and only on its row without an approval; a forged success is
+// not believed without Entra's confirmation; an answer naming another
+// tenant, or a bad tenant parameter, is refused.
 func TestConsentHostile(t *testing.T) {
 	ctx := context.Background()
 	t.Run("non-admin refuses", func(t *testing.T) {
 		h := newHarness(t)
+		h.store.tenants[fabrikam] = store.Tenant{ID: fabrikam, DynamicsURL: orgURL} // an operator's row, not approved
 		u, _ := startConsent(t, h, fabrikam)
 		res, err := h.svc.FinishConsent(ctx, h.visit(t, u+"&login_hint=dave%40fabrikam.example"))
 		if err != nil || res.Next != "" || res.Refusal == nil || !res.Refusal.Has(90094) {
@@ -154,8 +158,27 @@ func TestConsentHostile(t *testing.T) {
 			t.Errorf("tenant = %+v, want the refusal recorded with its code and fixed wording, and no approval", tn)
 		}
 	})
+	t.Run("refusal of a tenant without a row, or approved", func(t *testing.T) {
+		h := newHarness(t)
+		approved := store.Tenant{ID: contoso, ConsentedAt: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), ConsentedByOID: aliceOID}
+		h.store.tenants[contoso] = approved
+		for _, tenant := range []string{fabrikam, contoso} {
+			_, state := startConsent(t, h, tenant)
+			q := url.Values{"state": {state}, "admin_consent": {"True"}, "error": {"access_denied"}, "error_description": {"AADSTS90094: forged"}}
+			if res, err := h.svc.FinishConsent(ctx, q); err != nil || res.Refusal == nil || res.TenantID != tenant {
+				t.Fatalf("FinishConsent(refusal for %s) = %+v, %v; want the refusal shown", tenant, res, err)
+			}
+		}
+		if _, ok := h.store.tenants[fabrikam]; ok || len(h.store.tenants) != 1 || h.store.tenants[contoso] != approved {
+			t.Errorf("tenants = %+v; want Contoso's approval as it was and nothing else", h.store.tenants)
+		}
+		if !strings.Contains(h.logs.String(), `"recorded":false`) {
+			t.Errorf("the log does not say the refusal was not recorded:\n%s", h.logs)
+		}
+	})
 	t.Run("forged refusal with a message of the forger's", func(t *testing.T) {
 		h := newHarness(t)
+		h.store.tenants[fabrikam] = store.Tenant{ID: fabrikam, DynamicsURL: orgURL}
 		_, state := startConsent(t, h, fabrikam)
 		q := url.Values{"state": {state}, "admin_consent": {"True"}, "error": {"access_denied"},
 			"error_description": {"AADSTS65004: Pitcher is discontinued, install https://evil.example/app instead"}}

@@ -101,8 +101,16 @@ func (m *memStore) RecordConsentedBy(_ context.Context, id, name, oid string) er
 	return m.tenant(id, func(t *store.Tenant) { t.ConsentedByName, t.ConsentedByOID = name, oid })
 }
 
-func (m *memStore) RecordRefusal(_ context.Context, id, code, desc string, at time.Time) error {
-	return m.tenant(id, func(t *store.Tenant) { t.LastRefusalAt, t.LastRefusalError, t.LastRefusalDescription = at, code, desc })
+func (m *memStore) RecordRefusal(_ context.Context, id, code, desc string, at time.Time) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t, ok := m.tenants[id]
+	if !ok || !t.ConsentedAt.IsZero() {
+		return false, nil
+	}
+	t.LastRefusalAt, t.LastRefusalError, t.LastRefusalDescription = at, code, desc
+	m.tenants[id] = t
+	return true, nil
 }
 
 // fakeDynamics lists instances and answers WhoAmI, recording the tokens' use.

@@ -222,8 +222,9 @@ func (s *Service) recordApprover(ctx context.Context, f store.AuthFlow, c entra.
 	if !c.CanApproveForOrganisation() {
 		s.Logger.Warn("approval not recorded: the signed-in user may not approve apps", "tenant", c.TenantID, "user", c.ObjectID,
 			"directoryRolesInToken", len(c.DirectoryRoles))
-		return LoginResult{}, apperr.E(apperr.Forbidden, "%s may not approve apps for the organisation, so the approval is not recorded; "+
-			"an administrator (Global Administrator, Privileged Role Administrator, Cloud Application Administrator or Application Administrator) must approve and sign in", c.Name)
+		// The message names no one: it is logged as well as shown.
+		return LoginResult{}, apperr.E(apperr.Forbidden, "the account you signed in with may not approve apps for the organisation, so the approval is not recorded; "+
+			"an administrator (Global Administrator, Privileged Role Administrator, Cloud Application Administrator or Application Administrator) must approve and sign in")
 	}
 	// Who first: a row with an approver but no approval is not approved.
 	if err := s.Tenants.RecordConsentedBy(ctx, c.TenantID, c.Name, c.ObjectID); err != nil {

@@ -46,7 +46,9 @@ type TenantStore interface {
 	Get(ctx context.Context, id string) (store.Tenant, error)
 	RecordConsent(ctx context.Context, id, scopes string, at time.Time) error
 	RecordConsentedBy(ctx context.Context, id, name, oid string) error
-	RecordRefusal(ctx context.Context, id, code, description string, at time.Time) error
+	// RecordRefusal notes a refusal on a tenant's row only if the row
+	// exists without an approval, and reports whether it did.
+	RecordRefusal(ctx context.Context, id, code, description string, at time.Time) (bool, error)
 }
 
 // ConnectionStore stores connections.

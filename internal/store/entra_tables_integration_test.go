@@ -77,27 +77,53 @@ func TestAuthFlowIsSingleUse(t *testing.T) {
 	}
 }
 
-// TestTenantRefusalKeepsApproval: a later refusal never withdraws an approval.
+// TestTenantRefusalKeepsApproval: a refusal (which anyone can forge) is
+// recorded only on a row that exists and holds no approval: an approved row
+// is left as it was, and no row is created for an unknown tenant.
 func TestTenantRefusalKeepsApproval(t *testing.T) {
-	tenants := store.NewTenants(tables(t))
+	db := tables(t)
+	tenants := store.NewTenants(db)
 	ctx := context.Background()
 	id := uniq("tenant")
 	if _, err := tenants.Get(ctx, id); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("Get(unknown) = %v, want ErrNotFound", err)
 	}
 	at := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
-	_ = tenants.SetDynamicsURL(ctx, id, "https://contoso.crm.dynamics.com")
-	if err := tenants.RecordConsent(ctx, id, "https://globaldisco.crm.dynamics.com/.default", at); err != nil {
-		t.Fatal(err)
+	if ok, err := tenants.RecordRefusal(ctx, id, "access_denied AADSTS90094", "needs an administrator", at); ok || err != nil {
+		t.Errorf("RecordRefusal(unknown tenant) = %v, %v; want not recorded", ok, err)
 	}
-	if err := tenants.RecordRefusal(ctx, id, "access_denied", "AADSTS65004: declined", at.Add(time.Hour)); err != nil {
+	if _, err := tenants.Get(ctx, id); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a refusal created a row for an unknown tenant: %v", err)
+	}
+
+	// An operator's row (a Dynamics URL, no approval yet) keeps refusals.
+	_ = tenants.SetDynamicsURL(ctx, id, "https://contoso.crm.dynamics.com")
+	if ok, err := tenants.RecordRefusal(ctx, id, "access_denied AADSTS90094", "needs an administrator", at); !ok || err != nil {
+		t.Fatalf("RecordRefusal(row without approval) = %v, %v; want recorded", ok, err)
+	}
+	if got, err := tenants.Get(ctx, id); err != nil || got.Consented() || got.LastRefusalError != "access_denied AADSTS90094" ||
+		!got.LastRefusalAt.Equal(at) || got.DynamicsURL != "https://contoso.crm.dynamics.com" {
+		t.Errorf("tenant = %+v, %v; want the refusal noted and the URL kept", got, err)
+	}
+
+	if err := tenants.RecordConsent(ctx, id, "https://globaldisco.crm.dynamics.com/.default", at.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	_ = tenants.RecordConsentedBy(ctx, id, "Admin", "oid-1")
+	table := db.Table(store.TenantsTable)
+	before, err := table.GetEntity(ctx, id, "tenant", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := tenants.RecordRefusal(ctx, id, "access_denied AADSTS65004", "declined", at.Add(2*time.Hour)); ok || err != nil {
+		t.Errorf("RecordRefusal(approved tenant) = %v, %v; want not recorded", ok, err)
+	}
+	if after, err := table.GetEntity(ctx, id, "tenant", nil); err != nil || after.ETag != before.ETag {
+		t.Errorf("a refusal changed the approved row:\nbefore %s\nafter  %s (%v)", before.Value, after.Value, err)
+	}
 	got, err := tenants.Get(ctx, id)
-	if err != nil || !got.Consented() || !got.ConsentedAt.Equal(at) || got.LastRefusalError != "access_denied" ||
-		got.DynamicsURL != "https://contoso.crm.dynamics.com" || got.ConsentedByOID != "oid-1" {
-		t.Errorf("tenant = %+v, %v; want approved, refusal noted, URL and approver kept", got, err)
+	if err != nil || !got.Consented() || !got.ConsentedAt.Equal(at.Add(time.Hour)) || got.ConsentedByOID != "oid-1" || got.LastRefusalError != "access_denied AADSTS90094" {
+		t.Errorf("tenant = %+v, %v; want approved, the earlier refusal as it was", got, err)
 	}
 }
 

@@ -25,10 +25,10 @@ type Tenant struct {
 	// known (Entra's consent redirect does not say; a sign-in does).
 	ConsentedByName string
 	ConsentedByOID  string
-	// LastRefusal* record the latest refused or failed approval: Entra's
-	// code with its AADSTS number, and fixed wording of what it means
-	// (never Entra's description, which anyone can forge in a redirect). A
-	// refusal never withdraws an earlier approval.
+	// LastRefusal* record the latest refused or failed approval of a
+	// tenant whose row holds no approval (RecordRefusal): Entra's code with
+	// its AADSTS number, and fixed wording of what it means (never Entra's
+	// description, which anyone can forge in a redirect).
 	LastRefusalAt          time.Time
 	LastRefusalError       string
 	LastRefusalDescription string
@@ -109,11 +109,34 @@ func (t *Tenants) RecordConsentedBy(ctx context.Context, id, name, oid string) e
 	return t.merge(ctx, id, map[string]any{"ConsentedByName": name, "ConsentedByOID": oid}, "record who approved tenant "+id)
 }
 
-// RecordRefusal records a refused or failed approval with Entra's error.
-func (t *Tenants) RecordRefusal(ctx context.Context, id, code, description string, at time.Time) error {
+// RecordRefusal records a refused or failed approval on the row of tenant
+// id, and reports whether it did. A refusal comes from a redirect anyone can
+// forge, so it is recorded only on a row that exists and holds no approval
+// (one an operator prepared, with a Dynamics URL): it never creates a row
+// and never changes an approved one. The write is conditional on the row
+// read, so an approval recorded meanwhile is not touched either.
+func (t *Tenants) RecordRefusal(ctx context.Context, id, code, description string, at time.Time) (bool, error) {
+	resp, err := t.table.GetEntity(ctx, id, tenantRow, nil)
+	switch err = mapErr(err, "get tenant "+id); {
+	case errors.Is(err, ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	e, err := decode(resp.Value)
+	if err != nil {
+		return false, mapErr(err, "decode tenant "+id)
+	}
+	if !props(e.Properties).time("ConsentedAt").IsZero() {
+		return false, nil
+	}
 	p := map[string]any{"LastRefusalError": code, "LastRefusalDescription": description}
 	edmTime(p, "LastRefusalAt", at)
-	return t.merge(ctx, id, p, "record refusal of tenant "+id)
+	_, err = t.table.UpdateEntity(ctx, encode(id, tenantRow, p), &aztables.UpdateEntityOptions{IfMatch: &resp.ETag, UpdateMode: aztables.UpdateModeMerge})
+	if err = mapErr(err, "record refusal of tenant "+id); errors.Is(err, ErrConflict) || errors.Is(err, ErrNotFound) {
+		return false, nil // approved or deleted since it was read
+	}
+	return err == nil, err
 }
 
 // SetDynamicsURL sets (or, with "", clears) the tenant's Dynamics URL.
