@@ -172,7 +172,7 @@ func (s *Service) resolve(ctx context.Context, c *dataverse.Client, o Owner, r *
 		case !exists:
 			writes[i] = customerWrite{fields: fieldsOf(cu)} // client-wins: the row is created again
 		case len(write) == 0:
-			writes[i] = customerWrite{skip: true, etag: f.ETag}
+			writes[i] = customerWrite{skip: true}
 		default:
 			writes[i] = customerWrite{fields: write, ifMatch: f.ETag}
 		}
@@ -187,8 +187,8 @@ func (s *Service) resolve(ctx context.Context, c *dataverse.Client, o Owner, r *
 }
 
 // committedRecords are the records of a report found in Dynamics: the
-// customers' ids (read for those named by key) and versions, and the
-// records whose ids the plan knows.
+// customers' ids (read for those named by key), and the records whose ids
+// the plan knows.
 func (s *Service) committedRecords(o Owner, r *report.Report, p *plan, rows map[int]map[string]any) []Record {
 	var out []Record
 	for i, cu := range r.Customers {
@@ -200,7 +200,8 @@ func (s *Service) committedRecords(o Owner, r *report.Report, p *plan, rows map[
 			id = strings.ToLower(v)
 		}
 		if id != "" {
-			out = append(out, Record{Item: item, EntitySet: es.Name, ID: id, ETag: etagOf(row)})
+			// No version: the row's version now may be a later writer's.
+			out = append(out, Record{Item: item, EntitySet: es.Name, ID: id})
 		}
 	}
 	for _, rec := range p.records {

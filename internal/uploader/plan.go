@@ -23,7 +23,8 @@ type plan struct {
 	// in the report; conditional those sent with an If-Match version.
 	customers, conditional map[string]int
 	// rows says, for each customer, its entity set, primary key column,
-	// and id when known before writing ("" for a row named by key).
+	// id when known before writing ("" for a row named by key), and
+	// whether its write is conditional on the app's own version.
 	rows []customerRow
 	// records are the records whose ids are known before writing.
 	records []Record
@@ -33,7 +34,13 @@ type plan struct {
 	meeting dataverse.Ref
 }
 
-type customerRow struct{ set, pk, id string }
+type customerRow struct {
+	set, pk, id string
+	// based: the write is conditional on the version the app sent
+	// (ifMatch), so the row after it is the app's copy with the report's
+	// fields, and its new version is one the app may base its next edit on.
+	based bool
+}
 
 // customerWrite is how one customer of a report is written: the fields
 // to send, and the version of the row the write is conditional on (""
@@ -41,10 +48,8 @@ type customerRow struct{ set, pk, id string }
 type customerWrite struct {
 	fields  map[string]any
 	ifMatch string
-	// skip: Dynamics holds the app's values already; nothing is sent,
-	// and etag is the row's version.
+	// skip: Dynamics holds the app's values already; nothing is sent.
 	skip bool
-	etag string
 }
 
 // firstWrites is how a report's customers are written at first: their
@@ -102,10 +107,10 @@ func (s *Service) newPlan(ctx context.Context, o Owner, r *report.Report, writes
 			return nil, &notAllowedError{item: item, what: err.Error()}
 		}
 		customers[i] = target{ref: ref, logical: es.LogicalName}
-		p.rows = append(p.rows, customerRow{set: es.Name, pk: es.PrimaryKey, id: known})
 		w := writes[i]
+		p.rows = append(p.rows, customerRow{set: es.Name, pk: es.PrimaryKey, id: known, based: w.ifMatch != "" && w.ifMatch == c.IfMatch})
 		if w.skip {
-			p.records = append(p.records, Record{Item: item, EntitySet: es.Name, ID: known, ETag: w.etag})
+			p.records = append(p.records, Record{Item: item, EntitySet: es.Name, ID: known})
 			continue
 		}
 		// The row comes back (its key only) to learn its version, and its

@@ -42,8 +42,11 @@ type Record struct {
 	Item      string `json:"item"`
 	EntitySet string `json:"entitySet"`
 	ID        string `json:"id"`
-	// ETag is the customer row's version after the write (its
-	// @odata.etag), for the app's next ifMatch; customers only.
+	// ETag is a customer row's version after a write based on the app's
+	// version (ifMatch) that nothing else changed: the app's copy with the
+	// report's fields, a version the app may base its next edit on. Absent
+	// otherwise (a merge, a write over a change, an upsert, an answer
+	// lost): the app then waits for the row in /api/changes.
 	ETag string `json:"etag,omitempty"`
 }
 

@@ -220,7 +220,11 @@ func (s *Service) written(ctx context.Context, p *plan, res *dataverse.BatchResu
 			}
 		}
 		if id != "" {
-			recs = append(recs, Record{Item: report.Item("customers", i), EntitySet: cu.set, ID: strings.ToLower(id), ETag: w.ETag})
+			rec := Record{Item: report.Item("customers", i), EntitySet: cu.set, ID: strings.ToLower(id)}
+			if cu.based {
+				rec.ETag = w.ETag
+			}
+			recs = append(recs, rec)
 		}
 	}
 	slices.SortStableFunc(recs, itemOrder)

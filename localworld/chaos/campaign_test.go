@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pitcher/connector/internal/uploadconfig"
 	"github.com/pitcher/connector/localworld/testworld"
 )
 
@@ -16,13 +18,39 @@ import (
 var seedUsers = []string{"alice@contoso.example", "dave@fabrikam.example", "bob@contoso.example", "admin@contoso.example", "admin@fabrikam.example"}
 
 // syncedSets are what the campaign's SYNC_CONFIG syncs (small pages, so a
-// fault lands between pages often).
+// fault lands between pages often), syncSelect their columns (of
+// syncconfig.Default's): among them columns reports may write
+// (uploadconfig.Default), which the devices edit (devices_test.go).
 var syncedSets = []string{"accounts", "contacts", "appointments"}
 
-const syncConfig = `SYNC_CONFIG={"entitySets":[` +
-	`{"name":"accounts","select":["name","accountnumber","modifiedon"],"pageSize":100},` +
-	`{"name":"contacts","select":["fullname","emailaddress1"],"pageSize":100},` +
-	`{"name":"appointments","select":["subject","scheduledstart"],"pageSize":100}]}`
+var syncSelect = map[string][]string{
+	"accounts":     {"name", "accountnumber", "telephone1", "websiteurl", "address1_city", "modifiedon"},
+	"contacts":     {"fullname", "lastname", "jobtitle", "telephone1", "emailaddress1"},
+	"appointments": {"subject", "scheduledstart"},
+}
+
+// syncConfig is the campaign's SYNC_CONFIG setting.
+func syncConfig() string {
+	var sets []any
+	for _, s := range syncedSets {
+		sets = append(sets, map[string]any{"name": s, "select": syncSelect[s], "pageSize": 100})
+	}
+	b, _ := json.Marshal(map[string]any{"entitySets": sets})
+	return "SYNC_CONFIG=" + string(b)
+}
+
+// conflictPolicies are the campaign's UPLOAD_CONFIG conflict policies:
+// the devices' edits meet both.
+var conflictPolicies = map[string]string{"accounts": uploadconfig.ConflictsMerge, "contacts": uploadconfig.ConflictsClientWins}
+
+// uploadConfig is the default UPLOAD_CONFIG with conflictPolicies.
+func uploadConfig() uploadconfig.Config {
+	cfg := uploadconfig.Default()
+	for i, es := range cfg.EntitySets {
+		cfg.EntitySets[i].Conflicts = conflictPolicies[es.Name]
+	}
+	return cfg
+}
 
 // settings of a campaign, from the environment (scripts/chaos.sh).
 type settings struct {
@@ -95,6 +123,8 @@ type campaign struct {
 	notes       []string // what restarts took
 	editsMu     sync.Mutex
 	edits       map[string]int
+	// devices: two devices of one user editing shared rows (devices_test.go).
+	devices *devices
 
 	// Erasures (erasure_test.go): the users who disconnected, by UPN, with
 	// their DELETEs still running in erasing; the tenants offboarded.

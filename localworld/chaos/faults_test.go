@@ -24,13 +24,23 @@ type faultState struct {
 // run executes the plan while the users upload and the editor edits.
 func (c *campaign) run() {
 	plan := Plan(c.s.seed, c.s.duration, len(c.users), c.s.exclude)
-	say("\n== %d faults planned over %s; users upload, an editor works in Dynamics", len(plan), c.s.duration)
+	c.devices = newDevices(c, plan)
+	say("\n== %d faults planned over %s; users upload, an editor works in Dynamics, two devices of %s and a colleague edit %d shared rows",
+		len(plan), c.s.duration, c.devices.upn, len(c.devices.rows))
+	// The journal holds every write from here on: the devices' edits are
+	// judged by it (CheckNoLostUpdates).
+	c.w.Dataverse.EnableJournal()
 	ctx, stop := context.WithCancel(context.Background())
 	var actors sync.WaitGroup
 	for i, u := range c.users {
 		actors.Go(func() { c.ledger.uploader(ctx, c.c, c.s.seed, i, u.UPN) })
 	}
 	actors.Go(func() { editor(ctx, c.c, c.s.seed, c.s.rows, c.edits, &c.editsMu) })
+	for n := range 2 {
+		actors.Go(func() { c.device(ctx, c.devices, n) })
+	}
+	actors.Go(func() { c.colleague(ctx, c.devices) })
+	actors.Go(func() { c.refresher(ctx, c.devices) })
 
 	fs := &faultState{ends: map[Kind]time.Duration{}}
 	type resign struct {
@@ -77,7 +87,7 @@ func (c *campaign) run() {
 	}
 	stop()
 	actors.Wait()
-	say("   done: %d reports sent by the users, edits in Dynamics %v", len(c.ledger.uploads), c.edits)
+	say("   done: %d reports sent by the users (%d of them the devices' edits), edits in Dynamics %v", len(c.ledger.uploads), c.devices.sentTotal(), c.edits)
 }
 
 // inject applies one fault.

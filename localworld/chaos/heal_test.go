@@ -15,7 +15,8 @@ import (
 
 // heal removes every fault, signs in whoever needs to, resends what was
 // never accepted, resubmits what was dead-lettered (as an operator
-// would), waits until every upload has finished, syncs everyone once
+// would), waits until every upload has finished (done, failed, or a
+// device's edit ended conflict), syncs everyone once
 // more, and waits for the erasures to complete. A user who disconnected
 // is left alone: they do not sign in again, their reports are not sent
 // again nor waited for (their rows are erased), they are not synced.
@@ -86,7 +87,7 @@ func (c *campaign) heal() {
 					c.ledger.problem("healing: %s cannot sign in again for a parked upload: %v", u.User, err)
 				}
 			}
-			if u.Final.Status != "done" && u.Final.Status != "failed" {
+			if u.Final.Status != "done" && u.Final.Status != "failed" && u.Final.Status != "conflict" {
 				still = append(still, u)
 				if u.Final.Status != "parked" && restartedAfter(c.busRestarts, u.AcceptedAt) {
 					excusable++

@@ -45,14 +45,8 @@ type Upload struct {
 
 // Status is the connector's answer about an upload (docs/api.md).
 type Status struct {
-	Status  string `json:"status"`
-	Records []struct {
-		Item      string `json:"item"`
-		EntitySet string `json:"entitySet"`
-		ID        string `json:"id"`
-		// ETag is a customer's version after the report's write.
-		ETag string `json:"etag"`
-	} `json:"records"`
+	Status  string   `json:"status"`
+	Records []Record `json:"records"`
 	// Conflicts are the rows the report updates that changed in Dynamics
 	// since the app's copy.
 	Conflicts []Conflict `json:"conflicts"`
@@ -64,6 +58,15 @@ type LastError struct {
 	Code       string `json:"code"`
 	Message    string `json:"message"`
 	HTTPStatus int    `json:"httpStatus"`
+}
+
+// Record is one record an upload wrote.
+type Record struct {
+	Item      string `json:"item"`
+	EntitySet string `json:"entitySet"`
+	ID        string `json:"id"`
+	// ETag is a customer's version after the report's write.
+	ETag string `json:"etag"`
 }
 
 // Conflict is one entry of an upload's conflicts (docs/api.md, "Uploads:
@@ -314,7 +317,10 @@ type Journal = []dataversesim.JournalEntry
 //
 // Each write of a row is attributed to its writer: the edit ending done
 // whose record of the row names the write's version (records[].etag
-// W/"<version>"); any other write is someone's in Dynamics. For each write
+// W/"<version>"), or, when its record gives none (the write was not
+// based on the app's own version, or its answer was lost), whose changes
+// the write is the first to hold; any other write is someone's in
+// Dynamics. For each write
 // E of edit U (based on version b, the number of U's ifMatch) and each
 // field f E set: let P be the latest earlier write that set f. If
 // P.version > b (U's copy did not hold P's value), P's value differs from
@@ -322,19 +328,25 @@ type Journal = []dataversesim.JournalEntry
 // field since U's version: a write resending the value U saw loses
 // nothing), then U's status must list a conflict on that row whose fields
 // hold f with written true; otherwise P's value was lost without a word.
+//
 // Moreover: a write attributed to U sets only values U sent (else its
 // record names someone else's write), and a done edit's changes are in
-// the write its record names; an edit that ended conflict has nothing in
-// the row's journal (no write holds one of its changes, no record names
-// a write), its meeting is not in Dynamics and its conflicts say not
-// written; under merge no conflict is ever written over, and under
-// client-wins no edit ends conflict; no edit ends failed (a 412 least of
-// all). Values compare as JSON values: numbers by value, "" as null.
-func CheckNoLostUpdates(ups []*Upload, journals map[RowRef]Journal, d Dynamics) Finding {
-	f := Finding{Invariant: "no update lost without a recorded conflict (the devices' edits of shared rows, against Dynamics' write journal)"}
+// the write its record names. An edit that ended conflict met a real one
+// (checkConflictReal: so a delivery finding its own committed write ends
+// done, not conflict), has nothing in the row's journal (no write holds
+// one of its changes, no record names a write), its meeting is not in
+// Dynamics, and its conflicts say not written. Under merge no conflict is
+// ever written over; under client-wins no edit ends conflict; no edit ends
+// failed (a 412 least of all). Values compare as JSON values: numbers by
+// value, "" as null.
+//
+// overwrites counts the writes of a field over a value the edit had not
+// seen (each needing its conflict recorded as written over).
+func CheckNoLostUpdates(ups []*Upload, journals map[RowRef]Journal, d Dynamics) (f Finding, overwrites int) {
+	f = Finding{Invariant: "no update lost without a recorded conflict (the devices' edits of shared rows, against Dynamics' write journal)"}
 	meetings := d.index("appointments", "subject")
 	byRow := map[RowRef][]*Upload{}
-	owners := map[RowRef]map[int64]*Upload{}
+	owners := map[RowRef]map[int64][]*Upload{} // the done edits whose record names the version
 	for _, u := range ups {
 		e := u.Edit
 		if e == nil || !u.Accepted {
@@ -351,18 +363,20 @@ func CheckNoLostUpdates(ups []*Upload, journals map[RowRef]Journal, d Dynamics) 
 					f.violate("%s (%s, merge): done with a conflict on %s written over (fields %v); merge never writes over a change made in Dynamics", u.ID, row, c.ID, c.Fields)
 				}
 			}
+			// A record gives the write's version only when it was based on
+			// the app's own version; otherwise the write is the first that
+			// holds the edit's changes, values no one else had before it.
 			v, ok := recordVersion(st, row)
 			if !ok {
-				f.violate("%s (%s): done, but its records give no version of the row (%+v)", u.ID, row, st.Records)
-				continue
+				if v, ok = ownWrite(u, journals[row]); !ok {
+					f.violate("%s (%s): done, but none of the row's writes holds its changes %v", u.ID, row, e.Changed)
+					continue
+				}
 			}
 			if owners[row] == nil {
-				owners[row] = map[int64]*Upload{}
+				owners[row] = map[int64][]*Upload{}
 			}
-			if other := owners[row][v]; other != nil {
-				f.violate("%s and %s (%s): both name version %d as their write", other.ID, u.ID, row, v)
-			}
-			owners[row][v] = u
+			owners[row][v] = append(owners[row][v], u)
 		case "conflict":
 			if e.Policy == uploadconfig.ConflictsClientWins {
 				f.violate("%s (%s, client-wins): ended conflict; client-wins writes the app's changes and ends done", u.ID, row)
@@ -403,15 +417,23 @@ func CheckNoLostUpdates(ups []*Upload, journals map[RowRef]Journal, d Dynamics) 
 				clear(last) // a row created again starts a new life
 				continue
 			}
-			u := owners[row][e.Version]
-			if u != nil {
-				for _, fld := range sortedKeys(e.Values) {
-					if sent, ok := u.Edit.Fields[fld]; !ok || !sameJSON(sent, e.Values[fld]) {
-						f.violate("%s (%s): its record names version %d, which set %s to %s, not what it sent (%s): the record's etag is not its own write",
-							u.ID, row, e.Version, fld, show(e.Values[fld]), show(sent))
-						u = nil
-						break
+			// The write is the edit's that names it and sent its values;
+			// another edit naming it has a record that is not its own write.
+			var u *Upload
+			for _, cand := range owners[row][e.Version] {
+				fld, ok := notSent(cand, e)
+				switch {
+				case !ok:
+					own := "none of the row's writes holds its changes"
+					if w, found := ownWrite(cand, journals[row]); found {
+						own = fmt.Sprintf("its own write is version %d", w)
 					}
+					f.violate("%s (%s): its record names version %d, which set %s to %s, not what it sent (%s); %s: the record's etag is not the version its write produced",
+						cand.ID, row, e.Version, fld, show(e.Values[fld]), show(cand.Edit.Fields[fld]), own)
+				case u != nil:
+					f.violate("%s and %s (%s): both name version %d, which holds what each sent", u.ID, cand.ID, row, e.Version)
+				default:
+					u = cand
 				}
 			}
 			by := "someone in Dynamics"
@@ -425,6 +447,7 @@ func CheckNoLostUpdates(ups []*Upload, journals map[RowRef]Journal, d Dynamics) 
 					if !ok || p.version <= b || sameJSON(p.value, v) || sameJSON(p.value, u.Edit.Base[fld]) {
 						continue
 					}
+					overwrites++
 					if !wroteOver(u.Final, row, fld) {
 						f.violate("%s %s: %s (based on %s, %s) wrote %s at version %d over %s, set at version %d by %s, and records no conflict on %s written over: a lost update",
 							row, fld, u.ID, u.Edit.IfMatch, u.Edit.Policy, show(v), e.Version, show(p.value), p.version, p.by, fld)
@@ -439,7 +462,10 @@ func CheckNoLostUpdates(ups []*Upload, journals map[RowRef]Journal, d Dynamics) 
 			switch u.Final.Status {
 			case "done":
 				v, ok := recordVersion(u.Final, row)
-				if !ok || owners[row][v] != u {
+				if !ok {
+					v, ok = ownWrite(u, journals[row])
+				}
+				if !ok || !slices.Contains(owners[row][v], u) {
 					continue // reported above
 				}
 				e, found := mine[u]
@@ -462,10 +488,88 @@ func CheckNoLostUpdates(ups []*Upload, journals map[RowRef]Journal, d Dynamics) 
 						}
 					}
 				}
+				checkConflictReal(&f, u, row, journals[row])
 			}
 		}
 	}
-	return f
+	return f, overwrites
+}
+
+// checkConflictReal: an edit that ended conflict met a real one. Under
+// merge that is a field it lists, changed since its version by a write
+// to a value other than the edit's copy's, or the row deleted since;
+// under server-wins any write since its version.
+func checkConflictReal(f *Finding, u *Upload, row RowRef, j Journal) {
+	b, _ := etagVersion(u.Edit.IfMatch)
+	var since Journal
+	for _, e := range j {
+		if e.Version > b {
+			since = append(since, e)
+		}
+	}
+	if u.Edit.Policy == uploadconfig.ConflictsServerWins {
+		if len(since) == 0 {
+			f.violate("%s (%s, server-wins): ended conflict, but no write of the row came after its version %s: a false conflict", u.ID, row, u.Edit.IfMatch)
+		}
+		return
+	}
+	var listed []Conflict
+	for _, c := range u.Final.Conflicts {
+		if c.EntitySet == row.Set && strings.EqualFold(c.ID, row.ID) {
+			listed = append(listed, c)
+		}
+	}
+	if len(listed) == 0 {
+		f.violate("%s (%s): ended conflict without a conflict on the row", u.ID, row)
+	}
+	for _, c := range listed {
+		if c.Deleted {
+			if !slices.ContainsFunc(since, func(e dataversesim.JournalEntry) bool { return e.Deleted }) {
+				f.violate("%s (%s): ended conflict on the row deleted, but no delete came after its version %s", u.ID, row, u.Edit.IfMatch)
+			}
+			continue
+		}
+		if len(c.Fields) == 0 {
+			f.violate("%s (%s, %s): ended conflict naming no field that clashes: a false conflict", u.ID, row, u.Edit.Policy)
+		}
+		for _, fld := range c.Fields {
+			changed := slices.ContainsFunc(since, func(e dataversesim.JournalEntry) bool {
+				v, ok := e.Values[fld]
+				return ok && !sameJSON(v, u.Edit.Base[fld])
+			})
+			if !changed {
+				f.violate("%s (%s): ended conflict on %s, which no write since its version %s changed: a false conflict (or the connector did not find the app's version of the row)",
+					u.ID, row, fld, u.Edit.IfMatch)
+			}
+		}
+	}
+}
+
+// notSent returns a field e set to a value u did not send, if any (ok
+// false).
+func notSent(u *Upload, e dataversesim.JournalEntry) (field string, ok bool) {
+	for _, fld := range sortedKeys(e.Values) {
+		if sent, in := u.Edit.Fields[fld]; !in || !sameJSON(sent, e.Values[fld]) {
+			return fld, false
+		}
+	}
+	return "", true
+}
+
+// ownWrite is the version of the first write of j that holds every change
+// of u.
+func ownWrite(u *Upload, j Journal) (int64, bool) {
+	for _, e := range j {
+		all := len(u.Edit.Changed) > 0
+		for fld, v := range u.Edit.Changed {
+			got, in := e.Values[fld]
+			all = all && in && sameJSON(got, v)
+		}
+		if all {
+			return e.Version, true
+		}
+	}
+	return 0, false
 }
 
 // recordVersion is the version st's record of row names (its etag).
@@ -641,6 +745,25 @@ func CheckNoSecrets(logs map[string]string, secrets []string) Finding {
 			if strings.Contains(logs[n], s) {
 				f.violate("%s holds a secret value %.12q…", n, s)
 			}
+		}
+	}
+	return f
+}
+
+// CheckNoNames: the connector's log names no person: none of people (the
+// seeded users' display names and UPNs), in any letter case. Only the
+// connector's own log is checked: Azurite's holds the stored entities,
+// where an approver's name is kept by design.
+func CheckNoNames(log string, people []string) Finding {
+	f := Finding{Invariant: "no person's name or UPN in the connector's log"}
+	lower := strings.ToLower(log)
+	for _, p := range people {
+		if p == "" {
+			continue
+		}
+		f.Checked++
+		if strings.Contains(lower, strings.ToLower(p)) {
+			f.violate("the log names %q where a pseudonym belongs", p)
 		}
 	}
 	return f

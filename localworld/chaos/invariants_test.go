@@ -8,6 +8,7 @@ import (
 
 	"github.com/pitcher/connector/internal/obs"
 	"github.com/pitcher/connector/internal/store"
+	"github.com/pitcher/connector/localworld/dataversesim"
 )
 
 // dynamics holds the rows of one upload u1 written n times, and of the
@@ -37,6 +38,13 @@ func upload(status string, mod func(*Upload)) *Upload {
 
 func TestCheckUploads(t *testing.T) {
 	restart := []time.Time{time.Unix(200, 0)}
+	// A device's edit updates a row by id: it makes no account.
+	edited := func(u *Upload) { u.AccountNumber, u.Edit = "", &DeviceEdit{Set: "accounts", ID: "a"} }
+	edits := func(n int) Dynamics {
+		d := dynamics(n)
+		d["accounts"] = map[string]Row{"a": {"accountnumber": "SEEDED-1"}}
+		return d
+	}
 	tests := []struct {
 		name      string
 		up        *Upload
@@ -61,6 +69,11 @@ func TestCheckUploads(t *testing.T) {
 		{"queued: lost", upload("queued", nil), dynamics(0), nil, true, "lost", false},
 		{"queued, bus restarted before", upload("queued", nil), dynamics(0), []time.Time{time.Unix(50, 0)}, true, "lost", false},
 		{"queued, bus restarted after", upload("queued", nil), dynamics(0), restart, true, "", true},
+		{"an edit done (no account made)", upload("done", edited), edits(1), nil, true, "", false},
+		{"an edit done twice", upload("done", edited), edits(2), nil, true, "want one", false},
+		{"an edit ended conflict, nothing written", upload("conflict", edited), edits(0), nil, true, "", false},
+		{"an edit ended conflict, its meeting written", upload("conflict", edited), edits(1), nil, true, "nothing of a conflicting report is written", false},
+		{"a report by key ended conflict", upload("conflict", nil), dynamics(0), nil, true, "updates no row by version", false},
 	}
 	for _, tc := range tests {
 		f, stranded, _ := CheckUploads([]*Upload{tc.up}, tc.d, tc.restarts, tc.signedIn, nil)
@@ -236,10 +249,204 @@ func TestCheckNoDuplicates(t *testing.T) {
 	}
 }
 
+func TestCheckNoNames(t *testing.T) {
+	f := CheckNoNames(`{"msg":"signed in","user":"p-1a2b"} {"msg":"refused","who":"DAVE@fabrikam.example"}`, []string{"Dave Fabrikam", "dave@fabrikam.example", ""})
+	if len(f.Violations) != 1 || !strings.Contains(f.Violations[0], "dave@fabrikam.example") || f.Checked != 2 {
+		t.Errorf("violations %q (checked %d); want the UPN, in any case", f.Violations, f.Checked)
+	}
+}
+
 func TestCheckNoSecrets(t *testing.T) {
 	logs := map[string]string{"handler": `{"msg":"refreshed","user":"u1"}`, "bus": "send id=x token=eyJhbGciOi"}
 	f := CheckNoSecrets(logs, []string{"eyJ", "s3cret", ""})
 	if len(f.Violations) != 1 || !strings.Contains(f.Violations[0], "bus") {
 		t.Errorf("violations %q; want one, in the bus log", f.Violations)
+	}
+}
+
+// TestCheckNoLostUpdates: hand-built journals of one account, edited by a
+// colleague in Dynamics and by a device whose copy is version 5 (name
+// "Old", telephone1 "1").
+func TestCheckNoLostUpdates(t *testing.T) {
+	row := RowRef{"accounts", "a1"}
+	entry := func(v int64, values map[string]any) dataversesim.JournalEntry {
+		return dataversesim.JournalEntry{Version: v, Values: values}
+	}
+	// edit is a device's edit of name to "d1-7" on top of version 5, ended
+	// with status; done ones record version 7 as their write.
+	edit := func(policy, status string, mod func(*Upload)) *Upload {
+		u := &Upload{ID: "d1-7", User: "alice", Subject: "Device meeting d1-7", Accepted: true, Accepts: 1,
+			Edit: &DeviceEdit{Device: 1, Set: "accounts", ID: "A1", IfMatch: `W/"5"`, Policy: policy,
+				Base:    map[string]any{"name": "Old", "telephone1": "1"},
+				Fields:  map[string]any{"name": "d1-7", "telephone1": "1"},
+				Changed: map[string]any{"name": "d1-7"}},
+			Final: Status{Status: status}}
+		if status == "done" {
+			u.Final.Records = append(u.Final.Records, Record{"customers[0]", "accounts", "a1", `W/"7"`})
+		}
+		if mod != nil {
+			mod(u)
+		}
+		return u
+	}
+	written := func(fields ...string) func(*Upload) {
+		return func(u *Upload) {
+			u.Final.Conflicts = []Conflict{{Item: "customers[0]", EntitySet: "accounts", ID: "a1", IfMatch: `W/"5"`, ETag: `W/"6"`, Fields: fields, Written: true}}
+		}
+	}
+	clash := func(fields ...string) func(*Upload) {
+		return func(u *Upload) {
+			u.Final.Conflicts = []Conflict{{Item: "customers[0]", EntitySet: "accounts", ID: "a1", IfMatch: `W/"5"`, ETag: `W/"6"`, Fields: append([]string{}, fields...)}}
+		}
+	}
+	colleague := entry(6, map[string]any{"name": "c-1"})
+	tests := []struct {
+		name      string
+		up        *Upload
+		journal   Journal
+		meeting   bool
+		violation string // "" when it must hold
+	}{
+		{"written on its version", edit("merge", "done", nil),
+			Journal{entry(7, map[string]any{"name": "d1-7", "telephone1": "1"})}, true, ""},
+		{"merged next to a colleague's other field", edit("merge", "done", nil),
+			Journal{entry(6, map[string]any{"telephone1": "c-1"}), entry(7, map[string]any{"name": "d1-7"})}, true, ""},
+		{"a lost update", edit("client-wins", "done", nil),
+			Journal{colleague, entry(7, map[string]any{"name": "d1-7"})}, true,
+			`accounts/a1 name: d1-7 (based on W/"5", client-wins) wrote "d1-7" at version 7 over "c-1", set at version 6 by someone in Dynamics`},
+		{"a lost update under merge", edit("merge", "done", nil),
+			Journal{colleague, entry(7, map[string]any{"name": "d1-7"})}, true, "a lost update"},
+		{"client-wins, the conflict recorded as written over", edit("client-wins", "done", written("name")),
+			Journal{colleague, entry(7, map[string]any{"name": "d1-7"})}, true, ""},
+		{"client-wins, recorded but not on that field", edit("client-wins", "done", written("telephone1")),
+			Journal{colleague, entry(7, map[string]any{"name": "d1-7"})}, true, "a lost update"},
+		{"client-wins, recorded but not written", edit("client-wins", "done", func(u *Upload) {
+			written("name")(u)
+			u.Final.Conflicts[0].Written = false
+		}), Journal{colleague, entry(7, map[string]any{"name": "d1-7"})}, true, "a lost update"},
+		{"a value it had seen", edit("client-wins", "done", nil),
+			Journal{entry(4, map[string]any{"name": "Old"}), entry(7, map[string]any{"name": "d1-7"})}, true, ""},
+		{"a later write resending the value it had seen", edit("client-wins", "done", nil),
+			Journal{entry(6, map[string]any{"name": "Old", "telephone1": "d2-3"}), entry(7, map[string]any{"name": "d1-7"})}, true, ""},
+		{"numbers by value, empty as null", edit("client-wins", "done", func(u *Upload) {
+			u.Edit.Base["telephone1"], u.Edit.Fields["telephone1"], u.Edit.Fields["revenue"] = "", nil, json.Number("1.0")
+		}), Journal{entry(7, map[string]any{"name": "d1-7", "telephone1": "", "revenue": float64(1)})}, true, ""},
+		{"merge with a conflict written over", edit("merge", "done", written("name")),
+			Journal{colleague, entry(7, map[string]any{"name": "d1-7"})}, true, "merge never writes over"},
+		{"conflict, nothing written", edit("merge", "conflict", clash("name")), Journal{colleague}, false, ""},
+		{"conflict, yet its value in the journal", edit("merge", "conflict", clash("name")),
+			Journal{colleague, entry(7, map[string]any{"name": "d1-7"})}, false, `version 7 of the row holds its name "d1-7": written`},
+		{"conflict, yet its meeting written", edit("merge", "conflict", clash("name")), Journal{colleague}, true, "its meeting"},
+		{"conflict under client-wins", edit("client-wins", "conflict", clash("name")), Journal{colleague}, false, "client-wins writes the app's changes"},
+		{"conflict on a field nobody changed", edit("merge", "conflict", clash("name")),
+			Journal{entry(6, map[string]any{"telephone1": "c-1"})}, false, "ended conflict on name, which no write since its version"},
+		{"conflict on a field changed before its version", edit("merge", "conflict", clash("name")),
+			Journal{entry(4, map[string]any{"name": "Old"})}, false, "a false conflict"},
+		{"conflict naming no field", edit("merge", "conflict", clash()), Journal{colleague}, false, "naming no field"},
+		{"conflict without a conflict", edit("merge", "conflict", nil), Journal{colleague}, false, "without a conflict on the row"},
+		{"conflict on a deleted row", edit("merge", "conflict", func(u *Upload) {
+			u.Final.Conflicts = []Conflict{{EntitySet: "accounts", ID: "a1", Deleted: true, Fields: []string{}}}
+		}), Journal{{Version: 6, Deleted: true}}, false, ""},
+		{"conflict on a deleted row that is not", edit("merge", "conflict", func(u *Upload) {
+			u.Final.Conflicts = []Conflict{{EntitySet: "accounts", ID: "a1", Deleted: true, Fields: []string{}}}
+		}), Journal{colleague}, false, "no delete came after"},
+		{"server-wins, the row changed", edit("server-wins", "conflict", clash()), Journal{entry(6, map[string]any{"description": "c-1"})}, false, ""},
+		{"server-wins, the row did not change", edit("server-wins", "conflict", clash()), Journal{entry(5, map[string]any{"description": "c-1"})}, false, "a false conflict"},
+		{"failed with a 412", edit("merge", "failed", func(u *Upload) {
+			u.Final.LastError = &LastError{Code: "0x80060882", Message: "The version of the existing record doesn't match", HTTPStatus: 412}
+		}), Journal{colleague}, false, "a 412"},
+		{"its record names a colleague's write", edit("client-wins", "done", func(u *Upload) { u.Final.Records[0].ETag = `W/"8"` }),
+			Journal{entry(7, map[string]any{"name": "d1-7"}), entry(8, map[string]any{"name": "c-2"})}, true,
+			`its record names version 8, which set name to "c-2", not what it sent ("d1-7"); its own write is version 7`},
+		{"its record names no write", edit("merge", "done", func(u *Upload) { u.Final.Records[0].ETag = `W/"9"` }),
+			Journal{entry(7, map[string]any{"name": "d1-7"})}, true, "no write of the row has the version"},
+		{"done without its change", edit("merge", "done", nil),
+			Journal{entry(7, map[string]any{"telephone1": "1"})}, true, `does not set name to "d1-7"`},
+		{"still queued: judged by CheckUploads", edit("merge", "queued", nil), Journal{colleague}, false, ""},
+	}
+	// The cases whose edit wrote over the colleague's value.
+	overwrite := map[string]bool{"a lost update": true, "a lost update under merge": true, "client-wins, the conflict recorded as written over": true,
+		"client-wins, recorded but not on that field": true, "client-wins, recorded but not written": true, "merge with a conflict written over": true}
+	for _, tc := range tests {
+		d := Dynamics{"appointments": {}}
+		if tc.meeting {
+			d["appointments"]["m"] = Row{"subject": tc.up.Subject}
+		}
+		f, over := CheckNoLostUpdates([]*Upload{tc.up}, map[RowRef]Journal{row: tc.journal}, d)
+		got := strings.Join(f.Violations, "; ")
+		if tc.violation == "" && got != "" || tc.violation != "" && !strings.Contains(got, tc.violation) {
+			t.Errorf("%s: violations %q, want %q", tc.name, got, tc.violation)
+		}
+		if f.Checked != 1 {
+			t.Errorf("%s: checked %d, want 1", tc.name, f.Checked)
+		}
+		if want := overwrite[tc.name]; (over == 1) != want {
+			t.Errorf("%s: %d writes over an unseen value counted, want %v", tc.name, over, want)
+		}
+	}
+}
+
+// TestCheckNoLostUpdatesAttributes: of two devices' edits of one row, each
+// write is judged as its own: the second, based on the first's version,
+// overwrites nothing it had not seen; based on the old version, it must
+// record the first's value as written over. An edit whose record names
+// the other's write is caught, with its own write named.
+func TestCheckNoLostUpdatesAttributes(t *testing.T) {
+	row := RowRef{"contacts", "c1"}
+	mk := func(id, ifMatch, etag, value string, written bool) *Upload {
+		u := &Upload{ID: id, Subject: "m " + id, Accepted: true, Final: Status{Status: "done"},
+			Edit: &DeviceEdit{Set: "contacts", ID: "c1", IfMatch: ifMatch, Policy: "client-wins",
+				Base: map[string]any{"jobtitle": "Buyer"}, Fields: map[string]any{"jobtitle": value}, Changed: map[string]any{"jobtitle": value}}}
+		u.Final.Records = append(u.Final.Records, Record{"customers[0]", "contacts", "c1", etag})
+		if written {
+			u.Final.Conflicts = []Conflict{{EntitySet: "contacts", ID: "c1", Fields: []string{"jobtitle"}, Written: true}}
+		}
+		return u
+	}
+	j := Journal{{Version: 11, Values: map[string]any{"jobtitle": "d1-1"}}, {Version: 12, Values: map[string]any{"jobtitle": "d2-1"}}}
+	d := Dynamics{"appointments": {"1": {"subject": "m d1-1"}, "2": {"subject": "m d2-1"}}}
+	for _, tc := range []struct {
+		name      string
+		second    *Upload
+		violation string
+	}{
+		{"based on the first's write", func() *Upload {
+			u := mk("d2-1", `W/"11"`, `W/"12"`, "d2-1", false)
+			u.Edit.Base["jobtitle"] = "d1-1"
+			return u
+		}(), ""},
+		{"based on the old version, recorded", mk("d2-1", `W/"10"`, `W/"12"`, "d2-1", true), ""},
+		{"based on the old version, not recorded", mk("d2-1", `W/"10"`, `W/"12"`, "d2-1", false), `over "d1-1", set at version 11 by d1-1`},
+		// Without a version in its record (a write not based on the app's
+		// version, or an answer lost), the write holding its changes is its.
+		{"no version recorded, recorded", mk("d2-1", `W/"10"`, "", "d2-1", true), ""},
+		{"no version recorded, not recorded", mk("d2-1", `W/"10"`, "", "d2-1", false), `over "d1-1", set at version 11 by d1-1`},
+		{"no version recorded, never written", mk("d2-1", `W/"10"`, "", "d2-9", false), "done, but none of the row's writes holds its changes"},
+	} {
+		f, _ := CheckNoLostUpdates([]*Upload{mk("d1-1", `W/"10"`, `W/"11"`, "d1-1", false), tc.second}, map[RowRef]Journal{row: j}, d)
+		got := strings.Join(f.Violations, "; ")
+		if tc.violation == "" && got != "" || tc.violation != "" && !strings.Contains(got, tc.violation) {
+			t.Errorf("%s: violations %q, want %q", tc.name, got, tc.violation)
+		}
+	}
+	// A delivery that found its own write committed (its answer lost)
+	// records the row's version as it reads it then: after another edit's
+	// write, that one's (seed 11, CHAOS_DURATION=4m CHAOS_USERS=3).
+	for _, tc := range []struct {
+		name      string
+		first     *Upload
+		violation string
+	}{
+		{"each names its own write", mk("d1-1", `W/"10"`, `W/"11"`, "d1-1", false), ""},
+		{"the first names the second's write", mk("d1-1", `W/"10"`, `W/"12"`, "d1-1", false),
+			`d1-1 (contacts/c1): its record names version 12, which set jobtitle to "d2-1", not what it sent ("d1-1"); its own write is version 11`},
+	} {
+		second := mk("d2-1", `W/"11"`, `W/"12"`, "d2-1", false)
+		second.Edit.Base["jobtitle"] = "d1-1"
+		f, _ := CheckNoLostUpdates([]*Upload{tc.first, second}, map[RowRef]Journal{row: j}, d)
+		got := strings.Join(f.Violations, "; ")
+		if tc.violation == "" && got != "" || tc.violation != "" && !strings.Contains(got, tc.violation) {
+			t.Errorf("%s: violations %q, want %q", tc.name, got, tc.violation)
+		}
 	}
 }

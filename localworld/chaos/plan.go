@@ -5,9 +5,12 @@
 // test because it drives a testworld.World, run only when CHAOS_SEED is
 // set (scripts/chaos.sh): its settings (campaign_test.go), the world
 // (world_test.go), the faults (faults_test.go), the simulated people
-// (actors_test.go, client_test.go), the disconnects and offboardings and
-// the scan of Storage after them (erasure_test.go), healing (heal_test.go)
-// and the report (report_test.go). See docs/decisions.md, "Chaos campaign".
+// (actors_test.go, client_test.go), two devices of one user and a
+// colleague editing the same few rows, judged against the simulator's
+// write journal by CheckNoLostUpdates (devices_test.go), the disconnects
+// and offboardings and the scan of Storage after them (erasure_test.go),
+// healing (heal_test.go) and the report (report_test.go). See
+// docs/decisions.md, "Chaos campaign".
 package chaos
 
 import (

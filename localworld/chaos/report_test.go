@@ -58,6 +58,7 @@ func (c *campaign) check() {
 		}
 	}
 	findings = append(findings, CheckNoDuplicates(d, subjects))
+	findings = append(findings, c.devices.report(c, d)...)
 	for _, u := range c.connected() {
 		tok, err := c.c.token(u.UPN, true)
 		if err != nil {
@@ -71,6 +72,7 @@ func (c *campaign) check() {
 	c.saveLogs(map[string]string{"handler.log": c.w.Logs(), "servicebus.log": busLog, "azurite.log": storeLog})
 	secrets := append(append([]string{testworld.ConnectorSecret, testworld.EncryptionKey, "eyJ"}, c.w.Secrets()...), c.c.secrets()...)
 	findings = append(findings, CheckNoSecrets(map[string]string{"funchost and handler": c.w.Logs(), "Service Bus fake": busLog, "Azurite": storeLog}, secrets))
+	findings = append(findings, CheckNoNames(c.w.Logs(), c.w.People()))
 	erased := c.erased()
 	scan := c.scanStorage()
 	ef, kept := CheckErased(erased, scan, pseudonyms())
@@ -101,7 +103,7 @@ func (c *campaign) check() {
 		say("   … and %d more 5xx answers (all in .run/chaos/<seed>/handler.log)", len(c.ledger.errors)-10)
 	}
 	for _, u := range c.ledger.uploads {
-		if c.disconnects[u.User] == nil && u.Final.Status != "done" && !(u.Bad && u.Final.Status == "failed") {
+		if c.disconnects[u.User] == nil && u.Final.Status != "done" && !(u.Bad && u.Final.Status == "failed") && !(u.Edit != nil && u.Final.Status == "conflict") {
 			say("   %s (%s): %s %+v", u.ID, u.User, orNone(u.Final.Status), u.Final.LastError)
 		}
 	}

@@ -54,7 +54,7 @@ func (c *campaign) startWorld() {
 	t.Setenv("CONNECTOR_TEST_SERVICEBUS_ADMIN", fmt.Sprintf("http://127.0.0.1:%d", sbAdmin))
 
 	c.w = testworld.Start(t, testworld.Options{Dataverse: dataversesim.Options{Seed: c.s.rows}, MaxHandlerRestarts: 100000,
-		Settings: []string{syncConfig, "SYNC_SCHEDULE=*/10 * * * * *", "SYNC_INTERVAL=1m", "SYNC_LEASE_DURATION=10s",
+		Settings: []string{syncConfig(), "UPLOAD_CONFIG=" + uploadConfig().String(), "SYNC_SCHEDULE=*/10 * * * * *", "SYNC_INTERVAL=1m", "SYNC_LEASE_DURATION=10s",
 			"UPLOAD_INLINE_DOCUMENT_BYTES=2048"}})
 	c.c = newClient(c.w)
 	// A restarted fake must know the world's queues: they were made

@@ -148,7 +148,14 @@ func (w *World) Connect(t testing.TB, upn string) User {
 // by Entra to the app for the connector's API.
 func (w *World) DeviceToken(t testing.TB, upn string) string {
 	t.Helper()
-	body, _ := json.Marshal(map[string]string{"upn": upn, "clientId": AppClientID, "scope": APIScope})
+	return w.AppToken(t, upn, AppClientID)
+}
+
+// AppToken is an access token for the connector's API that Entra issued to
+// the application clientID (a client of the seed) for upn.
+func (w *World) AppToken(t testing.TB, upn, clientID string) string {
+	t.Helper()
+	body, _ := json.Marshal(map[string]string{"upn": upn, "clientId": clientID, "scope": APIScope})
 	resp, err := http.Post(w.EntraURL+"/_sim/tokens", "application/json", bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
@@ -158,7 +165,7 @@ func (w *World) DeviceToken(t testing.TB, upn string) string {
 		AccessToken string `json:"access_token"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || out.AccessToken == "" {
-		t.Fatalf("mint a device token for %s: %d %v", upn, resp.StatusCode, err)
+		t.Fatalf("mint a token of %s for %s: %d %v", clientID, upn, resp.StatusCode, err)
 	}
 	w.secret(out.AccessToken)
 	return out.AccessToken
@@ -231,7 +238,8 @@ func (w *World) WaitFor(t testing.TB, what string, timeout time.Duration, cond f
 // AssertNoSecrets fails the test if the logs contain the connector's
 // secret, the encryption key, anything that looks like a JWT, or any code,
 // state, nonce, PKCE challenge or device token this World handed out, or
-// any of extra.
+// any of extra; or if they name a person: any seeded user's display name or
+// UPN (People), whatever its case. Logs name users by pseudonym only.
 func (w *World) AssertNoSecrets(t testing.TB, extra ...string) {
 	t.Helper()
 	w.mu.Lock()
@@ -243,6 +251,31 @@ func (w *World) AssertNoSecrets(t testing.TB, extra ...string) {
 			t.Errorf("the logs contain a secret value %.12q…", s)
 		}
 	}
+	for _, p := range w.People() {
+		if at := regexp.MustCompile(`(?i)` + regexp.QuoteMeta(p)).FindStringIndex(logs); at != nil {
+			t.Errorf("the logs name a person, %q, where a pseudonym belongs:\n%s", p, lineAt(logs, at[0]))
+		}
+	}
+}
+
+// People are the display names and UPNs of the seeded users, which no log
+// may contain; for checks of logs other than the World's own.
+func (w *World) People() []string {
+	var out []string
+	for _, u := range w.users {
+		out = append(out, u.Name, u.UPN)
+	}
+	return out
+}
+
+// lineAt is the line of s around byte i.
+func lineAt(s string, i int) string {
+	start := strings.LastIndexByte(s[:i], '\n') + 1
+	end := strings.IndexByte(s[i:], '\n')
+	if end < 0 {
+		return s[start:]
+	}
+	return s[start : i+end]
 }
 
 // Secrets are the one-time values this World handed out so far (codes,

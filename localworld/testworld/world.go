@@ -40,6 +40,10 @@ const (
 	ConnectorClientID = "5a1c0f3e-7b2d-4c8e-9f10-2b3c4d5e6f70"
 	ConnectorSecret   = "local-entra-sim-secret"
 	AppClientID       = "0d9e8f7a-6b5c-4d3e-8f21-a0b1c2d3e4f5"
+	// OtherAppClientID is an app that is not Pitcher's: the simulator
+	// issues it tokens for the connector's API like any app a user
+	// consented to, and the connector must refuse them.
+	OtherAppClientID = "3e4f5a6b-7c8d-4e9f-a0b1-c2d3e4f5a6b7"
 	// APIScope is what the Pitcher app's device tokens carry.
 	APIScope = "api://" + ConnectorClientID + "/access_as_user"
 	// EncryptionKey seals refresh tokens (32 bytes, base64).
@@ -158,6 +162,7 @@ func Start(t testing.TB, opts Options) *World {
 		"ENTRA_CLIENT_ID":             ConnectorClientID,
 		"ENTRA_CLIENT_SECRET":         ConnectorSecret,
 		"ENTRA_APP_ID_URI":            "api://" + ConnectorClientID,
+		"API_ALLOWED_CLIENT_IDS":      AppClientID,
 		"PUBLIC_BASE_URL":             w.URL,
 		"TOKEN_ENCRYPTION_KEYS":       "world-1:" + EncryptionKey,
 		"TOKEN_ENCRYPTION_ACTIVE_KEY": "world-1",
