@@ -54,9 +54,18 @@ func (s *Store) EnsureContainer(ctx context.Context) error {
 // that name.
 func (s *Store) Put(ctx context.Context, name string, data []byte) error {
 	sum := sha256.Sum256(data)
-	digest := hex.EncodeToString(sum[:])
-	_, err := s.c.NewBlockBlobClient(name).Upload(ctx, streaming.NopCloser(bytes.NewReader(data)),
-		&blockblob.UploadOptions{Metadata: map[string]*string{metaSHA256: &digest}})
+	return s.PutFrom(ctx, name, bytes.NewReader(data), hex.EncodeToString(sum[:]))
+}
+
+// PutFrom stores what body holds, from its start to its end, as blob name
+// with sha256, the content's SHA-256 (lower-case hex) as the caller
+// computed it, replacing any blob of that name. The content is streamed
+// in one request (Put Blob), not held in memory; body is read again from
+// its start when the request is retried. Every read checks the SHA-256,
+// so a wrong one makes the blob unreadable, never accepted.
+func (s *Store) PutFrom(ctx context.Context, name string, body io.ReadSeeker, sha256 string) error {
+	_, err := s.c.NewBlockBlobClient(name).Upload(ctx, streaming.NopCloser(body),
+		&blockblob.UploadOptions{Metadata: map[string]*string{metaSHA256: &sha256}})
 	if err != nil {
 		return fmt.Errorf("documents: put %s: %w", name, err)
 	}

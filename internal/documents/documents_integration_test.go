@@ -3,6 +3,8 @@ package documents_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
 	"strings"
@@ -78,5 +80,44 @@ func TestCorruptBlobIsRefused(t *testing.T) {
 	defer r.Close()
 	if _, err := io.Copy(io.Discard, r); !errors.Is(err, documents.ErrCorrupt) {
 		t.Errorf("reading a tampered blob to the end = %v, want ErrCorrupt instead of EOF", err)
+	}
+}
+
+// TestPutFromSpool: a document spooled while its report was read is
+// stored from its file, streamed, with the SHA-256 the reader computed,
+// and reads back whole; a wrong SHA-256 makes the blob unreadable rather
+// than accepted.
+func TestPutFromSpool(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	sp := documents.NewSpool(t.TempDir())
+	defer sp.Close()
+	data := bytes.Repeat([]byte("a scanned page "), 300000) // 4.5 MB
+	w, err := sp.Document(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for b := data; len(b) > 0; b = b[min(len(b), 24<<10):] {
+		if _, err := w.Write(b[:min(len(b), 24<<10)]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sum := sha256.Sum256(data)
+	body, err := sp.Open(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutFrom(ctx, "t/u/r-1/document", body, hex.EncodeToString(sum[:])); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Get(ctx, "t/u/r-1/document"); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("Get = %d bytes, %v; want the %d bytes spooled", len(got), err, len(data))
+	}
+	body, _ = sp.Open(0)
+	if err := s.PutFrom(ctx, "t/u/r-1/wrong", body, strings.Repeat("0", 64)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, "t/u/r-1/wrong"); !errors.Is(err, documents.ErrCorrupt) {
+		t.Errorf("Get of a blob stored with a wrong SHA-256 = %v, want ErrCorrupt", err)
 	}
 }

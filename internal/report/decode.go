@@ -1,11 +1,9 @@
 package report
 
 import (
-	"bytes"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -57,27 +55,34 @@ var uploadIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
 // client-generated ids with it, and the uploads queue's messages too.
 func ValidUploadID(id string) bool { return uploadIDPattern.MatchString(id) }
 
-// Decode reads a report strictly: unknown fields are refused, every value
-// is checked against its rules and the allow-list, and every problem is
+// Decode reads a report strictly from body, once, as it arrives: unknown
+// fields are refused, and so are fields given twice; every value is
+// checked against its rules and the allow-list, and every problem is
 // reported at once in an apperr Invalid error whose Problems name each
 // field (meeting.start, customers[0].fields.foo). Times are returned in
-// UTC and documents decoded, with their size and SHA-256.
-func Decode(body []byte, allow uploadconfig.Config, lim Limits) (*Report, error) {
+// UTC. Each document's content is decoded as it is read, into spool (nil:
+// only hashed) and its SHA-256, so Decode holds one buffer of it at a
+// time, never a document; the Document has its size and SHA-256.
+//
+// Other errors: a failure to read body (wrapping its error, e.g. the
+// caller's limit of the body's size), or of the spool.
+func Decode(body io.Reader, allow uploadconfig.Config, lim Limits, spool Spool) (*Report, error) {
 	var p apperr.Problems
-	dec := json.NewDecoder(bytes.NewReader(body))
-	var raw json.RawMessage
-	if err := dec.Decode(&raw); err != nil {
-		p.Add("(body)", "%s", apperr.DescribeJSON(err, ""))
+	parsed, err := parse(body, lim, spool)
+	if err != nil {
+		var bp bodyProblem
+		if errors.As(err, &bp) {
+			p.Add("(body)", "%s", string(bp))
+			return nil, invalid(p)
+		}
+		return nil, err
+	}
+	if parsed.top == nil {
+		p.Add("(body)", "must be a JSON object")
 		return nil, invalid(p)
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		p.Add("(body)", "has more after the JSON object; send exactly one report")
-		return nil, invalid(p)
-	}
-	top := newObject(raw, "(body)", "", &p)
-	if top == nil {
-		return nil, invalid(p)
-	}
+	top := &object{m: parsed.top, taken: map[string]bool{}, p: &p}
+	top.twice(parsed.dups)
 	r := &Report{UploadID: top.str("uploadId", true, 100)}
 	if r.UploadID != "" && !ValidUploadID(r.UploadID) {
 		p.Add("uploadId", "must be 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit")
@@ -97,9 +102,23 @@ func Decode(body []byte, allow uploadconfig.Config, lim Limits) (*Report, error)
 			r.Customers = append(r.Customers, decodeCustomer(o, allow))
 		}
 	}
-	for i, d := range top.array("documents", lim.MaxDocuments) {
-		if o := newObject(d, Item("documents", i), Item("documents", i)+".", &p); o != nil {
-			r.Documents = append(r.Documents, decodeDocument(o, lim))
+	switch docs := parsed.docs; {
+	case docs == nil:
+		top.array("documents", lim.MaxDocuments) // absent, or not an array
+	case docs.n > lim.MaxDocuments:
+		top.taken["documents"] = true
+		p.Add("documents", "has %d elements; at most %d are allowed", docs.n, lim.MaxDocuments)
+	default:
+		top.taken["documents"] = true
+		for i, d := range docs.items {
+			name := Item("documents", i)
+			if d.m == nil {
+				newObject(d.raw, name, name+".", &p) // says it is not an object
+				continue
+			}
+			o := &object{m: d.m, path: name + ".", taken: map[string]bool{}, p: &p}
+			o.twice(d.dups)
+			r.Documents = append(r.Documents, decodeDocument(o, lim, d.content))
 		}
 	}
 	top.done("uploadId, meeting, notes, customers, documents")
@@ -313,7 +332,7 @@ func (o *object) reported(key string) bool {
 	return false
 }
 
-func decodeDocument(o *object, lim Limits) Document {
+func decodeDocument(o *object, lim Limits, c *content) Document {
 	d := Document{Name: o.str("name", true, maxDocumentName), MimeType: o.str("mimeType", true, maxMimeType)}
 	if strings.ContainsAny(d.Name, "/\\") || strings.ContainsFunc(d.Name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		o.p.Add(o.field("name"), "must be a file name without '/', '\\' or control characters")
@@ -323,21 +342,28 @@ func decodeDocument(o *object, lim Limits) Document {
 			o.p.Add(o.field("mimeType"), "is not a MIME type like application/pdf")
 		}
 	}
-	content := o.str("content", true, int(^uint(0)>>1))
-	if content == "" {
+	if c == nil { // absent, null or not a string
+		o.str("content", true, 0)
 		o.done("name, mimeType, content")
 		return d
 	}
-	b, err := base64.StdEncoding.DecodeString(content)
+	o.taken["content"] = true
 	switch {
-	case err != nil:
+	case c.length == 0:
+		o.p.Add(o.field("content"), "is empty")
+		o.done("name, mimeType, content")
+		return d
+	case !c.nonSpace:
+		o.p.Add(o.field("content"), "is empty")
+	}
+	switch size := int64(base64.StdEncoding.EncodedLen(int(c.size))); {
+	case c.bad:
 		o.p.Add(o.field("content"), "is not standard Base64 (RFC 4648 §4, with padding)")
-	case lim.MaxDocumentBase64 > 0 && int64(base64.StdEncoding.EncodedLen(len(b))) > lim.MaxDocumentBase64:
+	case lim.MaxDocumentBase64 > 0 && size > lim.MaxDocumentBase64:
 		o.p.Add(o.field("content"), "is %d bytes of Base64; the organisation's Dynamics accepts at most %d (maxuploadfilesize)",
-			base64.StdEncoding.EncodedLen(len(b)), lim.MaxDocumentBase64)
+			size, lim.MaxDocumentBase64)
 	default:
-		sum := sha256.Sum256(b)
-		d.Content, d.Size, d.SHA256 = b, int64(len(b)), hex.EncodeToString(sum[:])
+		d.Size, d.SHA256 = c.size, c.sha256()
 	}
 	o.done("name, mimeType, content")
 	return d

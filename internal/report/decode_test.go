@@ -1,8 +1,10 @@
 package report
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -27,7 +29,8 @@ const valid = `{
 }`
 
 func TestDecodeValid(t *testing.T) {
-	r, err := Decode([]byte(valid), uploadconfig.Default(), lim)
+	spool := memSpool{}
+	r, err := Decode(strings.NewReader(valid), uploadconfig.Default(), lim, spool)
 	if err != nil {
 		t.Fatalf("Decode(valid) = %v", err)
 	}
@@ -41,8 +44,8 @@ func TestDecodeValid(t *testing.T) {
 		t.Errorf("customers[2] = %q %q, want the GUID in lower case and the app's version", r.Customers[2].ID, r.Customers[2].IfMatch)
 	}
 	d := r.Documents[0]
-	if string(d.Content) != "%PDF-1.4\n" || d.Size != 9 || d.SHA256 != "e5c62df5dab5c87b6a015ef3d43597074d1eec433b15f51aec63b8582d0e4ab4" {
-		t.Errorf("document = %q size %d sha %s", d.Content, d.Size, d.SHA256)
+	if string(spool[0].Bytes()) != "%PDF-1.4\n" || d.Size != 9 || d.SHA256 != "e5c62df5dab5c87b6a015ef3d43597074d1eec433b15f51aec63b8582d0e4ab4" {
+		t.Errorf("document = %q size %d sha %s", spool[0].Bytes(), d.Size, d.SHA256)
 	}
 	if strings.Contains(string(r.Canonical()), "JVBERi0") {
 		t.Errorf("the canonical form holds the document's content: %s", r.Canonical())
@@ -51,7 +54,7 @@ func TestDecodeValid(t *testing.T) {
 
 // TestContentHash: the hash is the report's content, not its spelling.
 func TestContentHash(t *testing.T) {
-	a, err := Decode([]byte(valid), uploadconfig.Default(), lim)
+	a, err := Decode(strings.NewReader(valid), uploadconfig.Default(), lim, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +64,7 @@ func TestContentHash(t *testing.T) {
 	}
 	respelled, _ := json.MarshalIndent(generic, "", "\t") // other key order and spacing
 	respelled = []byte(strings.Replace(string(respelled), "2026-03-02T10:30:00+01:00", "2026-03-02T09:30:00Z", 1))
-	b, err := Decode(respelled, uploadconfig.Default(), lim)
+	b, err := Decode(bytes.NewReader(respelled), uploadconfig.Default(), lim, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +72,7 @@ func TestContentHash(t *testing.T) {
 		t.Errorf("the same report spelled differently hashed differently:\n%s\n%s", a.Canonical(), b.Canonical())
 	}
 	changed := strings.Replace(valid, "Send the offer", "Send the offer today", 1)
-	c, err := Decode([]byte(changed), uploadconfig.Default(), lim)
+	c, err := Decode(strings.NewReader(changed), uploadconfig.Default(), lim, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +177,7 @@ func TestDecodeProblems(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r, err := Decode([]byte(tc.body), uploadconfig.Default(), tc.lim)
+			r, err := Decode(strings.NewReader(tc.body), uploadconfig.Default(), tc.lim, nil)
 			e, ok := apperr.As(err)
 			if !ok || e.Kind != apperr.Invalid || r != nil {
 				t.Fatalf("Decode = %v, %v; want nil and an Invalid error", r, err)
@@ -185,6 +188,64 @@ func TestDecodeProblems(t *testing.T) {
 			}
 			if len(got) != len(tc.want) {
 				t.Fatalf("problems:\n  %s\nwant %d:\n  %s", strings.Join(got, "\n  "), len(tc.want), strings.Join(tc.want, "\n  "))
+			}
+			for i := range got {
+				if !strings.HasPrefix(got[i], tc.want[i]) {
+					t.Errorf("problem %d = %q, want it to start %q", i, got[i], tc.want[i])
+				}
+			}
+		})
+	}
+}
+
+// memSpool keeps documents in memory, by index.
+type memSpool map[int]*bytes.Buffer
+
+func (m memSpool) Document(i int) (io.Writer, error) {
+	m[i] = &bytes.Buffer{}
+	return m[i], nil
+}
+
+// TestDecodeDuplicateKeys: a key given twice anywhere in a report is
+// refused, naming the field, instead of the last one silently winning.
+func TestDecodeDuplicateKeys(t *testing.T) {
+	meeting := `"meeting":{"subject":"s","start":"2026-03-02T10:00:00Z","end":"2026-03-02T10:00:00Z"}`
+	tests := []struct {
+		name, body string
+		want       []string
+	}{
+		{"top", `{"uploadId":"a","uploadId":"b",` + meeting + `}`, []string{"uploadId: is given twice"}},
+		{"meeting twice", `{"uploadId":"a",` + meeting + `,` + meeting + `}`, []string{"meeting: is given twice"}},
+		{"in meeting", `{"uploadId":"a","meeting":{"subject":"s","subject":"t","start":"2026-03-02T10:00:00Z","end":"2026-03-02T10:00:00Z"}}`,
+			[]string{"meeting.subject: is given twice"}},
+		{"in regarding and its key", `{"uploadId":"a","meeting":{"subject":"s","start":"2026-03-02T10:00:00Z","end":"2026-03-02T10:00:00Z",
+			"regarding":{"entitySet":"accounts","key":{"accountnumber":"A","accountnumber":"B"},"entitySet":"accounts"}}}`,
+			[]string{"meeting.regarding.entitySet: is given twice", "meeting.regarding.key.accountnumber: is given twice"}},
+		{"notes", `{"uploadId":"a",` + meeting + `,"notes":[{"text":"x"},{"text":"x","subject":"y","text":"z"}]}`,
+			[]string{"notes[1].text: is given twice"}},
+		{"customers and fields", `{"uploadId":"a",` + meeting + `,"customers":[
+			{"entitySet":"accounts","fields":{"name":"Contoso","telephone1":"1","name":"Fabrikam"}},
+			{"entitySet":"accounts","key":{"accountnumber":"A","accountnumber":"A"},"fields":{"name":"n"},"fields":{"name":"n"}}]}`,
+			[]string{"customers[0].fields.name: is given twice", "customers[1].fields: is given twice", "customers[1].key.accountnumber: is given twice"}},
+		{"documents", `{"uploadId":"a",` + meeting + `,"documents":[{"name":"a","mimeType":"a/b","content":"QUJD","name":"b"},
+			{"name":"a","mimeType":"a/b","content":"QUJD","content":"REVG"}],"documents":[]}`,
+			[]string{"documents: is given twice", "documents[0].name: is given twice", "documents[1].content: is given twice"}},
+		{"the same key in two objects is fine", `{"uploadId":"a",` + meeting + `,"notes":[{"text":"x"},{"text":"x"}]}`, nil},
+		{"keys differing in case are two keys", `{"uploadId":"a","UploadId":"b",` + meeting + `}`, []string{"UploadId: unknown field"}},
+		{"escaped spelling of the same key", `{"uploadId":"a","upload\u0049d":"b",` + meeting + `}`, []string{"uploadId: is given twice"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Decode(strings.NewReader(tc.body), uploadconfig.Default(), lim, nil)
+			if tc.want == nil {
+				if err != nil {
+					t.Fatalf("Decode = %v, want no error", err)
+				}
+				return
+			}
+			got := problems(t, err)
+			if len(got) != len(tc.want) {
+				t.Fatalf("problems:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(tc.want, "\n  "))
 			}
 			for i := range got {
 				if !strings.HasPrefix(got[i], tc.want[i]) {

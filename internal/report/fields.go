@@ -29,7 +29,56 @@ func newObject(raw json.RawMessage, name, path string, p *apperr.Problems) *obje
 		p.Add(name, "must be a JSON object")
 		return nil
 	}
-	return &object{m: m, path: path, taken: map[string]bool{}, p: p}
+	o := &object{m: m, path: path, taken: map[string]bool{}, p: p}
+	o.twice(duplicateKeys(raw))
+	return o
+}
+
+// twice reports keys given more than once in the object.
+func (o *object) twice(keys []string) {
+	for _, k := range keys {
+		o.p.Add(o.field(shorten(k)), "is given twice; give each field once")
+	}
+}
+
+// duplicateKeys returns the keys given more than once in the JSON object
+// raw (each once, in order), which encoding/json would otherwise take as
+// the last one given.
+func duplicateKeys(raw json.RawMessage) []string {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil
+	}
+	seen := map[string]bool{}
+	var dups []string
+	for dec.More() {
+		t, err := dec.Token()
+		k, ok := t.(string)
+		if err != nil || !ok {
+			return dups
+		}
+		if seen[k] {
+			dups = appendOnce(dups, k)
+		}
+		seen[k] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return dups
+		}
+	}
+	return dups
+}
+
+// shorten makes a key fit a problem's field: "" is shown quoted, a long
+// one cut at 64 bytes.
+func shorten(k string) string {
+	switch {
+	case k == "":
+		return `""`
+	case len(k) > 64:
+		return strings.ToValidUTF8(k[:64], "") + "…"
+	}
+	return k
 }
 
 func (o *object) field(key string) string { return o.path + key }
@@ -112,6 +161,9 @@ func (o *object) values(key string) (map[string]any, bool) {
 		o.p.Add(o.field(key), "must be a JSON object")
 		return nil, false
 	}
+	for _, k := range duplicateKeys(v) {
+		o.p.Add(o.field(key+"."+shorten(k)), "is given twice; give each field once")
+	}
 	return m, true
 }
 
@@ -125,12 +177,6 @@ func (o *object) done(known string) {
 	}
 	slices.Sort(unknown)
 	for _, k := range unknown {
-		switch {
-		case k == "":
-			k = `""`
-		case len(k) > 64:
-			k = strings.ToValidUTF8(k[:64], "") + "…"
-		}
-		o.p.Add(o.field(k), "unknown field; the fields here are %s", known)
+		o.p.Add(o.field(shorten(k)), "unknown field; the fields here are %s", known)
 	}
 }

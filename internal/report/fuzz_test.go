@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bytes"
 	"testing"
 
 	"github.com/pitcher/connector/internal/apperr"
@@ -13,7 +14,7 @@ import (
 func FuzzDecode(f *testing.F) {
 	f.Add([]byte(valid))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		r, err := Decode(body, uploadconfig.Default(), Limits{MaxDocuments: 3, MaxDocumentBase64: 1 << 20})
+		r, err := Decode(bytes.NewReader(body), uploadconfig.Default(), Limits{MaxDocuments: 3, MaxDocumentBase64: 1 << 20}, nil)
 		if err != nil {
 			e, ok := apperr.As(err)
 			if !ok || e.Kind != apperr.Invalid || len(e.Problems) == 0 {

@@ -69,15 +69,14 @@ type Note struct {
 	Text    string `json:"text"`
 }
 
-// Document is a file attached to the meeting. Content is the decoded file;
-// it is not part of the stored form, which names the file by Size and
-// SHA256 (lower-case hex) instead.
+// Document is a file attached to the meeting, named by its Size and SHA256
+// (lower-case hex) in the stored form. Its content is not held here:
+// Decode writes it into a Spool as it reads it.
 type Document struct {
 	Name     string `json:"name"`
 	MimeType string `json:"mimeType"`
 	Size     int64  `json:"size"`
 	SHA256   string `json:"sha256"`
-	Content  []byte `json:"-"`
 }
 
 // Canonical is the stored form of r: compact JSON with map keys sorted and

@@ -102,6 +102,14 @@ func (b *memBlobs) Put(_ context.Context, name string, data []byte) error {
 	return nil
 }
 
+func (b *memBlobs) PutFrom(ctx context.Context, name string, body io.ReadSeeker, _ string) error {
+	data, err := io.ReadAll(body)
+	if err != nil {
+		return err
+	}
+	return b.Put(ctx, name, data)
+}
+
 func (b *memBlobs) Get(_ context.Context, name string) ([]byte, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()

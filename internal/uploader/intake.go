@@ -1,6 +1,7 @@
 package uploader
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -8,37 +9,45 @@ import (
 	"mime"
 
 	"github.com/pitcher/connector/internal/apperr"
+	"github.com/pitcher/connector/internal/documents"
 	"github.com/pitcher/connector/internal/queue"
 	"github.com/pitcher/connector/internal/report"
 	"github.com/pitcher/connector/internal/store"
 )
 
-// Accept takes a report POSTed by o (UploadIntake). A new report is
-// stored (documents and report in Blob Storage, the row queued) and sent
-// to the uploads queue with MessageId = its upload id; accepted is then
-// true. The same upload id with the same content again returns the
-// current status and sends nothing (unless the first send failed); with
-// different content it is a Conflict. Errors: Invalid (every problem
-// named), TooLarge (the body limit), Conflict, Transient.
+// Accept takes a report POSTed by o (UploadIntake). body is read once, as
+// it arrives, and no further than Config.MaxBodyBytes and one byte:
+// report.Decode decodes each document's Base64 into a temporary file
+// (documents.Spool) and its SHA-256, and checks the rest, so nothing of a
+// report it refuses is stored. A new report is stored (each document
+// streamed from its file, then the report, in Blob Storage; the row
+// queued) and sent to the uploads queue with MessageId = its upload id;
+// accepted is then true. The same upload id with the same content again
+// returns the current status and sends nothing (unless the first send
+// failed); with different content it is a Conflict. Errors: Invalid
+// (every problem named), TooLarge (the body limit), Conflict, Transient.
 func (s *Service) Accept(ctx context.Context, o Owner, contentType string, body io.Reader) (st Status, accepted bool, err error) {
 	if mt, _, err := mime.ParseMediaType(contentType); err != nil || mt != "application/json" {
 		return Status{}, false, apperr.InvalidProblems("the request is not a meeting report",
 			[]apperr.Problem{{Field: "Content-Type", Message: "must be application/json"}})
 	}
-	b, err := io.ReadAll(io.LimitReader(body, s.cfg.MaxBodyBytes+1))
-	if err != nil {
-		return Status{}, false, apperr.Wrap(apperr.Transient, err, "could not read the request body; send it again")
-	}
-	if int64(len(b)) > s.cfg.MaxBodyBytes {
-		return Status{}, false, apperr.E(apperr.TooLarge, "the report is larger than %d bytes; send fewer or smaller documents", s.cfg.MaxBodyBytes)
-	}
+	in := &limited{r: body, left: s.cfg.MaxBodyBytes}
+	br := bufio.NewReaderSize(in, bodyBuffer)
 	lim := report.Limits{MaxDocuments: s.cfg.MaxDocuments}
-	if len(b) > 0 {
+	if _, err := br.Peek(1); err == nil {
 		lim.MaxDocumentBase64 = s.maxUpload(ctx, o)
 	}
-	r, err := report.Decode(b, s.cfg.Allow, lim)
-	if err != nil {
+	spool := documents.NewSpool("")
+	defer spool.Close()
+	r, err := report.Decode(br, s.cfg.Allow, lim, spool)
+	switch e, ok := apperr.As(err); {
+	case err == nil:
+	case errors.Is(err, errTooLarge):
+		return Status{}, false, apperr.E(apperr.TooLarge, "the report is larger than %d bytes; send fewer or smaller documents", s.cfg.MaxBodyBytes)
+	case ok && e.Kind == apperr.Invalid:
 		return Status{}, false, err
+	default: // reading the body, or spooling a document
+		return Status{}, false, apperr.Wrap(apperr.Transient, err, "could not read the report; send it again")
 	}
 	hash := r.ContentHash()
 	row, err := s.Rows.Get(ctx, o.TenantID, o.UserID, r.UploadID)
@@ -49,11 +58,15 @@ func (s *Service) Accept(ctx context.Context, o Owner, contentType string, body 
 		return Status{}, false, apperr.Wrap(apperr.Transient, err, "could not read the uploads; try again")
 	}
 	stored := map[string]bool{}
-	for _, d := range r.Documents {
+	for i, d := range r.Documents {
 		if stored[d.SHA256] {
 			continue
 		}
-		if err := s.Blobs.Put(ctx, documentBlob(o.TenantID, o.UserID, r.UploadID, d.SHA256), d.Content); err != nil {
+		content, err := spool.Open(i)
+		if err == nil {
+			err = s.Blobs.PutFrom(ctx, documentBlob(o.TenantID, o.UserID, r.UploadID, d.SHA256), content, d.SHA256)
+		}
+		if err != nil {
 			return Status{}, false, apperr.Wrap(apperr.Transient, err, "could not store a document; send the report again")
 		}
 		stored[d.SHA256] = true
@@ -86,7 +99,7 @@ func (s *Service) Accept(ctx context.Context, o Owner, contentType string, body 
 		return Status{}, false, err
 	}
 	log := s.Logger.With("tenant", o.TenantID, "user", o.UserID, "upload", r.UploadID)
-	log.InfoContext(ctx, "upload accepted", "customers", len(r.Customers), "notes", len(r.Notes), "documents", len(r.Documents), "bytes", len(b))
+	log.InfoContext(ctx, "upload accepted", "customers", len(r.Customers), "notes", len(r.Notes), "documents", len(r.Documents), "bytes", s.cfg.MaxBodyBytes-in.left)
 	counted(ctx, log, "accepted")
 	return statusOf(row), true, nil
 }
@@ -145,4 +158,43 @@ func (s *Service) send(ctx context.Context, row *store.Upload) error {
 	}
 	row.ETag = etag
 	return nil
+}
+
+// bodyBuffer is the buffer a report is read through.
+const bodyBuffer = 64 << 10
+
+// errTooLarge: the body goes on past Config.MaxBodyBytes.
+var errTooLarge = errors.New("uploader: the body is larger than the limit")
+
+// limited reads at most left bytes of r, then fails with errTooLarge if r
+// has more: it reads one byte past the limit to know, and nothing after.
+type limited struct {
+	r    io.Reader
+	left int64
+	err  error
+}
+
+func (l *limited) Read(p []byte) (int, error) {
+	if l.err != nil {
+		return 0, l.err
+	}
+	if l.left <= 0 {
+		var one [1]byte
+		for {
+			n, err := l.r.Read(one[:])
+			if n > 0 {
+				l.err = errTooLarge
+				return 0, l.err
+			}
+			if err != nil {
+				return 0, err
+			}
+		}
+	}
+	if int64(len(p)) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	return n, err
 }

@@ -1,11 +1,13 @@
 package uploader_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 
@@ -18,7 +20,8 @@ import (
 // worker switched off so the uploads queue can be counted: what is
 // accepted is queued once, and whatever is refused changes nothing.
 func TestIntake(t *testing.T) {
-	w := testworld.Start(t, testworld.Options{Settings: []string{"AzureWebJobs.UploadWorker.Disabled=true", "UPLOAD_MAX_BODY_BYTES=200000"}})
+	spool := t.TempDir() // the handler's temporary files
+	w := testworld.Start(t, testworld.Options{Settings: []string{"AzureWebJobs.UploadWorker.Disabled=true", "UPLOAD_MAX_BODY_BYTES=200000", "TMPDIR=" + spool}})
 	c := connect(t, w, "dave@fabrikam.example")
 	// The organisation accepts documents of at most 1,000 Base64 bytes.
 	if err := w.Dataverse.UpdateRow("organizations", dataversesim.OrganizationID.String(), map[string]any{"maxuploadfilesize": 1000}); err != nil {
@@ -29,6 +32,12 @@ func TestIntake(t *testing.T) {
 		t.Helper()
 		if _, err := store.NewUploads(w.DB).Get(context.Background(), c.user.TenantID, c.user.OID, id); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("a refused report left a row for %s (%v)", id, err)
+		}
+		if names := c.blobs(t, id); len(names) > 0 {
+			t.Errorf("a refused report left blobs for %s: %s", id, strings.Join(names, ", "))
+		}
+		if left, _ := os.ReadDir(spool); len(left) > 0 {
+			t.Errorf("the handler left %d temporary file(s)", len(left))
 		}
 	}
 
@@ -132,6 +141,69 @@ func TestIntake(t *testing.T) {
 		noRow("over-1")
 	})
 
+	t.Run("refused while streaming: nothing stored", func(t *testing.T) {
+		content := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte("offer "), 100)) // 800 bytes of Base64
+		r := newReport("cut-1")
+		r["documents"] = []any{map[string]any{"name": "offer.txt", "mimeType": "text/plain", "content": content}}
+		body, _ := json.Marshal(r)
+		at := bytes.Index(body, []byte(content)) + 400
+		status, _, b := c.post(t, body[:at])
+		if _, _, problems := errorBody(t, b); status != http.StatusBadRequest || len(problems) != 1 || problems[0] != "(body): malformed JSON: it ends early" {
+			t.Errorf("POST of a body cut in a document = %d %q, want 400 saying it ends early", status, problems)
+		}
+		noRow("cut-1")
+
+		dup := strings.Replace(strings.Replace(string(body), `"uploadId":"cut-1"`, `"uploadId":"dup-keys-1","uploadId":"dup-keys-2"`, 1),
+			`"name":"Contoso cut-1"`, `"name":"Contoso","name":"Contoso cut-1"`, 1)
+		status, _, b = c.post(t, []byte(dup))
+		_, _, problems := errorBody(t, b)
+		want := []string{"uploadId: is given twice", "customers[0].fields.name: is given twice"}
+		if status != http.StatusBadRequest || len(problems) != len(want) {
+			t.Fatalf("POST with keys given twice = %d %q, want 400 naming %q", status, problems, want)
+		}
+		for i := range want {
+			if !strings.HasPrefix(problems[i], want[i]) {
+				t.Errorf("problem %d = %q, want %q…", i, problems[i], want[i])
+			}
+		}
+		noRow("dup-keys-1")
+		noRow("dup-keys-2")
+	})
+
+	t.Run("escaped Base64 is the same document", func(t *testing.T) {
+		file := make([]byte, 700)
+		for i := range file {
+			file[i] = byte(i * 13)
+		}
+		plain := base64.StdEncoding.EncodeToString(file)
+		r := newReport("esc-1")
+		r["documents"] = []any{map[string]any{"name": "scan.bin", "mimeType": "application/octet-stream", "content": plain}}
+		body, _ := json.Marshal(r)
+		escaped := strings.Replace(string(body), plain, strings.NewReplacer("/", `\/`, "+", `\u002b`).Replace(plain), 1)
+		if escaped == string(body) || !strings.Contains(escaped, `\/`) {
+			t.Fatal("nothing to escape in the test's Base64")
+		}
+		if status, _, b := c.post(t, []byte(escaped)); status != http.StatusAccepted {
+			t.Fatalf("POST with \\/ in a document = %d %s, want 202", status, b)
+		}
+		names := c.blobs(t, "esc-1")
+		var doc string
+		for _, n := range names {
+			if strings.Contains(n, "/document-") {
+				doc = n
+			}
+		}
+		if got := c.blob(t, doc); !bytes.Equal(got, file) {
+			t.Errorf("the stored document is %d bytes, not the file sent", len(got))
+		}
+		if status, _, b := c.post(t, body); status != http.StatusOK {
+			t.Errorf("the same report without escapes = %d %s, want 200 (the same report)", status, b)
+		}
+		if again := c.blobs(t, "esc-1"); strings.Join(again, ",") != strings.Join(names, ",") {
+			t.Errorf("blobs after the repeat = %q, want %q", again, names)
+		}
+	})
+
 	t.Run("other users and tenants", func(t *testing.T) {
 		// alice is in another tenant, admin@fabrikam.example in the same one.
 		other := connect(t, w, "alice@contoso.example")
@@ -146,8 +218,8 @@ func TestIntake(t *testing.T) {
 				t.Errorf("%s sending their own dup-1 = %d %s, want 202 (ids are per user)", o.user.UPN, status, b)
 			}
 		}
-		if n := queued(); n != 3 {
-			t.Errorf("the queue holds %d messages, want 3 (dave's and the two others')", n)
+		if n := queued(); n != 4 {
+			t.Errorf("the queue holds %d messages, want 4 (dave's two and the two others')", n)
 		}
 		if status, _ := c.status(t, "dup-1"); status != http.StatusOK {
 			t.Errorf("dave reading his own upload = %d, want 200", status)

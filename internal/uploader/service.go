@@ -35,6 +35,8 @@ type Rows interface {
 // Blobs keeps reports and documents until they are in Dynamics.
 type Blobs interface {
 	Put(ctx context.Context, name string, data []byte) error
+	// PutFrom stores body (from its start) with its SHA-256, streamed.
+	PutFrom(ctx context.Context, name string, body io.ReadSeeker, sha256 string) error
 	Get(ctx context.Context, name string) ([]byte, error)
 	Open(ctx context.Context, name string) (io.ReadCloser, error)
 	Delete(ctx context.Context, names ...string) error

@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+
+	"github.com/pitcher/connector/internal/documents"
 	"github.com/pitcher/connector/internal/store"
 	"github.com/pitcher/connector/internal/uploader"
 	"github.com/pitcher/connector/localworld/testworld"
@@ -130,4 +133,42 @@ func errorBody(t testing.TB, b []byte) (code, message string, problems []string)
 		problems = append(problems, p.Field+": "+p.Message)
 	}
 	return e.Error.Code, e.Error.Message, problems
+}
+
+// blobs lists the names of the blobs of the user's upload id in the
+// documents container, uncommitted ones (blocks staged, never committed)
+// included.
+func (c *client) blobs(t testing.TB, id string) []string {
+	t.Helper()
+	cc, err := container.NewClientFromConnectionString(c.w.Storage, "documents", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := c.user.TenantID + "/" + c.user.OID + "/" + id + "/"
+	var names []string
+	pager := cc.NewListBlobsFlatPager(&container.ListBlobsFlatOptions{Prefix: &prefix, Include: container.ListBlobsInclude{UncommittedBlobs: true}})
+	for pager.More() {
+		page, err := pager.NextPage(context.Background())
+		if err != nil {
+			t.Fatalf("list the blobs of %s: %v", id, err)
+		}
+		for _, b := range page.Segment.BlobItems {
+			names = append(names, *b.Name)
+		}
+	}
+	return names
+}
+
+// blob reads a blob of the documents container, checked against its SHA-256.
+func (c *client) blob(t testing.TB, name string) []byte {
+	t.Helper()
+	cc, err := container.NewClientFromConnectionString(c.w.Storage, "documents", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := documents.New(cc).Get(context.Background(), name)
+	if err != nil {
+		t.Fatalf("blob %s: %v", name, err)
+	}
+	return b
 }
