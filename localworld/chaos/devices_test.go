@@ -304,8 +304,13 @@ func (ds *devices) report(c *campaign, d Dynamics) []Finding {
 		case "done":
 			t.done++
 			b, _ := etagVersion(e.IfMatch)
-			if v, ok := recordVersion(u.Final, RowRef{e.Set, e.ID}); ok {
-				for _, j := range journals[RowRef{e.Set, e.ID}] {
+			row := RowRef{e.Set, strings.ToLower(e.ID)}
+			v, ok := recordVersion(u.Final, row)
+			if !ok {
+				v, ok = ownWrite(u, journals[row])
+			}
+			if ok {
+				for _, j := range journals[row] {
 					if j.Version > b && j.Version < v {
 						t.afterChange++ // written on a row that changed since its copy
 						break
