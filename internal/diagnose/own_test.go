@@ -1,8 +1,6 @@
 package diagnose_test
 
 import (
-	"encoding/json"
-	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -45,23 +43,9 @@ func TestOwnDiagnosticsOverHTTP(t *testing.T) {
 	}
 	get := func(t *testing.T, query string, header http.Header) (diagnose.Report, string) {
 		t.Helper()
-		req, err := http.NewRequest(http.MethodGet, w.URL+"/api/diagnostics"+query, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header = header
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		if err := spec.CheckResponse(http.MethodGet, "/api/diagnostics", resp.StatusCode, resp.Header, body); err != nil {
-			t.Errorf("GET /api/diagnostics%s: %v", query, err)
-		}
-		var rep diagnose.Report
-		if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &rep) != nil {
-			t.Fatalf("GET /api/diagnostics%s = %d %s", query, resp.StatusCode, body)
+		status, rep, body := getDiagnostics(t, w, spec, query, header)
+		if status != http.StatusOK {
+			t.Fatalf("GET /api/diagnostics%s = %d %s", query, status, body)
 		}
 		return rep, string(body)
 	}

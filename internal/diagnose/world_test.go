@@ -239,32 +239,7 @@ func diagnosticsAPI(t *testing.T, w *testworld.World, u testworld.User) {
 	}
 	get := func(query string, header http.Header) (int, diagnose.Report, []byte) {
 		t.Helper()
-		req, err := http.NewRequest(http.MethodGet, w.URL+"/api/diagnostics"+query, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header = header
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		if err := spec.CheckResponse(http.MethodGet, "/api/diagnostics", resp.StatusCode, resp.Header, body); err != nil {
-			t.Errorf("GET /api/diagnostics%s: %v", query, err)
-		}
-		for _, secret := range []string{testworld.ConnectorSecret, testworld.EncryptionKey, "AccountKey=", "SharedAccessKey="} {
-			if strings.Contains(string(body), secret) {
-				t.Errorf("GET /api/diagnostics%s answers with a secret (%q):\n%s", query, secret, body)
-			}
-		}
-		var rep diagnose.Report
-		if resp.StatusCode == http.StatusOK {
-			if err := json.Unmarshal(body, &rep); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return resp.StatusCode, rep, body
+		return getDiagnostics(t, w, spec, query, header)
 	}
 	bearer := http.Header{"Authorization": {"Bearer " + w.DeviceToken(t, u.UPN)}}
 	status, rep, body := get("", bearer)
@@ -301,4 +276,37 @@ func diagnosticsAPI(t *testing.T, w *testworld.World, u testworld.User) {
 			t.Errorf("%s: GET /api/diagnostics%s = %d %s, want %d", tc.name, tc.query, status, body, tc.want)
 		}
 	}
+}
+
+// getDiagnostics asks w's GET /api/diagnostics with query and header,
+// checks the answer against the OpenAPI document and that it holds no
+// secret, and decodes a 200's report.
+func getDiagnostics(t *testing.T, w *testworld.World, spec *apispec.Spec, query string, header http.Header) (int, diagnose.Report, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, w.URL+"/api/diagnostics"+query, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header = header
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if err := spec.CheckResponse(http.MethodGet, "/api/diagnostics", resp.StatusCode, resp.Header, body); err != nil {
+		t.Errorf("GET /api/diagnostics%s: %v", query, err)
+	}
+	for _, secret := range []string{testworld.ConnectorSecret, testworld.EncryptionKey, "AccountKey=", "SharedAccessKey="} {
+		if strings.Contains(string(body), secret) {
+			t.Errorf("GET /api/diagnostics%s answers with a secret (%q):\n%s", query, secret, body)
+		}
+	}
+	var rep diagnose.Report
+	if resp.StatusCode == http.StatusOK {
+		if err := json.Unmarshal(body, &rep); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return resp.StatusCode, rep, body
 }
