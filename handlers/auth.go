@@ -23,7 +23,9 @@ func authenticated(auth Authenticator, function string, h authedFunc) http.Handl
 }
 
 // guarded runs h for the caller check names from the Authorization header,
-// and answers check's refusal otherwise.
+// and answers check's refusal otherwise. The request's log line says why
+// it was refused (words that never hold the token, e.g. the application a
+// token was issued to).
 func guarded(check func(ctx context.Context, authorization string) (apiauth.Caller, error), function string, h authedFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		caller, err := check(r.Context(), r.Header.Get("Authorization"))
@@ -31,6 +33,9 @@ func guarded(check func(ctx context.Context, authorization string) (apiauth.Call
 			var ae *apiauth.Error
 			if errors.As(err, &ae) {
 				w.Header().Set("WWW-Authenticate", challenge(ae))
+				if rec, ok := w.(*statusRecorder); ok {
+					rec.refusal = ae.Err.Message
+				}
 			}
 			writeError(w, err, function, r.Header.Get("X-Azure-Functions-InvocationId"))
 			return

@@ -33,7 +33,8 @@ func (fakeAuth) Authenticate(_ context.Context, h string) (apiauth.Caller, error
 }
 
 func TestAPIFunctionsAuthenticate(t *testing.T) {
-	srv := httptest.NewServer(NewServer(slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil)), Deps{Auth: fakeAuth{}}))
+	var logs bytes.Buffer
+	srv := httptest.NewServer(NewServer(slog.New(slog.NewJSONHandler(&logs, nil)), Deps{Auth: fakeAuth{}}))
 	defer srv.Close()
 	for _, fn := range []struct{ name, method, path string }{
 		{"UploadIntake", "POST", "/api/uploads"}, {"UploadStatus", "GET", "/api/uploads/u-1"},
@@ -65,6 +66,15 @@ func TestAPIFunctionsAuthenticate(t *testing.T) {
 					resp.StatusCode, resp.Header.Get("WWW-Authenticate"), eb.Error, tc.status, tc.challenge, fn.name)
 			}
 		}
+	}
+	// Each refusal's log line says why, never quoting the token.
+	for _, why := range []string{`"path":"/api/changes","refusal":"bad token"`, `"path":"/api/changes","refusal":"tenant \"x\" has not approved"`} {
+		if !strings.Contains(logs.String(), why) {
+			t.Errorf("no log line with %s:\n%s", why, logs.String())
+		}
+	}
+	if strings.Contains(logs.String(), "forged") {
+		t.Errorf("a token reached the log:\n%s", logs.String())
 	}
 }
 

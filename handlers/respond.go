@@ -80,9 +80,15 @@ func statusOf(err error) int {
 	return http.StatusInternalServerError
 }
 
+// writeJSON answers status with v as JSON: every JSON answer of the
+// handler, to the app, a browser or the host, is written here. It is never
+// cached, and never read as anything but JSON (nosniff: a browser does not
+// guess HTML or script from a body that echoes a caller's text).
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }

@@ -33,8 +33,9 @@ func ready(w http.ResponseWriter, _ *http.Request) {
 
 // httpFunction wraps the handler of a forwarded HTTP function: it gives
 // the request an obs.Scope (authenticated functions add the caller), logs
-// its outcome (never the query string, which can carry codes and state)
-// and turns a panic into a 500 instead of a dead handler.
+// its outcome (never the query string, which can carry codes and state;
+// with a refusal of the caller's credentials, why) and turns a panic into
+// a 500 instead of a dead handler.
 func httpFunction(logger *slog.Logger, name string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -57,8 +58,11 @@ func httpFunction(logger *slog.Logger, name string, h http.Handler) http.Handler
 			if status == 0 {
 				status = http.StatusOK // net/http's answer when nothing was written
 			}
-			logInvocation(r.Context(), logger, "request", scope, status, err, time.Since(start),
-				slog.String("method", r.Method), slog.String("path", r.URL.Path))
+			attrs := []slog.Attr{slog.String("method", r.Method), slog.String("path", r.URL.Path)}
+			if rec.refusal != "" {
+				attrs = append(attrs, slog.String("refusal", rec.refusal))
+			}
+			logInvocation(r.Context(), logger, "request", scope, status, err, time.Since(start), attrs...)
 		}()
 		h.ServeHTTP(rec, r)
 	})
@@ -66,8 +70,9 @@ func httpFunction(logger *slog.Logger, name string, h http.Handler) http.Handler
 
 type statusRecorder struct {
 	http.ResponseWriter
-	status int
-	kind   apperr.Kind // the error kind answered, if any
+	status  int
+	kind    apperr.Kind // the error kind answered, if any
+	refusal string      // why the caller's credentials were refused, if they were
 }
 
 func (s *statusRecorder) WriteHeader(code int) {

@@ -8,12 +8,14 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pitcher/connector/internal/apperr"
 	"github.com/pitcher/connector/internal/funcwire"
+	"github.com/pitcher/connector/localworld/funchost"
 )
 
 func newTestServer(t *testing.T) (*httptest.Server, *bytes.Buffer) {
@@ -199,5 +201,39 @@ func TestHTTPFunctionPanicIs500(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), `"status":500`) {
 		t.Errorf("the request log does not record status 500:\n%s", logs.String())
+	}
+}
+
+// TestJSONAnswersAreNotSniffed: every JSON answer the handler writes (of
+// every function, to a browser, the app or the host, and the 404 of a path
+// no function serves) carries X-Content-Type-Options: nosniff.
+func TestJSONAnswersAreNotSniffed(t *testing.T) {
+	fns, err := funchost.LoadFunctions("..", funchost.Settings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, _ := newTestServer(t)
+	authed := httptest.NewServer(NewServer(slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil)), Deps{Auth: fakeAuth{}}))
+	defer authed.Close()
+	type call struct{ name, base, method, path, body string }
+	calls := []call{
+		{"unknown path", srv.URL, "GET", "/api/nothing-here", ""},
+		{"bad invocation", srv.URL, "POST", "/SyncWorker", "[1]"},
+		{"no token", authed.URL, "GET", "/api/changes", ""},
+	}
+	param := regexp.MustCompile(`\{[^}]+\}`)
+	for _, fn := range fns {
+		method, path := http.MethodPost, "/"+fn.Name
+		if fn.Trigger.Type == funchost.HTTPTrigger {
+			method, path = fn.Trigger.Methods[0], "/api/"+param.ReplaceAllString(fn.Route.Template, "x1")
+		}
+		calls = append(calls, call{fn.Name, srv.URL, method, path, "{}"})
+	}
+	for _, c := range calls {
+		resp, _ := do(t, c.method, c.base+c.path, c.body)
+		if !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("%s: %s %s = %d, Content-Type %q, X-Content-Type-Options %q; want a JSON answer with nosniff", c.name, c.method, c.path,
+				resp.StatusCode, resp.Header.Get("Content-Type"), resp.Header.Get("X-Content-Type-Options"))
+		}
 	}
 }

@@ -36,6 +36,9 @@ param entraAuthorityHost string = environment().authentication.loginEndpoint
 @description('The delegated scope the Pitcher app requests for its API tokens (Expose an API).')
 param entraApiScope string = 'access_as_user'
 
+@description('Application (client) IDs of the Pitcher apps (iPad, desktop) whose access tokens the API accepts, comma-separated. Empty: only the connector\'s own registration (entraClientId); tokens Entra issued to any other app are refused.')
+param apiAllowedClientIds string = ''
+
 @description('Where sign-in may send the browser afterwards: comma-separated absolute URLs (e.g. pitcher://auth). Empty: only the connector\'s own pages.')
 param returnToAllowlist string = ''
 
@@ -162,6 +165,7 @@ module functionApp 'modules/functionapp.bicep' = {
       ENTRA_AUTHORITY_HOST: entraAuthorityHost
       ENTRA_APP_ID_URI: 'api://${entraClientId}'
       ENTRA_API_SCOPE: entraApiScope
+      API_ALLOWED_CLIENT_IDS: apiAllowedClientIds
       RETURN_TO_ALLOWLIST: returnToAllowlist
       TOKEN_ENCRYPTION_KEYS: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.tokenEncryptionKeysUri})'
       TOKEN_ENCRYPTION_ACTIVE_KEY: tokenEncryptionActiveKey

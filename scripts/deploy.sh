@@ -2,7 +2,8 @@
 # The manual path (docs/deploy.md): provision infra/main.bicep into a resource
 # group with the Azure CLI, then upload the package built by `make package`.
 # Needs: az (logged in), AZURE_RESOURCE_GROUP, AZURE_ENV_NAME, ENTRA_CLIENT_ID,
-# ENTRA_CLIENT_SECRET, TOKEN_ENCRYPTION_KEYS, LOG_PSEUDONYM_KEY.
+# ENTRA_CLIENT_SECRET, TOKEN_ENCRYPTION_KEYS, LOG_PSEUDONYM_KEY; takes
+# API_ALLOWED_CLIENT_IDS (the Pitcher apps' client ids) when set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 missing=()
@@ -32,7 +33,7 @@ app=$(az deployment group create \
   --resource-group "$AZURE_RESOURCE_GROUP" \
   --name "pitcher-connector-$AZURE_ENV_NAME" \
   --template-file infra/main.bicep \
-  --parameters environmentName="$AZURE_ENV_NAME" entraClientId="$ENTRA_CLIENT_ID" \
+  --parameters environmentName="$AZURE_ENV_NAME" entraClientId="$ENTRA_CLIENT_ID" apiAllowedClientIds="${API_ALLOWED_CLIENT_IDS:-}" \
   --parameters "@$secrets" \
   --query properties.outputs.AZURE_FUNCTION_APP_NAME.value --output tsv)
 echo "deploy: provisioned $app; uploading build/connector.zip"

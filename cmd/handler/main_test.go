@@ -86,6 +86,35 @@ func TestRunRejectsBadSettings(t *testing.T) {
 	}
 }
 
+// TestRunRefusesAmbiguousSettings: a configuration document that gives a
+// field twice (which encoding/json would settle silently, the last one
+// winning) and a client id that is not one stop the start, each problem
+// naming the setting, the place and the fix.
+func TestRunRefusesAmbiguousSettings(t *testing.T) {
+	kv := testEnv(testenv.FreePort(t))
+	kv["SYNC_CONFIG"] = `{"entitySets":[{"name":"accounts","select":["name"],"name":"contacts"}]}`
+	kv["UPLOAD_CONFIG"] = `{"activity":{"entitySet":"appointments","logicalName":"appointment","entitySet":"tasks"},
+		"entitySets":[{"name":"accounts","logicalName":"account","keys":[["accountnumber"]],"fields":["name","accountnumber"]}]}`
+	kv["API_ALLOWED_CLIENT_IDS"] = "pitcher-ipad"
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // a start that is not refused serves until then
+	defer cancel()
+	err := run(ctx, nil, func(k string) string { return kv[k] }, io.Discard, io.Discard)
+	var ce *config.Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("run = %v, want a config error", err)
+	}
+	for _, want := range []string{"SYNC_CONFIG.(document): entitySets[0].name is given twice; give each field once",
+		"UPLOAD_CONFIG.(document): activity.entitySet is given twice; give each field once",
+		`API_ALLOWED_CLIENT_IDS: "pitcher-ipad" is not a GUID`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("run = %v\nwant a problem %q", err, want)
+		}
+	}
+	if len(ce.Problems) != 3 {
+		t.Errorf("run found %d problems, want 3: %v", len(ce.Problems), err)
+	}
+}
+
 func TestServeDrainsInFlight(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -1,7 +1,8 @@
 // Package apiauth authenticates the Pitcher app's calls to the connector's
-// API: an Entra access token issued to this app (audience its client id or
-// App ID URI, a v2 issuer of the token's own tenant, the API scope), from a
-// tenant that approved the app, for a user who connected Dynamics.
+// API: an Entra access token for this app (audience its client id or App ID
+// URI, a v2 issuer of the token's own tenant, the API scope) that Entra
+// issued to one of the Pitcher apps, from a tenant that approved the app,
+// for a user who connected Dynamics.
 package apiauth
 
 import (
@@ -29,7 +30,7 @@ type Caller struct {
 
 // AccessVerifier validates access tokens for this app's API.
 type AccessVerifier interface {
-	VerifyAccessToken(ctx context.Context, raw, scope string) (entra.AccessClaims, error)
+	VerifyAccessToken(ctx context.Context, raw, scope string, clients []string) (entra.AccessClaims, error)
 }
 
 // TenantReader reads approvals.
@@ -66,6 +67,10 @@ type Authenticator struct {
 	Connections ConnectionReader
 	// Scope is the delegated scope every token must carry.
 	Scope string
+	// Clients are the applications (client ids) whose tokens are
+	// accepted: a token Entra issued to any other app a user consented to
+	// is refused like a token for another API. None accepts no token.
+	Clients []string
 }
 
 // Authenticate checks the Authorization header value. A refusal is an
@@ -121,7 +126,7 @@ func (a *Authenticator) verify(ctx context.Context, authorization string) (entra
 	case !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(raw) == "":
 		return entra.AccessClaims{}, refuse(apperr.Unauthorized, "invalid_request", "the Authorization header must be Bearer <token>")
 	}
-	claims, err := a.Verifier.VerifyAccessToken(ctx, strings.TrimSpace(raw), a.Scope)
+	claims, err := a.Verifier.VerifyAccessToken(ctx, strings.TrimSpace(raw), a.Scope, a.Clients)
 	if err != nil {
 		var it *entra.InvalidTokenError
 		if errors.As(err, &it) {

@@ -142,7 +142,7 @@ func New(s Settings, logger *slog.Logger, opts Options) (*App, error) {
 		DiscoveryURL: e.DiscoveryURL, ReturnTo: returnTo},
 		signin.Deps{Entra: client, IDs: verifier, Flows: flows, Tenants: tenants, Conns: conns, Vault: a.Vault, Keys: ring,
 			Dynamics: dyn, Queue: firstSync, Parked: a.Uploads, Logger: logger})
-	a.Auth = &apiauth.Authenticator{Verifier: verifier, Tenants: tenants, Connections: conns, Scope: e.APIScope}
+	a.Auth = &apiauth.Authenticator{Verifier: verifier, Tenants: tenants, Connections: conns, Scope: e.APIScope, Clients: e.APIAllowedClientIDs}
 	a.addSync(blobs, conns, logger)
 	svc := blobs.ServiceClient()
 	a.Eraser = lifecycle.New(lifecycle.Deps{DB: a.DB, Conns: conns, Tenants: tenants, Uploads: store.NewUploads(a.DB),

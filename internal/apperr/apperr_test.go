@@ -90,3 +90,40 @@ func TestDecodeStrict(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeStrictRefusesDuplicateKeys: a key given twice in one object is
+// refused, naming where, instead of the last one silently winning; keys
+// match as encoding/json matches them to fields (whatever their case). The
+// same key in different objects is no duplicate.
+func TestDecodeStrictRefusesDuplicateKeys(t *testing.T) {
+	type set struct {
+		Name   string            `json:"name"`
+		Select []string          `json:"select"`
+		Keys   map[string]string `json:"keys"`
+	}
+	type doc struct {
+		TenantID   string `json:"tenantId"`
+		EntitySets []set  `json:"entitySets"`
+	}
+	tests := []struct{ in, want string }{
+		{`{"tenantId":"a","entitySets":[{"name":"x"},{"name":"y"}]}`, ""},
+		{`{"tenantId":"a","tenantId":"b"}`, "tenantId is given twice; give each field once"},
+		{`{"tenantId":"a","TenantID":"b"}`, "TenantID is given twice; give each field once"},
+		{`{"entitySets":[{"name":"x"},{"name":"y","select":["a"],"name":"z"}]}`, "entitySets[1].name is given twice; give each field once"},
+		{`{"entitySets":[{"keys":{"a":"1","b":"2","a":"3"}}]}`, "entitySets[0].keys.a is given twice; give each field once"},
+		{`{"entitySets":[{"keys":{"a":"1","A":"2"}}]}`, "entitySets[0].keys.A is given twice; give each field once"},
+		// encoding/json folds case as bytes.EqualFold does: the Kelvin sign is a K.
+		{`{"entitySets":[{"keys":{},"\u212aeys":{}}]}`, "entitySets[0].\u212aeys is given twice; give each field once"},
+	}
+	for _, tc := range tests {
+		var d doc
+		if got := apperr.DecodeStrict([]byte(tc.in), &d, ""); got != tc.want {
+			t.Errorf("DecodeStrict(%s) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	var long map[string]int
+	key := strings.Repeat("k", 200)
+	if got := apperr.DecodeStrict([]byte(`{"`+key+`":1,"`+key+`":2}`), &long, ""); !strings.Contains(got, "is given twice") || strings.Contains(got, key) {
+		t.Errorf("DecodeStrict of a long duplicated key = %q, want it refused and the key shortened", got)
+	}
+}

@@ -3,6 +3,7 @@ package config
 import (
 	"encoding/base64"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/google/uuid"
@@ -20,6 +21,10 @@ type Entra struct {
 	AppIDURI string
 	// APIScope is the delegated scope API tokens must carry (scp).
 	APIScope string
+	// APIAllowedClientIDs are the applications (client ids, lower case)
+	// whose access tokens the API accepts: the Pitcher apps. By default the
+	// connector's own ClientID.
+	APIAllowedClientIDs []string
 	// PublicBaseURL is where browsers reach the app; the redirect URIs
 	// below are derived from it and must be registered exactly.
 	PublicBaseURL      string
@@ -47,7 +52,8 @@ func (e Entra) String() string {
 	for i, k := range e.TokenKeys {
 		ids[i] = k.ID
 	}
-	return "client " + e.ClientID + " at " + e.AuthorityHost + ", keys [" + strings.Join(ids, ",") + "] active " + e.ActiveTokenKey
+	return "client " + e.ClientID + " at " + e.AuthorityHost + ", keys [" + strings.Join(ids, ",") + "] active " + e.ActiveTokenKey +
+		", API callers [" + strings.Join(e.APIAllowedClientIDs, ",") + "]"
 }
 
 // Setting names of the Entra group.
@@ -63,6 +69,10 @@ const (
 	SettingReturnToAllowlist = "RETURN_TO_ALLOWLIST"
 	SettingDiscoveryURL      = "DYNAMICS_DISCOVERY_URL"
 )
+
+// SettingAPIAllowedClientIDs lists the applications that may call the API
+// (Entra.APIAllowedClientIDs).
+const SettingAPIAllowedClientIDs = "API_ALLOWED_CLIENT_IDS"
 
 func (r *reader) entra() Entra {
 	e := Entra{ClientSecret: r.get(SettingClientSecret)}
@@ -91,6 +101,7 @@ func (r *reader) entra() Entra {
 	} else if !scopeName(e.APIScope) {
 		r.problem(SettingAPIScope, "%q is not a scope name (letters, digits, '.', '_' and '-'), e.g. access_as_user", e.APIScope)
 	}
+	e.APIAllowedClientIDs = r.clientIDs(SettingAPIAllowedClientIDs, e.ClientID)
 	if base, ok := r.baseURL(SettingPublicBaseURL, true, "the app's public URL, e.g. https://pitcher-connector.azurewebsites.net"); ok {
 		e.PublicBaseURL = base
 		e.ConsentRedirectURI = base + "/api/consent/callback"
@@ -116,6 +127,29 @@ func (r *reader) entra() Entra {
 		}
 	}
 	return e
+}
+
+// clientIDs reads a list of Application (client) IDs, lower case and each
+// once; unset means only def (none when def is "").
+func (r *reader) clientIDs(name, def string) []string {
+	raw := r.get(name)
+	if raw == "" {
+		if def == "" {
+			return nil
+		}
+		return []string{def}
+	}
+	var ids []string
+	for _, v := range splitList(raw) {
+		id := strings.ToLower(v)
+		switch {
+		case len(id) != 36 || uuid.Validate(id) != nil:
+			r.problem(name, "%q is not a GUID; list the Application (client) IDs of the Pitcher apps that may call the API (each app registration's Overview), separated by commas", v)
+		case !slices.Contains(ids, id):
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }
 
 // Entra's clouds, for ENTRA_AUTHORITY_HOST.

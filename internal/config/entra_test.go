@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -76,5 +77,35 @@ func TestLoadEntraProblems(t *testing.T) {
 				t.Errorf("the error quotes a key or the secret: %v", err)
 			}
 		})
+	}
+}
+
+// TestAPIAllowedClientIDs: the applications whose tokens the API accepts
+// are the listed client ids (lower case, each once), by default the
+// connector's own; anything but GUIDs is refused naming the setting.
+func TestAPIAllowedClientIDs(t *testing.T) {
+	const app, other = "0d9e8f7a-6b5c-4d3e-8f21-a0b1c2d3e4f5", "3e4f5a6b-7c8d-4e9f-a0b1-c2d3e4f5a6b7"
+	for _, tc := range []struct {
+		setting string
+		want    []string
+	}{
+		{"<unset>", []string{"5a1c0f3e-7b2d-4c8e-9f10-2b3c4d5e6f70"}},
+		{app, []string{app}},
+		{strings.ToUpper(app) + ", " + other + ",," + app, []string{app, other}},
+	} {
+		c, err := Load(env(with(map[string]string{SettingAPIAllowedClientIDs: tc.setting})))
+		if err != nil || !slices.Equal(c.Entra.APIAllowedClientIDs, tc.want) {
+			t.Errorf("%s = %q: APIAllowedClientIDs = %q, %v; want %q", SettingAPIAllowedClientIDs, tc.setting, c.Entra.APIAllowedClientIDs, err, tc.want)
+		}
+	}
+	_, err := Load(env(with(map[string]string{SettingAPIAllowedClientIDs: app + ",pitcher-app,{" + other + "}"})))
+	var ce *Error
+	if !errors.As(err, &ce) || len(ce.Problems) != 2 {
+		t.Fatalf("Load with two bad client ids = %v, want 2 problems", err)
+	}
+	for i, bad := range []string{"pitcher-app", "{" + other + "}"} {
+		if p := ce.Problems[i].String(); !strings.HasPrefix(p, "API_ALLOWED_CLIENT_IDS: ") || !strings.Contains(p, bad) || !strings.Contains(p, "Application (client) ID") {
+			t.Errorf("problem %d = %q, want it to name API_ALLOWED_CLIENT_IDS, %q and what to list", i, p, bad)
+		}
 	}
 }

@@ -11,15 +11,15 @@ func BenchmarkVerifyAccessToken(b *testing.B) {
 	v, sim, base := newVerifier(b)
 	c := idClaims(base)
 	delete(c, "nonce")
-	c["scp"] = "access_as_user"
+	c["scp"], c["azp"] = "access_as_user", pitcherApp
 	raw := sim.SignToken(c)
-	ctx := context.Background()
-	if _, err := v.VerifyAccessToken(ctx, raw, "access_as_user"); err != nil {
+	ctx, clients := context.Background(), []string{pitcherApp}
+	if _, err := v.VerifyAccessToken(ctx, raw, "access_as_user", clients); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := v.VerifyAccessToken(ctx, raw, "access_as_user"); err != nil {
+		if _, err := v.VerifyAccessToken(ctx, raw, "access_as_user", clients); err != nil {
 			b.Fatal(err)
 		}
 	}

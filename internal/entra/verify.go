@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -71,7 +72,17 @@ type entraClaims struct {
 	Roles             []string `json:"roles"`
 	DirectoryRoles    []string `json:"wids"`
 	AuthorizedParty   string   `json:"azp"`
+	AppID             string   `json:"appid"`
 	Version           string   `json:"ver"`
+}
+
+// client is the application the token was issued to: azp in a v2 access
+// token, appid in a v1 one.
+func (c *entraClaims) client() string {
+	if c.AuthorizedParty != "" {
+		return c.AuthorizedParty
+	}
+	return c.AppID
 }
 
 // VerifyIDToken validates raw as an ID token for this app carrying nonce
@@ -97,13 +108,14 @@ type AccessClaims struct {
 	TenantID string
 	ObjectID string
 	Scopes   []string
-	AppID    string // azp: the client application that asked for the token
+	AppID    string // azp: the client application that asked for the token, one of the allowed
 }
 
 // VerifyAccessToken validates raw as a delegated v2 access token for this
-// app's API (audience the client id or the App ID URI) that carries scope
-// in scp. App-only tokens (no scp) are refused.
-func (v *Verifier) VerifyAccessToken(ctx context.Context, raw, scope string) (AccessClaims, error) {
+// app's API (audience the client id or the App ID URI), issued to one of
+// the applications clients (azp; appid in a v1 token, which is refused
+// anyway) and carrying scope in scp. App-only tokens (no scp) are refused.
+func (v *Verifier) VerifyAccessToken(ctx context.Context, raw, scope string, clients []string) (AccessClaims, error) {
 	auds := []string{v.clientID}
 	if v.appIDURI != "" {
 		auds = append(auds, v.appIDURI)
@@ -111,6 +123,14 @@ func (v *Verifier) VerifyAccessToken(ctx context.Context, raw, scope string) (Ac
 	c, err := v.verify(ctx, raw, auds)
 	if err != nil {
 		return AccessClaims{}, err
+	}
+	// Before the version: whatever else is wrong with it, a token of
+	// another application is refused as such, and its log names the app.
+	switch app := c.client(); {
+	case app == "":
+		return AccessClaims{}, invalid("the token names no application (azp); only the Pitcher apps may call this API")
+	case !slices.Contains(clients, strings.ToLower(app)):
+		return AccessClaims{}, invalid("the token was issued to the application %s, which may not call this API; only the Pitcher apps may (API_ALLOWED_CLIENT_IDS)", clean(app, 40))
 	}
 	if c.Version != "2.0" {
 		return AccessClaims{}, invalid("ver is %q, want 2.0; set accessTokenAcceptedVersion to 2 in the API's app manifest", clean(c.Version, 8))
@@ -129,7 +149,7 @@ func (v *Verifier) VerifyAccessToken(ctx context.Context, raw, scope string) (Ac
 	if !found {
 		return AccessClaims{}, invalid("the token lacks the scope %q", scope)
 	}
-	return AccessClaims{TenantID: c.TenantID, ObjectID: c.ObjectID, Scopes: scopes, AppID: c.AuthorizedParty}, nil
+	return AccessClaims{TenantID: c.TenantID, ObjectID: c.ObjectID, Scopes: scopes, AppID: strings.ToLower(c.client())}, nil
 }
 
 func (v *Verifier) verify(ctx context.Context, raw string, audiences []string) (*entraClaims, error) {

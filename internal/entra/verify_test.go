@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -181,42 +182,65 @@ func (c countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return c.rt.RoundTrip(r)
 }
 
+// The local world's Pitcher app, and another application a user could
+// consent to the connector's API.
+const (
+	pitcherApp = "0d9e8f7a-6b5c-4d3e-8f21-a0b1c2d3e4f5"
+	otherApp   = "3e4f5a6b-7c8d-4e9f-a0b1-c2d3e4f5a6b7"
+)
+
 // TestVerifyAccessToken covers API tokens: audience client id or App ID
-// URI, v2, a delegated scope.
+// URI, issued to an allowed application (azp; appid in a v1 token), v2,
+// a delegated scope.
 func TestVerifyAccessToken(t *testing.T) {
 	v, sim, base := newVerifier(t)
 	access := func(change func(map[string]any)) string {
 		c := idClaims(base)
 		delete(c, "nonce")
-		c["scp"], c["azp"] = "access_as_user", "0d9e8f7a-6b5c-4d3e-8f21-a0b1c2d3e4f5"
+		c["scp"], c["azp"] = "access_as_user", pitcherApp
 		if change != nil {
 			change(c)
 		}
 		return sim.SignToken(c)
 	}
+	v1 := func(app string) func(map[string]any) {
+		return func(c map[string]any) { c["ver"] = "1.0"; delete(c, "azp"); c["appid"] = app }
+	}
 	tests := []struct {
-		name string
-		raw  string
-		want string
+		name    string
+		raw     string
+		clients []string
+		want    string
 	}{
-		{"client id audience", access(nil), ""},
-		{"App ID URI audience", access(func(c map[string]any) { c["aud"] = "api://" + clientID }), ""},
-		{"Dynamics audience", access(func(c map[string]any) { c["aud"] = "https://contoso.crm.dynamics.com" }), "aud"},
-		{"v1 token", access(func(c map[string]any) { c["ver"] = "1.0" }), "ver"},
-		{"app-only token", access(func(c map[string]any) { delete(c, "scp"); c["roles"] = []string{"x"} }), "no delegated scope"},
-		{"other scope", access(func(c map[string]any) { c["scp"] = "User.Read" }), "lacks the scope"},
+		{"client id audience", access(nil), nil, ""},
+		{"App ID URI audience", access(func(c map[string]any) { c["aud"] = "api://" + clientID }), nil, ""},
+		{"one of several allowed apps", access(func(c map[string]any) { c["azp"] = otherApp }), []string{pitcherApp, otherApp}, ""},
+		{"Dynamics audience", access(func(c map[string]any) { c["aud"] = "https://contoso.crm.dynamics.com" }), nil, "aud"},
+		{"another app", access(func(c map[string]any) { c["azp"] = otherApp }), nil, "issued to the application " + otherApp + ", which may not call"},
+		{"another app, v1 (appid)", access(v1(otherApp)), nil, "issued to the application " + otherApp + ", which may not call"},
+		{"no application", access(func(c map[string]any) { delete(c, "azp") }), nil, "names no application"},
+		{"no app allowed", access(nil), []string{}, "issued to the application " + pitcherApp + ", which may not call"},
+		{"v1 token", access(func(c map[string]any) { c["ver"] = "1.0" }), nil, "ver"},
+		{"v1 token of the app (appid)", access(v1(pitcherApp)), nil, "ver"},
+		{"app-only token", access(func(c map[string]any) { delete(c, "scp"); c["roles"] = []string{"x"} }), nil, "no delegated scope"},
+		{"other scope", access(func(c map[string]any) { c["scp"] = "User.Read" }), nil, "lacks the scope"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := v.VerifyAccessToken(context.Background(), tc.raw, "access_as_user")
+			clients := tc.clients
+			if clients == nil {
+				clients = []string{pitcherApp}
+			}
+			got, err := v.VerifyAccessToken(context.Background(), tc.raw, "access_as_user", clients)
 			if tc.want == "" {
-				if err != nil || got.TenantID != contoso || got.ObjectID != aliceOID {
+				if err != nil || got.TenantID != contoso || got.ObjectID != aliceOID || !slices.Contains(clients, got.AppID) {
 					t.Fatalf("VerifyAccessToken = %+v, %v", got, err)
 				}
 				return
 			}
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("VerifyAccessToken error = %v, want one mentioning %q", err, tc.want)
+			var it *InvalidTokenError
+			if !errors.As(err, &it) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("VerifyAccessToken error = %v, want an InvalidTokenError mentioning %q", err, tc.want)
 			}
 		})
 	}
