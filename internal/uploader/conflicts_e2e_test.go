@@ -32,6 +32,7 @@ func conflictWorld(t *testing.T, policy string) *client {
 	w := testworld.Start(t, testworld.Options{Settings: []string{"UPLOAD_CONFIG=" + cfg.String()}, Dataverse: dataversesim.Options{Journal: true}})
 	c := connect(t, w, "dave@fabrikam.example")
 	w.WaitSynced(t, c.user, start, 2*time.Minute, "accounts")
+	w.WaitIdle(t, c.user, time.Minute)
 	return c
 }
 
@@ -50,21 +51,13 @@ func (c *client) appCopy(t *testing.T, id string) map[string]any {
 	return row
 }
 
-// syncNow runs a sync of the user and waits for it. A job that meets the
-// lease of a sync still finishing (the first one's notes, say) is put off
-// for minutes, so another job is sent after a while without a sync.
+// syncNow runs a sync of the user and waits for it to end.
 func (c *client) syncNow(t *testing.T) {
 	t.Helper()
 	start := time.Now()
-	for try := 0; try < 6; try++ {
-		c.w.SendSyncJob(t, c.user, time.Now())
-		for wait := time.Now().Add(10 * time.Second); time.Now().Before(wait); time.Sleep(50 * time.Millisecond) {
-			if c.w.SyncStates(t, c.user)["accounts"].LastSuccess.After(start) {
-				return
-			}
-		}
-	}
-	t.Fatal("no sync of accounts in a minute")
+	c.w.SendSyncJob(t, c.user, start)
+	c.w.WaitSynced(t, c.user, start, time.Minute, "accounts")
+	c.w.WaitIdle(t, c.user, time.Minute)
 }
 
 // edit is a report updating account id as the app edited it: its copy's

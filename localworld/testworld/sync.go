@@ -3,6 +3,7 @@ package testworld
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -67,6 +68,19 @@ func (w *World) WaitSynced(t testing.TB, u User, since time.Time, timeout time.D
 		return true
 	})
 	return st
+}
+
+// WaitIdle waits until no sync holds u's lease: a job sent then starts at
+// once instead of being put off until the lease expires. (WaitSynced
+// returns when the sets asked for are done, which may be before the sync
+// has finished its other sets, its notes among them.)
+func (w *World) WaitIdle(t testing.TB, u User, timeout time.Duration) {
+	t.Helper()
+	states := store.NewSyncStates(w.DB)
+	w.WaitFor(t, "no sync of "+u.UPN+" running", timeout, func() bool {
+		l, err := states.Lease(context.Background(), u.TenantID, u.OID)
+		return errors.Is(err, store.ErrNotFound) || err == nil && (l.Owner == "" || time.Now().After(l.Until))
+	})
 }
 
 // Change is one entry of the Changes API.

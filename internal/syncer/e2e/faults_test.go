@@ -97,6 +97,7 @@ func TestReauthorizationNeededMidSync(t *testing.T) {
 	start := time.Now()
 	u := w.Connect(t, "dave@fabrikam.example")
 	w.WaitSynced(t, u, start, time.Minute, "accounts", "contacts")
+	w.WaitIdle(t, u, time.Minute) // the first sync's notes, too
 
 	entra(t, w, "/_sim/users/"+u.UPN+"/revoke")
 	w.Dataverse.FailNext(dataversesim.Fault{Status: http.StatusUnauthorized, Path: "/contacts"})
