@@ -1,11 +1,14 @@
 # The two commands of the README are `make dev` and `make test`.
-.PHONY: dev test build check clean bench bench-ci bench-startup bench-sync bench-uploads package deploy demo
+.PHONY: dev test install-chromium build check clean bench bench-ci bench-startup bench-sync bench-uploads package deploy demo
 
 dev:            ## start Azurite, the Service Bus fake, entra-sim, dataverse-sim, funchost + the handler (Ctrl-C stops them)
 	@scripts/dev.sh
 
-test:           ## run every test with -race, starting the services they need
+test:           ## run every test with -race, starting the services they need (the browser tests when Chromium is installed)
 	@scripts/test.sh
+
+install-chromium: ## install Chromium (Debian's package, as root) for the browser tests of make test (localworld/browser)
+	@scripts/install-chromium.sh
 
 demo:           ## the downstream sync story on a local world of its own (free ports): approve, sign in, sync, edit in Dynamics, sync, read the changes, upload a report, download a file attached in Dynamics, an offline edit merged with and one refused by a colleague's change
 	@scripts/demo.sh

@@ -131,3 +131,16 @@ use_test_servicebus() {
   CONNECTOR_TEST_SERVICEBUS_ADMIN="http://127.0.0.1:$sbadmin"
   export CONNECTOR_TEST_SERVICEBUS CONNECTOR_TEST_SERVICEBUS_ADMIN
 }
+
+# chromium_path prints the Chromium the browser tests use (as
+# localworld/browser finds it), or fails when there is none.
+chromium_path() {
+  local exe
+  for exe in "${CONNECTOR_TEST_CHROMIUM:-}" /usr/lib/chromium/chromium; do
+    [ -n "$exe" ] && [ -x "$exe" ] && { echo "$exe"; return 0; }
+  done
+  for exe in chromium chromium-browser google-chrome google-chrome-stable; do
+    command -v "$exe" && return 0
+  done
+  return 1
+}

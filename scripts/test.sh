@@ -3,6 +3,9 @@
 # tests need on free ports (Azurite in memory, the Service Bus fake and
 # oidc-provider) unless CONNECTOR_TEST_STORAGE / CONNECTOR_TEST_SERVICEBUS /
 # CONNECTOR_TEST_OIDC_PROVIDER already name them, and stops what it started.
+# The browser tests (localworld/browser) run when Chromium is installed
+# (scripts/install-chromium.sh); without it they are skipped, with a note,
+# unless CI or CONNECTOR_TEST_REQUIRE_BROWSER requires them.
 # Extra arguments go to go test.
 source "$(dirname "$0")/lib.sh"
 trap stop_started EXIT
@@ -31,6 +34,12 @@ if [ -z "${CONNECTOR_TEST_SERVICEBUS:-}" ]; then
   say "Service Bus fake (pid $LAST_PID) on 127.0.0.1:$sb, admin API :$sbadmin, log .run/servicebus.log"
 fi
 export CONNECTOR_TEST_REQUIRE_SERVICES=1
+if ! chromium_path >/dev/null; then
+  if [ -n "${CONNECTOR_TEST_REQUIRE_BROWSER:-}${CI:-}" ]; then
+    die "Chromium is not installed, and the browser tests (localworld/browser) are required here; scripts/install-chromium.sh installs it"
+  fi
+  say "note: Chromium is not installed, so the browser tests (localworld/browser) are skipped; \`make install-chromium\` installs it"
+fi
 cd "$ROOT"
 node --test localworld/servicebus-fake/
 go test -race "$@" ./...
