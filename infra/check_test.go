@@ -62,6 +62,7 @@ var notSetInAzure = map[string]string{
 	"STORAGE_TABLE_PREFIX":             "optional; the account is the connector's own, so table names need no prefix",
 	"SYNC_CONFIG":                      "optional; the defaults sync accounts, contacts and appointments",
 	"SYNC_SCHEDULER_MAX_JOBS":          "optional; 5000 jobs per scheduler run suits one Function App",
+	"SYNC_MAX_JOBS_PER_TENANT":         "optional; 2000 syncs per organisation per scheduler run, spread over the interval (docs/decisions.md, Sync)",
 	"SYNC_LEASE_DURATION":              "optional; 2 minutes: a crashed worker's user is synced again that soon",
 	"SYNC_WATERMARK_OVERLAP":           "optional; 5 minutes covers Dataverse's transactions and clock skew",
 	"SYNC_RECONCILE_INTERVAL":          "optional; daily reconcile of tables without change tracking",

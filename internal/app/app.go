@@ -77,7 +77,7 @@ type App struct {
 
 // Tables are the tables this package's parts use.
 var Tables = []string{store.TenantsTable, store.ConnectionsTable, store.AuthFlowsTable,
-	store.SyncStateTable, mirror.RecordsTable, mirror.ChangesTable, store.UploadsTable, store.ErasuresTable}
+	store.SyncStateTable, store.SyncDueTable, mirror.RecordsTable, mirror.ChangesTable, store.UploadsTable, store.ErasuresTable}
 
 // New builds the app. It contacts nothing; EnsureTables does.
 func New(s Settings, logger *slog.Logger, opts Options) (*App, error) {

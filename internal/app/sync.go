@@ -23,7 +23,7 @@ func (a *App) addSync(blobs *azblob.Client, conns *store.Connections, logger *sl
 		return dataverse.New(o.OrgURL, tokens.Source{Issuer: a.Vault, TenantID: o.TenantID, UserID: o.UserID, Resource: o.OrgURL},
 			&dataverse.Options{Retry: downloadRetry, HTTPClient: hc})
 	}, s.Sync.Notes.MaxFileSize)
-	a.Scheduler = &syncer.Scheduler{Conns: conns, Jobs: a.Queues.SyncJobs, Tuning: s.SyncTuning, Logger: logger.With("function", "SyncScheduler")}
+	a.Scheduler = &syncer.Scheduler{Conns: conns, Index: store.NewDueIndex(a.DB), Jobs: a.Queues.SyncJobs, Tuning: s.SyncTuning, Logger: logger.With("function", "SyncScheduler")}
 	a.SyncWorker = syncer.NewWorker(s.Sync, s.SyncTuning, syncer.Deps{Conns: conns, Vault: a.Vault, States: store.NewSyncStates(a.DB),
 		Mirror: a.Mirror, Documents: a.NoteFiles, Requeue: a.Queues.SyncJobs, Logger: logger.With("function", "SyncWorker"), HTTPClient: hc})
 }

@@ -17,6 +17,13 @@ type SyncTuning struct {
 	// SchedulerMaxJobs bounds the jobs one SyncScheduler invocation
 	// enqueues; the users left over are due at the next occurrence.
 	SchedulerMaxJobs int
+	// SchedulerMaxJobsPerTenant bounds the jobs of one tenant (one
+	// organisation's Dynamics environment) in one SyncScheduler
+	// invocation; the run shares SchedulerMaxJobs round-robin between the
+	// tenants with users due, so a large tenant neither delays a small one
+	// nor sends its environment more syncs at once than this. 0 means no
+	// bound of its own (SchedulerMaxJobs).
+	SchedulerMaxJobsPerTenant int
 	// LeaseDuration is how long a worker's per-user lease lasts without
 	// renewal (it is renewed every third of it while the worker runs): how
 	// soon a crashed worker's user can be synced again.
@@ -41,6 +48,7 @@ type SyncTuning struct {
 const (
 	SettingSyncInterval      = "SYNC_INTERVAL"
 	SettingSchedulerMaxJobs  = "SYNC_SCHEDULER_MAX_JOBS"
+	SettingMaxJobsPerTenant  = "SYNC_MAX_JOBS_PER_TENANT"
 	SettingLeaseDuration     = "SYNC_LEASE_DURATION"
 	SettingWatermarkOverlap  = "SYNC_WATERMARK_OVERLAP"
 	SettingReconcileInterval = "SYNC_RECONCILE_INTERVAL"
@@ -48,8 +56,12 @@ const (
 	SettingSyncTimeBudget    = "SYNC_TIME_BUDGET"
 )
 
+// DefaultMaxJobsPerTenant is SYNC_MAX_JOBS_PER_TENANT when it is unset
+// (or SYNC_SCHEDULER_MAX_JOBS when that is lower).
+const DefaultMaxJobsPerTenant = 2000
+
 func (r *reader) syncTuning() SyncTuning {
-	return SyncTuning{
+	t := SyncTuning{
 		Interval:          r.duration(SettingSyncInterval, 5*time.Minute, time.Minute, 24*time.Hour),
 		SchedulerMaxJobs:  r.intRange(SettingSchedulerMaxJobs, 5000, 1, 100000),
 		LeaseDuration:     r.duration(SettingLeaseDuration, 2*time.Minute, 3*time.Second, 30*time.Minute),
@@ -58,6 +70,15 @@ func (r *reader) syncTuning() SyncTuning {
 		ChangesRetention:  r.duration(SettingChangesRetention, 30*24*time.Hour, 24*time.Hour, 400*24*time.Hour),
 		TimeBudget:        r.duration(SettingSyncTimeBudget, 5*time.Minute, time.Millisecond, 8*time.Minute),
 	}
+	t.SchedulerMaxJobsPerTenant = min(DefaultMaxJobsPerTenant, t.SchedulerMaxJobs)
+	if r.get(SettingMaxJobsPerTenant) != "" {
+		t.SchedulerMaxJobsPerTenant = r.intRange(SettingMaxJobsPerTenant, t.SchedulerMaxJobsPerTenant, 1, 100000)
+		if n := t.SchedulerMaxJobsPerTenant; n > t.SchedulerMaxJobs {
+			r.problem(SettingMaxJobsPerTenant, "%d is more than %s (%d), the most one run queues for all tenants together; set it to at most %d, or raise %s",
+				n, SettingSchedulerMaxJobs, t.SchedulerMaxJobs, t.SchedulerMaxJobs, SettingSchedulerMaxJobs)
+		}
+	}
+	return t
 }
 
 func (r *reader) intRange(name string, def, lo, hi int) int {

@@ -139,9 +139,12 @@ func (s *Service) storeRefreshToken(ctx context.Context, tid, oid, name, rt stri
 }
 
 // activate marks the connection active with its environment, due for sync
-// now, and returns when the connection was made. The refresh above may
-// have rotated the token (a new ETag), so it re-reads and retries when the
-// row changed under it.
+// now, and returns when the connection was made. Update files the
+// connection in the scheduler's due index at NextSyncAt, after the row
+// (store.SyncDueTable); a failure to file it fails the sign-in, and the
+// scheduler's hourly reconciliation files it if the user does not sign in
+// again. The refresh above may have rotated the token (a new ETag), so it
+// re-reads and retries when the row changed under it.
 func (s *Service) activate(ctx context.Context, tid, oid, org, dataverseUser string) (time.Time, error) {
 	for attempt := 0; attempt < 3; attempt++ {
 		conn, err := s.Conns.Get(ctx, tid, oid)

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -71,12 +72,16 @@ type Erasure struct {
 	Counts string
 }
 
-// Connections is the connections table.
-type Connections struct{ table *aztables.Client }
+// Connections is the connections table, and the due index that follows
+// its active rows' NextSyncAt (SyncDueTable).
+type Connections struct {
+	table *aztables.Client
+	due   *DueIndex
+}
 
-// NewConnections returns the connections table of svc.
+// NewConnections returns the connections table of db.
 func NewConnections(db *DB) *Connections {
-	return &Connections{table: db.Table(ConnectionsTable)}
+	return &Connections{table: db.Table(ConnectionsTable), due: NewDueIndex(db)}
 }
 
 // Get returns the connection of user in tenant, or an error wrapping ErrNotFound.
@@ -132,12 +137,26 @@ func (c *Connections) Put(ctx context.Context, conn Connection) (azcore.ETag, er
 
 // MarkErasing starts an erasure of the connection if the row is still at
 // etag (ErrConflict otherwise): the status becomes erasing, which stops
-// its syncs, uploads and API access at once.
+// its syncs, uploads and API access at once, and its due index entry goes.
 func (c *Connections) MarkErasing(ctx context.Context, tenant, user string, e Erasure, etag azcore.ETag) (azcore.ETag, error) {
 	p := map[string]any{"Status": StatusErasing, "StatusReason": e.Kind, "ErasureKind": e.Kind, "ErasureBy": e.By, "ErasureCounts": e.Counts}
 	edmTime(p, "StatusChangedAt", e.RequestedAt)
 	edmTime(p, "ErasureRequestedAt", e.RequestedAt)
-	return c.update(ctx, tenant, user, p, etag, "mark the connection erasing")
+	etag, err := c.update(ctx, tenant, user, p, etag, "mark the connection erasing")
+	if err == nil {
+		c.unfile(ctx, tenant, user)
+	}
+	return etag, err
+}
+
+// unfile takes the connection out of the due index, at the minute of its
+// NextSyncAt, now that it is no longer active. It is best effort: an
+// entry left only queues a job its worker completes without work, until
+// the scheduler's reconciliation deletes it.
+func (c *Connections) unfile(ctx context.Context, tenant, user string) {
+	if conn, err := c.Get(ctx, tenant, user); err == nil && !conn.NextSyncAt.IsZero() {
+		_ = c.due.Delete(ctx, []DueEntry{DueEntryOf(tenant, user, conn.NextSyncAt)})
+	}
 }
 
 // RecordErasure stores the progress of the erasure (verification time and
@@ -151,7 +170,9 @@ func (c *Connections) RecordErasure(ctx context.Context, tenant, user string, e 
 }
 
 // Delete removes the connection, sealed refresh token included. A row
-// that is not there is not an error.
+// that is not there is not an error. Its due index entry went when it
+// stopped being active (MarkErasing); one a scheduler run filed since
+// names a connection that is gone, and the run that reaches it deletes it.
 func (c *Connections) Delete(ctx context.Context, tenant, user string) error {
 	_, err := c.table.DeleteEntity(ctx, tenant, user, nil)
 	if err = mapErr(err, "delete connection "+tenant+"/"+user); errors.Is(err, ErrNotFound) {
@@ -169,20 +190,37 @@ func (c *Connections) UpdateRefreshToken(ctx context.Context, tenant, user strin
 
 // MarkReauthRequired sets the connection to reauth_required with reason,
 // if the row is still at etag (ErrConflict otherwise: someone signed in or
-// refreshed meanwhile, and that newer state wins).
+// refreshed meanwhile, and that newer state wins), and takes it out of the
+// due index: nothing is synced until a sign-in files it again.
 func (c *Connections) MarkReauthRequired(ctx context.Context, tenant, user, reason string, at time.Time, etag azcore.ETag) (azcore.ETag, error) {
 	p := map[string]any{"Status": StatusReauthRequired, "StatusReason": reason}
 	edmTime(p, "StatusChangedAt", at)
-	return c.update(ctx, tenant, user, p, etag, "mark reauthorization required")
+	etag, err := c.update(ctx, tenant, user, p, etag, "mark reauthorization required")
+	if err == nil {
+		c.unfile(ctx, tenant, user)
+	}
+	return etag, err
 }
 
 // Update merges the fields of conn set by the sign-in (status, org URL,
-// Dataverse user, next sync) if the row is still at conn.ETag.
+// Dataverse user, next sync) if the row is still at conn.ETag. An active
+// connection with a next sync is then filed in the due index, after the
+// row is written: a scheduler run in between finds the row active and
+// due, never an entry whose row says otherwise. When the filing fails the
+// row is written all the same and the error says so; the scheduler's
+// hourly reconciliation files the connection (or the next sign-in does).
 func (c *Connections) Update(ctx context.Context, conn Connection) (azcore.ETag, error) {
 	p := map[string]any{"Status": conn.Status, "StatusReason": conn.StatusReason, "OrgURL": conn.OrgURL, "DataverseUserID": conn.DataverseUserID}
 	edmTime(p, "StatusChangedAt", conn.StatusChangedAt)
 	edmTime(p, "NextSyncAt", conn.NextSyncAt)
-	return c.update(ctx, conn.TenantID, conn.UserID, p, conn.ETag, "update connection")
+	etag, err := c.update(ctx, conn.TenantID, conn.UserID, p, conn.ETag, "update connection")
+	if err != nil || conn.Status != StatusActive || conn.NextSyncAt.IsZero() {
+		return etag, err
+	}
+	if err := c.due.Put(ctx, []DueEntry{DueEntryOf(conn.TenantID, conn.UserID, conn.NextSyncAt)}); err != nil {
+		return etag, fmt.Errorf("the connection is stored but not yet scheduled: %w", err)
+	}
+	return etag, nil
 }
 
 func (c *Connections) update(ctx context.Context, tenant, user string, p map[string]any, etag azcore.ETag, what string) (azcore.ETag, error) {
