@@ -653,3 +653,62 @@ func TestErasureDropsStagedBlocks(t *testing.T) {
 		t.Errorf("after the erasure these blobs of the user remain (staged blocks): %v", got)
 	}
 }
+
+// TestErasureLeavesNoDueIndexEntry: the scheduler keeps moving an erasing
+// user's entry (it trusts the index and does not read the connection), in
+// a run between the erasure's passes and in one that moves the
+// connection's next sync while the erasure deletes the row. Neither leaves
+// an entry naming the erased user in the due index.
+func TestErasureLeavesNoDueIndexEntry(t *testing.T) {
+	w := newWorld(t)
+	index := store.NewDueIndex(w.db)
+	// move is what a scheduler run does to one user: file the next entry,
+	// move the connection's NextSyncAt, delete the entry dealt with.
+	move := func(tenant, user string, from, to time.Time) {
+		t.Helper()
+		if err := index.Put(w.ctx, []store.DueEntry{store.DueEntryOf(tenant, user, to)}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.conns.SetNextSync(w.ctx, tenant, []store.NextSync{{UserID: user, At: to}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := index.Delete(w.ctx, []store.DueEntry{store.DueEntryOf(tenant, user, from)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, during := range []string{"between passes", "at the row's deletion"} {
+		t.Run(during, func(t *testing.T) {
+			w.clock.Set(base)
+			tA, a1 := uuid.NewString(), uuid.NewString()
+			w.seedUser(tA, a1, userSeed{Rows: 5})
+			first := base.Add(time.Hour)
+			if err := index.Put(w.ctx, []store.DueEntry{store.DueEntryOf(tA, a1, first)}); err != nil {
+				t.Fatal(err)
+			}
+			w.syncHolds(tA, a1, base.Add(time.Minute)) // so the erasure waits, as it does for a running sync
+			if res := w.mustErase(tA, a1); res.Done {
+				t.Fatalf("EraseUser with a sync running = %+v, want it to wait", res)
+			}
+			// A run that read the entry before the erasure took it out files the next.
+			second := first.Add(5 * time.Minute)
+			move(tA, a1, first, second)
+			if during == "at the row's deletion" {
+				var once atomic.Bool
+				w.faults.set(func(req *http.Request) error {
+					if req.Method == http.MethodDelete && w.isTable(req, store.ConnectionsTable) && !once.Swap(true) {
+						move(tA, a1, second, second.Add(5*time.Minute))
+					}
+					return nil
+				})
+				defer w.faults.set(nil)
+			}
+			w.clock.Set(base.Add(time.Minute + leaseDuration + time.Second))
+			if res := w.mustErase(tA, a1); !res.Done {
+				t.Fatalf("EraseUser after the sync's lease = %+v, want Done", res)
+			}
+			if left := w.snapshot().about(a1); !left.empty() {
+				t.Errorf("left after the erasure:\n  %s", left.keys())
+			}
+		})
+	}
+}

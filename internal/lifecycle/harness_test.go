@@ -48,7 +48,7 @@ var base = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 
 // allTables are the tables the connector keeps (docs/architecture.md, "State",
 // and the erasure audit).
-var allTables = []string{store.TenantsTable, store.ConnectionsTable, store.AuthFlowsTable, store.SyncStateTable,
+var allTables = []string{store.TenantsTable, store.ConnectionsTable, store.AuthFlowsTable, store.SyncStateTable, store.SyncDueTable,
 	mirror.RecordsTable, mirror.ChangesTable, store.UploadsTable, store.ErasuresTable}
 
 // clock is the eraser's clock.

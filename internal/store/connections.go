@@ -169,16 +169,38 @@ func (c *Connections) RecordErasure(ctx context.Context, tenant, user string, e 
 	return err
 }
 
-// Delete removes the connection, sealed refresh token included. A row
-// that is not there is not an error. Its due index entry went when it
-// stopped being active (MarkErasing); one a scheduler run filed since
-// names a connection that is gone, and the run that reaches it deletes it.
+// Delete removes the connection, sealed refresh token included, and its
+// due index entry. A row that is not there is not an error. The scheduler
+// moves an entry without reading the connection (a run files the next
+// entry, then moves the row's NextSyncAt), so the entry is found from the
+// row: the one at its NextSyncAt is deleted first, then the row, only if
+// it is still at the version read; a run that moved it meanwhile makes
+// Delete read it again. A run that files an entry after the row is gone
+// finds it gone when it moves NextSyncAt, and deletes that entry itself.
 func (c *Connections) Delete(ctx context.Context, tenant, user string) error {
-	_, err := c.table.DeleteEntity(ctx, tenant, user, nil)
-	if err = mapErr(err, "delete connection "+tenant+"/"+user); errors.Is(err, ErrNotFound) {
-		return nil
+	for try := 1; ; try++ {
+		conn, err := c.Get(ctx, tenant, user)
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if !conn.NextSyncAt.IsZero() {
+			if err := c.due.Delete(ctx, []DueEntry{DueEntryOf(tenant, user, conn.NextSyncAt)}); err != nil {
+				return err
+			}
+		}
+		etag := conn.ETag
+		_, err = c.table.DeleteEntity(ctx, tenant, user, &aztables.DeleteEntityOptions{IfMatch: &etag})
+		switch err = mapErr(err, "delete connection "+tenant+"/"+user); {
+		case errors.Is(err, ErrConflict) && try < 5: // moved meanwhile: read it again
+		case errors.Is(err, ErrNotFound):
+			return nil
+		default:
+			return err
+		}
 	}
-	return err
 }
 
 // UpdateRefreshToken stores a rotated refresh token if the row is still at
