@@ -377,9 +377,17 @@ func (r *run) chunk(ctx context.Context, chunk []store.DueEntry) error {
 		// A time a dead run noted is kept when it is beyond this run's
 		// horizon; one within it (the dead run's entry there was read,
 		// and dropped as the user's second) is computed again.
+		//
+		// The next time counts from the due time, so a user read a little
+		// after it (the timer fires late by some milliseconds, and
+		// the run's own time passes) stays on their interval; only a user
+		// so late that it would fall within this run's horizon (a backlog,
+		// a capped run) counts from now, back to their place.
 		nextAt := e.Next
 		if nextAt.Before(r.cutoff) {
-			nextAt = NextDue(e.TenantID, e.UserID, at, interval)
+			if nextAt = NextDue(e.TenantID, e.UserID, e.DueAt, interval); nextAt.Before(r.cutoff) {
+				nextAt = NextDue(e.TenantID, e.UserID, at, interval)
+			}
 			e.Next = nextAt
 			mark = append(mark, e)
 		}
@@ -485,11 +493,11 @@ func (r *run) send(ctx context.Context, jobs []plannedJob) error {
 
 // NextDue is when the user of tenant is due after a sync queued for at:
 // the first moment of the user's own place in the interval (Phase) at
-// least an interval after at. A user queued on time is due again exactly
-// one interval later; a user queued late (a backlog, a sign-in) goes back
-// to their place, within two intervals. Being at least an interval ahead,
-// the next sync is beyond the horizon of the run that files it (now +
-// Interval), so a run never queues a user twice, and the next run whose
+// least an interval after at. From a user's due time (at on their moment)
+// it is exactly one interval later; from a later time (a backlog, a
+// sign-in) it goes back to their place, within two intervals. The run
+// (chunk) counts from the due time unless that falls within its horizon,
+// so the next sync is beyond what the run read, and the next run whose
 // horizon reaches it queues it for its moment.
 func NextDue(tenant, user string, at time.Time, interval time.Duration) time.Time {
 	base := at.Add(interval)

@@ -156,17 +156,17 @@ func (w *schedWorld) entries() map[string][]string {
 }
 
 // checkIndexed fails unless each of users of tenant has its next sync
-// after after and an index entry at the minute of it, so that a run finds
+// at notBefore or later and an index entry at the minute of it, so that a run finds
 // it when it is due; with only, that entry and no other (an entry a run
 // that died left behind is harmless, and the run that reaches it drops
 // it).
-func (w *schedWorld) checkIndexed(tenant string, users []string, after time.Time, only bool) {
+func (w *schedWorld) checkIndexed(tenant string, users []string, notBefore time.Time, only bool) {
 	w.t.Helper()
 	entries := w.entries()
 	for _, u := range users {
 		c := w.connection(tenant, u)
-		if !c.NextSyncAt.After(after) {
-			w.t.Errorf("user %s: next sync %s, want it moved past %s", u, c.NextSyncAt, after)
+		if c.NextSyncAt.Before(notBefore) {
+			w.t.Errorf("user %s: next sync %s, want it moved to %s or later", u, c.NextSyncAt, notBefore)
 		}
 		want := store.DueBucket(c.NextSyncAt)
 		if !slices.Contains(entries[u], want) || only && len(entries[u]) != 1 {
@@ -268,6 +268,9 @@ func TestSchedulerQueuesEachDueUserAtTheirMoment(t *testing.T) {
 	if err != nil || first.Enqueued+res.Enqueued != 131 || res.Capped || first.Dropped+res.Dropped != 1 {
 		t.Fatalf("second run = %+v, %v; want the other 30 due users (and the erased one's job, which its worker completes without work), and its entry dropped", res, err)
 	}
+	// Each user's next sync is beyond the runs' horizon (the minute an
+	// interval ahead), where no run that read it looks again.
+	horizon := schedNow.Add(schedInterval).Truncate(time.Minute)
 	jobs := w.queuedJobs()
 	for _, tn := range tenants {
 		for _, u := range overdue[tn] {
@@ -285,7 +288,7 @@ func TestSchedulerQueuesEachDueUserAtTheirMoment(t *testing.T) {
 				t.Errorf("user %s (not active or not due) got jobs %+v", u, jobs[u])
 			}
 		}
-		w.checkIndexed(tn, append(slices.Clone(overdue[tn]), soon[tn]...), schedNow.Add(schedInterval), true)
+		w.checkIndexed(tn, append(slices.Clone(overdue[tn]), soon[tn]...), horizon, true)
 		w.checkIndexed(tn, later[tn], schedNow, true)
 	}
 	if entries := w.entries(); len(entries[erased.UserID]) != 0 {
@@ -362,6 +365,55 @@ func TestSchedulerSpreadsSyncsOverTheInterval(t *testing.T) {
 	busiest := slices.Max(slices.Collect(mapValues(moments)))
 	if len(moments) < 60 || busiest > 3*len(users)/len(moments) {
 		t.Errorf("400 users spread over %d moments of the interval, the busiest holding %d; want at least 60 moments, none holding 3× the mean", len(moments), busiest)
+	}
+}
+
+// TestSchedulerKeepsEveryUserOnTheirInterval: with the timer as often as
+// the interval (Azure's default), each user is queued once every
+// interval for their own moment, run after run, also the users whose
+// moment is the interval's first second: a timer fires a little after it
+// (here 20 ms), so they are overdue by that much when the run reads them,
+// and their next sync must stay one interval on, not slip to two.
+func TestSchedulerKeepsEveryUserOnTheirInterval(t *testing.T) {
+	w := newSchedWorld(t)
+	tenant := uuid.NewString()
+	start := schedNow.Truncate(schedInterval)
+	var users, first []string
+	for len(first) < 3 || len(users) < 200 {
+		u := uuid.NewString()
+		switch {
+		case syncer.Phase(tenant, u, schedInterval) == 0 && len(first) < 3:
+			first = append(first, u)
+		case len(users) < 200:
+			users = append(users, u)
+		default:
+			continue
+		}
+		w.add(tenant, []string{u}, store.StatusActive, start.Add(syncer.Phase(tenant, u, schedInterval)), true)
+	}
+	users = append(users, first...)
+	s := w.scheduler(5000, 0)
+	const runs = 4
+	for i := range runs {
+		w.now = start.Add(time.Duration(i)*schedInterval + 20*time.Millisecond)
+		if _, err := s.Run(context.Background(), false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	jobs := w.queuedJobs()
+	for _, u := range users {
+		phase := syncer.Phase(tenant, u, schedInterval)
+		var slots []time.Time
+		for _, q := range jobs[u] {
+			slots = append(slots, q.job.Slot)
+		}
+		want := make([]time.Time, runs)
+		for i := range want {
+			want[i] = start.Add(time.Duration(i)*schedInterval + phase)
+		}
+		if !slices.EqualFunc(slots, want, time.Time.Equal) {
+			t.Errorf("user at %s into the interval: jobs for %v, want one each interval, for %v", phase, slots, want)
+		}
 	}
 }
 
@@ -544,7 +596,7 @@ func TestSchedulerSkipsBadEntries(t *testing.T) {
 	if len(jobs) != 2 || len(jobs[ok]) != 1 || len(jobs[halfDue]) != 1 || !jobs[halfDue][0].job.Slot.Equal(schedNow.Add(-time.Minute)) {
 		t.Errorf("jobs = %+v, want one for the due user and one for the due user whose entry was half-written", jobs)
 	}
-	w.checkIndexed(tenant, []string{ok, halfDue}, schedNow.Add(schedInterval), true)
+	w.checkIndexed(tenant, []string{ok, halfDue}, schedNow.Add(schedInterval).Truncate(time.Minute), true)
 	w.checkIndexed(tenant, []string{halfLater}, schedNow, true)
 	if e := w.entries(); len(e[halfReauth]) != 0 {
 		t.Errorf("the reauth_required user's half-written entry is still there: %v", e[halfReauth])
