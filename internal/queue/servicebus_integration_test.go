@@ -500,3 +500,38 @@ func TestFakePeekLockManyAtOnce(t *testing.T) {
 	}
 	env.WaitCounts(t, q, 5*time.Second, func(c testenv.QueueCounts) bool { return c == testenv.QueueCounts{} })
 }
+
+// TestFakeDeliversNoMoreThanAsked: a receiver asking for one message locks
+// one; the others stay active for the next receiver, as in Service Bus
+// (no prefetch). A fake that handed a receiver every message would leave
+// their locks running out in its queue while the receiver works through
+// them one at a time: redeliveries and syncs run twice under load.
+func TestFakeDeliversNoMoreThanAsked(t *testing.T) {
+	c, env := fakeClient(t)
+	ctx := testCtx(t)
+	q := env.NewQueue(t, testenv.QueueProperties{})
+	jobs := make([]SyncJob, 20)
+	for i := range jobs {
+		jobs[i] = testJob(time.Now())
+	}
+	if err := newSyncSender(t, c, q).Send(ctx, jobs...); err != nil {
+		t.Fatal(err)
+	}
+	r := newReceiver(t, c, q, nil)
+	taken := 0
+	for _, n := range []int{1, 3, 2} {
+		msgs, err := r.ReceiveMessages(ctx, n, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		taken += len(msgs)
+		if got := env.Counts(t, q); got.Locked != len(msgs) || got.Active != len(jobs)-taken {
+			t.Fatalf("after asking for %d (got %d): %+v, want %d locked and %d active", n, len(msgs), got, len(msgs), len(jobs)-taken)
+		}
+		for _, m := range msgs {
+			if err := r.CompleteMessage(ctx, m, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}

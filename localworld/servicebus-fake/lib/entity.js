@@ -139,14 +139,16 @@ class Entity {
     this.consumers = this.consumers.filter((l) => l !== link);
   }
 
-  // pump delivers available messages to consumers with credit, in turn.
+  // pump delivers available messages to consumers with credit, in turn:
+  // never more than a consumer's credit, as Service Bus (a receiver with no
+  // prefetch asks for what it can take, and gets no more).
   pump() {
     let progress = true;
     while (progress && this.available.length) {
       progress = false;
       for (const link of this.consumers.slice()) {
         if (!this.available.length) break;
-        if (!link.is_open() || !link.sendable()) continue;
+        if (!link.is_open() || !hasCredit(link)) continue;
         const msg = this.available.shift();
         if (this.expired(msg)) {
           progress = true;
@@ -182,6 +184,7 @@ class Entity {
     const payload = msgs.encode(msg.m, { deliveryCount: msg.deliveryCount, ttlMs: msg.ttlMs, annotations, appProps: msg.appProps });
     const delivery = link.send(payload, lockTag(token), 0);
     delivery.lockToken = token;
+    (link.unsent || (link.unsent = [])).push(delivery.id);
     this.log(receiveAndDelete ? 'receive-delete' : 'deliver', { queue: this.name, seq: msg.seq, id: msg.m.messageId, deliveryCount: msg.deliveryCount + 1, lock: receiveAndDelete ? undefined : token });
   }
 
@@ -326,3 +329,16 @@ function scheduleTime(m) {
 }
 
 module.exports = { Entity, MAX_DELIVERY, TTL_EXPIRED };
+
+// hasCredit says whether link may be given one more message. rhea spends a
+// link's credit only when it writes the transfer (on the next tick), so the
+// deliveries handed to it and not yet written count against the credit too;
+// without this a pump hands every available message to a link with credit
+// for one, and their locks run out in rhea's queue before the receiver has
+// asked for them.
+function hasCredit(link) {
+  const written = link.session.outgoing.next_pending_delivery;
+  const unsent = (link.unsent || []).filter((id) => id >= written);
+  link.unsent = unsent;
+  return link.sendable() && link.credit > unsent.length;
+}
