@@ -157,6 +157,11 @@ func TestConflictServerWins(t *testing.T) {
 	if f.Current["description"] != "Changed by a colleague" || f.Current["telephone1"] != copy["telephone1"] {
 		t.Errorf("current = %v, want Dynamics' row (the colleague's description, the old phone)", f.Current)
 	}
+	for k := range f.Current {
+		if !uploadconfig.Default().EntitySets[0].AllowsField(k) {
+			t.Errorf("current has %s, a column outside the set's fields (only those are shown)", k)
+		}
+	}
 	if now["telephone1"] != copy["telephone1"] {
 		t.Errorf("telephone1 = %v; a conflicting report must not be written", now["telephone1"])
 	}
@@ -326,9 +331,10 @@ func loseAnswer(w *testworld.World, n int64) *atomic.Int64 {
 // was lost is delivered again; its own write changed the row's version,
 // which must not be taken for a conflict (under server-wins any change
 // would be one): the upload ends done, the row written once. Under
-// client-wins, the conflict found before that write is still recorded.
+// client-wins, the conflict found before that write is still recorded;
+// under merge, a merged write's own version is no conflict either.
 func TestConflictExactlyOnce(t *testing.T) {
-	for _, policy := range []string{uploadconfig.ConflictsServerWins, uploadconfig.ConflictsClientWins} {
+	for _, policy := range []string{uploadconfig.ConflictsServerWins, uploadconfig.ConflictsClientWins, uploadconfig.ConflictsMerge} {
 		t.Run(policy, func(t *testing.T) {
 			c := conflictWorld(t, policy)
 			id := someAccount(t, c, 0)
@@ -354,6 +360,32 @@ func TestConflictExactlyOnce(t *testing.T) {
 			// version now could be a later writer's, so none is given.
 			if rec := st.Records[0]; rec.Item != "customers[0]" || rec.ID != id || rec.ETag != "" {
 				t.Errorf("records[0] = %+v, want the account without a version", rec)
+			}
+			if policy == uploadconfig.ConflictsMerge {
+				// A colleague changed another field: the merged write's
+				// answer is lost, and the redelivery must not take the
+				// write's own version for a conflict.
+				id = someAccount(t, c, 1)
+				copy = c.appCopy(t, id)
+				if err := c.w.Dataverse.UpdateRow("accounts", id, map[string]any{"websiteurl": "https://colleague.example"}); err != nil {
+					t.Fatal(err)
+				}
+				c.syncNow(t)
+				writes = len(c.w.Dataverse.Journal("accounts", id))
+				// The first $batch meets the change (412), the second reads,
+				// the third writes the merge, and its answer is lost.
+				loseAnswer(c.w, 3)
+				st = c.send(t, edit("once-merge", copy, map[string]any{"telephone1": "+41 44 000 33 44"}))
+				if st.Status != store.UploadDone || len(st.Conflicts) != 0 || st.Attempts < 2 {
+					t.Fatalf("status = %+v, want done after a redelivery, without conflicts", st)
+				}
+				if got := len(c.w.Dataverse.Journal("accounts", id)) - writes; got != 1 {
+					t.Errorf("the account was written %d times, want once", got)
+				}
+				if now := c.account(t, id); now["telephone1"] != "+41 44 000 33 44" || now["websiteurl"] != "https://colleague.example" {
+					t.Errorf("account = %v, want the app's phone and the colleague's website", now)
+				}
+				return
 			}
 			if policy != uploadconfig.ConflictsClientWins {
 				return

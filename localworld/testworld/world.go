@@ -11,6 +11,7 @@ package testworld
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -72,6 +73,15 @@ type Options struct {
 	// MaxHandlerRestarts raises funchost's handler restart limit (0: the
 	// host's 3), for campaigns that kill the handler often.
 	MaxHandlerRestarts int
+	// Organisations are tenants added to Entra's seed, for fleet runs.
+	Organisations []Organisation
+}
+
+// Organisation is a tenant a World adds to Entra's seed: an administrator,
+// admin@<Domain>, and Users people, user<i>@<Domain> (i from 1).
+type Organisation struct {
+	Domain string
+	Users  int
 }
 
 // User is a seeded Entra user with the ids this World gave them.
@@ -138,7 +148,7 @@ func Start(t testing.TB, opts Options) *World {
 
 	port := testenv.FreePort(t)
 	w.URL = "http://127.0.0.1:" + strconv.Itoa(port)
-	w.startEntra(t)
+	w.startEntra(t, opts.Organisations)
 	w.startDataverse(t, opts.Dataverse, opts.DataverseHook)
 	w.SyncQueue = w.ServiceBus.NewQueue(t, repoQueue(t, "sync-jobs"))
 	w.UploadQueue = w.ServiceBus.NewQueue(t, repoQueue(t, "uploads"))
@@ -199,12 +209,20 @@ func Start(t testing.TB, opts Options) *World {
 		}
 	})
 	w.waitReady(t, done)
+	t.Cleanup(func() { w.AssertNoSecrets(t) }) // no secret and no person in any World's logs
 	return w
 }
 
-func (w *World) startEntra(t testing.TB) {
+func (w *World) startEntra(t testing.TB, orgs []Organisation) {
 	t.Helper()
 	seed := entrasim.DefaultSeed()
+	for _, o := range orgs {
+		tn := &entrasim.Tenant{Domain: o.Domain, Name: o.Domain, AdminConsent: []string{AppClientID}, Users: []*entrasim.User{{UPN: "admin@" + o.Domain, Name: "Admin of " + o.Domain, Admin: true}}}
+		for i := 1; i <= o.Users; i++ {
+			tn.Users = append(tn.Users, &entrasim.User{UPN: fmt.Sprintf("user%d@%s", i, o.Domain), Name: fmt.Sprintf("User %d of %s", i, o.Domain)})
+		}
+		seed.Tenants = append(seed.Tenants, tn)
+	}
 	for _, c := range seed.Clients {
 		if c.ClientID == ConnectorClientID {
 			c.RedirectURIs = []string{w.URL + "/api/consent/callback", w.URL + "/api/auth/callback"}
