@@ -1,5 +1,5 @@
 # The two commands of the README are `make dev` and `make test`.
-.PHONY: dev test install-chromium build check clean bench bench-ci bench-startup bench-sync bench-uploads package deploy demo
+.PHONY: dev test install-chromium build check clean bench bench-ci bench-startup bench-sync bench-uploads bench-fleet package deploy demo
 
 dev:            ## start Azurite, the Service Bus fake, entra-sim, dataverse-sim, funchost + the handler (Ctrl-C stops them)
 	@scripts/dev.sh
@@ -33,8 +33,12 @@ deploy: package ## provision infra/ and upload the package with the Azure CLI (d
 bench:          ## the end-to-end benchmark through funchost (100,000 rows, BENCH_ROWS=1000000 for more; 1,000 uploads, throttled uploads, cold start): one table, written into docs/performance.md
 	@scripts/bench.sh full
 
-bench-ci:       ## the short form of make bench (10,000 rows, 200 uploads) that fails when a figure crosses its threshold
+bench-ci:       ## the short forms of make bench (10,000 rows, 200 uploads) and make bench-fleet (200 users), failing when a figure crosses its threshold
 	@scripts/bench.sh ci
+	@scripts/bench-fleet.sh ci
+
+bench-fleet:    ## the fleet through funchost: 2,000 users in 20 tenants, first syncs then steady 5-minute intervals; lag per tenant size, cost per user, every user's view checked (docs/performance.md, "Fleet"); about 40 minutes
+	@scripts/bench-fleet.sh full
 
 bench-sync:     ## the sync benchmarks against a fresh Azurite (docs/performance.md)
 	@scripts/bench-sync.sh

@@ -239,6 +239,9 @@ func BenchmarkSchedulerRun(b *testing.B) {
 				b.ReportMetric(float64(indexRequests)/float64(b.N), "index-requests/op")
 				b.ReportMetric(float64(indexNs)/float64(b.N)/1e6, "index-ms/op")
 				b.ReportMetric(float64(connsNs)/float64(b.N)/1e6, "connections-ms/op")
+				rangeMs, pointMs := bareQueries(b, f, now.Add(interval))
+				b.ReportMetric(rangeMs, "bare-range-ms")
+				b.ReportMetric(pointMs, "bare-point-ms")
 			})
 		}
 		b.Run(fmt.Sprintf("conns=%d/sweep", n), func(b *testing.B) {
@@ -268,4 +271,42 @@ func BenchmarkSchedulerRun(b *testing.B) {
 			}
 		}
 	}
+}
+
+// bareQueries times, with a plain aztables client and none of the
+// scheduler's code, the two reads whose cost is Azurite's alone: the due
+// index's key range up to horizon (the query a run starts with, PartitionKey
+// lt its bucket; none due now, so it returns nothing) and a point read of
+// one connection, 10 of each. Growing with the tables while the range
+// reads nothing and the point read one row, they show where the run's wall
+// time goes on Azurite (docs/performance.md, "Sync scheduling").
+func bareQueries(b *testing.B, f *fleet, horizon time.Time) (rangeMs, pointMs float64) {
+	b.Helper()
+	ctx := context.Background()
+	index, conns := f.idx.Table(store.SyncDueTable), f.db.Table(store.ConnectionsTable)
+	filter := "PartitionKey lt '" + store.DueBucket(horizon) + "'"
+	const n = 10
+	start := time.Now()
+	for range n {
+		pager := index.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter})
+		for pager.More() {
+			page, err := pager.NextPage(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(page.Entities) > 0 {
+				b.Fatalf("the bare range read %d entries, want none due", len(page.Entities))
+			}
+		}
+	}
+	rangeMs = float64(time.Since(start)) / n / 1e6
+	start = time.Now()
+	for i := range n {
+		u := f.users[i*len(f.users)/n]
+		if _, err := conns.GetEntity(ctx, u[0], u[1], nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	pointMs = float64(time.Since(start)) / n / 1e6
+	return rangeMs, pointMs
 }
