@@ -69,6 +69,19 @@ func testJob(slot time.Time) SyncJob {
 	return NewSyncJob(uuid.NewString(), uuid.NewString(), ReasonScheduled, slot)
 }
 
+// sendJobs sends n sync jobs of different users to q in one batch.
+func sendJobs(t *testing.T, c *azservicebus.Client, q string, n int) []SyncJob {
+	t.Helper()
+	jobs := make([]SyncJob, n)
+	for i := range jobs {
+		jobs[i] = testJob(time.Now())
+	}
+	if err := newSyncSender(t, c, q).Send(testCtx(t), jobs...); err != nil {
+		t.Fatal(err)
+	}
+	return jobs
+}
+
 func TestFakeSendReceiveComplete(t *testing.T) {
 	c, env := fakeClient(t)
 	ctx := testCtx(t)
@@ -349,13 +362,7 @@ func TestFakePeekPages(t *testing.T) {
 	c, env := fakeClient(t)
 	ctx := testCtx(t)
 	q := env.NewQueue(t, testenv.QueueProperties{})
-	jobs := make([]SyncJob, 25)
-	for i := range jobs {
-		jobs[i] = testJob(time.Now())
-	}
-	if err := newSyncSender(t, c, q).Send(ctx, jobs...); err != nil {
-		t.Fatal(err)
-	}
+	jobs := sendJobs(t, c, q, 25)
 	r := newReceiver(t, c, q, nil)
 	var ids []string
 	for {
@@ -477,13 +484,7 @@ func TestFakePeekLockManyAtOnce(t *testing.T) {
 	c, env := fakeClient(t)
 	ctx := testCtx(t)
 	q := env.NewQueue(t, testenv.QueueProperties{})
-	jobs := make([]SyncJob, 2500)
-	for i := range jobs {
-		jobs[i] = testJob(time.Now())
-	}
-	if err := newSyncSender(t, c, q).Send(ctx, jobs...); err != nil {
-		t.Fatal(err)
-	}
+	jobs := sendJobs(t, c, q, 2500)
 	r := newReceiver(t, c, q, nil)
 	done := 0
 	for done < len(jobs) {
@@ -510,13 +511,7 @@ func TestFakeDeliversNoMoreThanAsked(t *testing.T) {
 	c, env := fakeClient(t)
 	ctx := testCtx(t)
 	q := env.NewQueue(t, testenv.QueueProperties{})
-	jobs := make([]SyncJob, 20)
-	for i := range jobs {
-		jobs[i] = testJob(time.Now())
-	}
-	if err := newSyncSender(t, c, q).Send(ctx, jobs...); err != nil {
-		t.Fatal(err)
-	}
+	jobs := sendJobs(t, c, q, 20)
 	r := newReceiver(t, c, q, nil)
 	taken := 0
 	for _, n := range []int{1, 3, 2} {

@@ -3,7 +3,6 @@ package chaos
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -18,7 +17,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/pitcher/connector/internal/mirror"
-	"github.com/pitcher/connector/internal/obs"
 	"github.com/pitcher/connector/internal/queue"
 	"github.com/pitcher/connector/internal/store"
 	"github.com/pitcher/connector/localworld/testworld"
@@ -404,15 +402,6 @@ func (c *campaign) erased() []Erased {
 			Needles: append([]string{o.tenant}, o.users...), Settled: !o.settled.IsZero(), Note: note})
 	}
 	return out
-}
-
-// pseudonyms are the world's (LOG_PSEUDONYM_KEY).
-func pseudonyms() obs.Pseudonyms {
-	key, err := base64.StdEncoding.DecodeString(testworld.PseudonymKey)
-	if err != nil {
-		panic(err)
-	}
-	return obs.NewPseudonyms(key)
 }
 
 // scanStorage reads every entity of every table of the world (its prefix)

@@ -75,7 +75,7 @@ func (c *campaign) check() {
 	findings = append(findings, CheckNoNames(c.w.Logs(), c.w.People()))
 	erased := c.erased()
 	scan := c.scanStorage()
-	ef, kept := CheckErased(erased, scan, pseudonyms())
+	ef, kept := CheckErased(erased, scan, testworld.Pseudonyms())
 	findings = append(findings, ef)
 	api := Finding{Invariant: "the API never refused a valid report, and the final sync finished", Checked: len(c.ledger.uploads), Violations: c.ledger.problems}
 	findings = append(findings, api, Finding{Invariant: "Azurite kept its data across restarts", Checked: c.azurite.Runs() - 1, Violations: c.storeLost})
@@ -192,7 +192,7 @@ func (c *campaign) reportErasures(gone map[string]Disconnection, outcomes map[st
 // audited describes the audit row of an erasure: how long it took and
 // what it deleted.
 func audited(audit []store.ErasureRecord, kind, tenant, user string) string {
-	p := pseudonyms()
+	p := testworld.Pseudonyms()
 	subject := ""
 	if user != "" {
 		subject = p.User(tenant, user)

@@ -2,7 +2,6 @@ package fleet_test
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
 	"io"
 	"maps"
@@ -17,7 +16,6 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/pitcher/connector/internal/obs"
 	"github.com/pitcher/connector/localworld/chaos"
 	"github.com/pitcher/connector/localworld/dataversesim"
 	"github.com/pitcher/connector/localworld/fleet"
@@ -27,6 +25,9 @@ import (
 
 // syncedSets are the sets of the default SYNC_CONFIG, which the fleet runs.
 var syncedSets = []string{"accounts", "contacts", "appointments"}
+
+// editedColumn is the column the editor changes in each set.
+var editedColumn = map[string]string{"accounts": "telephone1", "contacts": "jobtitle", "appointments": "location"}
 
 // BenchmarkFleet runs the whole connector through funchost for a fleet:
 // FLEET_USERS users (2,000) in FLEET_TENANTS organisations (20), the
@@ -79,7 +80,7 @@ func BenchmarkFleet(b *testing.B) {
 		CountStorage:  true,
 		Settings:      []string{fmt.Sprintf("SYNC_INTERVAL=%dm", interval/time.Minute), "SYNC_SCHEDULE=0 * * * * *", "LOG_LEVEL=info"},
 	})
-	pseudo := obs.NewPseudonyms(mustKey(b))
+	pseudo := testworld.Pseudonyms()
 	large := map[string]bool{} // the large tenant's users, by pseudonym
 	var upns []string
 	for i, o := range orgs {
@@ -130,15 +131,26 @@ func BenchmarkFleet(b *testing.B) {
 	t0 := time.Now().Truncate(time.Minute).Add(interval + time.Minute)
 	waitUntil(t0)
 	ctx, stopEditor := context.WithCancel(context.Background())
-	edits := make(chan int, 1)
-	go func() { edits <- edit(ctx, w.Dataverse, rows, interval/time.Duration(editsPerInterval)) }()
+	type editing struct {
+		n   int
+		err error
+	}
+	edits := make(chan editing, 1)
+	go func() {
+		n, err := edit(ctx, w.Dataverse, rows, interval/time.Duration(editsPerInterval))
+		edits <- editing{n, err}
+	}()
 	dv0, st0 := w.Dataverse.Requests(), w.StorageRequests(b)
 	b.ResetTimer()
 	t1 := t0.Add(time.Duration(ticks) * interval)
 	waitUntil(t1)
 	dv1, st1 := w.Dataverse.Requests(), w.StorageRequests(b)
 	stopEditor()
-	edited := <-edits
+	e := <-edits
+	if e.err != nil {
+		b.Fatalf("the editor stopped after %d edits: %v", e.n, e.err)
+	}
+	edited := e.n
 	// A quiet interval after the next: every sync in it began after the last
 	// edit and finds nothing changed since the user's previous sync (which
 	// began after t1): what most syncs of a real fleet cost.
@@ -271,15 +283,6 @@ func check(b *testing.B, m map[string]float64) {
 	}
 }
 
-func mustKey(b *testing.B) []byte {
-	b.Helper()
-	k, err := base64.StdEncoding.DecodeString(testworld.PseudonymKey)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return k
-}
-
 // signInAll signs every user in, n at a time, as testworld's SignIn does
 // (which may not be called outside the benchmark's goroutine).
 func signInAll(w *testworld.World, upns []string, n int) error {
@@ -303,23 +306,24 @@ func signInAll(w *testworld.World, upns []string, n int) error {
 }
 
 // edit changes a row of each synced set every period, as people at work in
-// Dynamics do, until ctx ends; it returns the edits made.
-func edit(ctx context.Context, sim *dataversesim.Sim, rows int, period time.Duration) int {
+// Dynamics do, until ctx ends; it returns the edits made, or the first
+// that failed.
+func edit(ctx context.Context, sim *dataversesim.Sim, rows int, period time.Duration) (int, error) {
 	tick := time.NewTicker(period)
 	defer tick.Stop()
 	n := 0
 	for {
 		select {
 		case <-ctx.Done():
-			return n
+			return n, nil
 		case <-tick.C:
 		}
 		for _, set := range syncedSets {
-			col := map[string]string{"accounts": "telephone1", "contacts": "jobtitle", "appointments": "location"}[set]
 			id := dataversesim.SeedID(set, n%rows)
-			if err := sim.UpdateRow(set, id, map[string]any{col: fmt.Sprintf("edit %d", n)}); err == nil {
-				n++
+			if err := sim.UpdateRow(set, id, map[string]any{editedColumn[set]: fmt.Sprintf("edit %d", n)}); err != nil {
+				return n, fmt.Errorf("edit %s %s: %w", set, id, err)
 			}
+			n++
 		}
 	}
 }

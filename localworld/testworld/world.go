@@ -10,6 +10,7 @@ package testworld
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -29,6 +30,7 @@ import (
 
 	"github.com/pitcher/connector/internal/app"
 	"github.com/pitcher/connector/internal/documents"
+	"github.com/pitcher/connector/internal/obs"
 	"github.com/pitcher/connector/internal/store"
 	"github.com/pitcher/connector/localworld/dataversesim"
 	"github.com/pitcher/connector/localworld/entrasim"
@@ -82,6 +84,16 @@ type Options struct {
 type Organisation struct {
 	Domain string
 	Users  int
+}
+
+// Pseudonyms are the ones the handler logs users by (LOG_PSEUDONYM_KEY is
+// PseudonymKey): a test finds a user's lines with Pseudonyms().User.
+func Pseudonyms() obs.Pseudonyms {
+	key, err := base64.StdEncoding.DecodeString(PseudonymKey)
+	if err != nil {
+		panic(err)
+	}
+	return obs.NewPseudonyms(key)
 }
 
 // User is a seeded Entra user with the ids this World gave them.
