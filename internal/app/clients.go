@@ -11,6 +11,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 
 	"github.com/pitcher/connector/internal/config"
+	"github.com/pitcher/connector/internal/store"
 )
 
 // Clients turns connection settings into Azure SDK clients: key-based from
@@ -54,10 +55,7 @@ func (c *Clients) credential(clientID string) (azcore.TokenCredential, error) {
 // Tables returns the Table service client of s; nil options mean the SDK's
 // defaults. It contacts nothing.
 func (c *Clients) Tables(s config.Storage, o *azcore.ClientOptions) (*aztables.ServiceClient, error) {
-	opts := &aztables.ClientOptions{}
-	if o != nil {
-		opts.ClientOptions = *o
-	}
+	opts := store.ClientOptions(o)
 	if s.ConnectionString != "" {
 		t, err := aztables.NewServiceClientFromConnectionString(s.ConnectionString, opts)
 		if err != nil {

@@ -30,7 +30,11 @@ func newStore(t *testing.T) *mirror.Store {
 func newStoreWith(t testing.TB, o *aztables.ClientOptions) *mirror.Store {
 	t.Helper()
 	cs := testenv.Storage(t)
-	svc, err := aztables.NewServiceClientFromConnectionString(cs, o)
+	opts := store.ClientOptions(nil)
+	if o != nil {
+		opts = store.ClientOptions(&o.ClientOptions)
+	}
+	svc, err := aztables.NewServiceClientFromConnectionString(cs, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -104,9 +104,42 @@ func (r *setRun) endFull() {
 
 // readPages persists every page of pager, checkpointing after each one
 // that has a next, and stops with errBudget once the run's budget is spent.
-func (r *setRun) readPages(ctx context.Context, pager *dataverse.Pager, f fullRead, resumed bool) error {
-	for first := true; pager.More(); first = false {
-		page, err := pager.NextPage(ctx)
+//
+// Dataverse and both tables work at once: while a page is written the
+// next one is read, and a page's mirror writes go on while the next
+// page's changes are logged (apply with r.behind). So a page's checkpoint
+// is stored once its writes are done, when the next page's changes are
+// logged, or when the read fails after them: a run that dies reads at most
+// two pages again. Nothing is left running when it returns.
+func (r *setRun) readPages(ctx context.Context, pager *dataverse.Pager, f fullRead, resumed bool) (err error) {
+	aheadCtx, cancel := context.WithCancel(ctx)
+	var ahead <-chan pageRead // the page being read, if one is
+	r.behind = true
+	defer func() {
+		cancel()
+		if ahead != nil {
+			<-ahead // the pager is the caller's again
+		}
+		r.behind = false
+		if err != nil && r.due != nil {
+			// The failure may have come after the writes the last
+			// checkpoint waits for: then it is kept (best effort).
+			if serr := r.settle(r.dueAfter); serr != nil {
+				err = errors.Join(err, serr)
+			} else {
+				_ = r.storeDue(ctx)
+			}
+		}
+		err = errors.Join(err, r.settle(len(r.writing)))
+		r.due = nil
+	}()
+	for first := true; ahead != nil || pager.More(); first = false {
+		if ahead == nil {
+			ahead = readAhead(aheadCtx, pager)
+		}
+		read := <-ahead
+		ahead = nil
+		page, err := read.page, read.err
 		if err != nil {
 			if first && resumed && refused(err) {
 				return fmt.Errorf("%w: %w", errLinkRefused, err)
@@ -114,7 +147,15 @@ func (r *setRun) readPages(ctx context.Context, pager *dataverse.Pager, f fullRe
 			return fmt.Errorf("read %s page %d: %w", r.cfg.Name, r.res.Pages+1, err)
 		}
 		r.res.Pages++
+		if page.NextLink != "" && r.w.d.Now().Before(r.deadline) {
+			ahead = readAhead(aheadCtx, pager)
+		}
 		if err := f.persist(ctx, page, r.st.FullGeneration); err != nil {
+			return err
+		}
+		// The last page's checkpoint, now that this page's changes are
+		// logged and its writes had the time this page's logging took.
+		if err := r.storeDue(ctx); err != nil {
 			return err
 		}
 		r.st.FullRead += int64(len(page.Rows))
@@ -135,18 +176,96 @@ func (r *setRun) readPages(ctx context.Context, pager *dataverse.Pager, f fullRe
 		if err := r.flushHeld(ctx, r.st.FullGeneration); err != nil {
 			return err
 		}
-		// Only now: a failure before it stores the state with the link of
-		// the last checkpoint, whose pages were all written.
-		r.st.FullNextLink = page.NextLink
-		if err := r.checkpoint(ctx); err != nil {
-			return err
-		}
+		// Stored only once every write before it is done: a failure
+		// before then stores the state with the link of the last
+		// checkpoint, whose pages were all written.
+		due := r.st
+		due.FullNextLink = page.NextLink
+		r.due, r.dueAfter = &due, len(r.writing)
 		r.sinceCheckpoint, r.wroteSinceCheckpoint = 0, 0
 		if spent {
+			if err := r.storeDue(ctx); err != nil {
+				return err
+			}
 			return errBudget
 		}
 	}
 	return nil
+}
+
+// storeDue stores the due checkpoint once the writes before it are done.
+func (r *setRun) storeDue(ctx context.Context) error {
+	if r.due == nil {
+		return nil
+	}
+	if err := r.settle(r.dueAfter); err != nil {
+		return err
+	}
+	due := *r.due
+	r.due = nil
+	if err := r.l.commit(ctx, due); err != nil {
+		if errors.Is(err, errLeaseLost) {
+			return errLeaseLost
+		}
+		return fmt.Errorf("store the checkpoint of %s: %w", r.cfg.Name, err)
+	}
+	r.st.FullNextLink = due.FullNextLink
+	return nil
+}
+
+// pendingWrite is a mirror write begun and not yet waited for.
+type pendingWrite struct {
+	wait    func() error
+	entries []mirror.Entry
+}
+
+// settle waits for the first n mirror writes begun (all of them, also
+// after one failed).
+func (r *setRun) settle(n int) error {
+	var err error
+	for _, w := range r.writing[:n] {
+		err = errors.Join(err, w.wait())
+	}
+	r.writing = r.writing[n:]
+	r.dueAfter = max(0, r.dueAfter-n)
+	return err
+}
+
+// overlaps reports whether a row of entries is one a mirror write still
+// going on writes.
+func (r *setRun) overlaps(entries []mirror.Entry) bool {
+	if len(r.writing) == 0 {
+		return false
+	}
+	ids := map[string]bool{}
+	for _, w := range r.writing {
+		for _, e := range w.entries {
+			ids[e.ID] = true
+		}
+	}
+	for _, e := range entries {
+		if ids[e.ID] {
+			return true
+		}
+	}
+	return false
+}
+
+// pageRead is a page read ahead, or why it could not be.
+type pageRead struct {
+	page *dataverse.Page
+	err  error
+}
+
+// readAhead reads pager's next page in the background; the pager is not
+// to be touched until the page arrives.
+func readAhead(ctx context.Context, pager *dataverse.Pager) <-chan pageRead {
+	ch := make(chan pageRead, 1)
+	go func() {
+		page, err := pager.NextPage(ctx)
+		ch <- pageRead{page, err}
+	}()
+	return ch
 }
 
 // A full read of a filtered or related set holds the rows it keeps until

@@ -118,17 +118,17 @@ func TestFullReadContinuesAcrossRuns(t *testing.T) {
 	}
 }
 
-// failingMirror fails Apply once armed, as a crash of the store would.
+// failingMirror fails writes once armed, as a crash of the store would.
 type failingMirror struct {
 	syncer.Mirror
 	armed atomic.Bool
 }
 
-func (m *failingMirror) Apply(ctx context.Context, tenant, user, set string, entries []mirror.Entry, gen, first int64) error {
+func (m *failingMirror) Begin(ctx context.Context, tenant, user, set string, entries []mirror.Entry, gen, first int64) (func() error, error) {
 	if m.armed.Load() {
-		return errors.New("table storage went away")
+		return nil, errors.New("table storage went away")
 	}
-	return m.Mirror.Apply(ctx, tenant, user, set, entries, gen, first)
+	return m.Mirror.Begin(ctx, tenant, user, set, entries, gen, first)
 }
 
 // TestFullReadResumesFromCheckpointAfterFailure: a run that dies in the

@@ -77,7 +77,11 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	t.Cleanup(srv.Close)
 	h.url = srv.URL
 	h.storageConnStr = testenv.Storage(t)
-	svc, err := aztables.NewServiceClientFromConnectionString(h.storageConnStr, o.client)
+	opts := store.ClientOptions(nil)
+	if o.client != nil {
+		opts = store.ClientOptions(&o.client.ClientOptions)
+	}
+	svc, err := aztables.NewServiceClientFromConnectionString(h.storageConnStr, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -324,7 +324,7 @@ func TestNotesSwitchedOnForASyncedSet(t *testing.T) {
 	}
 }
 
-// diesAfterApply writes the first Apply it is given and then fails with
+// diesAfterApply writes the first entries it is given and then fails with
 // the lease gone to another worker (which expired it), as a worker stalled
 // right after that write: it can store nothing more.
 type diesAfterApply struct {
@@ -333,20 +333,24 @@ type diesAfterApply struct {
 	died bool
 }
 
-func (m *diesAfterApply) Apply(ctx context.Context, tenant, user, set string, entries []mirror.Entry, gen, firstSeq int64) error {
-	if err := m.Mirror.Apply(ctx, tenant, user, set, entries, gen, firstSeq); err != nil || m.died {
-		return err
+func (m *diesAfterApply) Begin(ctx context.Context, tenant, user, set string, entries []mirror.Entry, gen, firstSeq int64) (func() error, error) {
+	wait, err := m.Mirror.Begin(ctx, tenant, user, set, entries, gen, firstSeq)
+	if err != nil || m.died {
+		return wait, err
+	}
+	if err := wait(); err != nil {
+		return nil, err
 	}
 	m.died = true
 	l, err := m.h.states.Lease(ctx, tenant, user)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	l.Owner, l.Until = "the next worker", time.Now().Add(-time.Second) // taken over, and let go: expired
 	if _, err := m.h.states.UpdateLease(ctx, tenant, user, l); err != nil {
-		return err
+		return nil, err
 	}
-	return errors.New("the worker stalled after writing its first rows")
+	return nil, errors.New("the worker stalled after writing its first rows")
 }
 
 // TestFullReadStartedAgainSweeps: a first read that wrote rows and died

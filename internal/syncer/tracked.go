@@ -121,17 +121,32 @@ func (r *setRun) entries(page *dataverse.Page, upserted map[string]bool) ([]mirr
 	return entries, nil
 }
 
-// apply reserves change-log numbers and writes entries.
+// apply reserves change-log numbers and writes entries. Within a full
+// read's pages (r.behind) it returns once their changes are logged, and
+// the mirror's writes go on beside the next page's (settle waits for them).
 func (r *setRun) apply(ctx context.Context, entries []mirror.Entry, gen int64) error {
 	if len(entries) == 0 {
 		return nil
+	}
+	if r.behind && r.overlaps(entries) {
+		if err := r.settle(len(r.writing)); err != nil { // a row's later write must win
+			return err
+		}
 	}
 	first, err := r.l.reserve(ctx, len(entries))
 	if err != nil {
 		return err
 	}
-	if err := r.w.d.Mirror.Apply(ctx, r.job.TenantID, r.job.UserID, r.cfg.Name, entries, gen, first); err != nil {
+	wait, err := r.w.d.Mirror.Begin(ctx, r.job.TenantID, r.job.UserID, r.cfg.Name, entries, gen, first)
+	if err != nil {
 		return err
+	}
+	if !r.behind {
+		if err := wait(); err != nil {
+			return err
+		}
+	} else {
+		r.writing = append(r.writing, pendingWrite{wait: wait, entries: entries})
 	}
 	r.wroteSinceCheckpoint += len(entries)
 	for _, e := range entries {

@@ -46,7 +46,7 @@ type QueueProperties struct {
 // when the test ends, so tests never see each other's messages.
 func (e ServiceBusEnv) NewQueue(tb testing.TB, props QueueProperties) string {
 	tb.Helper()
-	name := "test-" + strings.ToLower(strings.NewReplacer("/", "-", "_", "-", " ", "-").Replace(tb.Name()))
+	name := "test-" + strings.ToLower(strings.NewReplacer("/", "-", "_", "-", " ", "-", "=", "-").Replace(tb.Name()))
 	if len(name) > 40 {
 		name = name[:40]
 	}

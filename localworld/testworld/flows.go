@@ -156,7 +156,22 @@ func (w *World) DeviceToken(t testing.TB, upn string) string {
 // the application clientID (a client of the seed) for upn.
 func (w *World) AppToken(t testing.TB, upn, clientID string) string {
 	t.Helper()
-	body, _ := json.Marshal(map[string]string{"upn": upn, "clientId": clientID, "scope": APIScope})
+	return w.mint(t, upn, clientID, APIScope)
+}
+
+// DataverseToken is an access token for the Dataverse environment that
+// Entra issued to the connector for upn, as the connector's own are: for
+// a client reading Dynamics beside the connector (benchmarks).
+func (w *World) DataverseToken(t testing.TB, upn string) string {
+	t.Helper()
+	return w.mint(t, upn, ConnectorClientID, w.DataverseURL+"/user_impersonation")
+}
+
+// mint has the Entra simulator issue clientID an access token for upn
+// with scope.
+func (w *World) mint(t testing.TB, upn, clientID, scope string) string {
+	t.Helper()
+	body, _ := json.Marshal(map[string]string{"upn": upn, "clientId": clientID, "scope": scope})
 	resp, err := http.Post(w.EntraURL+"/_sim/tokens", "application/json", bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)

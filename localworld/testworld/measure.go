@@ -12,7 +12,9 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // What benchmarks measure of a World: the Storage requests the handler
@@ -121,4 +123,21 @@ func (w *World) ResetHandlerPeakRSS(t testing.TB) int64 {
 		t.Fatalf("reset the handler's peak RSS: %v", err)
 	}
 	return w.HandlerPeakRSS(t)
+}
+
+// StopCPUProfile ends the running handler's CPU profile (Options.CPUProfile)
+// and waits until it is written.
+func (w *World) StopCPUProfile(t testing.TB) {
+	t.Helper()
+	pid, _ := w.Host.Handler()
+	if w.cpuProfile == "" || pid == 0 {
+		t.Fatal("StopCPUProfile needs a running handler of a World started with Options.CPUProfile")
+	}
+	if err := syscall.Kill(pid, syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	w.WaitFor(t, "the handler's CPU profile", time.Minute, func() bool {
+		_, err := os.Stat(w.cpuProfile)
+		return err == nil
+	})
 }

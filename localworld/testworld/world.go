@@ -77,6 +77,9 @@ type Options struct {
 	MaxHandlerRestarts int
 	// Organisations are tenants added to Entra's seed, for fleet runs.
 	Organisations []Organisation
+	// CPUProfile, if set, builds the handler with its CPU profiler
+	// (-tags cpuprofile); StopCPUProfile writes the profile there.
+	CPUProfile string
 }
 
 // Organisation is a tenant a World adds to Entra's seed: an administrator,
@@ -131,6 +134,8 @@ type World struct {
 	secrets []string // one-time values handed out, never to be logged
 	hook    func(rw http.ResponseWriter, r *http.Request, sim http.Handler)
 	storage *storageCounter // nil unless Options.CountStorage
+	// cpuProfile is Options.CPUProfile.
+	cpuProfile string
 }
 
 // Start runs a World until the test ends. It fails the test if any part
@@ -141,7 +146,7 @@ func Start(t testing.TB, opts Options) *World {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
-	svc, err := aztables.NewServiceClientFromConnectionString(w.Storage, nil)
+	svc, err := aztables.NewServiceClientFromConnectionString(w.Storage, store.ClientOptions(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +172,11 @@ func Start(t testing.TB, opts Options) *World {
 	w.LifecycleQueue = w.ServiceBus.NewQueue(t, repoQueue(t, "lifecycle"))
 
 	bin := filepath.Join(t.TempDir(), "handler")
-	if out, err := exec.Command("go", "build", "-o", bin, filepath.Join(RepoRoot(t), "cmd", "handler")).CombinedOutput(); err != nil {
+	build := []string{"build", "-o", bin}
+	if opts.CPUProfile != "" {
+		build = append(build, "-tags", "cpuprofile")
+	}
+	if out, err := exec.Command("go", append(build, filepath.Join(RepoRoot(t), "cmd", "handler"))...).CombinedOutput(); err != nil {
 		t.Fatalf("build the handler: %v\n%s", err, out)
 	}
 	w.Settings = map[string]string{
@@ -193,6 +202,10 @@ func Start(t testing.TB, opts Options) *World {
 		"RETURN_TO_ALLOWLIST":         w.URL + "/done",
 		"DYNAMICS_DISCOVERY_URL":      w.DiscoveryURL,
 		"LOG_LEVEL":                   "debug",
+	}
+	if opts.CPUProfile != "" {
+		w.Settings["HANDLER_CPU_PROFILE"] = opts.CPUProfile
+		w.cpuProfile = opts.CPUProfile
 	}
 	if opts.CountStorage {
 		w.Settings["AzureWebJobsStorage"] = w.countStorage(t, w.Storage)
