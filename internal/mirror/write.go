@@ -175,7 +175,7 @@ type batcher struct {
 	full    [][]aztables.TransactionAction // closed transactions, not sent yet
 	ends    []int                          // ends[i]: the operations queued up to the end of full[i]
 	actions []aztables.TransactionAction   // the open one
-	keys    map[string]bool // the open transaction's
+	keys    map[string]bool                // the open transaction's
 	bytes   int
 	added   int
 	// seen are the row keys of every operation queued; repeats is true

@@ -173,9 +173,9 @@ type setRun struct {
 	writing  []pendingWrite
 	due      *store.SetState
 	dueAfter int
-	log                                   *slog.Logger
-	sel                                   []string
-	res                                   SetResult
+	log      *slog.Logger
+	sel      []string
+	res      SetResult
 	// deadline is when the run's time budget is spent: a full read stops
 	// at its first checkpoint after it.
 	deadline time.Time
