@@ -30,7 +30,7 @@ package:        ## build the deployable app: build/app/ and build/connector.zip 
 deploy: package ## provision infra/ and upload the package with the Azure CLI (docs/deploy.md); not run in CI
 	@scripts/deploy.sh
 
-bench:          ## the end-to-end benchmark through funchost (100,000 rows, BENCH_ROWS=1000000 for more; 1,000 uploads, throttled uploads, cold start): one table, written into docs/performance.md
+bench:          ## the end-to-end benchmark through funchost (full syncs of 10,000 and 100,000 rows against bare reads and writes, BENCH_ROWS=1000000 for more; 1,000 uploads, throttled uploads, cold start): one table, written into docs/performance.md
 	@scripts/bench.sh full
 
 bench-ci:       ## the short forms of make bench (10,000 rows, 200 uploads) and make bench-fleet (200 users), failing when a figure crosses its threshold

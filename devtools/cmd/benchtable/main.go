@@ -28,19 +28,15 @@ func run(args []string, in io.Reader, out io.Writer) error {
 	fs := flag.NewFlagSet("benchtable", flag.ContinueOnError)
 	doc := fs.String("doc", "", "write the table into this Markdown file's section "+sectionTitle)
 	check := fs.Bool("check", false, "fail when a figure crosses its threshold (make bench-ci)")
-	rows := fs.Int("rows", 0, "the rows of the full sync (BENCH_ROWS)")
 	command := fs.String("command", "make bench", "the command that produced the figures, for the document")
 	if err := fs.Parse(args); err != nil {
 		return err
-	}
-	if *rows < 1 {
-		return errors.New("-rows must be the number of rows of the full sync (BENCH_ROWS), 1 or more")
 	}
 	res, err := parse(in)
 	if err != nil {
 		return err
 	}
-	table := render(res, *rows)
+	table := render(res)
 	fmt.Fprint(out, table)
 	if *doc != "" {
 		if err := writeSection(*doc, section(table, machine(), *command)); err != nil {

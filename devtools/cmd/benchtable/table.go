@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -20,18 +21,46 @@ const sectionTitle = "## End to end: `make bench`"
 // each figure is measured; the table's introduction points to it.
 const measureTitle = "## End to end: how `make bench` measures"
 
+// syncPrefix names BenchmarkSyncEndToEnd's sub-benchmarks, one per size.
+const syncPrefix = "BenchmarkSyncEndToEnd/rows="
+
+// syncSizes are the sizes the full sync ran at, smallest first.
+func syncSizes(res map[string]result) []int {
+	var sizes []int
+	for name := range res {
+		if n, err := strconv.Atoi(strings.TrimPrefix(name, syncPrefix)); err == nil && strings.HasPrefix(name, syncPrefix) {
+			sizes = append(sizes, n)
+		}
+	}
+	slices.Sort(sizes)
+	return sizes
+}
+
 // render is the one table: a line per scenario that ran.
-func render(res map[string]result, rows int) string {
+func render(res map[string]result) string {
 	var b strings.Builder
 	b.WriteString("| Scenario | Throughput | Dataverse requests | Table transactions | Handler peak RSS | Time | Checked |\n")
 	b.WriteString("|---|---|---|---|---|---|---|\n")
-	if r, ok := res["BenchmarkSyncEndToEnd"]; ok {
-		m := r.metrics
-		fmt.Fprintf(&b, "| Full sync, %s rows | %s rows/s | %.2f per 1,000 rows | %.4f per row | %.1f MB | %.1f s in %s SyncWorker run(s) | %s lost, %s duplicated |\n",
-			thousands(float64(rows)), thousands(m["full-rows/s"]), 1000*m["full-dv-req/row"], m["full-table-tx/row"], m["peak-rss-MB"],
-			float64(rows)/m["full-rows/s"], thousands(m["full-runs"]), thousands(m["full-lost"]), thousands(m["full-dup"]))
-		fmt.Fprintf(&b, "| Incremental sync, 20 changes | — | %s | %s | — | %.2f s | exactly the 20 changes |\n",
-			thousands(m["incr-dv-req"]), thousands(m["incr-table-tx"]), m["incr-s"])
+	for _, rows := range syncSizes(res) {
+		m := res[syncPrefix+strconv.Itoa(rows)].metrics
+		n := thousands(float64(rows))
+		limit := "no bare run at this size"
+		if ratio, ok := m["full-ratio"]; ok {
+			limit = fmt.Sprintf("**%.2f×** the raw limit (bare read %s, bare write %s rows/s)", ratio, thousands(m["bare-read-rows/s"]), thousands(m["bare-write-rows/s"]))
+		}
+		checked := "point reads of every row's mirror entity and log entry (id, etag)"
+		if _, ok := m["changes-ms"]; ok {
+			checked += " and the app's view replayed"
+		}
+		fmt.Fprintf(&b, "| Full sync, %s rows (median of %s round(s)) | %s rows/s; %s | %.2f per 1,000 rows | %.4f per row | %.1f MB | %.1f s in %s SyncWorker run(s) | %s lost, %s duplicated, %s other version: %s |\n",
+			n, thousands(m["rounds"]), thousands(m["full-rows/s"]), limit, 1000*m["full-dv-req/row"], m["full-table-tx/row"], m["peak-rss-MB"],
+			float64(rows)/m["full-rows/s"], thousands(m["full-runs"]), thousands(m["full-lost"]), thousands(m["full-dup"]), thousands(m["full-wrong"]), checked)
+		if ms, ok := m["changes-ms"]; ok {
+			fmt.Fprintf(&b, "| Changes API, the %s changes in calls of 1,000 | %.0f ms a call (the same Table query alone: %.0f ms; the connector's share %.0f ms) | — | — | — | %.1f s | every change once |\n",
+				n, ms, m["bare-changes-ms"], ms-m["bare-changes-ms"], ms*float64(rows)/1000/1000)
+		}
+		fmt.Fprintf(&b, "| Incremental sync, 20 changes (after %s rows) | — | %s | %s | — | %.2f s | exactly the 20 changes |\n",
+			n, thousands(m["incr-dv-req"]), thousands(m["incr-table-tx"]), m["incr-s"])
 	}
 	if r, ok := res["BenchmarkUploads"]; ok {
 		m := r.metrics
