@@ -231,6 +231,17 @@ func (r *setRun) settle(n int) error {
 	return err
 }
 
+// settleOverlaps waits for the mirror writes going on when one of them
+// writes a row of entries (a watermark read meets a row edited during it
+// again): a row's later write must land after its earlier one, and a read
+// of the mirror must see it.
+func (r *setRun) settleOverlaps(entries []mirror.Entry) error {
+	if !r.overlaps(entries) {
+		return nil
+	}
+	return r.settle(len(r.writing))
+}
+
 // overlaps reports whether a row of entries is one a mirror write still
 // going on writes.
 func (r *setRun) overlaps(entries []mirror.Entry) bool {
@@ -290,6 +301,9 @@ func (r *setRun) flushHeld(ctx context.Context, gen int64) error {
 func (r *setRun) applyFull(ctx context.Context, entries []mirror.Entry, gen int64) error {
 	if gen <= 1 || len(entries) == 0 {
 		return r.apply(ctx, entries, gen)
+	}
+	if err := r.settleOverlaps(entries); err != nil { // the mirror read must see them
+		return err
 	}
 	same, err := r.w.d.Mirror.Unchanged(ctx, r.job.TenantID, r.job.UserID, r.cfg.Name, entries)
 	if err != nil {

@@ -128,10 +128,8 @@ func (r *setRun) apply(ctx context.Context, entries []mirror.Entry, gen int64) e
 	if len(entries) == 0 {
 		return nil
 	}
-	if r.behind && r.overlaps(entries) {
-		if err := r.settle(len(r.writing)); err != nil { // a row's later write must win
-			return err
-		}
+	if err := r.settleOverlaps(entries); err != nil {
+		return err
 	}
 	first, err := r.l.reserve(ctx, len(entries))
 	if err != nil {

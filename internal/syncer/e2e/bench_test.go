@@ -31,13 +31,13 @@ const benchSyncConfig = `SYNC_CONFIG={"entitySets":[{"name":"accounts","select":
 var benchColumns = []string{"name", "accountnumber", "telephone1", "emailaddress1", "address1_city", "statecode", "modifiedon", "accountid"}
 
 // benchRounds is how many users BenchmarkSyncEndToEnd syncs one after
-// another, each between two bare writes: BENCH_ROUNDS, or 3 up to 10,000
+// another, each between two bare writes: BENCH_ROUNDS, or 5 up to 10,000
 // rows and 1 above (this machine's speed drifts by a quarter over tens of
 // seconds; the median of rounds compared with their neighbours holds).
 func benchRounds(b *testing.B, rows int) int {
 	def := 1
 	if rows <= 10000 {
-		def = 3
+		def = 5
 	}
 	return testenv.IntEnv(b, "BENCH_ROUNDS", def, 1, 9)
 }
