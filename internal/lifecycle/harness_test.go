@@ -194,7 +194,7 @@ func newWorld(t testing.TB) *world {
 		logs: &testenv.Buffer{}, clock: &clock{t: base}, faults: &faults{},
 		dlq: map[string]*fakeDLQ{"sync-jobs": {}, "uploads": {}}}
 
-	svc, err := aztables.NewServiceClientFromConnectionString(cs, nil)
+	svc, err := aztables.NewServiceClientFromConnectionString(cs, store.ClientOptions(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +222,7 @@ func newWorld(t testing.TB) *world {
 
 	// The eraser's clients go through the fault injector.
 	opts := azcore.ClientOptions{PerCallPolicies: []policy.Policy{w.faults}}
-	esvc, err := aztables.NewServiceClientFromConnectionString(cs, &aztables.ClientOptions{ClientOptions: opts})
+	esvc, err := aztables.NewServiceClientFromConnectionString(cs, store.ClientOptions(&opts))
 	if err != nil {
 		t.Fatal(err)
 	}

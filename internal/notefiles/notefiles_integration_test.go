@@ -78,7 +78,7 @@ func newWorld(t *testing.T) *world {
 	w.url = srv.URL
 
 	cs := testenv.Storage(t)
-	svc, err := aztables.NewServiceClientFromConnectionString(cs, nil)
+	svc, err := aztables.NewServiceClientFromConnectionString(cs, store.ClientOptions(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
