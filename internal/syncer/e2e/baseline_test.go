@@ -226,6 +226,8 @@ func checkStored(b *testing.B, w *testworld.World, u testworld.User, set string,
 			}
 			logged[id]++
 		})
+	b.Logf("%s change log of %s checked: %d entries, %d rows not of the simulator or of another version",
+		time.Now().Format(time.TimeOnly), u.UPN, len(logged), res.wrong)
 	ids := slices.Collect(maps.Keys(etags))
 	mirrored := 0
 	pointReads(b, w.DB.Table(mirror.RecordsTable), pk, len(ids), func(i int) string { return set + "_" + ids[i] },
