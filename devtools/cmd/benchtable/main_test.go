@@ -26,7 +26,7 @@ func TestRunChecksThresholds(t *testing.T) {
 		{"a row lost", strings.Replace(sample, "0 full-lost", "1 full-lost", 1), "full-lost = 1, more than 0"},
 		{"a row of another version", strings.Replace(sample, "0 full-wrong", "2 full-wrong", 1), "full-wrong = 2, more than 0"},
 		{"a request per row", strings.Replace(sample, "0.001300 full-dv-req/row", "1.001 full-dv-req/row", 1), "full-dv-req/row = 1.001"},
-		{"far below the raw limit", strings.Replace(sample, "0.6764 full-ratio", "0.45 full-ratio", 1), "full-ratio = 0.45, less than 0.6"},
+		{"far below the raw limit", strings.Replace(sample, "0.6764 full-ratio", "0.45 full-ratio", 1), "full-ratio = 0.45, less than 0.5"},
 		{"too slow", strings.Replace(sample, "15.17 reports/s", "2.5 reports/s", 1), "reports/s = 2.5, less than 3"},
 		{"a cached read asks Dataverse", strings.Replace(sample, "0 cached-dv-req", "1 cached-dv-req", 1), "cached-dv-req = 1, more than 0"},
 		{"a download holds the file", strings.Replace(sample, "5.227 rss-above-idle-MB", "52.1 rss-above-idle-MB", 1), "rss-above-idle-MB = 52.1, more than 20"},

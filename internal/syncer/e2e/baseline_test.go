@@ -226,7 +226,7 @@ func checkStored(b *testing.B, w *testworld.World, u testworld.User, set string,
 			}
 			logged[id]++
 		})
-	b.Logf("%s change log of %s checked: %d entries, %d rows not of the simulator or of another version",
+	b.Logf("%s change log of %s checked: %d rows logged, %d entries not of the simulator's rows or of another version",
 		time.Now().Format(time.TimeOnly), u.UPN, len(logged), res.wrong)
 	ids := slices.Collect(maps.Keys(etags))
 	mirrored := 0
