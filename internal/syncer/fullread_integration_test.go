@@ -3,7 +3,6 @@ package syncer_test
 import (
 	"context"
 	"errors"
-	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -118,14 +117,15 @@ func TestFullReadContinuesAcrossRuns(t *testing.T) {
 	}
 }
 
-// failingMirror fails writes once armed, as a crash of the store would.
+// failingMirror fails every write from the failFrom-th on (1 the first;
+// 0 never), as a crash of the store would.
 type failingMirror struct {
 	syncer.Mirror
-	armed atomic.Bool
+	writes, failFrom atomic.Int32
 }
 
 func (m *failingMirror) Begin(ctx context.Context, tenant, user, set string, entries []mirror.Entry, gen, first int64) (func() error, error) {
-	if m.armed.Load() {
+	if n, from := m.writes.Add(1), m.failFrom.Load(); from > 0 && n >= from {
 		return nil, errors.New("table storage went away")
 	}
 	return m.Mirror.Begin(ctx, tenant, user, set, entries, gen, first)
@@ -137,14 +137,9 @@ func (m *failingMirror) Begin(ctx context.Context, tenant, user, set string, ent
 // reading only the failed page again.
 func TestFullReadResumesFromCheckpointAfterFailure(t *testing.T) {
 	fm := &failingMirror{}
-	var pages atomic.Int32
+	fm.failFrom.Store(4) // the fourth page's write (a page is read while the one before is written)
 	h := newHarness(t, harnessOptions{seed: 100, wrap: func(m syncer.Mirror) syncer.Mirror { fm.Mirror = m; return fm },
-		cfg: `{"entitySets":[{"name":"accounts","select":["name"],"pageSize":20}]}`,
-		front: func(r *http.Request) {
-			if strings.HasSuffix(r.URL.Path, "/accounts") && pages.Add(1) == 4 {
-				fm.armed.Store(true)
-			}
-		}})
+		cfg: `{"entitySets":[{"name":"accounts","select":["name"],"pageSize":20}]}`})
 	if _, err := h.worker.Run(context.Background(), h.job()); err == nil {
 		t.Fatal("the run whose storage failed reported no error; Service Bus would not redeliver it")
 	}
@@ -152,7 +147,7 @@ func TestFullReadResumesFromCheckpointAfterFailure(t *testing.T) {
 	if st.FullRead != 60 || st.FullNextLink == "" || !strings.Contains(st.LastError, "table storage went away") {
 		t.Fatalf("state after the failed run = %+v; want the checkpoint after 3 pages and the error", st)
 	}
-	fm.armed.Store(false)
+	fm.failFrom.Store(0)
 	res := h.run(t, syncer.OutcomeSynced)
 	if s := setResult(t, res, "accounts"); s.Pages != 2 || s.Upserted != 40 {
 		t.Errorf("the redelivered run = %+v; want the last 2 pages (40 rows) only", s)
