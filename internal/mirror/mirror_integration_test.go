@@ -29,11 +29,16 @@ func newStore(t *testing.T) *mirror.Store {
 // newStoreWith is newStore with the Table client's options o.
 func newStoreWith(t testing.TB, o *aztables.ClientOptions) *mirror.Store {
 	t.Helper()
-	cs := testenv.Storage(t)
-	opts := store.ClientOptions(nil)
-	if o != nil {
-		opts = store.ClientOptions(&o.ClientOptions)
+	if o == nil {
+		return newStoreOf(t, store.ClientOptions(nil))
 	}
+	return newStoreOf(t, store.ClientOptions(&o.ClientOptions))
+}
+
+// newStoreOf is a store whose Table client has exactly the options opts.
+func newStoreOf(t testing.TB, opts *aztables.ClientOptions) *mirror.Store {
+	t.Helper()
+	cs := testenv.Storage(t)
 	svc, err := aztables.NewServiceClientFromConnectionString(cs, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -283,5 +288,16 @@ func BenchmarkVersionFromLog(b *testing.B) {
 			}
 			b.ReportMetric(float64(count.n.Load())/float64(b.N), "table-requests/op")
 		})
+	}
+}
+
+// TestApplyRefusesAClientWithoutTurns: a Table client without the turn
+// policy (store.ClientOptions) would send the log's transactions in any
+// order; the write fails, saying so, instead of reporting success.
+func TestApplyRefusesAClientWithoutTurns(t *testing.T) {
+	s := newStoreOf(t, nil)
+	err := s.Apply(context.Background(), "t1", "u1", "accounts", []mirror.Entry{row("a1", "A")}, 1, 1)
+	if err == nil || !strings.Contains(err.Error(), "no turn policy") {
+		t.Errorf("Apply with a client without turns = %v, want an error naming the missing turn policy", err)
 	}
 }
