@@ -122,8 +122,10 @@ func (r *setRun) entries(page *dataverse.Page, upserted map[string]bool) ([]mirr
 }
 
 // apply reserves change-log numbers and writes entries. Within a full
-// read's pages (r.behind) it returns once their changes are logged, and
-// the mirror's writes go on beside the next page's (settle waits for them).
+// read's pages (r.behind) it returns once they are encoded: their log
+// goes on after the writes before, and the next page is encoded
+// meanwhile (settle waits for them). One such write at most goes on when
+// the next begins.
 func (r *setRun) apply(ctx context.Context, entries []mirror.Entry, gen int64) error {
 	if len(entries) == 0 {
 		return nil
@@ -131,11 +133,14 @@ func (r *setRun) apply(ctx context.Context, entries []mirror.Entry, gen int64) e
 	if err := r.settleOverlaps(entries); err != nil {
 		return err
 	}
+	if err := r.settle(max(0, len(r.writing)-1)); err != nil {
+		return err
+	}
 	first, err := r.l.reserve(ctx, len(entries))
 	if err != nil {
 		return err
 	}
-	wait, err := r.w.d.Mirror.Begin(ctx, r.job.TenantID, r.job.UserID, r.cfg.Name, entries, gen, first)
+	logged, wait, err := r.w.d.Mirror.Begin(ctx, r.job.TenantID, r.job.UserID, r.cfg.Name, entries, gen, first, r.logged)
 	if err != nil {
 		return err
 	}
@@ -145,6 +150,7 @@ func (r *setRun) apply(ctx context.Context, entries []mirror.Entry, gen int64) e
 		}
 	} else {
 		r.writing = append(r.writing, pendingWrite{wait: wait, entries: entries})
+		r.logged = logged
 	}
 	r.wroteSinceCheckpoint += len(entries)
 	for _, e := range entries {

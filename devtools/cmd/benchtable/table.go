@@ -48,7 +48,7 @@ func render(res map[string]result) string {
 		if ratio, ok := m["full-ratio"]; ok {
 			limit = fmt.Sprintf("**%.2f×** the raw limit (bare read %s, bare write %s rows/s)", ratio, thousands(m["bare-read-rows/s"]), thousands(m["bare-write-rows/s"]))
 		}
-		checked := "point reads of every row's mirror entity and log entry (id, etag)"
+		checked := fmt.Sprintf("every mirror entity and log entry read back (id, etag; %.1f s)", m["check-s"])
 		if _, ok := m["changes-ms"]; ok {
 			checked += " and the app's view replayed"
 		}

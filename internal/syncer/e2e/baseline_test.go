@@ -3,23 +3,17 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"maps"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 	"github.com/google/uuid"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/pitcher/connector/internal/mirror"
 	"github.com/pitcher/connector/internal/store"
@@ -102,30 +96,42 @@ func rowVersion(b *testing.B, raw []byte) (id, etag string) {
 	return strings.ToLower(r.ID), r.ETag
 }
 
-// bareWrite writes rows rows into two tables of their own, as the sync
-// writes a full read: a mirror row (Gen, Data) and a change-log entry (Set,
-// Id, Op, Data) per row, in transactions of 100, bareWriters in flight,
-// through the same path to Storage as the handler. It returns the rate and
-// deletes the tables.
-func bareWrite(b *testing.B, conn string, rows int, sample []json.RawMessage) float64 {
+// bareTables are a bare writer's mirror and change-log tables.
+type bareTables struct{ records, changes *aztables.Client }
+
+// newBareTables creates a pair of tables for bareWrite, deleted when the
+// benchmark ends.
+func newBareTables(b *testing.B, conn string) bareTables {
 	b.Helper()
-	ctx := context.Background()
 	svc, err := aztables.NewServiceClientFromConnectionString(conn, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
 	suffix := strings.ReplaceAll(uuid.NewString(), "-", "")[:12]
-	records, changes := svc.NewClient("barerecords"+suffix), svc.NewClient("barechanges"+suffix)
-	for _, t := range []*aztables.Client{records, changes} {
-		if _, err := t.CreateTable(ctx, nil); err != nil {
+	t := bareTables{svc.NewClient("barerecords" + suffix), svc.NewClient("barechanges" + suffix)}
+	for _, c := range []*aztables.Client{t.records, t.changes} {
+		if _, err := c.CreateTable(context.Background(), nil); err != nil {
 			b.Fatal(err)
 		}
-		defer func() {
-			if _, err := t.Delete(context.Background(), nil); err != nil {
+		b.Cleanup(func() {
+			if _, err := c.Delete(context.Background(), nil); err != nil {
 				b.Errorf("delete a bare writer's table: %v", err)
 			}
-		}()
+		})
 	}
+	return t
+}
+
+// bareWrite writes rows rows into t, as the sync writes a full read into
+// a user's partition: a mirror row (Gen, Data) and a change-log entry (Set,
+// Id, Op, Data) per row, in transactions of 100, bareWriters in flight,
+// through the same path to Storage as the handler. Each call writes a
+// partition of its own, so the tables grow as the sync's do with each
+// user (Azurite's writes slow as a table grows). It returns the rate.
+func bareWrite(b *testing.B, t bareTables, rows int, sample []json.RawMessage) float64 {
+	b.Helper()
+	ctx := context.Background()
+	records, changes := t.records, t.changes
 	pk := store.UserPartition(uuid.NewString(), uuid.NewString())
 	type tx struct {
 		table   *aztables.Client
@@ -179,128 +185,116 @@ func selectQuery(columns ...string) string {
 	return "$select=" + url.QueryEscape(strings.Join(columns, ","))
 }
 
-// stored is what checkStored found.
+// stored is what checkStored found of one user's rows.
 type stored struct {
 	lost, dup, wrong int
 	lastSeq          int64 // the last entry of the change log
 }
 
-// checkStored reads u's change log and mirror of set by point reads (which
-// Azurite answers by index, so the check is linear at any size) and
-// compares them with the simulator's rows (id → etag): every change-log
-// number the user's lease has given out (the gaps are numbers a run left
-// unused), and every row's mirror entity. lost counts rows of the
-// simulator missing from the log or the mirror, dup changes beyond one per
-// row, wrong entries with another version than the simulator's or not of
-// its rows. The mirror never holds a row whose change is not logged, so
-// a row the simulator lacks shows in the log.
-func checkStored(b *testing.B, w *testworld.World, u testworld.User, set string, etags map[string]string) stored {
+// checkStored reads the change log and the mirror in full and compares
+// each user's with the simulator's rows (id → etag): lost counts rows of
+// the simulator missing from the log or the mirror, dup changes beyond one
+// per row, wrong entries with another version than the simulator's or not
+// of its rows. Both tables are read by a query without a filter, in pages
+// of 1,000 (scanTable): the one read Azurite answers in time linear in the
+// table's size a page, its sort aside. Its point reads and filtered
+// queries cost more (see docs/performance.md). It returns the time the
+// two reads took.
+func checkStored(b *testing.B, w *testworld.World, users []testworld.User, set string, etags map[string]string) ([]stored, time.Duration) {
 	b.Helper()
-	ctx := context.Background()
-	lease, err := store.NewSyncStates(w.DB).Lease(ctx, u.TenantID, u.OID)
-	if err != nil {
-		b.Fatal(err)
+	user := map[string]int{}
+	for i, u := range users {
+		user[store.UserPartition(u.TenantID, u.OID)] = i
 	}
-	pk := store.UserPartition(u.TenantID, u.OID)
-	changes := w.DB.Table(mirror.ChangesTable)
-	first := firstSeq(b, changes, pk) // a log's numbers start beyond any earlier log's of the user
-	logged := map[string]int{}
-	var res stored
-	var mu sync.Mutex
-	pointReads(b, changes, pk, int(lease.NextSeq-first), func(i int) string { return fmt.Sprintf("%020d", first+int64(i)) },
-		func(i int, raw []byte) {
-			var e struct{ Set, Id, Op, Data string }
-			if err := json.Unmarshal(raw, &e); err != nil {
-				b.Fatal(err)
+	of := func(table, pk string) int {
+		i, ok := user[pk]
+		if !ok {
+			b.Fatalf("the %s table holds partition %s, of no user of the benchmark", table, pk)
+		}
+		return i
+	}
+	res := make([]stored, len(users))
+	logged := make([]map[string]int, len(users))
+	for i := range logged {
+		logged[i] = make(map[string]int, len(etags))
+	}
+	took := scanTable(b, w, mirror.ChangesTable, func(pk, rk string, raw []byte) {
+		i := of(mirror.ChangesTable, pk)
+		var e struct{ Set, Id, Op, Data string }
+		if err := json.Unmarshal(raw, &e); err != nil {
+			b.Fatal(err)
+		}
+		seq, err := strconv.ParseInt(rk, 10, 64)
+		if err != nil {
+			b.Fatalf("change-log entry %q: %v", rk, err)
+		}
+		res[i].lastSeq = max(res[i].lastSeq, seq)
+		if e.Set != set || e.Op != "upsert" {
+			res[i].wrong++
+			return
+		}
+		id, etag := rowVersion(b, []byte(e.Data))
+		if id != e.Id || etags[id] != etag {
+			res[i].wrong++
+		}
+		logged[i][id]++
+	})
+	mirrored := make([]int, len(users))
+	took += scanTable(b, w, mirror.RecordsTable, func(pk, rk string, raw []byte) {
+		i := of(mirror.RecordsTable, pk)
+		var e struct{ Data string }
+		if err := json.Unmarshal(raw, &e); err != nil {
+			b.Fatal(err)
+		}
+		id, etag := rowVersion(b, []byte(e.Data))
+		if rk != set+"_"+id || etags[id] != etag {
+			res[i].wrong++
+			return
+		}
+		mirrored[i]++
+	})
+	for i := range users {
+		res[i].lost = len(etags) - mirrored[i]
+		for id := range etags {
+			switch n := logged[i][id]; {
+			case n == 0:
+				res[i].lost++
+			case n > 1:
+				res[i].dup += n - 1
 			}
-			mu.Lock()
-			defer mu.Unlock()
-			res.lastSeq = max(res.lastSeq, first+int64(i))
-			if e.Set != set || e.Op != "upsert" {
-				res.wrong++
-				return
-			}
-			id, etag := rowVersion(b, []byte(e.Data))
-			if id != e.Id || etags[id] != etag {
-				res.wrong++
-			}
-			logged[id]++
-		})
-	b.Logf("%s change log of %s checked: %d rows logged, %d entries not of the simulator's rows or of another version",
-		time.Now().Format(time.TimeOnly), u.UPN, len(logged), res.wrong)
-	ids := slices.Collect(maps.Keys(etags))
-	mirrored := 0
-	pointReads(b, w.DB.Table(mirror.RecordsTable), pk, len(ids), func(i int) string { return set + "_" + ids[i] },
-		func(i int, raw []byte) {
-			var e struct{ Data string }
-			if err := json.Unmarshal(raw, &e); err != nil {
-				b.Fatal(err)
-			}
-			id, etag := rowVersion(b, []byte(e.Data))
-			mu.Lock()
-			defer mu.Unlock()
-			mirrored++
-			if id != ids[i] || etags[id] != etag {
-				res.wrong++
-			}
-		})
-	res.lost = len(ids) - mirrored
-	for id := range etags {
-		switch n := logged[id]; {
-		case n == 0:
-			res.lost++
-		case n > 1:
-			res.dup += n - 1
 		}
 	}
-	return res
+	return res, took
 }
 
-// firstSeq is the number of the first entry of the change log in
-// partition pk (one query: Azurite reads the partition once).
-func firstSeq(b *testing.B, t *aztables.Client, pk string) int64 {
+// scanTable reads every entity of table (no filter, pages of 1,000, the
+// continuation Azurite returns) and calls each with its keys. Azurite
+// answers such a page by one pass over the table and a sort of the
+// entities after the continuation, which are already in order when they
+// were inserted in order (as the change log's and each user's mirror rows
+// are): linear in the table a page. It returns the time it took.
+func scanTable(b *testing.B, w *testworld.World, table string, each func(pk, rk string, raw []byte)) time.Duration {
 	b.Helper()
-	filter, top := fmt.Sprintf("PartitionKey eq '%s'", pk), int32(1)
-	page, err := t.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter, Top: &top}).NextPage(context.Background())
-	if err != nil || len(page.Entities) == 0 {
-		b.Fatalf("the change log of %s is empty (%v)", pk, err)
-	}
-	var e struct{ RowKey string }
-	if err := json.Unmarshal(page.Entities[0], &e); err != nil {
-		b.Fatal(err)
-	}
-	seq, err := strconv.ParseInt(e.RowKey, 10, 64)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return seq
-}
-
-// pointReads reads the entities of partition pk whose row keys key(0) …
-// key(n-1) name, 16 at a time, and calls found with each one there.
-func pointReads(b *testing.B, t *aztables.Client, pk string, n int, key func(int) string, found func(i int, raw []byte)) {
-	b.Helper()
-	var next atomic.Int64
-	g, ctx := errgroup.WithContext(context.Background())
-	for range 16 {
-		g.Go(func() error {
-			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
-				resp, err := t.GetEntity(ctx, pk, key(i), nil)
-				var re *azcore.ResponseError
-				if errors.As(err, &re) && re.StatusCode == http.StatusNotFound {
-					continue
-				}
-				if err != nil {
-					return err
-				}
-				found(i, resp.Value)
+	start, n := time.Now(), 0
+	top := int32(1000)
+	pager := w.DB.Table(table).NewListEntitiesPager(&aztables.ListEntitiesOptions{Top: &top})
+	for pager.More() {
+		page, err := pager.NextPage(context.Background())
+		if err != nil {
+			b.Fatalf("read the %s table: %v", table, err)
+		}
+		for _, raw := range page.Entities {
+			var k struct{ PartitionKey, RowKey string }
+			if err := json.Unmarshal(raw, &k); err != nil {
+				b.Fatal(err)
 			}
-			return nil
-		})
+			each(k.PartitionKey, k.RowKey, raw)
+			n++
+		}
 	}
-	if err := g.Wait(); err != nil {
-		b.Fatalf("point reads: %v", err)
-	}
+	took := time.Since(start)
+	b.Logf("%s the %s table read in full: %d entities in %s", time.Now().Format(time.TimeOnly), table, n, took.Round(time.Millisecond))
+	return took
 }
 
 // bareChanges reads u's change log as the Changes API does (the same
