@@ -143,7 +143,16 @@ func bareWrite(b *testing.B, t bareTables, rows int, sample []json.RawMessage) f
 	for range bareWriters {
 		wg.Go(func() {
 			for t := range txs {
-				if _, err := t.table.SubmitTransaction(ctx, t.actions, nil); err != nil {
+				// Sent again (up to twice) when it fails: its writes are
+				// idempotent, and the SDK does not retry a response cut
+				// off mid-body (Azurite closing an idle connection).
+				var err error
+				for range 3 {
+					if _, err = t.table.SubmitTransaction(ctx, t.actions, nil); err == nil {
+						break
+					}
+				}
+				if err != nil {
 					errs <- err
 					return
 				}
