@@ -41,7 +41,8 @@ func (s *Store) Apply(ctx context.Context, tenant, user, set string, entries []E
 }
 
 // Begin is Apply that returns once the entries are encoded: their
-// transactions go on until wait, which returns the first error. The log's
+// transactions go on until wait, which returns their errors (it may be
+// called more than once). The log's
 // transactions go after the turn after (the last log transaction of the
 // write begun before, so one user's log stays in order across writes; nil
 // for none) and not at all if it failed; logged is this write's last (or
@@ -78,7 +79,8 @@ func (s *Store) Begin(ctx context.Context, tenant, user, set string, entries []E
 			return nil, nil, err
 		}
 	}
-	return writeLogged(ctx, logs, recs, after)
+	logged, wait = writeLogged(ctx, logs, recs, after)
+	return logged, wait, nil
 }
 
 // mirrorInFlight is how many mirror transactions writeLogged keeps in
@@ -101,7 +103,7 @@ const mirrorInFlight = 2
 // twice, never not at all). So both tables are written at once; mirror
 // transactions go mirrorInFlight at a time, or in order, one at a time,
 // when one entry's row is in two of them (the later write must win).
-func writeLogged(ctx context.Context, logs, recs *batcher, after *store.Turn) (logged *store.Turn, wait func() error, err error) {
+func writeLogged(ctx context.Context, logs, recs *batcher, after *store.Turn) (logged *store.Turn, wait func() error) {
 	logs.close()
 	recs.close()
 	workers := mirrorInFlight
@@ -157,7 +159,7 @@ func writeLogged(ctx context.Context, logs, recs *batcher, after *store.Turn) (l
 		close(ready)
 		fed <- err
 	}()
-	return prev, sync.OnceValue(func() error { return errors.Join(<-fed, mirrored.Wait()) }), nil
+	return prev, sync.OnceValue(func() error { return errors.Join(<-fed, mirrored.Wait()) })
 }
 
 // putData sets the row's data on the entities: inline when it fits a

@@ -217,6 +217,7 @@ func (r *setRun) storeDue(ctx context.Context) error {
 type pendingWrite struct {
 	wait    func() error
 	entries []mirror.Entry
+	logged  *store.Turn // its log's last transaction, which the next write's log follows
 }
 
 // settle waits for the first n mirror writes begun (all of them, also
@@ -228,9 +229,6 @@ func (r *setRun) settle(n int) error {
 	}
 	r.writing = r.writing[n:]
 	r.dueAfter = max(0, r.dueAfter-n)
-	if len(r.writing) == 0 {
-		r.logged = nil
-	}
 	return err
 }
 

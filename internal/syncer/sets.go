@@ -168,12 +168,10 @@ type setRun struct {
 	held                                  []mirror.Entry
 	sinceCheckpoint, wroteSinceCheckpoint int
 	// behind is true while a full read reads its pages: apply lets the
-	// writes go on behind it. writing are those not yet waited for, whose
-	// log goes on from logged; due is the checkpoint to store once the
-	// first dueAfter of them are done.
+	// writes go on behind it. writing are those not yet waited for; due is
+	// the checkpoint to store once the first dueAfter of them are done.
 	behind   bool
 	writing  []pendingWrite
-	logged   *store.Turn
 	due      *store.SetState
 	dueAfter int
 	log      *slog.Logger

@@ -140,7 +140,11 @@ func (r *setRun) apply(ctx context.Context, entries []mirror.Entry, gen int64) e
 	if err != nil {
 		return err
 	}
-	logged, wait, err := r.w.d.Mirror.Begin(ctx, r.job.TenantID, r.job.UserID, r.cfg.Name, entries, gen, first, r.logged)
+	var after *store.Turn // the log of the write going on, if one is
+	if n := len(r.writing); n > 0 {
+		after = r.writing[n-1].logged
+	}
+	logged, wait, err := r.w.d.Mirror.Begin(ctx, r.job.TenantID, r.job.UserID, r.cfg.Name, entries, gen, first, after)
 	if err != nil {
 		return err
 	}
@@ -149,8 +153,7 @@ func (r *setRun) apply(ctx context.Context, entries []mirror.Entry, gen int64) e
 			return err
 		}
 	} else {
-		r.writing = append(r.writing, pendingWrite{wait: wait, entries: entries})
-		r.logged = logged
+		r.writing = append(r.writing, pendingWrite{wait: wait, entries: entries, logged: logged})
 	}
 	r.wroteSinceCheckpoint += len(entries)
 	for _, e := range entries {
