@@ -203,58 +203,6 @@ func TestApplyLogsBeforeTheMirror(t *testing.T) {
 	}
 }
 
-// TestBeginGoesAfterTheWriteBefore: a write begun after another (the next
-// page of a sync, begun while the page before is written) logs nothing
-// when the log of the one before failed, and so mirrors nothing either: a
-// later change must never reach the log ahead of an earlier one.
-func TestBeginGoesAfterTheWriteBefore(t *testing.T) {
-	fail := &failLog{}
-	s := newStoreWith(t, &aztables.ClientOptions{ClientOptions: azcore.ClientOptions{PerCallPolicies: []policy.Policy{fail}, Retry: policy.RetryOptions{MaxRetries: -1}}})
-	ctx := context.Background()
-	tenant, user := uuid.NewString(), uuid.NewString()
-	fail.on.Store(true)
-	logged, first, err := s.Begin(ctx, tenant, user, "accounts", []mirror.Entry{row("a1", "Alpha"), row("a2", "Beta")}, 1, 1, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := logged.Wait(); err == nil {
-		t.Fatal("the first write's log succeeded with the change log refusing writes")
-	}
-	fail.on.Store(false) // storage is back, but the first page's changes are not logged
-	_, second, err := s.Begin(ctx, tenant, user, "accounts", []mirror.Entry{row("b1", "Gamma")}, 1, 3, logged)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := second(); !errors.Is(err, store.ErrTurnFailed) {
-		t.Errorf("the second write after a failed log = %v, want store.ErrTurnFailed", err)
-	}
-	if err := first(); err == nil {
-		t.Error("the first write's wait = nil, want its log's error")
-	}
-	if page, _, err := s.Changes(ctx, tenant, user, 0, 10); err != nil || len(page) != 0 {
-		t.Errorf("the log holds %v (%v), want nothing", page, err)
-	}
-	if got := records(t, s, tenant, user, "accounts"); len(got) != 0 {
-		t.Errorf("the mirror holds %v, want nothing", got)
-	}
-
-	// Once the write before succeeded, the next goes on.
-	logged, first, err = s.Begin(ctx, tenant, user, "accounts", []mirror.Entry{row("a1", "Alpha")}, 1, 1, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, second, err = s.Begin(ctx, tenant, user, "accounts", []mirror.Entry{row("b1", "Gamma")}, 1, 2, logged)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := errors.Join(first(), second()); err != nil {
-		t.Fatal(err)
-	}
-	if page, _, err := s.Changes(ctx, tenant, user, 0, 10); err != nil || len(page) != 2 || page[0].ID != "a1" || page[1].ID != "b1" {
-		t.Errorf("the log holds %+v (%v), want a1 then b1", page, err)
-	}
-}
-
 // TestVersion: the row as the user's copy held it at an ETag comes from
 // the mirror when it is the latest version, else from the change log; a
 // version the connector never saw, or another user's, is not found.

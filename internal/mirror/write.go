@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sync"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
@@ -33,35 +32,31 @@ const (
 // mirror never holds a row whose change is not logged. On error some
 // entries may be written: applying them again is harmless.
 func (s *Store) Apply(ctx context.Context, tenant, user, set string, entries []Entry, gen, firstSeq int64) error {
-	_, wait, err := s.Begin(ctx, tenant, user, set, entries, gen, firstSeq, nil)
+	wait, err := s.Begin(ctx, tenant, user, set, entries, gen, firstSeq)
 	if err != nil {
 		return err
 	}
 	return wait()
 }
 
-// Begin is Apply that returns once the entries are encoded: their
-// transactions go on until wait, which returns their errors (it may be
-// called more than once). The log's
-// transactions go after the turn after (the last log transaction of the
-// write begun before, so one user's log stays in order across writes; nil
-// for none) and not at all if it failed; logged is this write's last (or
-// after, when there are no entries). Call wait before reading the mirror,
-// and before anything that says these entries are written (a
-// checkpoint); until then, ctx must stay alive. On error nothing goes on.
-func (s *Store) Begin(ctx context.Context, tenant, user, set string, entries []Entry, gen, firstSeq int64, after *store.Turn) (logged *store.Turn, wait func() error, err error) {
+// Begin is Apply that returns once the entries' changes are in the log:
+// the mirror's transactions go on until wait, which returns their error.
+// Call wait before reading the mirror, and before anything that says
+// these entries are written (a checkpoint); until then, ctx must stay
+// alive. On error nothing goes on.
+func (s *Store) Begin(ctx context.Context, tenant, user, set string, entries []Entry, gen, firstSeq int64) (wait func() error, err error) {
 	pk := store.UserPartition(tenant, user)
 	recs, logs := newBatcher(s.records, "records"), newBatcher(s.changes, "changes")
 	for i, e := range entries {
 		if e.ID == "" {
-			return nil, nil, fmt.Errorf("mirror: %s entry %d has no id", set, i)
+			return nil, fmt.Errorf("mirror: %s entry %d has no id", set, i)
 		}
 		rk := recordKey(set, e.ID)
 		change := map[string]any{"Set": set, "Id": e.ID, "Op": OpUpsert}
 		if e.Deleted {
 			change["Op"] = OpDelete
 			if err := recs.add(ctx, aztables.TransactionTypeDelete, pk, rk, nil); err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 		} else {
 			rec := map[string]any{"Gen": aztables.EDMInt64(gen)}
@@ -69,28 +64,26 @@ func (s *Store) Begin(ctx context.Context, tenant, user, set string, entries []E
 				rec["Rel"] = e.Rel
 			}
 			if err := s.putData(ctx, tenant, user, e.Data, rec, change); err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 			if err := recs.add(ctx, aztables.TransactionTypeInsertReplace, pk, rk, rec); err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 		}
 		if err := logs.add(ctx, aztables.TransactionTypeInsertReplace, pk, seqKey(firstSeq+int64(i)), change); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
-	logged, wait = writeLogged(ctx, logs, recs, after)
-	return logged, wait, nil
+	return writeLogged(ctx, logs, recs)
 }
 
 // mirrorInFlight is how many mirror transactions writeLogged keeps in
 // flight beside the log's one.
 const mirrorInFlight = 2
 
-// writeLogged submits the transactions of logs, after the turn after,
-// then of recs, both built from the same entries in the same order (one
-// log operation per entry), and returns at once with the last log
-// transaction's turn and a wait for them all.
+// writeLogged submits the transactions of logs, then of recs, both built
+// from the same entries in the same order (one log operation per entry),
+// and returns once the log's are written, with a wait for the mirror's.
 //
 // The log's transactions reach storage one after another, each once the
 // one before it succeeded: a reader of the log never sees an entry before
@@ -103,7 +96,7 @@ const mirrorInFlight = 2
 // twice, never not at all). So both tables are written at once; mirror
 // transactions go mirrorInFlight at a time, or in order, one at a time,
 // when one entry's row is in two of them (the later write must win).
-func writeLogged(ctx context.Context, logs, recs *batcher, after *store.Turn) (logged *store.Turn, wait func() error) {
+func writeLogged(ctx context.Context, logs, recs *batcher) (wait func() error, err error) {
 	logs.close()
 	recs.close()
 	workers := mirrorInFlight
@@ -123,10 +116,7 @@ func writeLogged(ctx context.Context, logs, recs *batcher, after *store.Turn) (l
 		})
 	}
 	turns := make([]*store.Turn, len(logs.full))
-	prev := after
-	if prev == nil {
-		prev = store.Finished()
-	}
+	prev := store.Finished()
 	for i, tx := range logs.full {
 		turns[i] = store.NewTurn()
 		tctx, held := store.After(mctx, prev)
@@ -139,27 +129,23 @@ func writeLogged(ctx context.Context, logs, recs *batcher, after *store.Turn) (l
 		}(turns[i])
 		prev = turns[i]
 	}
-	// Each mirror transaction is released once the log's holding its rows
-	// succeeded; none after the log failed.
-	fed := make(chan error, 1)
-	go func() {
-		var err error
-		next := 0
-		for i, t := range turns {
-			if err = t.Wait(); err != nil {
-				for _, later := range turns[i+1:] {
-					_ = later.Wait() // not sent: ErrTurnFailed
-				}
-				break
+	next := 0
+	for i, t := range turns {
+		if err = t.Wait(); err != nil {
+			for _, later := range turns[i+1:] {
+				_ = later.Wait() // not sent: ErrTurnFailed
 			}
-			for ; next < len(recs.full) && recs.ends[next] <= logs.ends[i]; next++ {
-				ready <- recs.full[next]
-			}
+			break
 		}
-		close(ready)
-		fed <- err
-	}()
-	return prev, sync.OnceValue(func() error { return errors.Join(<-fed, mirrored.Wait()) })
+		for ; next < len(recs.full) && recs.ends[next] <= logs.ends[i]; next++ {
+			ready <- recs.full[next]
+		}
+	}
+	close(ready)
+	if err != nil {
+		return nil, errors.Join(err, mirrored.Wait())
+	}
+	return mirrored.Wait, nil
 }
 
 // putData sets the row's data on the entities: inline when it fits a

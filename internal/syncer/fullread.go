@@ -106,11 +106,11 @@ func (r *setRun) endFull() {
 // that has a next, and stops with errBudget once the run's budget is spent.
 //
 // Dataverse and both tables work at once: while a page is written the
-// next one is read, encoded and begun (apply with r.behind), its log
-// transactions queued behind the page's. So a page's checkpoint is stored
-// once its writes are done, after the next page's have begun, or when the
-// read fails after them: a run that dies reads at most two pages again.
-// Nothing is left running when it returns.
+// next one is read, and a page's mirror writes go on while the next
+// page's changes are logged (apply with r.behind). So a page's checkpoint
+// is stored once its writes are done, when the next page's changes are
+// logged, or when the read fails after them: a run that dies reads at most
+// two pages again. Nothing is left running when it returns.
 func (r *setRun) readPages(ctx context.Context, pager *dataverse.Pager, f fullRead, resumed bool) (err error) {
 	aheadCtx, cancel := context.WithCancel(ctx)
 	var ahead <-chan pageRead // the page being read, if one is
@@ -153,8 +153,8 @@ func (r *setRun) readPages(ctx context.Context, pager *dataverse.Pager, f fullRe
 		if err := f.persist(ctx, page, r.st.FullGeneration); err != nil {
 			return err
 		}
-		// The last page's checkpoint, now that this page's writes have
-		// begun behind its own.
+		// The last page's checkpoint, now that this page's changes are
+		// logged and its writes had the time this page's logging took.
 		if err := r.storeDue(ctx); err != nil {
 			return err
 		}
@@ -217,7 +217,6 @@ func (r *setRun) storeDue(ctx context.Context) error {
 type pendingWrite struct {
 	wait    func() error
 	entries []mirror.Entry
-	logged  *store.Turn // its log's last transaction, which the next write's log follows
 }
 
 // settle waits for the first n mirror writes begun (all of them, also

@@ -124,11 +124,11 @@ type failingMirror struct {
 	writes, failFrom atomic.Int32
 }
 
-func (m *failingMirror) Begin(ctx context.Context, tenant, user, set string, entries []mirror.Entry, gen, first int64, after *store.Turn) (*store.Turn, func() error, error) {
+func (m *failingMirror) Begin(ctx context.Context, tenant, user, set string, entries []mirror.Entry, gen, first int64) (func() error, error) {
 	if n, from := m.writes.Add(1), m.failFrom.Load(); from > 0 && n >= from {
-		return nil, nil, errors.New("table storage went away")
+		return nil, errors.New("table storage went away")
 	}
-	return m.Mirror.Begin(ctx, tenant, user, set, entries, gen, first, after)
+	return m.Mirror.Begin(ctx, tenant, user, set, entries, gen, first)
 }
 
 // TestFullReadResumesFromCheckpointAfterFailure: a run that dies in the

@@ -15,7 +15,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 
 	"github.com/pitcher/connector/internal/mirror"
-	"github.com/pitcher/connector/internal/store"
 	"github.com/pitcher/connector/internal/syncconfig"
 	"github.com/pitcher/connector/internal/syncer"
 	"github.com/pitcher/connector/localworld/dataversesim"
@@ -334,24 +333,24 @@ type diesAfterApply struct {
 	died bool
 }
 
-func (m *diesAfterApply) Begin(ctx context.Context, tenant, user, set string, entries []mirror.Entry, gen, firstSeq int64, after *store.Turn) (*store.Turn, func() error, error) {
-	logged, wait, err := m.Mirror.Begin(ctx, tenant, user, set, entries, gen, firstSeq, after)
+func (m *diesAfterApply) Begin(ctx context.Context, tenant, user, set string, entries []mirror.Entry, gen, firstSeq int64) (func() error, error) {
+	wait, err := m.Mirror.Begin(ctx, tenant, user, set, entries, gen, firstSeq)
 	if err != nil || m.died {
-		return logged, wait, err
+		return wait, err
 	}
 	if err := wait(); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	m.died = true
 	l, err := m.h.states.Lease(ctx, tenant, user)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	l.Owner, l.Until = "the next worker", time.Now().Add(-time.Second) // taken over, and let go: expired
 	if _, err := m.h.states.UpdateLease(ctx, tenant, user, l); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return nil, nil, errors.New("the worker stalled after writing its first rows")
+	return nil, errors.New("the worker stalled after writing its first rows")
 }
 
 // TestFullReadStartedAgainSweeps: a first read that wrote rows and died

@@ -24,11 +24,9 @@ import (
 
 // Mirror is what the sync writes into: the mirror and change log.
 type Mirror interface {
-	// Begin writes entries (mirror.Store.Apply), their changes logged
-	// after the turn after, and returns once they are encoded: logged
-	// finishes with their log's last transaction, wait returns when the
-	// log and the mirror are written.
-	Begin(ctx context.Context, tenant, user, set string, entries []mirror.Entry, gen, firstSeq int64, after *store.Turn) (logged *store.Turn, wait func() error, err error)
+	// Begin writes entries (mirror.Store.Apply) and returns once their
+	// changes are logged; wait returns when the mirror is written too.
+	Begin(ctx context.Context, tenant, user, set string, entries []mirror.Entry, gen, firstSeq int64) (wait func() error, err error)
 	Mark(ctx context.Context, tenant, user, set string, ids []string, gen int64) error
 	Stale(ctx context.Context, tenant, user, set string, gen int64, fn func(ids []string) error) error
 	Same(ctx context.Context, tenant, user, set, id string, data json.RawMessage) (bool, error)
@@ -168,8 +166,9 @@ type setRun struct {
 	held                                  []mirror.Entry
 	sinceCheckpoint, wroteSinceCheckpoint int
 	// behind is true while a full read reads its pages: apply lets the
-	// writes go on behind it. writing are those not yet waited for; due is
-	// the checkpoint to store once the first dueAfter of them are done.
+	// mirror's writes go on behind it. writing are those not yet waited
+	// for; due is the checkpoint to store once the first dueAfter of them
+	// are done.
 	behind   bool
 	writing  []pendingWrite
 	due      *store.SetState

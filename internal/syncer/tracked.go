@@ -122,10 +122,8 @@ func (r *setRun) entries(page *dataverse.Page, upserted map[string]bool) ([]mirr
 }
 
 // apply reserves change-log numbers and writes entries. Within a full
-// read's pages (r.behind) it returns once they are encoded: their log
-// goes on after the writes before, and the next page is encoded
-// meanwhile (settle waits for them). One such write at most goes on when
-// the next begins.
+// read's pages (r.behind) it returns once their changes are logged, and
+// the mirror's writes go on beside the next page's (settle waits for them).
 func (r *setRun) apply(ctx context.Context, entries []mirror.Entry, gen int64) error {
 	if len(entries) == 0 {
 		return nil
@@ -133,18 +131,11 @@ func (r *setRun) apply(ctx context.Context, entries []mirror.Entry, gen int64) e
 	if err := r.settleOverlaps(entries); err != nil {
 		return err
 	}
-	if err := r.settle(max(0, len(r.writing)-1)); err != nil {
-		return err
-	}
 	first, err := r.l.reserve(ctx, len(entries))
 	if err != nil {
 		return err
 	}
-	var after *store.Turn // the log of the write going on, if one is
-	if n := len(r.writing); n > 0 {
-		after = r.writing[n-1].logged
-	}
-	logged, wait, err := r.w.d.Mirror.Begin(ctx, r.job.TenantID, r.job.UserID, r.cfg.Name, entries, gen, first, after)
+	wait, err := r.w.d.Mirror.Begin(ctx, r.job.TenantID, r.job.UserID, r.cfg.Name, entries, gen, first)
 	if err != nil {
 		return err
 	}
@@ -153,7 +144,7 @@ func (r *setRun) apply(ctx context.Context, entries []mirror.Entry, gen int64) e
 			return err
 		}
 	} else {
-		r.writing = append(r.writing, pendingWrite{wait: wait, entries: entries, logged: logged})
+		r.writing = append(r.writing, pendingWrite{wait: wait, entries: entries})
 	}
 	r.wroteSinceCheckpoint += len(entries)
 	for _, e := range entries {
